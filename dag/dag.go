@@ -1,0 +1,89 @@
+// Package dag is podflow's DAG model: the YAML file format, its parser with
+// file:line:col errors, validation, the task graph and schedules.
+//
+// A DAG file is parsed into a *DAG whose tasks carry the common task fields
+// (retries, trigger rule, pool, …) as typed values and the operator's own
+// options as plain Go values (Options) together with their YAML nodes (Nodes),
+// so an operator can decode them strictly later and still point at a line.
+package dag
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DAG is one parsed and validated DAG file.
+type DAG struct {
+	ID             string
+	Description    string
+	Schedule       string // cron expression or preset; "" = manual only
+	Timezone       *time.Location
+	StartDate      time.Time // zero when unset
+	EndDate        time.Time // zero when unset
+	Catchup        bool
+	MaxActiveRuns  int // default 16
+	MaxActiveTasks int // default 16
+	DagrunTimeout  time.Duration
+	Tags           []string
+	Params         map[string]any
+	Tasks          []*Task // in file order; Upstream already merged with `dependencies`
+
+	Path   string // file the DAG came from
+	Hash   string // hex sha256 of Source; identifies the DAG version
+	Source []byte // the file's bytes
+}
+
+// Task is one task of a DAG, with default_args applied.
+type Task struct {
+	ID                      string
+	Operator                string
+	Upstream                []string
+	TriggerRule             TriggerRule
+	Retries                 int
+	RetryDelay              time.Duration // default 5m, as Airflow
+	RetryExponentialBackoff bool
+	MaxRetryDelay           time.Duration // 0 = no cap
+	ExecutionTimeout        time.Duration // 0 = none
+	Pool                    string        // default "default_pool"
+	PriorityWeight          int           // default 1
+	Owner                   string
+
+	// Options are the operator's own options as plain values decoded from
+	// YAML (string, int, float64, bool, nil, []any, map[string]any).
+	Options map[string]any
+	// Nodes hold the YAML node of each option, for strict typed decoding
+	// with positions.
+	Nodes map[string]*yaml.Node
+
+	Line, Column int // position of the task's mapping in the file
+}
+
+// TriggerRule decides when a task is ready given its upstreams' states.
+type TriggerRule string
+
+const (
+	AllSuccess              TriggerRule = "all_success"
+	AllFailed               TriggerRule = "all_failed"
+	AllDone                 TriggerRule = "all_done"
+	OneSuccess              TriggerRule = "one_success"
+	OneFailed               TriggerRule = "one_failed"
+	NoneFailed              TriggerRule = "none_failed"
+	NoneFailedMinOneSuccess TriggerRule = "none_failed_min_one_success"
+	NoneSkipped             TriggerRule = "none_skipped"
+	Always                  TriggerRule = "always"
+)
+
+// TriggerRules lists every valid trigger rule.
+var TriggerRules = []TriggerRule{AllSuccess, AllFailed, AllDone, OneSuccess, OneFailed,
+	NoneFailed, NoneFailedMinOneSuccess, NoneSkipped, Always}
+
+// Task returns the task with the given id, or nil.
+func (d *DAG) Task(id string) *Task {
+	for _, t := range d.Tasks {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+// Package templating renders Jinja templates (Airflow's dialect) in a sandbox.
+//
+// CONTRACT (implemented by the templating engineer; callers rely on exactly this):
+//
+//	t, err := templating.Compile(src)          // parse once; err is *SyntaxError with position
+//	out, err := t.Render(ctx, &templating.Context{...})  // err names the expression
+//	templating.IsTemplate(s)                   // true if s contains "{{" or "{%" or "{#"
+package templating
+
+import (
+	"context"
+	"time"
+)
+
+// Context is what a template can see when a task runs.
+type Context struct {
+	DagID       string
+	TaskID      string
+	RunID       string
+	TryNumber   int
+	LogicalDate time.Time
+	// Data interval of the run; for manual runs both equal LogicalDate.
+	DataIntervalStart time.Time
+	DataIntervalEnd   time.Time
+	Params            map[string]any // DAG params with defaults, overridden by conf
+	Conf              map[string]any // dag_run.conf
+	XCom              XComPuller     // may be nil: xcom_pull then fails clearly
+}
+
+// XComPuller reads XCom values of the current DAG run.
+type XComPuller interface {
+	// Pull returns the value stored by task taskID under key in the current
+	// run; found is false if there is none.
+	Pull(ctx context.Context, taskID, key string) (value any, found bool, err error)
+}
