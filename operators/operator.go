@@ -1,0 +1,129 @@
+// Package operators defines what a task's operator is to the worker: a schema
+// of options (for validation) and an Execute step, optionally a Resume step
+// after a deferral. Operators are registered in a Registry built once per
+// process; nothing is global.
+package operators
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/templating"
+)
+
+// Operator runs one kind of task.
+type Operator interface {
+	// Schema declares the operator's options for validation.
+	Schema() *dag.OperatorSchema
+	// Execute runs the task. It returns when the task is finished, or with a
+	// Result whose Deferral is set when the task hands itself to a trigger.
+	Execute(ctx context.Context, tc *TaskContext) (*Result, error)
+}
+
+// Resumer is implemented by operators that defer: the worker calls Resume
+// with the trigger's event when the task comes back from the triggerer.
+type Resumer interface {
+	Resume(ctx context.Context, tc *TaskContext, method string, event json.RawMessage) (*Result, error)
+}
+
+// TaskContext is everything an operator gets about the task instance it runs.
+type TaskContext struct {
+	DAG       *dag.DAG
+	Task      *dag.Task
+	RunID     string
+	TryNumber int
+	// Template is the context for rendering templated options.
+	Template *templating.Context
+	// Log receives the task's log lines; it is safe for concurrent use.
+	Log Log
+	// Deadline is when execution_timeout expires (zero: none). ctx carries it
+	// too; operators that defer put it on their trigger.
+	Deadline time.Time
+	// Connections resolves named connections (e.g. kubernetes_conn_id).
+	Connections Connections
+	// SetExternalID records an operator's handle on the task instance row
+	// before it waits (e.g. the pod's namespace/name), so a restarted worker
+	// or a kill can find it. May be nil in tests.
+	SetExternalID func(ctx context.Context, namespace, name string) error
+	// ExternalNamespace and ExternalName are what an earlier try or an earlier
+	// owner of this task instance recorded with SetExternalID.
+	ExternalNamespace, ExternalName string
+}
+
+// Log is a task's log.
+type Log interface {
+	// Printf writes one line from podflow itself.
+	Printf(format string, args ...any)
+	// Line writes one line of the task's own output; source names where it
+	// came from (e.g. "stdout", or a container name).
+	Line(source, text string)
+}
+
+// Connections looks up connection settings by id.
+type Connections interface {
+	Connection(id string) (map[string]any, bool)
+}
+
+// Result is how a task ended.
+type Result struct {
+	// XCom values to store with the task's success, by key.
+	XCom map[string]any
+	// Skipped marks the task skipped instead of successful.
+	Skipped bool
+	// Deferral, when set, hands the task to the triggerer.
+	Deferral *Deferral
+}
+
+// Deferral is a task handing itself to a trigger.
+type Deferral struct {
+	Kind     string          // trigger kind, e.g. "pod", "time"
+	Args     json.RawMessage // trigger arguments
+	Deadline time.Time       // absolute; zero = none
+	Method   string          // the resume step to call with the event
+}
+
+// SkipError marks a task skipped from inside an operator (e.g. exit code in
+// skip_on_exit_code).
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+
+// IsSkip reports whether err asks for the task to be skipped.
+func IsSkip(err error) bool {
+	var s *SkipError
+	return errors.As(err, &s)
+}
+
+// Registry maps operator names to operators.
+type Registry struct {
+	ops     map[string]Operator
+	schemas *dag.Registry
+}
+
+// NewRegistry returns a registry with the given operators.
+func NewRegistry(ops ...Operator) *Registry {
+	r := &Registry{ops: map[string]Operator{}, schemas: dag.NewRegistry()}
+	for _, op := range ops {
+		r.Register(op)
+	}
+	return r
+}
+
+// Register adds an operator under its schema's name.
+func (r *Registry) Register(op Operator) {
+	s := op.Schema()
+	r.ops[s.Name] = op
+	r.schemas.Register(s)
+}
+
+// Lookup returns the operator with the given name.
+func (r *Registry) Lookup(name string) (Operator, bool) {
+	op, ok := r.ops[name]
+	return op, ok
+}
+
+// Schemas is the registry the DAG parser validates against.
+func (r *Registry) Schemas() *dag.Registry { return r.schemas }
