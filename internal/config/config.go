@@ -1,0 +1,158 @@
+// Package config resolves podflow's settings: flags first, then PODFLOW_*
+// environment variables, then an optional podflow.yaml, then defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// File is podflow.yaml. Every key is optional.
+type File struct {
+	DatabaseURL     string                    `yaml:"database_url"`
+	DagsFolder      string                    `yaml:"dags_folder"`
+	Workers         int                       `yaml:"workers"`
+	Capacity        int                       `yaml:"capacity"`
+	Pools           map[string]int            `yaml:"pools"`
+	Connections     map[string]map[string]any `yaml:"connections"`
+	ZombieThreshold string                    `yaml:"zombie_threshold"`
+	HealthAddr      string                    `yaml:"health_addr"`
+}
+
+// Config is the resolved configuration.
+type Config struct {
+	DatabaseURL     string
+	DagsFolder      string
+	Workers         int
+	Capacity        int
+	Pools           map[string]int
+	Connections     map[string]map[string]any
+	ZombieThreshold time.Duration
+	HealthAddr      string
+	// Path is the podflow.yaml that was read, "" if none.
+	Path string
+}
+
+// Defaults.
+const (
+	DefaultDagsFolder      = "./dags"
+	DefaultWorkers         = 16
+	DefaultCapacity        = 1000
+	DefaultZombieThreshold = 30 * time.Second
+	DefaultPoolSlots       = 128 // default_pool, as Airflow
+)
+
+// Flags are the values given on the command line; empty/zero = not given.
+type Flags struct {
+	Config          string
+	DatabaseURL     string
+	DagsFolder      string
+	Workers         int
+	Capacity        int
+	ZombieThreshold time.Duration
+	HealthAddr      string
+}
+
+// Load resolves the configuration. getenv is os.Getenv in production.
+func Load(f Flags, getenv func(string) string) (*Config, error) {
+	path, explicit := f.Config, f.Config != ""
+	if path == "" {
+		if p := getenv("PODFLOW_CONFIG"); p != "" {
+			path, explicit = p, true
+		} else {
+			path = "podflow.yaml"
+		}
+	}
+	var file File
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		dec := yaml.NewDecoder(bytesReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&file); err != nil && !errors.Is(err, errEOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		path = ""
+	default:
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+
+	c := &Config{Path: path, Pools: map[string]int{}, Connections: map[string]map[string]any{}}
+	c.DatabaseURL = first(f.DatabaseURL, getenv("PODFLOW_DATABASE_URL"), getenv("DATABASE_URL"), file.DatabaseURL)
+	c.DagsFolder = first(f.DagsFolder, getenv("PODFLOW_DAGS_FOLDER"), file.DagsFolder, DefaultDagsFolder)
+	c.HealthAddr = first(f.HealthAddr, getenv("PODFLOW_HEALTH_ADDR"), file.HealthAddr)
+	if c.Workers, err = firstInt("workers", f.Workers, getenv("PODFLOW_WORKERS"), file.Workers, DefaultWorkers); err != nil {
+		return nil, err
+	}
+	if c.Capacity, err = firstInt("capacity", f.Capacity, getenv("PODFLOW_CAPACITY"), file.Capacity, DefaultCapacity); err != nil {
+		return nil, err
+	}
+	c.ZombieThreshold = f.ZombieThreshold
+	if c.ZombieThreshold == 0 {
+		s := first(getenv("PODFLOW_ZOMBIE_THRESHOLD"), file.ZombieThreshold)
+		if s == "" {
+			c.ZombieThreshold = DefaultZombieThreshold
+		} else if c.ZombieThreshold, err = time.ParseDuration(s); err != nil {
+			return nil, fmt.Errorf("zombie_threshold: %w", err)
+		}
+	}
+	for name, slots := range file.Pools {
+		c.Pools[name] = slots
+	}
+	if _, ok := c.Pools["default_pool"]; !ok {
+		c.Pools["default_pool"] = DefaultPoolSlots
+	}
+	for id, conn := range file.Connections {
+		c.Connections[id] = conn
+	}
+	return c, nil
+}
+
+// Connection returns a named connection: PODFLOW_CONN_<ID> (JSON) wins over
+// podflow.yaml's connections.
+func (c *Config) Connection(id string, getenv func(string) string) (map[string]any, error) {
+	if s := getenv("PODFLOW_CONN_" + envName(id)); s != "" {
+		var m map[string]any
+		if err := yamlJSON(s, &m); err != nil {
+			return nil, fmt.Errorf("PODFLOW_CONN_%s: %w", envName(id), err)
+		}
+		return m, nil
+	}
+	if m, ok := c.Connections[id]; ok {
+		return m, nil
+	}
+	return nil, nil
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func firstInt(key string, flag int, env string, file, def int) (int, error) {
+	if flag != 0 {
+		return flag, nil
+	}
+	if env != "" {
+		n, err := strconv.Atoi(env)
+		if err != nil {
+			return 0, fmt.Errorf("PODFLOW_%s: want an integer, got %q", upper(key), env)
+		}
+		return n, nil
+	}
+	if file != 0 {
+		return file, nil
+	}
+	return def, nil
+}

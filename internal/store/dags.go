@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DagRow is a DAG as the database knows it.
+type DagRow struct {
+	DagID    string
+	Path     string
+	Hash     string // "" if it never parsed
+	Schedule string
+	Paused   bool
+	Errors   string
+}
+
+// SaveDagVersion stores a DAG file's source under its hash, once.
+func (q Q) SaveDagVersion(ctx context.Context, hash, dagID, path string, source []byte) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO dag_versions (hash, dag_id, path, source) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (hash) DO NOTHING`, hash, dagID, path, source)
+	if err != nil {
+		return fmt.Errorf("save dag version %s: %w", dagID, err)
+	}
+	return nil
+}
+
+// SetDagCurrent makes hash the current version of dagID and clears its errors.
+func (q Q) SetDagCurrent(ctx context.Context, dagID, path, hash, schedule string) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO dags (dag_id, path, hash, schedule) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (dag_id) DO UPDATE SET path = $2, hash = $3, schedule = $4, errors = NULL, updated_at = now()
+		WHERE dags.hash IS DISTINCT FROM $3 OR dags.errors IS NOT NULL OR dags.path <> $2`, dagID, path, hash, schedule)
+	if err != nil {
+		return fmt.Errorf("set dag %s current: %w", dagID, err)
+	}
+	_, err = q.db.Exec(ctx, `DELETE FROM dag_files WHERE path = $1`, path)
+	return err
+}
+
+// SetFileBroken records a file's parse errors. A DAG that came from this file
+// keeps its last good version and shows the errors; a file that never parsed
+// is listed by path.
+func (q Q) SetFileBroken(ctx context.Context, path, hash, errs string) error {
+	tag, err := q.db.Exec(ctx, `UPDATE dags SET errors = $2, updated_at = now() WHERE path = $1 AND errors IS DISTINCT FROM $2`, path, errs)
+	if err != nil {
+		return fmt.Errorf("mark %s broken: %w", path, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var known bool
+	if err := q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dags WHERE path = $1)`, path).Scan(&known); err != nil {
+		return err
+	}
+	if known {
+		return nil
+	}
+	_, err = q.db.Exec(ctx, `INSERT INTO dag_files (path, hash, errors) VALUES ($1, $2, $3)
+		ON CONFLICT (path) DO UPDATE SET hash = $2, errors = $3, updated_at = now()`, path, hash, errs)
+	return err
+}
+
+// BrokenFile is a DAG file that never parsed.
+type BrokenFile struct {
+	Path   string
+	Errors string
+}
+
+// BrokenFiles lists files that never parsed.
+func (q Q) BrokenFiles(ctx context.Context) ([]BrokenFile, error) {
+	rows, err := q.db.Query(ctx, `SELECT path, coalesce(errors, '') FROM dag_files ORDER BY path`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BrokenFile, error) {
+		var b BrokenFile
+		err := r.Scan(&b.Path, &b.Errors)
+		return b, err
+	})
+}
+
+// Dags lists every DAG.
+func (q Q) Dags(ctx context.Context) ([]DagRow, error) {
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags ORDER BY dag_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list dags: %w", err)
+	}
+	return pgx.CollectRows(rows, scanDag)
+}
+
+// Dag returns one DAG; ErrNotFound if unknown.
+func (q Q) Dag(ctx context.Context, dagID string) (DagRow, error) {
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags WHERE dag_id = $1`, dagID)
+	if err != nil {
+		return DagRow{}, err
+	}
+	d, err := pgx.CollectExactlyOneRow(rows, scanDag)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return DagRow{}, fmt.Errorf("dag %q: %w", dagID, ErrNotFound)
+	}
+	return d, err
+}
+
+func scanDag(r pgx.CollectableRow) (DagRow, error) {
+	var d DagRow
+	err := r.Scan(&d.DagID, &d.Path, &d.Hash, &d.Schedule, &d.Paused, &d.Errors)
+	return d, err
+}
+
+// SetPaused pauses or unpauses a DAG.
+func (q Q) SetPaused(ctx context.Context, dagID string, paused bool) error {
+	tag, err := q.db.Exec(ctx, `UPDATE dags SET is_paused = $2, updated_at = now() WHERE dag_id = $1`, dagID, paused)
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", dagID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("dag %q: %w", dagID, ErrNotFound)
+	}
+	return nil
+}
+
+// LockDag takes the DAG's row lock for this transaction (run creation and
+// starting is serialised per DAG across schedulers). ok is false when another
+// transaction holds it and skipLocked is set.
+func (q Q) LockDag(ctx context.Context, dagID string, skipLocked bool) (ok bool, err error) {
+	sql := `SELECT 1 FROM dags WHERE dag_id = $1 FOR UPDATE`
+	if skipLocked {
+		sql += ` SKIP LOCKED`
+	}
+	var one int
+	err = q.db.QueryRow(ctx, sql, dagID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock dag %s: %w", dagID, err)
+	}
+	return true, nil
+}
+
+// DagSource returns a DAG version's file source and path.
+func (q Q) DagSource(ctx context.Context, hash string) (source []byte, path string, err error) {
+	err = q.db.QueryRow(ctx, `SELECT source, path FROM dag_versions WHERE hash = $1`, hash).Scan(&source, &path)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", fmt.Errorf("dag version %s: %w", hash, ErrNotFound)
+	}
+	return source, path, err
+}
+
+// ErrNotFound is returned for unknown DAGs, runs and tasks.
+var ErrNotFound = errors.New("not found")
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

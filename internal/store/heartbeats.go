@@ -1,0 +1,39 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Heartbeat records that process id is alive.
+func (q Q) Heartbeat(ctx context.Context, id, kind, hostname string, pid int) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO heartbeats (id, kind, hostname, pid) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, id, kind, hostname, pid)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+// RemoveHeartbeat deletes a process's heartbeat on clean shutdown.
+func (q Q) RemoveHeartbeat(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM heartbeats WHERE id = $1`, id)
+	return err
+}
+
+// HeartbeatAge returns how old a process's heartbeat is; ok false if none.
+func (q Q) HeartbeatAge(ctx context.Context, id string) (time.Duration, bool, error) {
+	var age *time.Duration
+	err := q.db.QueryRow(ctx, `SELECT now() - heartbeat_at FROM heartbeats WHERE id = $1`, id).Scan(&age)
+	if err != nil || age == nil {
+		return 0, false, nil
+	}
+	return *age, true, nil
+}
+
+// DeleteStaleHeartbeats removes heartbeats older than age (dead processes).
+func (q Q) DeleteStaleHeartbeats(ctx context.Context, age time.Duration) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM heartbeats WHERE heartbeat_at < now() - $1::interval`, age.String())
+	return err
+}

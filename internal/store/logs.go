@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LogLine is one line of a task instance's log.
+type LogLine struct {
+	ID        int64
+	TIID      int64
+	TryNumber int
+	At        time.Time
+	Source    string
+	Line      string
+}
+
+// AppendLogs stores log lines.
+func (q Q) AppendLogs(ctx context.Context, lines []LogLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := q.db.CopyFrom(ctx, pgx.Identifier{"task_logs"}, []string{"ti_id", "try_number", "at", "source", "line"},
+		pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
+			l := lines[i]
+			return []any{l.TIID, l.TryNumber, l.At, l.Source, l.Line}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("store task log: %w", err)
+	}
+	return nil
+}
+
+// Logs reads a try's log lines after the line id afterID.
+func (q Q) Logs(ctx context.Context, tiID int64, try int, afterID int64) ([]LogLine, error) {
+	rows, err := q.db.Query(ctx, `SELECT id, ti_id, try_number, at, source, line FROM task_logs
+		WHERE ti_id = $1 AND try_number = $2 AND id > $3 ORDER BY id`, tiID, try, afterID)
+	if err != nil {
+		return nil, fmt.Errorf("read task log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogLine, error) {
+		var l LogLine
+		err := r.Scan(&l.ID, &l.TIID, &l.TryNumber, &l.At, &l.Source, &l.Line)
+		return l, err
+	})
+}

@@ -1,0 +1,224 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Run is a DAG run.
+type Run struct {
+	PK                int64
+	DagID             string
+	RunID             string
+	Hash              string
+	RunType           string
+	State             string
+	LogicalDate       time.Time
+	DataIntervalStart time.Time
+	DataIntervalEnd   time.Time
+	Conf              []byte // JSON object
+	CreatedAt         time.Time
+	StartedAt         *time.Time
+	EndedAt           *time.Time
+}
+
+// NewRun is a run to create.
+type NewRun struct {
+	DagID             string
+	RunID             string
+	Hash              string
+	RunType           string // scheduled | manual | backfill
+	LogicalDate       time.Time
+	DataIntervalStart time.Time
+	DataIntervalEnd   time.Time
+	Conf              []byte // JSON object; nil = {}
+	MaxActiveTasks    int
+}
+
+const runColumns = `id, dag_id, run_id, dag_hash, run_type, state, logical_date, data_interval_start,
+	data_interval_end, conf, created_at, started_at, ended_at`
+
+func scanRun(r pgx.CollectableRow) (Run, error) {
+	var x Run
+	err := r.Scan(&x.PK, &x.DagID, &x.RunID, &x.Hash, &x.RunType, &x.State, &x.LogicalDate, &x.DataIntervalStart,
+		&x.DataIntervalEnd, &x.Conf, &x.CreatedAt, &x.StartedAt, &x.EndedAt)
+	return x, err
+}
+
+// CreateRun inserts a queued run unless (dag_id, run_id) exists; created
+// tells which. Several schedulers may try the same run: one wins.
+func (q Q) CreateRun(ctx context.Context, r NewRun) (pk int64, created bool, err error) {
+	conf := r.Conf
+	if conf == nil {
+		conf = []byte("{}")
+	}
+	err = q.db.QueryRow(ctx, `INSERT INTO dag_runs (dag_id, run_id, dag_hash, run_type, state, logical_date,
+		data_interval_start, data_interval_end, conf, max_active_tasks)
+		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)
+		ON CONFLICT (dag_id, run_id) DO NOTHING RETURNING id`,
+		r.DagID, r.RunID, r.Hash, r.RunType, r.LogicalDate, r.DataIntervalStart, r.DataIntervalEnd, conf, r.MaxActiveTasks,
+	).Scan(&pk)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("create run %s/%s: %w", r.DagID, r.RunID, err)
+	}
+	return pk, true, nil
+}
+
+// LatestLogicalDate is the newest logical date of a DAG's runs of a type
+// (zero time if none).
+func (q Q) LatestLogicalDate(ctx context.Context, dagID, runType string) (time.Time, error) {
+	var t *time.Time
+	err := q.db.QueryRow(ctx, `SELECT max(logical_date) FROM dag_runs WHERE dag_id = $1 AND run_type = $2`, dagID, runType).Scan(&t)
+	if err != nil || t == nil {
+		return time.Time{}, err
+	}
+	return *t, nil
+}
+
+// DagsWithQueuedRuns lists DAGs that have runs waiting to start.
+func (q Q) DagsWithQueuedRuns(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT DISTINCT dag_id FROM dag_runs WHERE state = 'queued'`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// RunsToStart returns the oldest queued runs of a DAG that fit under
+// maxActive running runs. Call it holding the DAG's lock (LockDag).
+func (q Q) RunsToStart(ctx context.Context, dagID string, maxActive int) ([]Run, error) {
+	var running int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state = 'running'`, dagID).Scan(&running); err != nil {
+		return nil, fmt.Errorf("count running runs of %s: %w", dagID, err)
+	}
+	free := maxActive - running
+	if free <= 0 {
+		return nil, nil
+	}
+	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE dag_id = $1 AND state = 'queued'
+		ORDER BY logical_date, id LIMIT $2`, dagID, free)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanRun)
+}
+
+// SetRunRunning moves a run queued → running.
+func (q Q) SetRunRunning(ctx context.Context, pk int64) (bool, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = 'running', started_at = clock_timestamp() WHERE id = $1 AND state = 'queued'`, pk)
+	if err != nil {
+		return false, fmt.Errorf("start run %d: %w", pk, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SetRunFinished moves a run running → success|failed.
+func (q Q) SetRunFinished(ctx context.Context, pk int64, state string) (bool, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = $2, ended_at = clock_timestamp() WHERE id = $1 AND state = 'running'`, pk, state)
+	if err != nil {
+		return false, fmt.Errorf("finish run %d: %w", pk, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, q.Notify(ctx, ChannelTaskFinished, "")
+	}
+	return false, nil
+}
+
+// SetRunRunningAgain moves a finished run back to running (clear).
+func (q Q) SetRunRunningAgain(ctx context.Context, pk int64) error {
+	_, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = 'running', ended_at = NULL,
+		started_at = coalesce(started_at, clock_timestamp()) WHERE id = $1 AND state IN ('success', 'failed')`, pk)
+	return err
+}
+
+// RunningRuns lists every running run.
+func (q Q) RunningRuns(ctx context.Context) ([]Run, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE state = 'running' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list running runs: %w", err)
+	}
+	return pgx.CollectRows(rows, scanRun)
+}
+
+// LockRun takes a run's row lock for this transaction. With skipLocked it
+// returns false instead of waiting. Evaluating a run's readiness holds it, so
+// two finishing tasks of one run never decide from stale states.
+func (q Q) LockRun(ctx context.Context, pk int64, skipLocked bool) (Run, bool, error) {
+	sql := `SELECT ` + runColumns + ` FROM dag_runs WHERE id = $1 FOR UPDATE`
+	if skipLocked {
+		sql += ` SKIP LOCKED`
+	}
+	rows, err := q.db.Query(ctx, sql, pk)
+	if err != nil {
+		return Run{}, false, fmt.Errorf("lock run %d: %w", pk, err)
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("lock run %d: %w", pk, err)
+	}
+	return r, true, nil
+}
+
+// Runs lists runs, newest first; dagID "" = all DAGs.
+func (q Q) Runs(ctx context.Context, dagID string, limit int) ([]Run, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE ($1 = '' OR dag_id = $1)
+		ORDER BY logical_date DESC, id DESC LIMIT $2`, dagID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return pgx.CollectRows(rows, scanRun)
+}
+
+// Run returns one run by DAG and run id.
+func (q Q) Run(ctx context.Context, dagID, runID string) (Run, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE dag_id = $1 AND run_id = $2`, dagID, runID)
+	if err != nil {
+		return Run{}, err
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, scanRun)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Run{}, fmt.Errorf("run %s of dag %s: %w", runID, dagID, ErrNotFound)
+	}
+	return r, err
+}
+
+// RunByPK returns one run.
+func (q Q) RunByPK(ctx context.Context, pk int64) (Run, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE id = $1`, pk)
+	if err != nil {
+		return Run{}, err
+	}
+	return pgx.CollectExactlyOneRow(rows, scanRun)
+}
+
+// CountActiveRuns counts a DAG's queued and running runs.
+func (q Q) CountActiveRuns(ctx context.Context, dagID string) (int, error) {
+	var n int
+	err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state IN ('queued', 'running')`, dagID).Scan(&n)
+	return n, err
+}
+
+// DeleteFinishedRunsBefore deletes finished runs that ended before t, with
+// their task instances, logs and XComs. It returns how many runs went.
+func (q Q) DeleteFinishedRunsBefore(ctx context.Context, t time.Time) (int64, error) {
+	_, err := q.db.Exec(ctx, `DELETE FROM xcom x USING dag_runs r
+		WHERE x.dag_id = r.dag_id AND x.run_id = r.run_id AND r.state IN ('success', 'failed') AND r.ended_at < $1`, t)
+	if err != nil {
+		return 0, fmt.Errorf("delete old xcoms: %w", err)
+	}
+	tag, err := q.db.Exec(ctx, `DELETE FROM dag_runs WHERE state IN ('success', 'failed') AND ended_at < $1`, t)
+	if err != nil {
+		return 0, fmt.Errorf("delete old runs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,84 @@
+// Package store holds every SQL statement of podflow's metadata database.
+// Each state transition is one statement guarded by the expected current
+// state (UPDATE … WHERE state = $expected), so a late or duplicate actor
+// changes nothing. Methods live on Q, which runs either on the pool or inside
+// a transaction (Store.InTx).
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/podflow/podflow/migrations"
+)
+
+// Notification channels.
+const (
+	ChannelTaskQueued     = "podflow_task_queued"
+	ChannelTaskFinished   = "podflow_task_finished"
+	ChannelTriggerCreated = "podflow_trigger_created"
+)
+
+// DBTX is what both a pool and a transaction offer.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// Q runs podflow's statements on a pool or in a transaction.
+type Q struct{ db DBTX }
+
+// Store is the metadata database.
+type Store struct {
+	Q
+	Pool *pgxpool.Pool
+}
+
+// New wraps a pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{Q: Q{db: pool}, Pool: pool} }
+
+// Open connects, applies pending migrations and returns the store.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.MaxConns < 8 {
+		cfg.MaxConns = 8
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if _, err := migrations.Apply(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return New(pool), nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.Pool.Close() }
+
+// CheckSchema fails with a clear message unless the schema is current.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	_, err := migrations.Check(ctx, s.Pool)
+	return err
+}
+
+// InTx runs fn in one transaction.
+func (s *Store) InTx(ctx context.Context, fn func(q Q) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(Q{db: tx}) })
+}
+
+// Notify sends a notification (delivered at commit inside a transaction).
+func (q Q) Notify(ctx context.Context, channel, payload string) error {
+	_, err := q.db.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload)
+	return err
+}
