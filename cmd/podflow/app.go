@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,10 +12,10 @@ import (
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/localenv"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
-	"github.com/podflow/podflow/operators/builtin"
 )
 
 // App holds what every command shares: flags, configuration and lazily built
@@ -26,10 +27,7 @@ type App struct {
 }
 
 func (a *App) bindFlags(root *cobra.Command) {
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.flags.Config, "config", "", "podflow.yaml to read (default ./podflow.yaml when present; env PODFLOW_CONFIG)")
-	pf.StringVar(&a.flags.DagsFolder, "dags-folder", "", "DAGs folder (env PODFLOW_DAGS_FOLDER, default ./dags)")
-	pf.StringVar(&a.flags.DatabaseURL, "database-url", "", "PostgreSQL URL (env DATABASE_URL)")
+	daemon.BindCommonFlags(root.PersistentFlags(), &a.flags)
 }
 
 // Config resolves the configuration once.
@@ -61,7 +59,7 @@ func (a *App) DagsFolder() string {
 // Operators is the operator registry.
 func (a *App) Operators() *operators.Registry {
 	if a.ops == nil {
-		a.ops = builtin.Registry(builtin.Deps{Logger: a.Logger()})
+		a.ops = daemon.Operators(a.Logger())
 	}
 	return a.ops
 }
@@ -111,4 +109,64 @@ func (a *App) Store(ctx context.Context) (*store.Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Parser returns a DAG parser validating against the operators.
+func (a *App) Parser() *dag.Parser { return dag.NewParser(a.Registry()) }
+
+// LoadDAG returns a DAG's current version: from the database when the
+// scheduler knows it, else from the DAGs folder — in which case it is
+// registered, so triggering a DAG right after writing its file works.
+func (a *App) LoadDAG(ctx context.Context, st *store.Store, dagID string) (*dag.DAG, error) {
+	row, err := st.Dag(ctx, dagID)
+	if err == nil && row.Hash != "" {
+		src, path, err := st.DagSource(ctx, row.Hash)
+		if err != nil {
+			return nil, err
+		}
+		d, errs := a.Parser().ParseBytes(path, src)
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("DAG %s (version %s) does not parse any more:\n%w", dagID, row.Hash[:12], errs)
+		}
+		d.Hash = row.Hash
+		return d, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	folder := a.Parser().LoadFolder(a.DagsFolder())
+	d := folder.DAG(dagID)
+	if d == nil {
+		if errs := folder.AllErrors(); len(errs) > 0 {
+			return nil, fmt.Errorf("DAG %q not found in the database or in %s (files with errors:\n%w)", dagID, a.DagsFolder(), errs)
+		}
+		return nil, fmt.Errorf("DAG %q not found in the database or in %s", dagID, a.DagsFolder())
+	}
+	err = st.InTx(ctx, func(q store.Q) error {
+		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
+			return err
+		}
+		return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
+	})
+	return d, err
+}
+
+// FindDAG finds a DAG by file path or by id in the DAGs folder, without a
+// database.
+func (a *App) FindDAG(fileOrID string) (*dag.DAG, error) {
+	if st, err := os.Stat(fileOrID); err == nil && !st.IsDir() {
+		d, errs := a.Parser().ParseFile(fileOrID)
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return d, nil
+	}
+	folder := a.Parser().LoadFolder(a.DagsFolder())
+	if d := folder.DAG(fileOrID); d != nil {
+		return d, nil
+	}
+	if errs := folder.AllErrors(); len(errs) > 0 {
+		return nil, fmt.Errorf("DAG %q not found in %s; files with errors:\n%w", fileOrID, a.DagsFolder(), errs)
+	}
+	return nil, fmt.Errorf("DAG %q not found: not a file, and no DAG with that id in %s", fileOrID, a.DagsFolder())
 }

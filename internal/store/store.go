@@ -21,6 +21,7 @@ const (
 	ChannelTaskQueued     = "podflow_task_queued"
 	ChannelTaskFinished   = "podflow_task_finished"
 	ChannelTriggerCreated = "podflow_trigger_created"
+	ChannelRunQueued      = "podflow_run_queued"
 )
 
 // DBTX is what both a pool and a transaction offer.

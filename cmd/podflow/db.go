@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/migrations"
+)
+
+func init() {
+	extraCommands = append(extraCommands, func(app *App, root, _ *cobra.Command) {
+		db := &cobra.Command{Use: "db", Short: "Database schema and retention"}
+		db.AddCommand(newDBMigrateCmd(app), newDBCheckCmd(app), newDBCleanCmd(app))
+		root.AddCommand(db)
+	})
+}
+
+func newDBMigrateCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending schema migrations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			url, err := app.DatabaseURL(ctx)
+			if err != nil {
+				return err
+			}
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				return fmt.Errorf("connect to database: %w", err)
+			}
+			defer pool.Close()
+			applied, err := migrations.Apply(ctx, pool)
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "schema is up to date (version %d)\n", migrations.Latest())
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "applied migrations %v; schema at version %d\n", applied, migrations.Latest())
+			return nil
+		},
+	}
+}
+
+func newDBCheckCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Check that the database is reachable and its schema current",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			url, err := app.DatabaseURL(ctx)
+			if err != nil {
+				return err
+			}
+			pool, err := pgxpool.New(ctx, url)
+			if err != nil {
+				return fmt.Errorf("connect to database: %w", err)
+			}
+			defer pool.Close()
+			v, err := migrations.Check(ctx, pool)
+			if err != nil {
+				return &exitError{code: 1, msg: err.Error()}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "database ok, schema version %d\n", v)
+			return nil
+		},
+	}
+}
+
+func newDBCleanCmd(app *App) *cobra.Command {
+	var olderThan string
+	cmd := &cobra.Command{
+		Use:   "clean --older-than DURATION",
+		Short: "Delete finished runs (with their task instances, logs and XComs) older than DURATION",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, ok := parseAge(olderThan)
+			if !ok {
+				return fmt.Errorf("--older-than %q: want a duration such as 720h, 30d or 90m", olderThan)
+			}
+			ctx := cmd.Context()
+			st, err := app.Store(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := st.DeleteFinishedRunsBefore(ctx, time.Now().Add(-d))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d finished runs that ended more than %s ago\n", n, olderThan)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&olderThan, "older-than", "", "age of finished runs to delete (e.g. 30d, 720h)")
+	_ = cmd.MarkFlagRequired("older-than")
+	return cmd
+}
+
+// parseAge accepts Go durations, plain seconds and a day suffix (30d).
+func parseAge(s string) (time.Duration, bool) {
+	var days int
+	if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && fmt.Sprintf("%dd", days) == s {
+		return time.Duration(days) * 24 * time.Hour, true
+	}
+	return dag.ParseDuration(s)
+}

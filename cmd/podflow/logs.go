@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/runstate"
+)
+
+func init() {
+	extraCommands = append(extraCommands, func(app *App, root, _ *cobra.Command) {
+		root.AddCommand(newLogsCmd(app))
+	})
+}
+
+func newLogsCmd(app *App) *cobra.Command {
+	var try int
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs DAG_ID RUN_ID TASK_ID",
+		Short: "Print a task instance's log (latest try unless --try)",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := app.Store(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			run, err := st.Run(ctx, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			ti, err := st.TaskInstance(ctx, run.PK, args[2])
+			if err != nil {
+				return err
+			}
+			n := try
+			if n == 0 {
+				n = ti.TryNumber
+			}
+			var after int64
+			for {
+				lines, err := st.Logs(ctx, ti.ID, n, after)
+				if err != nil {
+					return err
+				}
+				for _, l := range lines {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s [%s] %s\n", l.At.Local().Format("15:04:05.000"), l.Source, l.Line)
+					after = l.ID
+				}
+				if !follow {
+					return nil
+				}
+				cur, err := st.TaskInstanceByID(ctx, ti.ID)
+				if err != nil {
+					return err
+				}
+				if len(lines) == 0 && (cur.TryNumber != n || runstate.Done(cur.State) || cur.State == runstate.UpForRetry) {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().IntVar(&try, "try", 0, "which try's log (default the latest)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the try ends")
+	return cmd
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/daemon"
+	"github.com/podflow/podflow/internal/templating"
+	"github.com/podflow/podflow/operators"
+)
+
+func init() {
+	extraCommands = append(extraCommands, func(app *App, root, _ *cobra.Command) {
+		root.AddCommand(newTestCmd(app))
+	})
+}
+
+func newTestCmd(app *App) *cobra.Command {
+	var conf string
+	cmd := &cobra.Command{
+		Use:   "test DAG_FILE_OR_ID TASK_ID",
+		Short: "Run one task here and now, without a scheduler or database; its log goes to stdout",
+		Long: "Run one task here and now, without a scheduler or database: templates render with a sample " +
+			"context (logical date now, --conf as dag_run.conf); xcom_pull finds nothing. Exit 0 on success, 1 on failure.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			d, err := app.FindDAG(args[0])
+			if err != nil {
+				return err
+			}
+			task := d.Task(args[1])
+			if task == nil {
+				return fmt.Errorf("DAG %s has no task %q", d.ID, args[1])
+			}
+			op, ok := app.Operators().Lookup(task.Operator)
+			if !ok {
+				return fmt.Errorf("unknown operator %q", task.Operator)
+			}
+			confMap := map[string]any{}
+			if conf != "" {
+				if err := json.Unmarshal([]byte(conf), &confMap); err != nil {
+					return fmt.Errorf("--conf: want a JSON object: %w", err)
+				}
+			}
+			params := map[string]any{}
+			for k, v := range d.Params {
+				params[k] = v
+			}
+			for k, v := range confMap {
+				if _, ok := params[k]; ok {
+					params[k] = v
+				}
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			runID := "test__" + now.Format(time.RFC3339)
+			cfg, err := app.Config()
+			if err != nil {
+				return err
+			}
+			tc := &operators.TaskContext{
+				DAG: d, Task: task, RunID: runID, TryNumber: 1,
+				Log: &printLog{w: cmd.OutOrStdout()},
+				Template: &templating.Context{DagID: d.ID, TaskID: task.ID, RunID: runID, TryNumber: 1,
+					LogicalDate: now, DataIntervalStart: now, DataIntervalEnd: now, Params: params, Conf: confMap,
+					XCom: noXCom{}},
+				Connections: daemon.Connections{Config: cfg},
+			}
+			if task.ExecutionTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, task.ExecutionTimeout)
+				defer cancel()
+			}
+			res, err := op.Execute(ctx, tc)
+			switch {
+			case err != nil && operators.IsSkip(err):
+				fmt.Fprintf(cmd.OutOrStdout(), "task %s skipped: %v\n", task.ID, err)
+				return nil
+			case err != nil:
+				return &exitError{code: 1, msg: err.Error()}
+			case res != nil && res.Deferral != nil:
+				return &exitError{code: 1, msg: fmt.Sprintf("task %s deferred to a %s trigger: `podflow test` runs no triggerer; run it through the scheduler", task.ID, res.Deferral.Kind)}
+			}
+			if res != nil {
+				for k, v := range res.XCom {
+					b, _ := json.Marshal(v)
+					fmt.Fprintf(cmd.OutOrStdout(), "xcom %s = %s\n", k, b)
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "task %s succeeded\n", task.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&conf, "conf", "", "dag_run.conf as a JSON object")
+	return cmd
+}
+
+// printLog writes a task's log to a terminal.
+type printLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *printLog) Printf(format string, args ...any) {
+	l.Line("podflow", fmt.Sprintf(format, args...))
+}
+
+func (l *printLog) Line(source, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s [%s] %s\n", time.Now().Format("15:04:05.000"), source, text)
+}
+
+type noXCom struct{}
+
+func (noXCom) Pull(context.Context, string, string) (any, bool, error) { return nil, false, nil }

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
+)
+
+func init() {
+	extraCommands = append(extraCommands, func(app *App, root, _ *cobra.Command) {
+		root.AddCommand(newTriggerCmd(app))
+	})
+}
+
+func newTriggerCmd(app *App) *cobra.Command {
+	var conf, logical string
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "trigger DAG_ID",
+		Short: "Create a manual run of a DAG (paused or not)",
+		Long: "Create a manual run of a DAG (paused or not). With --wait, follow it and exit 0 if it " +
+			"succeeded, 1 if it failed, 2 on a usage or connection error.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			confJSON, err := parseConf(conf)
+			if err != nil {
+				return err
+			}
+			at := time.Now().UTC().Truncate(time.Microsecond)
+			if logical != "" {
+				if at, err = time.Parse(time.RFC3339, logical); err != nil {
+					return fmt.Errorf("--logical-date %q: want RFC3339, e.g. 2026-01-01T00:00:00Z", logical)
+				}
+			}
+			st, err := app.Store(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			d, err := app.LoadDAG(ctx, st, args[0])
+			if err != nil {
+				return err
+			}
+			runID, created, err := scheduler.CreateRun(ctx, st.Q, d, "manual", at, confJSON)
+			if err != nil {
+				return err
+			}
+			if !created {
+				return fmt.Errorf("a run %s of %s already exists", runID, d.ID)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "triggered %s run %s\n", d.ID, runID)
+			if !wait {
+				return nil
+			}
+			state, err := waitForRun(ctx, st, d.ID, runID, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "run %s %s\n", runID, state)
+			if state != runstate.RunSuccess {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&conf, "conf", "", "run configuration as a JSON object (dag_run.conf)")
+	cmd.Flags().StringVar(&logical, "logical-date", "", "logical date (RFC3339; default now)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to finish, showing progress; exit 1 if it fails")
+	return cmd
+}
+
+func parseConf(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("--conf: want a JSON object: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// waitForRun follows a run until it finishes, printing a live progress line
+// to w, and returns its final state.
+func waitForRun(ctx context.Context, st *store.Store, dagID, runID string, w io.Writer) (string, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last := ""
+	for {
+		run, err := st.Run(ctx, dagID, runID)
+		if err != nil {
+			return "", err
+		}
+		tis, err := st.TaskInstances(ctx, run.PK)
+		if err != nil {
+			return "", err
+		}
+		if line := progressLine(run.State, tis); line != last {
+			fmt.Fprintf(w, "\r\033[K%s", line)
+			last = line
+		}
+		if run.State == runstate.RunSuccess || run.State == runstate.RunFailed {
+			fmt.Fprintln(w)
+			return run.State, nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(w)
+			return "", ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func progressLine(runState string, tis []store.TaskInstance) string {
+	counts := map[string]int{}
+	done := 0
+	for _, ti := range tis {
+		counts[ti.State]++
+		if runstate.Done(ti.State) {
+			done++
+		}
+	}
+	states := make([]string, 0, len(counts))
+	for s := range counts {
+		states = append(states, s)
+	}
+	sort.Strings(states)
+	parts := make([]string, len(states))
+	for i, s := range states {
+		parts[i] = fmt.Sprintf("%s=%d", s, counts[s])
+	}
+	return fmt.Sprintf("run %s: %d/%d tasks done (%s)", runState, done, len(tis), strings.Join(parts, " "))
+}

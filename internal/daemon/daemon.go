@@ -1,0 +1,89 @@
+// Package daemon wires podflow's long-running processes — the scheduler and
+// (later) the triggerer — from configuration, for cmd/scheduler,
+// cmd/triggerer and `podflow standalone` alike, so they take the same flags.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/pflag"
+
+	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/operators"
+	"github.com/podflow/podflow/operators/builtin"
+)
+
+// BindCommonFlags binds the flags every podflow process takes.
+func BindCommonFlags(fs *pflag.FlagSet, f *config.Flags) {
+	fs.StringVar(&f.Config, "config", "", "podflow.yaml to read (default ./podflow.yaml when present; env PODFLOW_CONFIG)")
+	fs.StringVar(&f.DagsFolder, "dags-folder", "", "DAGs folder (env PODFLOW_DAGS_FOLDER, default ./dags)")
+	fs.StringVar(&f.DatabaseURL, "database-url", "", "PostgreSQL URL (env DATABASE_URL)")
+}
+
+// BindSchedulerFlags binds the scheduler's own flags.
+func BindSchedulerFlags(fs *pflag.FlagSet, f *config.Flags) {
+	fs.IntVar(&f.Workers, "workers", 0, "worker slots: task instances run at once by this scheduler (env PODFLOW_WORKERS, default 16)")
+	fs.DurationVar(&f.ZombieThreshold, "zombie-threshold", 0, "a running task whose scheduler is silent this long is failed or retried (default 30s)")
+	fs.StringVar(&f.HealthAddr, "health-addr", "", "address for /healthz and /metrics, e.g. :8080 (env PODFLOW_HEALTH_ADDR; off when empty)")
+}
+
+// Logger is the daemons' logger: PODFLOW_LOG_LEVEL (default info), JSON
+// when PODFLOW_LOG_JSON is set.
+func Logger(name string) hclog.Logger {
+	level := hclog.LevelFromString(os.Getenv("PODFLOW_LOG_LEVEL"))
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, JSONFormat: os.Getenv("PODFLOW_LOG_JSON") != "", Output: os.Stderr})
+}
+
+// Connections adapts the configuration to operators.Connections.
+type Connections struct{ Config *config.Config }
+
+// Connection returns a named connection, PODFLOW_CONN_<ID> first.
+func (c Connections) Connection(id string) (map[string]any, bool) {
+	m, err := c.Config.Connection(id, os.Getenv)
+	if err != nil || m == nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// Operators returns the operator registry of a daemon.
+func Operators(logger hclog.Logger) *operators.Registry {
+	return builtin.Registry(builtin.Deps{Logger: logger})
+}
+
+// SchedulerConfig turns the configuration into the scheduler's.
+func SchedulerConfig(cfg *config.Config, logger hclog.Logger) scheduler.Config {
+	return scheduler.Config{
+		DagsFolder:      cfg.DagsFolder,
+		Workers:         cfg.Workers,
+		Limits:          store.Limits{Pools: cfg.Pools, DefaultSlot: config.DefaultPoolSlots},
+		ZombieThreshold: cfg.ZombieThreshold,
+		Connections:     Connections{Config: cfg},
+		Logger:          logger,
+	}
+}
+
+// OpenStore connects to the database and applies migrations.
+func OpenStore(ctx context.Context, url string) (*store.Store, error) {
+	if url == "" {
+		return nil, fmt.Errorf("no database: set DATABASE_URL (or --database-url, or database_url in podflow.yaml)")
+	}
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return store.Open(openCtx, url)
+}
+
+// RunScheduler runs a scheduler until ctx ends.
+func RunScheduler(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger) error {
+	s := scheduler.New(st, Operators(logger), SchedulerConfig(cfg, logger))
+	return s.Run(ctx)
+}

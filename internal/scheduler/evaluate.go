@@ -1,0 +1,50 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/store"
+)
+
+// evaluateRun decides a locked running run's next steps and applies them:
+// queue ready tasks, mark upstream_failed/skipped, finish the run. It returns
+// how many task instances were queued. Call it in a transaction holding the
+// run's lock.
+func (s *Scheduler) evaluateRun(ctx context.Context, q store.Q, run store.Run) (int, error) {
+	d, err := s.dags.get(ctx, q, run.Hash)
+	if err != nil {
+		return 0, fmt.Errorf("evaluate run %s/%s: %w", run.DagID, run.RunID, err)
+	}
+	tis, err := q.TaskInstances(ctx, run.PK)
+	if err != nil {
+		return 0, err
+	}
+	states := make(map[string]string, len(tis))
+	for _, ti := range tis {
+		states[ti.TaskID] = ti.State
+	}
+	dec := runstate.Decide(d, states)
+	if dec.Empty() {
+		return 0, nil
+	}
+	none := []string{runstate.None}
+	queued, err := q.SetStates(ctx, run.PK, dec.Queue, none, runstate.Queued)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := q.SetStates(ctx, run.PK, dec.UpstreamFailed, none, runstate.UpstreamFailed); err != nil {
+		return 0, err
+	}
+	if _, err := q.SetStates(ctx, run.PK, dec.Skip, none, runstate.Skipped); err != nil {
+		return 0, err
+	}
+	if dec.RunState != "" {
+		if _, err := q.SetRunFinished(ctx, run.PK, dec.RunState); err != nil {
+			return 0, err
+		}
+		s.log.Info("run finished", "dag_id", run.DagID, "run_id", run.RunID, "state", dec.RunState)
+	}
+	return len(queued), nil
+}

@@ -1,0 +1,232 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/operators"
+)
+
+// Config tunes a scheduler.
+type Config struct {
+	DagsFolder      string
+	Workers         int
+	Limits          store.Limits
+	ZombieThreshold time.Duration // a running task whose owner is silent this long is a zombie
+	LoopInterval    time.Duration // scheduling loop period (also woken by NOTIFY)
+	SyncInterval    time.Duration // how often the DAGs folder is checked for changes
+	ShutdownGrace   time.Duration // how long running tasks get on SIGTERM before they are stopped
+	// Connections resolves named connections for operators.
+	Connections operators.Connections
+	Logger      hclog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 16
+	}
+	if c.ZombieThreshold <= 0 {
+		c.ZombieThreshold = 30 * time.Second
+	}
+	if c.LoopInterval <= 0 {
+		c.LoopInterval = time.Second
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 2 * time.Second
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.Limits.DefaultSlot <= 0 {
+		c.Limits.DefaultSlot = 128
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+}
+
+// Scheduler is one scheduler process's engine: the loop and the workers.
+type Scheduler struct {
+	cfg    Config
+	store  *store.Store
+	ops    *operators.Registry
+	parser *dag.Parser
+	dags   *dagCache
+	log    hclog.Logger
+	id     string
+
+	loopWake  chan struct{}
+	claimWake chan struct{}
+	outcomes  chan *finished
+
+	mu      sync.Mutex
+	running map[int64]*runningTask // by task instance id
+	slots   chan struct{}
+
+	folder *folderState
+}
+
+// New returns a scheduler; Run starts it.
+func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
+	cfg.defaults()
+	parser := dag.NewParser(ops.Schemas())
+	return &Scheduler{
+		cfg:       cfg,
+		store:     st,
+		ops:       ops,
+		parser:    parser,
+		dags:      newDagCache(parser),
+		log:       cfg.Logger,
+		id:        newInstanceID(),
+		loopWake:  make(chan struct{}, 1),
+		claimWake: make(chan struct{}, 1),
+		outcomes:  make(chan *finished, 1024),
+		running:   map[int64]*runningTask{},
+		slots:     make(chan struct{}, cfg.Workers),
+		folder:    newFolderState(),
+	}
+}
+
+// ID is this scheduler's instance id (its heartbeat row, the owner of the
+// task instances it runs).
+func (s *Scheduler) ID() string { return s.id }
+
+func newInstanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("scheduler-%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Run runs the scheduler until ctx is cancelled, then shuts down cleanly:
+// it stops claiming, gives running tasks the grace period, stops the rest
+// (they go up_for_retry) and removes its heartbeat. No task it ran is left
+// running.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := s.heartbeat(ctx); err != nil {
+		return err
+	}
+	s.log.Info("scheduler started", "id", s.id, "workers", s.cfg.Workers, "dags_folder", s.cfg.DagsFolder)
+
+	// Tasks run under their own context so a shutdown can grant them grace.
+	taskCtx, stopTasks := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopTasks(nil)
+
+	var bg sync.WaitGroup
+	completerCtx, stopCompleter := context.WithCancel(context.WithoutCancel(ctx))
+	completerDone := make(chan struct{})
+	go func() { defer close(completerDone); s.completer(completerCtx) }()
+
+	bg.Add(4)
+	go func() { defer bg.Done(); s.listen(ctx) }()
+	go func() { defer bg.Done(); s.heartbeatLoop(ctx) }()
+	go func() { defer bg.Done(); s.loop(ctx) }()
+	go func() { defer bg.Done(); s.claimer(ctx, taskCtx) }()
+	logFlusherDone := make(chan struct{})
+	go func() { defer close(logFlusherDone); s.flushLogsLoop(completerCtx) }()
+
+	<-ctx.Done()
+	bg.Wait()
+	s.log.Info("scheduler stopping", "running_tasks", s.runningCount(), "grace", s.cfg.ShutdownGrace)
+	if !s.waitIdle(s.cfg.ShutdownGrace) {
+		stopTasks(errShutdown)
+		s.waitIdle(time.Minute)
+	}
+	stopCompleter()
+	<-completerDone
+	<-logFlusherDone
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.RemoveHeartbeat(cleanup, s.id); err != nil {
+		s.log.Warn("remove heartbeat", "error", err)
+	}
+	s.log.Info("scheduler stopped")
+	return nil
+}
+
+func (s *Scheduler) runningCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.running)
+}
+
+// waitIdle waits until no task runs, up to d; it reports whether that happened.
+func (s *Scheduler) waitIdle(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if s.runningCount() == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *Scheduler) heartbeat(ctx context.Context) error {
+	host, _ := os.Hostname()
+	return s.store.Heartbeat(ctx, s.id, "scheduler", host, os.Getpid())
+}
+
+// heartbeatLoop keeps this process's heartbeat fresh and stops tasks that
+// are no longer ours to run (cleared, or failed as zombies by another
+// scheduler after a long pause).
+func (s *Scheduler) heartbeatLoop(ctx context.Context) {
+	interval := s.cfg.ZombieThreshold / 6
+	if interval > 5*time.Second {
+		interval = 5 * time.Second
+	}
+	if interval < 50*time.Millisecond {
+		interval = 50 * time.Millisecond
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("heartbeat failed", "error", err)
+		}
+		s.stopLostTasks(ctx)
+	}
+}
+
+func (s *Scheduler) stopLostTasks(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]int64, 0, len(s.running))
+	for id := range s.running {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	lost, err := s.store.NotRunningAnyMore(ctx, s.id, ids)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range lost {
+		if rt, ok := s.running[id]; ok && rt.claimedAt.Before(time.Now().Add(-time.Second)) {
+			rt.cancel(errKilled)
+		}
+	}
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,112 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/store"
+)
+
+// folderState remembers what the DAGs folder looked like at the last sync,
+// so an unchanged folder costs one directory walk and no parsing.
+type folderState struct {
+	signature string
+	lastCheck time.Time
+	synced    map[string]string // dag_id or path → hash last written
+}
+
+func newFolderState() *folderState { return &folderState{synced: map[string]string{}} }
+
+// folderSignature summarises every DAG file's name, size and mtime.
+func folderSignature(dir string) string {
+	var parts []string
+	_ = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if e.IsDir() && path != dir && strings.HasPrefix(e.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if e.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil
+		}
+		parts = append(parts, path+"|"+info.ModTime().String()+"|"+strconv.FormatInt(info.Size(), 10))
+		return nil
+	})
+	sort.Strings(parts)
+	h := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return hex.EncodeToString(h[:])
+}
+
+// syncDags parses the DAGs folder when it changed (or every SyncInterval×10
+// regardless) and writes new versions and parse errors to the database. A
+// broken file keeps its DAG's last good version running.
+func (s *Scheduler) syncDags(ctx context.Context, now time.Time) {
+	if s.cfg.DagsFolder == "" || now.Sub(s.folder.lastCheck) < s.cfg.SyncInterval {
+		return
+	}
+	s.folder.lastCheck = now
+	if _, err := os.Stat(s.cfg.DagsFolder); err != nil {
+		s.log.Warn("DAGs folder not readable", "dags_folder", s.cfg.DagsFolder, "error", err)
+		return
+	}
+	sig := folderSignature(s.cfg.DagsFolder)
+	if sig == s.folder.signature {
+		return
+	}
+	folder := s.parser.LoadFolder(s.cfg.DagsFolder)
+	ok := true
+	for _, d := range folder.DAGs {
+		if s.folder.synced[d.ID] == d.Hash {
+			continue
+		}
+		s.dags.put(d)
+		if err := s.saveDag(ctx, d); err != nil {
+			s.log.Error("save DAG", "dag_id", d.ID, "error", err)
+			ok = false
+			continue
+		}
+		s.folder.synced[d.ID] = d.Hash
+		s.log.Info("DAG loaded", "dag_id", d.ID, "path", d.Path, "version", d.Hash[:12], "tasks", len(d.Tasks))
+	}
+	for path, errs := range folder.Errors {
+		data, _ := os.ReadFile(path)
+		sum := sha256.Sum256(data)
+		hash := hex.EncodeToString(sum[:])
+		if s.folder.synced[path] == hash {
+			continue
+		}
+		s.log.Error("DAG file has errors; its last good version (if any) keeps running", "path", path, "errors", errs.Error())
+		if err := s.store.SetFileBroken(ctx, path, hash, errs.Error()); err != nil {
+			s.log.Error("record DAG file errors", "path", path, "error", err)
+			ok = false
+			continue
+		}
+		s.folder.synced[path] = hash
+	}
+	if ok {
+		s.folder.signature = sig
+	}
+}
+
+func (s *Scheduler) saveDag(ctx context.Context, d *dag.DAG) error {
+	return s.store.InTx(ctx, func(q store.Q) error {
+		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
+			return err
+		}
+		return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
+	})
+}

@@ -1,0 +1,73 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/podflow/podflow/internal/store"
+)
+
+// taskLog buffers one try's log lines. Lines reach the database every
+// logFlushInterval while the task runs (for `podflow logs --follow`) and the
+// rest in the transaction that finishes the task.
+type taskLog struct {
+	tiID int64
+	try  int
+	mu   sync.Mutex
+	buf  []store.LogLine
+}
+
+const logFlushInterval = 500 * time.Millisecond
+
+func newTaskLog(tiID int64, try int) *taskLog { return &taskLog{tiID: tiID, try: try} }
+
+func (l *taskLog) Printf(format string, args ...any) { l.Line("podflow", fmt.Sprintf(format, args...)) }
+
+func (l *taskLog) Line(source, text string) {
+	l.mu.Lock()
+	l.buf = append(l.buf, store.LogLine{TIID: l.tiID, TryNumber: l.try, At: time.Now(), Source: source, Line: text})
+	l.mu.Unlock()
+}
+
+func (l *taskLog) take() []store.LogLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buf
+	l.buf = nil
+	return b
+}
+
+// flushLogsLoop writes running tasks' buffered lines periodically, all tasks
+// in one COPY.
+func (s *Scheduler) flushLogsLoop(ctx context.Context) {
+	t := time.NewTicker(logFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		var lines []store.LogLine
+		for _, rt := range s.running {
+			lines = append(lines, rt.log.take()...)
+		}
+		s.mu.Unlock()
+		if err := s.store.AppendLogs(context.WithoutCancel(ctx), lines); err != nil {
+			s.log.Warn("write task logs", "error", err)
+		}
+	}
+}
+
+func sortedKeys(m map[int64]bool) []int64 {
+	keys := make([]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

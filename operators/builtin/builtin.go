@@ -1,0 +1,23 @@
+// Package builtin assembles the operators podflow ships with into a registry.
+package builtin
+
+import (
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/podflow/podflow/operators"
+	"github.com/podflow/podflow/operators/bash"
+	"github.com/podflow/podflow/operators/empty"
+)
+
+// Deps are what the operators need from the process.
+type Deps struct {
+	Logger hclog.Logger
+}
+
+// Registry returns a registry with every built-in operator.
+func Registry(d Deps) *operators.Registry {
+	return operators.NewRegistry(
+		bash.New(),
+		empty.New(),
+	)
+}
