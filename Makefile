@@ -1,0 +1,50 @@
+# podflow — the two commands on a fresh machine are `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+
+.PHONY: all build test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
+
+all: build
+
+## build: the podflow CLI and the scheduler and triggerer daemons into bin/
+build:
+	$(GO) build -o $(BIN)/ ./cmd/podflow ./cmd/scheduler $(wildcard ./cmd/triggerer)
+
+## localcluster: bin/localcluster and bin/kubectl (cold build ~25 min on 2 cores; then seconds)
+localcluster:
+	$(MAKE) -C localcluster build BIN=$(BIN)
+
+## cluster: run the local Kubernetes cluster in the foreground (kubeconfig in .localcluster/kubeconfig)
+cluster: localcluster
+	$(BIN)/localcluster up --dir $(CURDIR)/.localcluster
+
+## test: every test of both modules, against a throwaway PostgreSQL and the local cluster
+test: localcluster build
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -race -timeout 20m ./internal/scheduler/... ./internal/store/... ./internal/runstate/...
+	$(MAKE) fuzz
+	$(MAKE) -C localcluster test BIN=$(BIN)
+
+## fuzz: fuzz the DAG parser for a few seconds
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./dag/
+
+## demo: run the example DAGs end to end (local PostgreSQL; local cluster unless KUBECONFIG is set)
+demo: build
+	./scripts/demo.sh
+
+## bench: the scheduler and parser benchmarks (figures in README.md)
+bench: build
+	$(BIN)/podflow bench
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./dag/ ./internal/templating/
+
+vet:
+	$(GO) vet ./...
+	cd localcluster && $(GO) vet ./...
+
+fmt:
+	gofmt -l -w .
+
+clean:
+	rm -rf $(BIN) .localcluster .demo

@@ -1,0 +1,475 @@
+package scheduler_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/operators"
+	"github.com/podflow/podflow/operators/bash"
+	"github.com/podflow/podflow/operators/empty"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChildScheduler())
+	}
+	os.Exit(pgtest.Main(m))
+}
+
+// testBundle is one test's database, DAGs folder and schedulers.
+type testBundle struct {
+	t      *testing.T
+	ctx    context.Context
+	store  *store.Store
+	url    string
+	dir    string
+	ops    *operators.Registry
+	parser *dag.Parser
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	ops := operators.NewRegistry(bash.New(), empty.New())
+	return &testBundle{t: t, ctx: ctx, store: st, url: url, dir: t.TempDir(), ops: ops, parser: dag.NewParser(ops.Schemas())}
+}
+
+// DAG writes a DAG file into the bundle's folder.
+func (b *testBundle) DAG(name, yaml string) {
+	b.t.Helper()
+	if err := os.WriteFile(filepath.Join(b.dir, name+".yaml"), []byte(yaml), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// Scheduler starts a scheduler on the bundle's folder; it stops at cleanup.
+func (b *testBundle) Scheduler(mod func(*scheduler.Config)) *scheduler.Scheduler {
+	b.t.Helper()
+	cfg := scheduler.Config{
+		DagsFolder:   b.dir,
+		Workers:      8,
+		SyncInterval: 50 * time.Millisecond,
+		LoopInterval: 100 * time.Millisecond,
+		Logger:       hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(os.Getenv("TEST_LOG_LEVEL")), Output: os.Stderr}),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s := scheduler.New(b.store, b.ops, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	b.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			b.t.Error("scheduler did not stop")
+		}
+	})
+	return s
+}
+
+// Trigger creates a manual run of the DAG file's current version.
+func (b *testBundle) Trigger(dagID string, conf string) string {
+	b.t.Helper()
+	folder := b.parser.LoadFolder(b.dir)
+	d := folder.DAG(dagID)
+	if d == nil {
+		b.t.Fatalf("no DAG %s in folder: %v", dagID, folder.AllErrors())
+	}
+	var runID string
+	err := b.store.InTx(b.ctx, func(q store.Q) error {
+		if err := q.SaveDagVersion(b.ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
+			return err
+		}
+		if err := q.SetDagCurrent(b.ctx, d.ID, d.Path, d.Hash, d.Schedule); err != nil {
+			return err
+		}
+		var c []byte
+		if conf != "" {
+			c = []byte(conf)
+		}
+		var err error
+		runID, _, err = scheduler.CreateRun(b.ctx, q, d, "manual", time.Now().UTC(), c)
+		return err
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return runID
+}
+
+// WaitRun waits for a run to finish and returns its state.
+func (b *testBundle) WaitRun(dagID, runID string, timeout time.Duration) string {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		run, err := b.store.Run(b.ctx, dagID, runID)
+		if err == nil && (run.State == runstate.RunSuccess || run.State == runstate.RunFailed) {
+			return run.State
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.t.Fatalf("run %s of %s did not finish in %s; tasks: %s", runID, dagID, timeout, b.States(dagID, runID))
+	return ""
+}
+
+// States returns task_id=state pairs of a run, for assertions and messages.
+func (b *testBundle) States(dagID, runID string) map[string]string {
+	run, err := b.store.Run(b.ctx, dagID, runID)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	tis, err := b.store.TaskInstances(b.ctx, run.PK)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, ti := range tis {
+		m[ti.TaskID] = ti.State
+	}
+	return m
+}
+
+// Log returns a task's log text (latest try).
+func (b *testBundle) Log(dagID, runID, taskID string) string {
+	run, err := b.store.Run(b.ctx, dagID, runID)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ti, err := b.store.TaskInstance(b.ctx, run.PK, taskID)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var sb strings.Builder
+	for try := 1; try <= ti.TryNumber; try++ {
+		lines, err := b.store.Logs(b.ctx, ti.ID, try, 0)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		for _, l := range lines {
+			sb.WriteString(l.Line + "\n")
+		}
+	}
+	return sb.String()
+}
+
+func (b *testBundle) TI(dagID, runID, taskID string) store.TaskInstance {
+	run, err := b.store.Run(b.ctx, dagID, runID)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ti, err := b.store.TaskInstance(b.ctx, run.PK, taskID)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return ti
+}
+
+func TestChainPassesXCom(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("etl", `
+dag_id: etl
+tasks:
+  - task_id: extract
+    operator: bash
+    bash_command: 'echo noise; echo 42'
+  - task_id: transform
+    operator: bash
+    bash_command: 'echo $(( {{ ti.xcom_pull("extract") }} * 2 ))'
+    upstream: [extract]
+  - task_id: load
+    operator: bash
+    bash_command: 'echo "loaded {{ task_instance.xcom_pull(task_ids="transform") }} for {{ dag_run.conf.get("who", "nobody") }}"'
+    upstream: [transform]
+`)
+	b.Scheduler(nil)
+	runID := b.Trigger("etl", `{"who": "ops"}`)
+	if got := b.WaitRun("etl", runID, 30*time.Second); got != runstate.RunSuccess {
+		t.Fatalf("run %s, tasks %v\nlog of load:\n%s", got, b.States("etl", runID), b.Log("etl", runID, "load"))
+	}
+	if log := b.Log("etl", runID, "load"); !strings.Contains(log, "loaded 84 for ops") {
+		t.Errorf("load's log lacks the upstream XCom:\n%s", log)
+	}
+	raw, ok, err := b.store.XCom(b.ctx, "etl", runID, "transform", "return_value")
+	if err != nil || !ok || string(raw) != `"84"` {
+		t.Errorf("transform's XCom = %s, %v, %v; want \"84\"", raw, ok, err)
+	}
+}
+
+func TestRetriesThenSuccess(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	marker := filepath.Join(t.TempDir(), "tries")
+	b.DAG("flaky", `
+dag_id: flaky
+default_args: {retries: 2, retry_delay: 0}
+tasks:
+  - task_id: flaky
+    operator: bash
+    bash_command: 'echo x >> `+marker+`; [ $(wc -l < `+marker+`) -ge 2 ]'
+`)
+	b.Scheduler(nil)
+	runID := b.Trigger("flaky", "")
+	if got := b.WaitRun("flaky", runID, 30*time.Second); got != runstate.RunSuccess {
+		t.Fatalf("run %s: %s", got, b.Log("flaky", runID, "flaky"))
+	}
+	if ti := b.TI("flaky", runID, "flaky"); ti.TryNumber != 2 {
+		t.Errorf("try_number = %d, want 2", ti.TryNumber)
+	}
+}
+
+func TestRetriesExhaustedFails(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("bad", `
+dag_id: bad
+default_args: {retries: 1, retry_delay: 0}
+tasks:
+  - {task_id: boom, operator: bash, bash_command: 'echo about to fail; exit 3'}
+  - {task_id: after, operator: bash, bash_command: 'echo never', upstream: [boom]}
+`)
+	b.Scheduler(nil)
+	runID := b.Trigger("bad", "")
+	if got := b.WaitRun("bad", runID, 30*time.Second); got != runstate.RunFailed {
+		t.Fatalf("run %s, want failed", got)
+	}
+	states := b.States("bad", runID)
+	if states["boom"] != runstate.Failed || states["after"] != runstate.UpstreamFailed {
+		t.Errorf("states = %v", states)
+	}
+	ti := b.TI("bad", runID, "boom")
+	if ti.TryNumber != 2 || !strings.Contains(ti.Error, "exit code 3") || !strings.Contains(ti.Error, "about to fail") {
+		t.Errorf("try %d, error %q: want 2 tries and exit code 3 with the last output", ti.TryNumber, ti.Error)
+	}
+}
+
+func TestExecutionTimeoutKillsProcessGroup(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	b.DAG("slow", `
+dag_id: slow
+tasks:
+  - task_id: sleepy
+    operator: bash
+    execution_timeout: 1s
+    bash_command: 'sleep 60 & echo $! > `+pidFile+`; wait'
+`)
+	b.Scheduler(nil)
+	runID := b.Trigger("slow", "")
+	start := time.Now()
+	if got := b.WaitRun("slow", runID, 30*time.Second); got != runstate.RunFailed {
+		t.Fatalf("run %s, want failed", got)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("timeout took %s", took)
+	}
+	ti := b.TI("slow", runID, "sleepy")
+	if !strings.Contains(ti.Error, "execution_timeout") {
+		t.Errorf("error %q does not name execution_timeout", ti.Error)
+	}
+	pid, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child sleep must be gone (not just bash).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := os.Stat("/proc/" + strings.TrimSpace(string(pid)))
+		if err != nil {
+			break
+		}
+		if stat, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat"); strings.Contains(string(stat), ") Z ") {
+			break // zombie awaiting its reaper: dead
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child sleep %s still alive after execution_timeout", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTriggerRules(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("rules", `
+dag_id: rules
+tasks:
+  - {task_id: ok, operator: bash, bash_command: 'true'}
+  - {task_id: fail, operator: bash, bash_command: 'exit 1'}
+  - {task_id: skip, operator: bash, bash_command: 'exit 99'}
+  - {task_id: all_success, operator: empty, upstream: [ok, fail]}
+  - {task_id: all_done, operator: empty, upstream: [ok, fail], trigger_rule: all_done}
+  - {task_id: one_failed, operator: empty, upstream: [ok, fail], trigger_rule: one_failed}
+  - {task_id: one_success, operator: empty, upstream: [ok, fail], trigger_rule: one_success}
+  - {task_id: all_failed, operator: empty, upstream: [fail], trigger_rule: all_failed}
+  - {task_id: none_failed, operator: empty, upstream: [ok, skip], trigger_rule: none_failed}
+  - {task_id: none_skipped, operator: empty, upstream: [ok, skip], trigger_rule: none_skipped}
+  - {task_id: after_skip, operator: empty, upstream: [skip]}
+  - {task_id: nfmos, operator: empty, upstream: [skip], trigger_rule: none_failed_min_one_success}
+  - {task_id: always, operator: empty, upstream: [fail], trigger_rule: always}
+  - {task_id: downstream_of_uf, operator: empty, upstream: [all_success]}
+`)
+	b.Scheduler(nil)
+	runID := b.Trigger("rules", "")
+	b.WaitRun("rules", runID, 30*time.Second)
+	want := map[string]string{
+		"ok": "success", "fail": "failed", "skip": "skipped",
+		"all_success": "upstream_failed", "all_done": "success", "one_failed": "success",
+		"one_success": "success", "all_failed": "success", "none_failed": "success",
+		"none_skipped": "skipped", "after_skip": "skipped", "nfmos": "skipped", "always": "success",
+		"downstream_of_uf": "upstream_failed",
+	}
+	got := b.States("rules", runID)
+	for task, w := range want {
+		if got[task] != w {
+			t.Errorf("%s: %s, want %s", task, got[task], w)
+		}
+	}
+}
+
+func TestBrokenFileDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("broken", "dag_id: broken\ntasks:\n  - task_id: a\n    operator: nope\n")
+	b.DAG("good", "dag_id: good\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo fine'}\n")
+	b.DAG("cycle", "dag_id: cyc\ntasks:\n  - {task_id: a, operator: empty, upstream: [b]}\n  - {task_id: b, operator: empty, upstream: [a]}\n")
+	b.Scheduler(nil)
+	runID := b.Trigger("good", "")
+	if got := b.WaitRun("good", runID, 30*time.Second); got != runstate.RunSuccess {
+		t.Fatalf("good run %s", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, err := b.store.BrokenFiles(b.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) == 2 {
+			for _, f := range files {
+				if !strings.Contains(f.Errors, filepath.Base(f.Path)+":") {
+					t.Errorf("errors of %s do not name the file: %s", f.Path, f.Errors)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broken files recorded: %v", files)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestBrokenEditKeepsLastGoodVersion(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("v", "dag_id: v\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo v1'}\n")
+	b.Scheduler(nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if row, err := b.store.Dag(b.ctx, "v"); err == nil && row.Hash != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("DAG v was not synced")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.DAG("v", "dag_id: v\ntasks:\n  - {task_id: a, operator: bash, bash_commnd: 'echo v2'}\n")
+	for {
+		row, err := b.store.Dag(b.ctx, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Errors != "" {
+			if !strings.Contains(row.Errors, "did you mean") || row.Hash == "" {
+				t.Errorf("row %+v", row)
+			}
+			break
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatal("broken edit not recorded")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestCatchupCreatesRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	start := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour)
+	b.DAG("hourly", `
+dag_id: hourly
+schedule: "@hourly"
+start_date: `+start.Format(time.RFC3339)+`
+catchup: true
+max_active_runs: 2
+tasks:
+  - {task_id: a, operator: empty}
+`)
+	b.DAG("nocatch", `
+dag_id: nocatch
+schedule: "@hourly"
+start_date: `+start.Format(time.RFC3339)+`
+tasks:
+  - {task_id: a, operator: empty}
+`)
+	b.Scheduler(nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runs, err := b.store.Runs(b.ctx, "hourly", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, r := range runs {
+			if r.State == runstate.RunSuccess {
+				done++
+			}
+		}
+		if len(runs) == 5 && done == 5 {
+			for i, r := range runs { // newest first
+				want := start.Add(time.Duration(4-i) * time.Hour)
+				if !r.LogicalDate.Equal(want) || !r.DataIntervalEnd.Equal(want.Add(time.Hour)) {
+					t.Errorf("run %d: logical %s interval end %s, want %s", i, r.LogicalDate, r.DataIntervalEnd, want)
+				}
+			}
+			break
+		}
+		if len(runs) > 5 {
+			t.Fatalf("%d runs, want 5", len(runs))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs (%d done), want 5", len(runs), done)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	runs, err := b.store.Runs(b.ctx, "nocatch", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || !runs[0].LogicalDate.Equal(start.Add(4*time.Hour)) {
+		t.Errorf("without catchup: %d runs (%v), want only the latest interval", len(runs), runs)
+	}
+}
