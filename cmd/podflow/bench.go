@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/bench"
+	"github.com/podflow/podflow/internal/daemon"
+	"github.com/podflow/podflow/internal/localenv"
+)
+
+func init() {
+	extraCommands = append(extraCommands, func(app *App, root, _ *cobra.Command) {
+		root.AddCommand(newBenchCmd(app))
+	})
+}
+
+func newBenchCmd(app *App) *cobra.Command {
+	opts := bench.Defaults()
+	var useDB bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
+		Long: "Measure the scheduler: (a) a chain of bash `true` tasks, (b) independent bash `true` tasks, " +
+			"(c) throughput of empty tasks, (d) task-to-task latency. It starts a throwaway PostgreSQL with " +
+			"default settings (fsync on) unless --use-database-url is given, which runs on DATABASE_URL's database (it must be empty).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			url := ""
+			if useDB {
+				var err error
+				if url, err = app.DatabaseURL(ctx); err != nil {
+					return err
+				}
+			} else {
+				dir, err := os.MkdirTemp("", "podflow-bench-pg-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				pg, err := localenv.StartPostgres(ctx, localenv.PostgresOptions{Dir: dir, Fsync: true})
+				if err != nil {
+					return err
+				}
+				defer pg.Stop(ctx)
+				if url, err = pg.CreateDatabase(ctx, "bench"); err != nil {
+					return err
+				}
+			}
+			st, err := daemon.OpenStore(ctx, url)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			start := time.Now()
+			if _, err := bench.Run(ctx, st, opts, cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench took %s\n", time.Since(start).Round(time.Second))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
+	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
+	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")
+	f.IntVar(&opts.ThroughputRuns, "runs", opts.ThroughputRuns, "runs in the throughput workload")
+	f.IntVar(&opts.ThroughputTask, "tasks", opts.ThroughputTask, "empty tasks per run in the throughput workload")
+	f.IntVar(&opts.Workers, "workers", opts.Workers, "worker slots of the scheduler")
+	f.IntVar(&opts.Repeat, "repeat", opts.Repeat, "repetitions of workloads (a) and (b); the median is reported")
+	return cmd
+}
