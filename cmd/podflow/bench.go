@@ -42,6 +42,9 @@ func newBenchCmd(app *App) *cobra.Command {
 					return err
 				}
 				defer os.RemoveAll(dir)
+				if err := os.Chmod(dir, 0o755); err != nil { // the server may run as the postgres user
+					return err
+				}
 				pg, err := localenv.StartPostgres(ctx, localenv.PostgresOptions{Dir: dir, Fsync: true})
 				if err != nil {
 					return err

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podflow/podflow/internal/localenv"
+)
+
+// runCLI runs one podflow command in-process, as a user would in a shell.
+func runCLI(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+// startStandalone runs `podflow standalone` until the returned stop is called.
+func startStandalone(t *testing.T, dags string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, ctx, "standalone", "--dags-folder", dags, "--workers", "4")
+		done <- err
+	}()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("standalone: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Error("standalone did not stop")
+		}
+	}
+}
+
+// Given no DATABASE_URL, `podflow standalone` keeps a persistent local
+// PostgreSQL under PODFLOW_HOME: other commands find it, and a restarted
+// standalone sees its earlier runs.
+func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
+	if _, err := localenv.BinDir(); err != nil {
+		t.Fatalf("this test needs the PostgreSQL server binaries: %v", err)
+	}
+	home, err := os.MkdirTemp("", "podflow-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(home, 0o755)
+	t.Cleanup(func() {
+		_ = localenv.StopPersistentPostgres(context.Background(), home)
+		_ = os.RemoveAll(home)
+	})
+	t.Setenv("PODFLOW_HOME", home)
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("PODFLOW_DATABASE_URL", "")
+	dags := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dags, "hello.yaml"), []byte("dag_id: hello\ntasks:\n  - {task_id: say, operator: bash, bash_command: 'echo hello from podflow'}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	stop := startStandalone(t, dags)
+	var out string
+	deadline := time.Now().Add(time.Minute)
+	for { // standalone starts the database; wait for it
+		if out, err = runCLI(t, ctx, "db", "check"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database never came up: %s %v", out, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, err = runCLI(t, ctx, "trigger", "hello", "--wait", "--dags-folder", dags)
+	if err != nil {
+		t.Fatalf("trigger --wait: %v\n%s", err, out)
+	}
+	runID := regexp.MustCompile(`run (manual__\S+) success`).FindStringSubmatch(out)
+	if runID == nil {
+		t.Fatalf("trigger output has no successful run: %s", out)
+	}
+	stop()
+
+	stop = startStandalone(t, dags)
+	defer stop()
+	out, err = runCLI(t, ctx, "runs", "list")
+	if err != nil || !strings.Contains(out, runID[1]) || !strings.Contains(out, "success") {
+		t.Fatalf("after restart, runs list = %v\n%s\nwant run %s", err, out, runID[1])
+	}
+	out, err = runCLI(t, ctx, "logs", "hello", runID[1], "say")
+	if err != nil || !strings.Contains(out, "hello from podflow") {
+		t.Errorf("logs after restart: %v\n%s", err, out)
+	}
+}
