@@ -30,7 +30,7 @@ func (s *Scheduler) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{store.ChannelTaskQueued, store.ChannelTaskFinished, store.ChannelRunQueued} {
+	for _, ch := range []string{store.ChannelTaskQueued, store.ChannelSchedulerWake} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return err
 		}

@@ -10,6 +10,11 @@ import (
 	"github.com/podflow/podflow/internal/store"
 )
 
+// sweepInterval is how often running runs are re-decided by the loop: the
+// completer decides a run as its tasks finish, so this is a safety net (and
+// the dagrun_timeout check).
+const sweepInterval = 2 * time.Second
+
 // loop runs the scheduling steps every LoopInterval, or at once when woken.
 func (s *Scheduler) loop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.LoopInterval)
@@ -35,7 +40,13 @@ func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
 	}{
 		{"create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) }},
 		{"start queued runs", s.startQueuedRuns},
-		{"sweep running runs", func(ctx context.Context) error { return s.sweepRuns(ctx, now) }},
+		{"sweep running runs", func(ctx context.Context) error {
+			if now.Sub(s.lastSweep) < sweepInterval {
+				return nil
+			}
+			s.lastSweep = now
+			return s.sweepRuns(ctx, now)
+		}},
 		{"queue retries", func(ctx context.Context) error { _, err := s.store.QueueDueRetries(ctx); return err }},
 		{"queue resumed tasks", func(ctx context.Context) error { _, err := s.store.QueueScheduled(ctx); return err }},
 		{"fail zombies", s.failZombies},
@@ -112,7 +123,7 @@ func CreateRun(ctx context.Context, q store.Q, d *dag.DAG, runType string, logic
 	if err != nil || !created {
 		return runID, created, err
 	}
-	return runID, true, q.Notify(ctx, store.ChannelRunQueued, d.ID)
+	return runID, true, q.Notify(ctx, store.ChannelSchedulerWake, d.ID)
 }
 
 // startQueuedRuns starts queued runs within each DAG's max_active_runs,

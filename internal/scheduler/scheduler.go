@@ -72,7 +72,8 @@ type Scheduler struct {
 	running map[int64]*runningTask // by task instance id
 	slots   chan struct{}
 
-	folder *folderState
+	folder    *folderState
+	lastSweep time.Time // loop goroutine only
 }
 
 // New returns a scheduler; Run starts it.

@@ -313,13 +313,17 @@ func (s *Scheduler) complete(ctx context.Context, batch []*finished) {
 			queued = 0
 			var logs []store.LogLine
 			runs := map[int64]bool{}
-			for _, f := range batch {
+			outs := make([]store.Outcome, len(batch))
+			for i, f := range batch {
 				logs = append(logs, f.logs...)
-				ok, err := q.FinishTask(ctx, f.outcome)
-				if err != nil {
-					return err
-				}
-				if ok {
+				outs[i] = f.outcome
+			}
+			applied, err := q.FinishTasks(ctx, outs)
+			if err != nil {
+				return err
+			}
+			for i, f := range batch {
+				if applied[i] {
 					runs[f.runPK] = true
 				}
 			}

@@ -18,10 +18,15 @@ import (
 
 // Notification channels.
 const (
-	ChannelTaskQueued     = "podflow_task_queued"
-	ChannelTaskFinished   = "podflow_task_finished"
+	// ChannelTaskQueued wakes workers: task instances were queued.
+	ChannelTaskQueued = "podflow_task_queued"
+	// ChannelTaskFinished tells waiters that a run finished.
+	ChannelTaskFinished = "podflow_task_finished"
+	// ChannelSchedulerWake wakes scheduler loops: a run was queued, a task
+	// was resumed by a trigger or cleared.
+	ChannelSchedulerWake = "podflow_scheduler_wake"
+	// ChannelTriggerCreated wakes triggerers.
 	ChannelTriggerCreated = "podflow_trigger_created"
-	ChannelRunQueued      = "podflow_run_queued"
 )
 
 // DBTX is what both a pool and a transaction offer.

@@ -280,48 +280,98 @@ type Outcome struct {
 	MapIndex             int
 }
 
-// FinishTask records a try's outcome, guarded by state running, the try
-// number and the owner, so a zombie's late report changes nothing. XComs (on
-// success) and the trigger (on deferral) are written in the same statement
-// batch; call it inside a transaction.
-func (q Q) FinishTask(ctx context.Context, o Outcome) (bool, error) {
-	var retryAt *time.Time
-	if o.State == "up_for_retry" {
-		retryAt = &o.RetryAt
+// FinishTasks records tries' outcomes in one statement, each guarded by
+// state running, its try number and its owner, so a zombie's late report
+// changes nothing. XComs (on success) and triggers (on deferral) of the
+// outcomes that applied are written too; call it inside a transaction. It
+// returns which outcomes applied.
+func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
+	if len(outs) == 0 {
+		return nil, nil
 	}
-	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = $4, error = nullif($5, ''), next_retry_at = $6,
-			ended_at = CASE WHEN $4 = 'deferred' THEN NULL ELSE clock_timestamp() END,
-			next_method = CASE WHEN $4 = 'deferred' THEN $7 ELSE NULL END,
-			next_event = NULL,
-			owner_id = CASE WHEN $4 = 'deferred' THEN NULL ELSE owner_id END
-		WHERE id = $1 AND state = 'running' AND try_number = $2 AND owner_id = $3`,
-		o.ID, o.TryNumber, o.Owner, o.State, o.Error, retryAt, triggerMethod(o.Trigger))
+	n := len(outs)
+	ids, tries := make([]int64, n), make([]int32, n)
+	owners, states, errs, methods := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	retryAts := make([]*time.Time, n)
+	for i, o := range outs {
+		ids[i], tries[i], owners[i], states[i], errs[i] = o.ID, int32(o.TryNumber), o.Owner, o.State, o.Error
+		if o.State == "up_for_retry" {
+			at := o.RetryAt
+			retryAts[i] = &at
+		}
+		if o.Trigger != nil {
+			methods[i] = o.Trigger.Method
+		}
+	}
+	rows, err := q.db.Query(ctx, `WITH o AS (
+			SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
+				AS o(id, try, owner, state, error, retry_at, method)),
+		upd AS (
+			UPDATE task_instances ti SET state = o.state, error = nullif(o.error, ''), next_retry_at = o.retry_at,
+				ended_at = CASE WHEN o.state = 'deferred' THEN NULL ELSE clock_timestamp() END,
+				next_method = CASE WHEN o.state = 'deferred' THEN o.method ELSE NULL END,
+				next_event = NULL,
+				owner_id = CASE WHEN o.state = 'deferred' THEN NULL ELSE ti.owner_id END
+			FROM o WHERE ti.id = o.id AND ti.state = 'running' AND ti.try_number = o.try AND ti.owner_id = o.owner
+			RETURNING ti.id, ti.try_number, ti.state),
+		hist AS (INSERT INTO task_instance_history (ti_id, try_number, state) SELECT id, try_number, state FROM upd)
+		SELECT id FROM upd`, ids, tries, owners, states, errs, retryAts, methods)
 	if err != nil {
-		return false, fmt.Errorf("finish task instance %d: %w", o.ID, err)
+		return nil, fmt.Errorf("finish task instances: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
+	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("finish task instances: %w", err)
 	}
-	if err := q.recordHistory(ctx, []int64{o.ID}); err != nil {
-		return false, err
+	applied := make(map[int64]bool, len(done))
+	for _, id := range done {
+		applied[id] = true
 	}
-	switch o.State {
-	case "success":
-		for key, v := range o.XCom {
-			if err := q.PushXCom(ctx, o.DagID, o.RunID, o.TaskID, o.MapIndex, key, v); err != nil {
-				return false, err
+	ok := make([]bool, n)
+	var xDag, xRun, xTask, xKey []string
+	var xMap []int32
+	var xVal [][]byte
+	for i, o := range outs {
+		ok[i] = applied[o.ID]
+		if !ok[i] {
+			continue
+		}
+		switch o.State {
+		case "success":
+			for key, v := range o.XCom {
+				xDag, xRun, xTask, xKey = append(xDag, o.DagID), append(xRun, o.RunID), append(xTask, o.TaskID), append(xKey, key)
+				xMap, xVal = append(xMap, int32(o.MapIndex)), append(xVal, []byte(v))
+			}
+		case "deferred":
+			if o.Trigger == nil {
+				return nil, fmt.Errorf("finish task instance %d: deferred without a trigger", o.ID)
+			}
+			t := *o.Trigger
+			t.TaskInstanceID = o.ID
+			if _, err := q.CreateTrigger(ctx, t); err != nil {
+				return nil, err
 			}
 		}
-	case "deferred":
-		if o.Trigger == nil {
-			return false, fmt.Errorf("finish task instance %d: deferred without a trigger", o.ID)
-		}
-		o.Trigger.TaskInstanceID = o.ID
-		if _, err := q.CreateTrigger(ctx, *o.Trigger); err != nil {
-			return false, err
+	}
+	if len(xDag) > 0 {
+		_, err := q.db.Exec(ctx, `INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])
+			ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET value = excluded.value, created_at = now()`,
+			xDag, xRun, xTask, xMap, xKey, xVal)
+		if err != nil {
+			return nil, fmt.Errorf("push xcoms: %w", err)
 		}
 	}
-	return true, nil
+	return ok, nil
+}
+
+// FinishTask records one try's outcome (see FinishTasks).
+func (q Q) FinishTask(ctx context.Context, o Outcome) (bool, error) {
+	ok, err := q.FinishTasks(ctx, []Outcome{o})
+	if err != nil {
+		return false, err
+	}
+	return ok[0], nil
 }
 
 func triggerMethod(t *NewTrigger) *string {

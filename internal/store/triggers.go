@@ -98,5 +98,5 @@ func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessa
 	if err := q.recordHistory(ctx, []int64{tiID}); err != nil {
 		return false, err
 	}
-	return true, q.Notify(ctx, ChannelTaskFinished, "")
+	return true, q.Notify(ctx, ChannelSchedulerWake, "")
 }

@@ -1,0 +1,28 @@
+//go:build !unix
+
+package localenv
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+)
+
+var errPGUnsupported = errors.New("localenv: a local PostgreSQL is only supported on Unix; set DATABASE_URL")
+
+type pgRunner struct {
+	username string
+	uid      int
+}
+
+func newPGRunner() (*pgRunner, error)                  { return nil, errPGUnsupported }
+func (r *pgRunner) asOtherUser() bool                  { return false }
+func (r *pgRunner) chown(string) error                 { return errPGUnsupported }
+func (r *pgRunner) checkReachable(string) error        { return errPGUnsupported }
+func (r *pgRunner) ownsPrivateDir(string) bool         { return false }
+func detach(*exec.Cmd)                                 {}
+func processAlive(int) bool                            { return false }
+func lockFile(context.Context, string) (func(), error) { return nil, errPGUnsupported }
+func (r *pgRunner) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, name, args...)
+}

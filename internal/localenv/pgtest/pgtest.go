@@ -1,0 +1,143 @@
+// Package pgtest gives each test a fresh PostgreSQL database: on the server
+// of DATABASE_URL when set, else on a throwaway local cluster (fsync off)
+// shared by the tests of one test binary.
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+//
+//	func TestX(t *testing.T) {
+//		t.Parallel()
+//		url := pgtest.NewDatabase(t)
+//		...
+//	}
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/podflow/podflow/internal/localenv"
+)
+
+var (
+	mu       sync.Mutex
+	started  bool               // the first NewDatabase looked for a server
+	server   *localenv.Postgres // the throwaway cluster, if we started one
+	adminURL string
+	startErr error
+
+	counter atomic.Int64
+)
+
+// Main runs the tests of one test binary, then stops the throwaway cluster
+// if a test started one (the cluster starts with the first NewDatabase, so
+// test binaries or -run selections that need no database pay nothing).
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func Main(m *testing.M) int {
+	code := m.Run()
+	mu.Lock()
+	s := server
+	server = nil
+	mu.Unlock()
+	if s != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+// admin returns the URL of the server to create databases on, starting the
+// throwaway cluster on first use. Without Main, nobody calls Stop: the
+// cluster's watchdog stops it and removes its directory within a second or
+// so of the test binary's exit.
+func admin() (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if started {
+		return adminURL, startErr
+	}
+	started = true
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		adminURL = u
+		return adminURL, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := localenv.StartPostgres(ctx, localenv.PostgresOptions{})
+	if err != nil {
+		startErr = fmt.Errorf("pgtest: these tests need PostgreSQL: set DATABASE_URL to a server where they may create databases, "+
+			"or install the PostgreSQL server binaries (e.g. apt-get install postgresql) for a throwaway local cluster: %w", err)
+		return "", startErr
+	}
+	server, adminURL = p, p.URL
+	return adminURL, nil
+}
+
+// NewDatabase creates a fresh, empty database for this test and returns its
+// URL. The database is dropped (WITH (FORCE), closing connections still
+// open) when the test and its subtests finish. Safe for t.Parallel().
+// It fails the test if there is no DATABASE_URL and no local PostgreSQL.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	base, err := admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := databaseName(t.Name(), os.Getpid(), counter.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dbURL, err := (&localenv.Postgres{URL: base}).CreateDatabase(ctx, name)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := dropDatabase(ctx, base, name); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return dbURL
+}
+
+func dropDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("drop database %s: connect: %w", name, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// databaseName makes a database name, at most 63 bytes (PostgreSQL's
+// limit), from the test name, the process id (test binaries of several
+// packages may share DATABASE_URL's server) and a counter.
+func databaseName(testName string, pid int, n int64) string {
+	s := unsafeChars.ReplaceAllString(strings.ToLower(testName), "_")
+	s = strings.Trim(s, "_")
+	suffix := fmt.Sprintf("_%d_%d", pid, n)
+	s = "pgt_" + s
+	if len(s)+len(suffix) > 63 {
+		s = strings.TrimRight(s[:63-len(suffix)], "_")
+	}
+	return s + suffix
+}
