@@ -74,7 +74,6 @@ CREATE INDEX task_instances_queued ON task_instances (priority_weight DESC, queu
 CREATE INDEX task_instances_running ON task_instances (owner_id) WHERE state = 'running';
 CREATE INDEX task_instances_retry ON task_instances (next_retry_at) WHERE state = 'up_for_retry';
 CREATE INDEX task_instances_scheduled ON task_instances (id) WHERE state = 'scheduled';
-CREATE INDEX task_instances_run ON task_instances (run_pk);
 
 -- Every state a task instance passed through, for its story.
 CREATE TABLE task_instance_history (

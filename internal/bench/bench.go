@@ -35,7 +35,7 @@ type Options struct {
 
 // Defaults are the workloads.
 func Defaults() Options {
-	return Options{ChainLength: 50, Independent: 50, ThroughputRuns: 200, ThroughputTask: 100, Workers: 64, Repeat: 5}
+	return Options{ChainLength: 50, Independent: 50, ThroughputRuns: 200, ThroughputTask: 100, Workers: 256, Repeat: 5}
 }
 
 // Result holds the figures.
@@ -76,7 +76,7 @@ func Run(ctx context.Context, st *store.Store, opts Options, out io.Writer) (*Re
 	s := scheduler.New(st, ops, scheduler.Config{
 		DagsFolder: dir, Workers: opts.Workers,
 		Limits: store.Limits{Pools: map[string]int{"default_pool": 100000}, DefaultSlot: 100000},
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(os.Getenv("BENCH_LOG")), Output: os.Stderr}),
 	})
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -195,6 +195,9 @@ func (s *Scheduler) sweepRuns(ctx context.Context, now time.Time) error {
 		return err
 	}
 	for _, r := range runs {
+		if !s.runNeedsSweep(ctx, r, now) {
+			continue
+		}
 		err := s.store.InTx(ctx, func(q store.Q) error {
 			run, ok, err := q.LockRun(ctx, r.PK, true)
 			if err != nil || !ok || run.State != runstate.RunRunning {
@@ -215,6 +218,27 @@ func (s *Scheduler) sweepRuns(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// runNeedsSweep decides without locking whether a run has anything to do,
+// so the sweep writes (and locks) only runs that need it.
+func (s *Scheduler) runNeedsSweep(ctx context.Context, run store.Run, now time.Time) bool {
+	d, err := s.dags.get(ctx, s.store.Q, run.Hash)
+	if err != nil {
+		return true // the locked pass reports the error
+	}
+	if d.DagrunTimeout > 0 && run.StartedAt != nil && now.Sub(*run.StartedAt) > d.DagrunTimeout {
+		return true
+	}
+	tis, err := s.store.TaskInstances(ctx, run.PK)
+	if err != nil {
+		return true
+	}
+	states := make(map[string]string, len(tis))
+	for _, ti := range tis {
+		states[ti.TaskID] = ti.State
+	}
+	return !runstate.Decide(d, states).Empty()
 }
 
 // timeOutRun fails a run past dagrun_timeout: running tasks fail (their

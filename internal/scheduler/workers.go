@@ -22,7 +22,7 @@ var (
 )
 
 // claimBatch bounds one claim transaction.
-const claimBatch = 64
+const claimBatch = 128
 
 type runningTask struct {
 	cancel    context.CancelCauseFunc
@@ -46,7 +46,9 @@ func (s *Scheduler) claimer(ctx, taskCtx context.Context) {
 		free := cap(s.slots) - len(s.slots)
 		if free > 0 {
 			n := min(free, claimBatch)
+			t0 := time.Now()
 			claimed, err := s.claim(ctx, n)
+			s.log.Trace("claimed", "n", len(claimed), "took", time.Since(t0))
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("claim tasks", "error", err)
 			}
@@ -308,6 +310,7 @@ func (s *Scheduler) completer(ctx context.Context) {
 
 func (s *Scheduler) complete(ctx context.Context, batch []*finished) {
 	for attempt := 1; ; attempt++ {
+		t0 := time.Now()
 		queued := 0
 		err := s.store.InTx(ctx, func(q store.Q) error {
 			queued = 0
@@ -346,6 +349,7 @@ func (s *Scheduler) complete(ctx context.Context, batch []*finished) {
 			}
 			return nil
 		})
+		s.log.Trace("completed", "n", len(batch), "took", time.Since(t0), "queued", queued)
 		if err == nil {
 			if queued > 0 {
 				signal(s.claimWake)

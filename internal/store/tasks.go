@@ -185,7 +185,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
 		WHERE ti.state = 'queued'
 		ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
-		LIMIT $1 FOR UPDATE OF ti SKIP LOCKED`, n*4+64)
+		LIMIT $1 FOR UPDATE OF ti SKIP LOCKED`, n*2)
 	if err != nil {
 		return nil, fmt.Errorf("find queued tasks: %w", err)
 	}
