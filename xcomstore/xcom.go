@@ -82,15 +82,12 @@ type Puller struct {
 	RunID string
 }
 
-// Pull returns the decoded value of taskID's key in this run.
+// Pull returns taskID's key in this run as raw JSON, which templates
+// decode with numbers kept exact.
 func (p *Puller) Pull(ctx context.Context, taskID, key string) (any, bool, error) {
 	raw, ok, err := Get(ctx, p.DB, p.DagID, p.RunID, taskID, -1, key)
 	if err != nil || !ok {
 		return nil, ok, err
 	}
-	v, err := Decode(raw)
-	if err != nil {
-		return nil, false, fmt.Errorf("xcom %s %q: %w", taskID, key, err)
-	}
-	return v, true, nil
+	return raw, true, nil
 }

@@ -3,7 +3,7 @@
 // CONTRACT (implemented by the templating engineer; callers rely on exactly this):
 //
 //	t, err := templating.Compile(src)          // parse once; err is *SyntaxError with position
-//	out, err := t.Render(ctx, &templating.Context{...})  // err names the expression
+//	out, err := t.Render(ctx, &templating.Context{...})  // err names the expression (*RenderError)
 //	templating.IsTemplate(s)                   // true if s contains "{{" or "{%" or "{#"
 package templating
 

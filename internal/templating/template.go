@@ -3,13 +3,21 @@ package templating
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"strings"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
-// STUB — to be replaced by the real gonja-based implementation.
-
-// Template is a compiled template.
-type Template struct{ src string }
+// Template is a compiled template. It is immutable after Compile, and Render
+// may be called from many goroutines at once.
+type Template struct {
+	src  string
+	tpl  *exec.Template
+	tags []tag
+	*tree
+}
 
 // SyntaxError is a template that does not parse.
 type SyntaxError struct {
@@ -21,15 +29,138 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return e.Msg }
 
+// RenderError is a template that parsed but failed while rendering: an
+// undefined name, a failing xcom_pull, a sandbox limit. Error() reads like
+//
+//	undefined: "params.missing" in {{ params.missing }} at line 1, column 4
+type RenderError struct {
+	Expr   string // the tag that failed, e.g. "{{ params.missing }}"; empty if unknown
+	Line   int    // 1-based line within the template source
+	Column int    // 1-based column of the failing expression (or of its tag)
+	Msg    string // what went wrong, e.g. `undefined: "params.missing"`
+	Err    error  // the underlying cause, for errors.Is / errors.As; may be nil
+}
+
+func (e *RenderError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Msg)
+	if e.Expr != "" {
+		b.WriteString(" in ")
+		b.WriteString(e.Expr)
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " at line %d, column %d", e.Line, e.Column)
+	}
+	return b.String()
+}
+
+func (e *RenderError) Unwrap() error { return e.Err }
+
 // IsTemplate reports whether s contains template syntax.
 func IsTemplate(s string) bool {
 	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")
 }
 
-// Compile parses src once.
-func Compile(src string) (*Template, error) { return &Template{src: src}, nil }
+// Compile parses src once. A template that does not parse, uses a statement
+// the sandbox refuses (include, import, from, extends, block) or names an
+// unknown filter or test gives a *SyntaxError.
+func Compile(src string) (t *Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, &SyntaxError{Expr: src, Line: 1, Column: 1, Msg: fmt.Sprintf("template could not be parsed (parser panic: %v)", r)}
+		}
+	}()
+	if len(src) > maxSourceBytes {
+		return nil, &SyntaxError{Expr: src[:80] + "...", Line: 1, Column: 1, Msg: fmt.Sprintf("template of %d bytes exceeds the limit of %d", len(src), maxSourceBytes)}
+	}
+	box := theSandbox()
+	tpl, err := exec.NewTemplate(rootTemplateKey, box.config, sourceLoader{src: src}, box.env)
+	tags := scanTags(src)
+	if err != nil {
+		return nil, syntaxError(src, tags, err)
+	}
+	tr, err := guardTree(tpl.Root(), box.env)
+	if err != nil {
+		return nil, syntaxError(src, tags, err)
+	}
+	return &Template{src: src, tpl: tpl, tags: tags, tree: tr}, nil
+}
 
-// Render renders the template with the context.
-func (t *Template) Render(ctx context.Context, c *Context) (string, error) {
-	return "", errors.New("templating: not implemented")
+// MustCompile is Compile for templates known to be valid (tests, constants).
+func MustCompile(src string) *Template {
+	t, err := Compile(src)
+	if err != nil {
+		panic(fmt.Sprintf("templating: compile %q: %v", src, err))
+	}
+	return t
+}
+
+// Source returns the template text Compile was given.
+func (t *Template) Source() string { return t.src }
+
+// Render renders the template with the context. Rendering stops with an
+// error when ctx is done (checked at every output write, function and macro
+// call), when the output exceeds the sandbox limit, or when gonja panics.
+func (t *Template) Render(ctx context.Context, c *Context) (out string, err error) {
+	if c == nil {
+		return "", errors.New("templating: render: nil Context")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = ""
+			err = &RenderError{Msg: fmt.Sprintf("template rendering panicked: %v", r), Err: fmt.Errorf("panic: %v\n%s", r, debug.Stack())}
+		}
+	}()
+	st := &renderState{ctx: ctx, c: c, sites: t.sites}
+	w := &outputWriter{ctx: ctx}
+	box := theSandbox()
+	vars := box.globals.Inherit()
+	vars.Set(stateKey, st)
+	for _, name := range t.names {
+		if v, ok := variable(st, name); ok {
+			vars.Set(name, v)
+		}
+	}
+	env := &exec.Environment{
+		Context:           vars,
+		Filters:           box.env.Filters,
+		Tests:             box.env.Tests,
+		ControlStructures: box.env.ControlStructures,
+		Methods:           box.env.Methods,
+	}
+	r := exec.NewRenderer(env, w, box.config, sourceLoader{}, t.tpl)
+	if err := r.Execute(); err != nil {
+		return "", t.renderError(st, err)
+	}
+	return w.b.String(), nil
+}
+
+// outputWriter collects the output, caps its size and stops the render once
+// ctx is done.
+type outputWriter struct {
+	ctx context.Context
+	b   strings.Builder
+}
+
+func (w *outputWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if w.b.Len()+len(p) > maxOutputBytes {
+		return 0, &sandboxError{msg: fmt.Sprintf("output exceeds %d bytes", maxOutputBytes)}
+	}
+	return w.b.Write(p)
+}
+
+func (w *outputWriter) WriteString(s string) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if w.b.Len()+len(s) > maxOutputBytes {
+		return 0, &sandboxError{msg: fmt.Sprintf("output exceeds %d bytes", maxOutputBytes)}
+	}
+	return w.b.WriteString(s)
 }

@@ -1,0 +1,351 @@
+package triggerer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/podflow/podflow/internal/store"
+)
+
+// Kind runs the triggers of one kind (e.g. "time", "pod").
+type Kind interface {
+	// Run waits until the trigger's condition holds and returns the event
+	// to resume the task with. It returns ctx's error when ctx ends first
+	// (release, cancellation or deadline — the triggerer tells them apart).
+	Run(ctx context.Context, args json.RawMessage) (json.RawMessage, error)
+}
+
+// Canceller is implemented by kinds that must clean up when their task is
+// killed while deferred (e.g. delete the pod).
+type Canceller interface {
+	Cancel(ctx context.Context, args json.RawMessage) error
+}
+
+// Event statuses the triggerer itself produces.
+const (
+	StatusError   = "error"
+	StatusTimeout = "timeout"
+)
+
+// Event is the common shape of trigger events.
+type Event struct {
+	Status  string `json:"status"`
+	Message string `json:"message,omitempty"`
+}
+
+// Config tunes a triggerer.
+type Config struct {
+	Capacity           int           // triggers run at once (default 1000)
+	HeartbeatThreshold time.Duration // a triggerer silent this long loses its triggers (default 30s)
+	PollInterval       time.Duration // claim fallback when no NOTIFY arrives (default 1s)
+	Logger             hclog.Logger
+}
+
+// Triggerer is one triggerer process.
+type Triggerer struct {
+	cfg   Config
+	store *store.Store
+	kinds map[string]Kind
+	log   hclog.Logger
+	id    string
+	wake  chan struct{}
+
+	mu      sync.Mutex
+	running map[int64]*runningTrigger
+	wg      sync.WaitGroup
+}
+
+type runningTrigger struct {
+	cancel context.CancelCauseFunc
+	kind   string
+	args   json.RawMessage
+}
+
+var (
+	errReleased  = errors.New("triggerer shutting down")
+	errCancelled = errors.New("trigger removed (task cleared or killed)")
+)
+
+// New returns a triggerer with the given kinds.
+func New(st *store.Store, kinds map[string]Kind, cfg Config) *Triggerer {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 1000
+	}
+	if cfg.HeartbeatThreshold <= 0 {
+		cfg.HeartbeatThreshold = 30 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return &Triggerer{
+		cfg: cfg, store: st, kinds: kinds, log: cfg.Logger,
+		id:      fmt.Sprintf("triggerer-%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b)),
+		wake:    make(chan struct{}, 1),
+		running: map[int64]*runningTrigger{},
+	}
+}
+
+// ID is this triggerer's instance id.
+func (t *Triggerer) ID() string { return t.id }
+
+// Running is how many triggers this triggerer runs now.
+func (t *Triggerer) Running() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.running)
+}
+
+// Capacity is the most triggers it runs at once.
+func (t *Triggerer) Capacity() int { return t.cfg.Capacity }
+
+// Run runs until ctx ends, then releases its triggers so another triggerer
+// takes them at once.
+func (t *Triggerer) Run(ctx context.Context) error {
+	if err := t.heartbeat(ctx); err != nil {
+		return err
+	}
+	t.log.Info("triggerer started", "id", t.id, "capacity", t.cfg.Capacity)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); t.listen(ctx) }()
+	go func() { defer bg.Done(); t.heartbeatLoop(ctx) }()
+	t.claimLoop(ctx)
+	bg.Wait()
+
+	t.mu.Lock()
+	for _, r := range t.running {
+		r.cancel(errReleased)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := t.store.InTx(cleanup, func(q store.Q) error { return q.ReleaseTriggers(cleanup, t.id) }); err != nil {
+		t.log.Error("release triggers", "error", err)
+	}
+	if err := t.store.RemoveHeartbeat(cleanup, t.id); err != nil {
+		t.log.Warn("remove heartbeat", "error", err)
+	}
+	t.log.Info("triggerer stopped")
+	return nil
+}
+
+func (t *Triggerer) heartbeat(ctx context.Context) error {
+	host, _ := os.Hostname()
+	return t.store.Heartbeat(ctx, t.id, "triggerer", host, os.Getpid())
+}
+
+func (t *Triggerer) heartbeatLoop(ctx context.Context) {
+	interval := min(max(t.cfg.HeartbeatThreshold/6, 50*time.Millisecond), 5*time.Second)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := t.heartbeat(ctx); err != nil && ctx.Err() == nil {
+			t.log.Warn("heartbeat failed", "error", err)
+		}
+		t.cancelRemoved(ctx)
+	}
+}
+
+// cancelRemoved stops triggers whose rows are gone or were taken over.
+func (t *Triggerer) cancelRemoved(ctx context.Context) {
+	owned, err := t.store.OwnedTriggerIDs(ctx, t.id)
+	if err != nil {
+		return
+	}
+	mine := make(map[int64]bool, len(owned))
+	for _, id := range owned {
+		mine[id] = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, r := range t.running {
+		if !mine[id] {
+			r.cancel(errCancelled)
+		}
+	}
+}
+
+func (t *Triggerer) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := pgx.ConnectConfig(ctx, t.store.Pool.Config().ConnConfig.Copy())
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			if _, err := conn.Exec(ctx, "LISTEN "+store.ChannelTriggerCreated); err != nil {
+				return err
+			}
+			signal(t.wake)
+			for {
+				if _, err := conn.WaitForNotification(ctx); err != nil {
+					return err
+				}
+				signal(t.wake)
+			}
+		}()
+		if err != nil && ctx.Err() == nil {
+			t.log.Warn("listen for triggers", "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (t *Triggerer) claimLoop(ctx context.Context) {
+	poll := time.NewTicker(t.cfg.PollInterval)
+	defer poll.Stop()
+	for {
+		if free := t.cfg.Capacity - t.Running(); free > 0 {
+			var claimed []store.Trigger
+			err := t.store.InTx(ctx, func(q store.Q) error {
+				var err error
+				claimed, err = q.ClaimTriggers(ctx, t.id, min(free, 500), t.cfg.HeartbeatThreshold)
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				t.log.Warn("claim triggers", "error", err)
+			}
+			for _, tr := range claimed {
+				t.start(ctx, tr)
+			}
+			if len(claimed) == min(free, 500) && len(claimed) > 0 {
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+func (t *Triggerer) start(parent context.Context, tr store.Trigger) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	t.mu.Lock()
+	if _, dup := t.running[tr.ID]; dup {
+		t.mu.Unlock()
+		cancel(nil)
+		return
+	}
+	t.running[tr.ID] = &runningTrigger{cancel: cancel, kind: tr.Kind, args: tr.Args}
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer func() {
+			t.mu.Lock()
+			delete(t.running, tr.ID)
+			t.mu.Unlock()
+			cancel(nil)
+		}()
+		t.run(ctx, tr)
+	}()
+}
+
+// run runs one trigger to its end and delivers the outcome.
+func (t *Triggerer) run(ctx context.Context, tr store.Trigger) {
+	kind, ok := t.kinds[tr.Kind]
+	var event json.RawMessage
+	var err error
+	switch {
+	case !ok:
+		err = fmt.Errorf("no trigger kind %q in this triggerer", tr.Kind)
+	case tr.Deadline != nil && !time.Now().Before(*tr.Deadline):
+		event = mustJSON(Event{Status: StatusTimeout, Message: fmt.Sprintf("trigger deadline %s passed", tr.Deadline.Format(time.RFC3339))})
+	default:
+		runCtx := ctx
+		if tr.Deadline != nil {
+			var cancel context.CancelFunc
+			runCtx, cancel = context.WithDeadline(ctx, *tr.Deadline)
+			defer cancel()
+		}
+		event, err = t.runKind(runCtx, kind, tr)
+		if err != nil && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
+			event, err = mustJSON(Event{Status: StatusTimeout, Message: fmt.Sprintf("trigger deadline %s passed (execution_timeout or the operator's own timeout)", tr.Deadline.Format(time.RFC3339))}), nil
+		}
+	}
+	if cause := context.Cause(ctx); cause != nil {
+		if errors.Is(cause, errCancelled) {
+			if c, ok := kind.(Canceller); ok {
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				if err := c.Cancel(cctx, tr.Args); err != nil {
+					t.log.Warn("clean up cancelled trigger", "trigger", tr.ID, "error", err)
+				}
+				cancel()
+			}
+		}
+		return // released or cancelled: nothing to deliver
+	}
+	if err != nil {
+		event = mustJSON(Event{Status: StatusError, Message: err.Error()})
+	}
+	t.fire(context.WithoutCancel(ctx), tr, event)
+}
+
+func (t *Triggerer) runKind(ctx context.Context, kind Kind, tr store.Trigger) (ev json.RawMessage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("trigger %s panicked: %v", tr.Kind, r)
+		}
+	}()
+	return kind.Run(ctx, tr.Args)
+}
+
+func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event json.RawMessage) {
+	for attempt := 1; attempt <= 5; attempt++ {
+		var ok bool
+		err := t.store.InTx(ctx, func(q store.Q) error {
+			var err error
+			ok, err = q.FireTrigger(ctx, tr.ID, event)
+			return err
+		})
+		if err == nil {
+			t.log.Debug("trigger fired", "trigger", tr.ID, "task_instance", tr.TaskInstanceID, "applied", ok)
+			return
+		}
+		t.log.Error("deliver trigger event", "trigger", tr.ID, "error", err, "attempt", attempt)
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only static shapes are passed
+	}
+	return b
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
