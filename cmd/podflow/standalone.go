@@ -19,8 +19,8 @@ func init() {
 func newStandaloneCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "standalone",
-		Short: "Run everything in one process: migrations, scheduler and workers (and the local Postgres when no DATABASE_URL)",
-		Long: "Run everything in one process: migrations, the scheduler and its workers. Without DATABASE_URL it " +
+		Short: "Run everything in one process: migrations, scheduler, workers and triggerer (and the local Postgres when no DATABASE_URL)",
+		Long: "Run everything in one process: migrations, the scheduler and its workers, and a triggerer. Without DATABASE_URL it " +
 			"starts (or reuses) a persistent local PostgreSQL under PODFLOW_HOME (default ~/.podflow) and records its " +
 			"URL there, so every other podflow command in another shell finds the same database.",
 		Args: cobra.NoArgs,
@@ -46,9 +46,10 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			fmt.Fprintf(os.Stderr, "podflow standalone: DAGs from %s, %d workers; Ctrl-C to stop\n", cfg.DagsFolder, cfg.Workers)
-			return daemon.RunScheduler(ctx, st, cfg, logger)
+			return daemon.RunAll(ctx, st, cfg, logger)
 		},
 	}
 	daemon.BindSchedulerFlags(cmd.Flags(), &app.flags)
+	daemon.BindTriggererFlags(cmd.Flags(), &app.flags)
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/builtin"
 )
@@ -86,4 +87,34 @@ func OpenStore(ctx context.Context, url string) (*store.Store, error) {
 func RunScheduler(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger) error {
 	s := scheduler.New(st, Operators(logger), SchedulerConfig(cfg, logger))
 	return s.Run(ctx)
+}
+
+// BindTriggererFlags binds the triggerer's own flags.
+func BindTriggererFlags(fs *pflag.FlagSet, f *config.Flags) {
+	fs.IntVar(&f.Capacity, "capacity", 0, "triggers this triggerer runs at once (env PODFLOW_CAPACITY, default 1000)")
+}
+
+// TriggererConfig turns the configuration into the triggerer's.
+func TriggererConfig(cfg *config.Config, logger hclog.Logger) triggerer.Config {
+	return triggerer.Config{Capacity: cfg.Capacity, HeartbeatThreshold: cfg.ZombieThreshold, Logger: logger}
+}
+
+// NewTriggerer builds a triggerer with every built-in trigger kind.
+func NewTriggerer(st *store.Store, cfg *config.Config, logger hclog.Logger) *triggerer.Triggerer {
+	return triggerer.New(st, builtin.TriggerKinds(builtin.Deps{Logger: logger}), TriggererConfig(cfg, logger))
+}
+
+// RunAll runs a scheduler and a triggerer in this process until ctx ends
+// (podflow standalone).
+func RunAll(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger) error {
+	errs := make(chan error, 2)
+	go func() { errs <- NewTriggerer(st, cfg, logger.Named("triggerer")).Run(ctx) }()
+	go func() { errs <- RunScheduler(ctx, st, cfg, logger.Named("scheduler")) }()
+	var first error
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

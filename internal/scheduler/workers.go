@@ -86,7 +86,10 @@ func (s *Scheduler) start(taskCtx context.Context, c store.Claimed) {
 	s.running[c.ID] = &runningTask{cancel: cancel, claimedAt: time.Now(), log: log}
 	s.mu.Unlock()
 	go func() {
-		defer func() { <-s.slots }()
+		defer func() {
+			<-s.slots
+			signal(s.claimWake) // a slot is free: more may be queued
+		}()
 		f := s.execute(ctx, c, log)
 		cancel(nil)
 		s.outcomes <- f
