@@ -32,6 +32,8 @@ type DAG struct {
 	Path   string // file the DAG came from
 	Hash   string // hex sha256 of Source; identifies the DAG version
 	Source []byte // the file's bytes
+
+	idLine, idColumn int // position of the dag_id value, for errors about the whole DAG
 }
 
 // Task is one task of a DAG, with default_args applied.

@@ -14,6 +14,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Line <= 0 {
+		// A problem with the file as a whole (it cannot be read).
+		return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.Path, e.Line, e.Column, e.Msg)
 }
 

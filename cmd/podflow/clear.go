@@ -69,7 +69,7 @@ func newClearCmd(app *App) *cobra.Command {
 						return err
 					}
 				}
-				return q.Notify(ctx, store.ChannelTaskFinished, "")
+				return q.Notify(ctx, store.ChannelSchedulerWake, "")
 			})
 			if err != nil {
 				return err

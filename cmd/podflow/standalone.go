@@ -46,7 +46,7 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			fmt.Fprintf(os.Stderr, "podflow standalone: DAGs from %s, %d workers; Ctrl-C to stop\n", cfg.DagsFolder, cfg.Workers)
-			return daemon.RunAll(ctx, st, cfg, logger)
+			return daemon.Run(ctx, st, cfg, logger, true, true)
 		},
 	}
 	daemon.BindSchedulerFlags(cmd.Flags(), &app.flags)

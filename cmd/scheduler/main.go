@@ -35,7 +35,7 @@ func main() {
 				return err
 			}
 			defer st.Close()
-			return daemon.RunScheduler(cmd.Context(), st, cfg, logger)
+			return daemon.Run(cmd.Context(), st, cfg, logger, true, false)
 		},
 	}
 	daemon.BindCommonFlags(cmd.Flags(), &flags)

@@ -35,7 +35,7 @@ func main() {
 				return err
 			}
 			defer st.Close()
-			return daemon.NewTriggerer(st, cfg, logger).Run(cmd.Context())
+			return daemon.Run(cmd.Context(), st, cfg, logger, false, true)
 		},
 	}
 	daemon.BindCommonFlags(cmd.Flags(), &flags)

@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/health"
+	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
@@ -83,12 +86,6 @@ func OpenStore(ctx context.Context, url string) (*store.Store, error) {
 	return store.Open(openCtx, url)
 }
 
-// RunScheduler runs a scheduler until ctx ends.
-func RunScheduler(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger) error {
-	s := scheduler.New(st, Operators(logger), SchedulerConfig(cfg, logger))
-	return s.Run(ctx)
-}
-
 // BindTriggererFlags binds the triggerer's own flags.
 func BindTriggererFlags(fs *pflag.FlagSet, f *config.Flags) {
 	fs.IntVar(&f.Capacity, "capacity", 0, "triggers this triggerer runs at once (env PODFLOW_CAPACITY, default 1000)")
@@ -99,22 +96,69 @@ func TriggererConfig(cfg *config.Config, logger hclog.Logger) triggerer.Config {
 	return triggerer.Config{Capacity: cfg.Capacity, HeartbeatThreshold: cfg.ZombieThreshold, Logger: logger}
 }
 
-// NewTriggerer builds a triggerer with every built-in trigger kind.
-func NewTriggerer(st *store.Store, cfg *config.Config, logger hclog.Logger) *triggerer.Triggerer {
-	return triggerer.New(st, builtin.TriggerKinds(builtin.Deps{Logger: logger}), TriggererConfig(cfg, logger))
-}
-
-// RunAll runs a scheduler and a triggerer in this process until ctx ends
-// (podflow standalone).
-func RunAll(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger) error {
-	errs := make(chan error, 2)
-	go func() { errs <- NewTriggerer(st, cfg, logger.Named("triggerer")).Run(ctx) }()
-	go func() { errs <- RunScheduler(ctx, st, cfg, logger.Named("scheduler")) }()
+// Run runs the daemons asked for — a scheduler, a triggerer or both (podflow
+// standalone) — in this process until ctx ends, with /healthz and /metrics
+// on cfg.HealthAddr when set.
+func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, withScheduler, withTriggerer bool) error {
+	m := metrics.New()
+	m.RegisterDatabase(st)
+	checks := []health.Check{{Name: "database", Run: st.Ping}}
+	var runs []func(context.Context) error
+	if withScheduler {
+		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
+		sc.Metrics = m
+		s := scheduler.New(st, Operators(logger), sc)
+		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
+		runs = append(runs, s.Run)
+	}
+	if withTriggerer {
+		tc := TriggererConfig(cfg, logger.Named("triggerer"))
+		tc.Metrics = m
+		t := triggerer.New(st, builtin.TriggerKinds(builtin.Deps{Logger: logger}), tc)
+		m.RegisterTriggererCapacity(t.Running, t.Capacity())
+		checks = append(checks, heartbeatCheck(st, t.ID(), cfg.ZombieThreshold))
+		runs = append(runs, t.Run)
+	}
+	if cfg.HealthAddr != "" {
+		h := health.Handler(m.Registry, checks...)
+		runs = append(runs, func(ctx context.Context) error {
+			return health.Serve(ctx, cfg.HealthAddr, h, func(a net.Addr) { logger.Info("serving /healthz and /metrics", "addr", a.String()) })
+		})
+	}
+	errs := make(chan error, len(runs))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, run := range runs {
+		go func() {
+			err := run(runCtx)
+			if err != nil {
+				cancel() // one part failing stops the process
+			}
+			errs <- err
+		}()
+	}
 	var first error
-	for i := 0; i < 2; i++ {
+	for range runs {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
+}
+
+// heartbeatCheck fails when the process's heartbeat is missing or older
+// than the threshold (its loops are stuck or the database lags).
+func heartbeatCheck(st *store.Store, id string, threshold time.Duration) health.Check {
+	return health.Check{Name: "heartbeat", Run: func(ctx context.Context) error {
+		age, ok, err := st.HeartbeatAge(ctx, id)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return fmt.Errorf("no heartbeat of %s yet", id)
+		case age > threshold:
+			return fmt.Errorf("heartbeat of %s is %s old (threshold %s)", id, age.Round(time.Second), threshold)
+		}
+		return nil
+	}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 )
@@ -28,6 +29,8 @@ type Config struct {
 	// Connections resolves named connections for operators.
 	Connections operators.Connections
 	Logger      hclog.Logger
+	// Metrics, if set, receives scheduling latency and finished tries.
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) defaults() {

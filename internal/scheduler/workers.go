@@ -53,6 +53,9 @@ func (s *Scheduler) claimer(ctx, taskCtx context.Context) {
 				s.log.Warn("claim tasks", "error", err)
 			}
 			for _, c := range claimed {
+				if s.cfg.Metrics != nil && c.QueuedAt != nil {
+					s.cfg.Metrics.SchedulingLatency.Observe(time.Since(*c.QueuedAt).Seconds())
+				}
 				s.start(taskCtx, c)
 			}
 			if len(claimed) == n && ctx.Err() == nil {
@@ -331,6 +334,9 @@ func (s *Scheduler) complete(ctx context.Context, batch []*finished) {
 			for i, f := range batch {
 				if applied[i] {
 					runs[f.runPK] = true
+					if s.cfg.Metrics != nil {
+						s.cfg.Metrics.TasksFinished.WithLabelValues(f.outcome.State).Inc()
+					}
 				}
 			}
 			if err := q.AppendLogs(ctx, logs); err != nil {

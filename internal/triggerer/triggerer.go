@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -49,6 +50,7 @@ type Config struct {
 	HeartbeatThreshold time.Duration // a triggerer silent this long loses its triggers (default 30s)
 	PollInterval       time.Duration // claim fallback when no NOTIFY arrives (default 1s)
 	Logger             hclog.Logger
+	Metrics            *metrics.Metrics // optional
 }
 
 // Triggerer is one triggerer process.
@@ -327,6 +329,11 @@ func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event json.RawMe
 			return err
 		})
 		if err == nil {
+			if t.cfg.Metrics != nil {
+				var ev Event
+				_ = json.Unmarshal(event, &ev)
+				t.cfg.Metrics.TriggersFired.WithLabelValues(ev.Status).Inc()
+			}
 			t.log.Debug("trigger fired", "trigger", tr.ID, "task_instance", tr.TaskInstanceID, "applied", ok)
 			return
 		}

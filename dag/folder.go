@@ -1,0 +1,143 @@
+package dag
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Folder is the result of loading DAG files: the DAGs that are valid and
+// the errors of the files that are not. One broken file never hides the
+// others.
+type Folder struct {
+	DAGs   []*DAG            // valid DAGs, by path
+	Errors map[string]Errors // problems by file (or folder) path
+}
+
+// DAG returns the DAG with the given id, or nil.
+func (f *Folder) DAG(id string) *DAG {
+	for _, d := range f.DAGs {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+// AllErrors returns every error, ordered by path and position.
+func (f *Folder) AllErrors() Errors {
+	paths := sortedKeys(f.Errors)
+	var out Errors
+	for _, p := range paths {
+		out = append(out, f.Errors[p]...)
+	}
+	return out
+}
+
+// LoadFolder parses every *.yaml and *.yml file under dir, recursively
+// (folders whose names start with "." are skipped).
+func (p *Parser) LoadFolder(dir string) *Folder {
+	return p.LoadPaths(dir)
+}
+
+// LoadPaths parses DAG files and folders of DAG files. Files are parsed in
+// parallel (GOMAXPROCS at a time). A dag_id defined by more than one file
+// is an error on every file after the first, in path order.
+func (p *Parser) LoadPaths(paths ...string) *Folder {
+	folder := &Folder{Errors: map[string]Errors{}}
+	files := p.dagFiles(folder, paths)
+	dags := make([]*DAG, len(files))
+	errs := make([]Errors, len(files))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(files)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				dags[i], errs[i] = p.ParseFile(files[i])
+			}
+		}()
+	}
+	for i := range files {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+
+	firstPath := map[string]string{}
+	for i, path := range files {
+		if len(errs[i]) > 0 {
+			folder.Errors[path] = append(folder.Errors[path], errs[i]...)
+			continue
+		}
+		d := dags[i]
+		if first, dup := firstPath[d.ID]; dup {
+			folder.Errors[path] = append(folder.Errors[path], &Error{Path: path, Line: max(d.idLine, 1), Column: max(d.idColumn, 1),
+				Msg: fmt.Sprintf("dag_id: %q is already defined in %s", d.ID, first)})
+			continue
+		}
+		firstPath[d.ID] = path
+		folder.DAGs = append(folder.DAGs, d)
+	}
+	return folder
+}
+
+// dagFiles lists the DAG files named by paths, sorted and each once;
+// problems reading folders go to folder.Errors.
+func (p *Parser) dagFiles(folder *Folder, paths []string) []string {
+	seen := map[string]bool{}
+	var files []string
+	add := func(path string) {
+		if !seen[path] {
+			seen[path] = true
+			files = append(files, path)
+		}
+	}
+	for _, root := range paths {
+		info, err := os.Stat(root)
+		if err != nil {
+			folder.Errors[root] = append(folder.Errors[root], &Error{Path: root, Msg: fmt.Sprintf("read DAGs: %v", unwrapPathError(err))})
+			continue
+		}
+		if !info.IsDir() {
+			add(filepath.Clean(root))
+			continue
+		}
+		err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				folder.Errors[path] = append(folder.Errors[path], &Error{Path: path, Msg: fmt.Sprintf("read DAGs: %v", unwrapPathError(err))})
+				return nil
+			}
+			if e.IsDir() {
+				if path != root && strings.HasPrefix(e.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if isDAGFile(e.Name()) {
+				add(path)
+			}
+			return nil
+		})
+		if err != nil {
+			folder.Errors[root] = append(folder.Errors[root], &Error{Path: root, Msg: fmt.Sprintf("read DAGs: %v", err)})
+		}
+	}
+	sort.Strings(files)
+	return files
+}
+
+// isDAGFile reports whether a file name is a DAG file's.
+func isDAGFile(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}

@@ -1,0 +1,105 @@
+package dag
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeFiles writes files (path -> content) under dir.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func simpleDAG(id string) string {
+	return "dag_id: " + id + "\ntasks:\n  - {task_id: a, operator: empty}\n"
+}
+
+func TestLoadFolderKeepsGoodDAGsBesideBrokenFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"good.yaml":         simpleDAG("good"),
+		"nested/deeper.yml": simpleDAG("deeper"),
+		"broken.yaml":       "dag_id: broken\ntasks:\n  - {task_id: a, operator: nope}\n",
+		"syntax.yaml":       "dag_id: [\n",
+		"notes.txt":         "not a DAG",
+		".hidden/skip.yaml": "not: [even valid",
+		"nested/.swap.yaml": "not: [even valid",
+		"z_last/UPPER.YAML": simpleDAG("upper"),
+	})
+	folder := NewParser(testRegistry()).LoadFolder(dir)
+	var ids []string
+	for _, d := range folder.DAGs {
+		ids = append(ids, d.ID)
+	}
+	if got := strings.Join(ids, ","); got != "good,deeper,upper" {
+		t.Errorf("DAGs = %s, want good,deeper,upper", got)
+	}
+	if len(folder.Errors) != 2 {
+		t.Fatalf("errors in %d files, want 2: %v", len(folder.Errors), folder.AllErrors())
+	}
+	broken := filepath.Join(dir, "broken.yaml")
+	if errs := folder.Errors[broken]; len(errs) != 1 || errs[0].Error() != broken+`:3:28: operator: unknown operator "nope"; known operators: bash, empty` {
+		t.Errorf("broken.yaml errors = %v", errs)
+	}
+	if errs := folder.Errors[filepath.Join(dir, "syntax.yaml")]; len(errs) != 1 || !strings.Contains(errs[0].Msg, "invalid YAML") {
+		t.Errorf("syntax.yaml errors = %v", errs)
+	}
+	if all := folder.AllErrors(); len(all) != 2 || all[0].Path != broken {
+		t.Errorf("AllErrors = %v", all)
+	}
+	if folder.DAG("deeper") == nil || folder.DAG("broken") != nil {
+		t.Errorf("DAG lookup is wrong")
+	}
+}
+
+func TestLoadFolderDuplicateDagIDNamesBothFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"a/etl.yaml": simpleDAG("etl"),
+		"b/etl.yaml": "# a copy\n" + simpleDAG("etl"),
+	})
+	folder := NewParser(testRegistry()).LoadFolder(dir)
+	if len(folder.DAGs) != 1 || folder.DAGs[0].Path != filepath.Join(dir, "a/etl.yaml") {
+		t.Fatalf("DAGs = %v", folder.DAGs)
+	}
+	later := filepath.Join(dir, "b/etl.yaml")
+	want := later + `:2:9: dag_id: "etl" is already defined in ` + filepath.Join(dir, "a/etl.yaml")
+	if errs := folder.Errors[later]; len(errs) != 1 || errs[0].Error() != want {
+		t.Errorf("errors = %v, want %s", errs, want)
+	}
+}
+
+func TestLoadPathsFilesAndMissingPaths(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"one.yaml": simpleDAG("one"), "two.yaml": simpleDAG("two")})
+	missing := filepath.Join(dir, "missing")
+	folder := NewParser(testRegistry()).LoadPaths(filepath.Join(dir, "one.yaml"), dir, missing)
+	if len(folder.DAGs) != 2 {
+		t.Errorf("DAGs = %d, want 2 (one.yaml once)", len(folder.DAGs))
+	}
+	if errs := folder.Errors[missing]; len(errs) != 1 || errs[0].Error() != missing+": read DAGs: no such file or directory" {
+		t.Errorf("errors = %v", errs)
+	}
+}
+
+func TestParseFileMissing(t *testing.T) {
+	t.Parallel()
+	_, errs := NewParser(testRegistry()).ParseFile("/nonexistent/dag.yaml")
+	if len(errs) != 1 || errs[0].Error() != "/nonexistent/dag.yaml: read DAG file: no such file or directory" {
+		t.Errorf("errors = %v", errs)
+	}
+}

@@ -1,0 +1,263 @@
+package dag
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// taskSettingKeys are the task settings default_args may give for every
+// task; a task's own value wins.
+var taskSettingKeys = []string{"retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay",
+	"execution_timeout", "trigger_rule", "pool", "priority_weight", "owner"}
+
+// taskKeys are the keys every task may have whatever its operator.
+var taskKeys = append([]string{"task_id", "operator", "upstream"}, taskSettingKeys...)
+
+// parsedTask is a task with the nodes later checks point at.
+type parsedTask struct {
+	*Task
+	index    int
+	idNode   *yaml.Node
+	upstream []edge // as declared, before ids are checked
+}
+
+// edge is one declared dependency: task up runs before the task holding it.
+type edge struct {
+	up        string
+	key       string // "upstream" or "dependencies", for messages
+	line, col int    // where it was declared
+}
+
+// defaultArgs reads default_args into the task every task starts from.
+func (f *fileParser) defaultArgs(fields map[string]entry) *Task {
+	base := &Task{
+		TriggerRule:    DefaultTriggerRule,
+		RetryDelay:     DefaultRetryDelay,
+		Pool:           DefaultPool,
+		PriorityWeight: DefaultPriorityWeight,
+	}
+	e, ok := fields["default_args"]
+	if !ok || isNull(e.value) {
+		return base
+	}
+	if r := resolve(e.value); r == nil || r.Kind != yaml.MappingNode {
+		f.wrongType("default_args", e.value, KindMap.String())
+		return base
+	}
+	for _, s := range f.entries(e.value) {
+		if !contains(taskSettingKeys, s.name()) {
+			f.errorf(s.key, "%s: unknown key in default_args%s", s.name(), didYouMean(s.name(), taskSettingKeys))
+			continue
+		}
+		f.taskSetting(base, s)
+	}
+	return base
+}
+
+// taskSetting applies one of taskSettingKeys to t.
+func (f *fileParser) taskSetting(t *Task, e entry) {
+	key, n := e.name(), e.value
+	switch key {
+	case "retries":
+		if v, ok := f.integer(key, n); ok && v < 0 {
+			f.errorf(n, "%s: wants 0 or more, got %d", key, v)
+		} else if ok {
+			t.Retries = v
+		}
+	case "retry_delay":
+		if v, ok := f.duration(key, n); ok {
+			t.RetryDelay = v
+		}
+	case "retry_exponential_backoff":
+		if v, ok := f.boolean(key, n); ok {
+			t.RetryExponentialBackoff = v
+		}
+	case "max_retry_delay":
+		if v, ok := f.duration(key, n); ok {
+			t.MaxRetryDelay = v
+		}
+	case "execution_timeout":
+		if isNull(n) {
+			t.ExecutionTimeout = 0
+		} else if v, ok := f.duration(key, n); ok {
+			t.ExecutionTimeout = v
+		}
+	case "trigger_rule":
+		if v, ok := f.triggerRule(n); ok {
+			t.TriggerRule = v
+		}
+	case "pool":
+		if v, ok := f.str(key, n); ok && v == "" {
+			f.errorf(n, "pool: wants a pool name, got an empty string")
+		} else if ok {
+			t.Pool = v
+		}
+	case "priority_weight":
+		if v, ok := f.integer(key, n); ok {
+			t.PriorityWeight = v
+		}
+	case "owner":
+		if !isNull(n) {
+			t.Owner, _ = f.str(key, n)
+		}
+	}
+}
+
+// triggerRule reads a trigger rule.
+func (f *fileParser) triggerRule(n *yaml.Node) (TriggerRule, bool) {
+	s, ok := f.str("trigger_rule", n)
+	if !ok {
+		return "", false
+	}
+	names := make([]string, len(TriggerRules))
+	for i, r := range TriggerRules {
+		if TriggerRule(s) == r {
+			return r, true
+		}
+		names[i] = string(r)
+	}
+	hint := didYouMean(s, names)
+	if hint == "" {
+		hint = "; use one of " + strings.Join(names, ", ")
+	}
+	f.errorf(n, "trigger_rule: unknown trigger rule %s%s", quoteShort(s), hint)
+	return "", false
+}
+
+// tasks reads the task list.
+func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, defaults *Task) []*parsedTask {
+	e, ok := f.required(root, fields, "tasks")
+	if !ok {
+		return nil
+	}
+	list := resolve(e.value)
+	if list == nil || list.Kind != yaml.SequenceNode {
+		f.wrongType("tasks", e.value, "a list of tasks")
+		return nil
+	}
+	if len(list.Content) == 0 {
+		f.errorf(e.value, "tasks: wants at least one task")
+		return nil
+	}
+	var out []*parsedTask
+	firstLine := map[string]int{}
+	for i, item := range list.Content {
+		r := resolve(item)
+		if r == nil || r.Kind != yaml.MappingNode {
+			f.wrongType(fmt.Sprintf("tasks[%d]", i), item, "a task (a mapping with task_id and operator)")
+			continue
+		}
+		t := f.task(r, defaults)
+		t.index = len(out)
+		if t.ID != "" {
+			if line, dup := firstLine[t.ID]; dup {
+				f.errorf(t.idNode, "task_id: duplicate task id %q (first at line %d)", t.ID, line)
+				continue
+			}
+			firstLine[t.ID] = t.idNode.Line
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// task reads one task mapping.
+func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
+	copied := *defaults
+	t := &parsedTask{Task: &copied}
+	t.Line, t.Column = m.Line, m.Column
+	t.Options = map[string]any{}
+	t.Nodes = map[string]*yaml.Node{}
+	var options []entry
+	fields := map[string]entry{}
+	for _, e := range f.entries(m) {
+		key := e.name()
+		switch {
+		case key == "task_id":
+			t.idNode = e.value
+			t.ID, _ = f.identifier(key, e.value)
+		case key == "operator":
+			t.Operator, _ = f.str(key, e.value)
+		case key == "upstream":
+			t.upstream = append(t.upstream, f.upstreamList(e.value)...)
+		case contains(taskSettingKeys, key):
+			f.taskSetting(t.Task, e)
+		default:
+			options = append(options, e)
+		}
+		fields[key] = e
+	}
+	f.required(m, fields, "task_id")
+	opEntry, hasOp := f.required(m, fields, "operator")
+	for _, e := range options {
+		t.Nodes[e.name()] = resolve(e.value)
+	}
+	if !hasOp || t.Operator == "" {
+		f.keepOptions(t, options)
+		return t
+	}
+	schema, known := f.p.lookup(t.Operator)
+	if !known {
+		names := f.p.operatorNames()
+		hint := didYouMean(t.Operator, names)
+		if hint == "" && len(names) > 0 {
+			hint = "; known operators: " + strings.Join(names, ", ")
+		}
+		f.errorf(opEntry.value, "operator: unknown operator %s%s", quoteShort(t.Operator), hint)
+		f.keepOptions(t, options)
+		return t
+	}
+	f.operatorOptions(t, m, schema, options)
+	return t
+}
+
+// keepOptions stores options as plain values when no schema applies.
+func (f *fileParser) keepOptions(t *parsedTask, options []entry) {
+	for _, e := range options {
+		t.Options[e.name()] = f.plain(e.name(), e.value)
+	}
+}
+
+// upstreamList reads a task's upstream: a list of task ids, or one id.
+func (f *fileParser) upstreamList(n *yaml.Node) []edge {
+	r := resolve(n)
+	if isNull(r) {
+		return nil
+	}
+	if isText(r) {
+		return []edge{{up: r.Value, key: "upstream", line: n.Line, col: n.Column}}
+	}
+	if r.Kind != yaml.SequenceNode {
+		f.wrongType("upstream", n, "a list of task ids")
+		return nil
+	}
+	var out []edge
+	for _, item := range r.Content {
+		ri := resolve(item)
+		if !isText(ri) {
+			f.wrongType("upstream", item, "a task id")
+			continue
+		}
+		out = append(out, edge{up: ri.Value, key: "upstream", line: item.Line, col: item.Column})
+	}
+	return out
+}
+
+// lookup finds an operator's schema.
+func (p *Parser) lookup(name string) (*OperatorSchema, bool) {
+	if p.Registry == nil || p.Registry.schemas == nil {
+		return nil, false
+	}
+	s, ok := p.Registry.Lookup(name)
+	return s, ok && s != nil
+}
+
+// operatorNames lists the known operators.
+func (p *Parser) operatorNames() []string {
+	if p.Registry == nil {
+		return nil
+	}
+	return p.Registry.Names()
+}
