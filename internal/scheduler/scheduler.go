@@ -117,6 +117,9 @@ func newInstanceID() string {
 // running.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.heartbeat(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
 		return err
 	}
 	s.log.Info("scheduler started", "id", s.id, "workers", s.cfg.Workers, "dags_folder", s.cfg.DagsFolder)

@@ -120,6 +120,9 @@ func (t *Triggerer) Capacity() int { return t.cfg.Capacity }
 // takes them at once.
 func (t *Triggerer) Run(ctx context.Context) error {
 	if err := t.heartbeat(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
 		return err
 	}
 	t.log.Info("triggerer started", "id", t.id, "capacity", t.cfg.Capacity)

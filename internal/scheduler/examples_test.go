@@ -1,0 +1,61 @@
+package scheduler_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podflow/podflow/internal/runstate"
+)
+
+// The bash example DAGs run end to end through the real scheduler, and the
+// XCom-driven output reaches the downstream tasks. (The pod examples run in
+// the kubernetes operator's end-to-end tests, against a cluster.)
+func TestBashExamplesRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, name := range []string{"etl_xcom", "params_and_trigger_rules", "nightly_berlin"} {
+		src, err := os.ReadFile(filepath.Join("..", "..", "examples", "dags", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.DAG(name, string(src))
+	}
+	b.Scheduler(nil)
+	cases := []struct {
+		dagID, conf string
+		states      map[string]string
+		logs        map[string]string // task → text its log must contain
+	}{
+		{"etl_xcom", "", map[string]string{"extract": "success", "transform": "success", "load": "success"},
+			map[string]string{"transform": "transforming 21 rows", "load": "loading 42 rows into events"}},
+		{"params_and_trigger_rules", `{"name": "Ada"}`,
+			map[string]string{"greet": "success", "flaky": "failed", "alert": "success", "cleanup": "success", "report": "success"},
+			map[string]string{"greet": "Hello, Ada!", "alert": "flaky failed; alerting"}},
+		{"params_and_trigger_rules", `{"should_fail": "no"}`,
+			map[string]string{"flaky": "success", "alert": "skipped", "cleanup": "success", "report": "success"},
+			map[string]string{"flaky": "no failure today"}},
+		{"nightly_berlin", "", map[string]string{"interval": "success", "partition": "success", "done": "success"},
+			map[string]string{"partition": "partition day="}},
+	}
+	for _, c := range cases {
+		runID := b.Trigger(c.dagID, c.conf)
+		if got := b.WaitRun(c.dagID, runID, time.Minute); got != runstate.RunSuccess {
+			t.Errorf("%s %s: run %s, tasks %v", c.dagID, c.conf, got, b.States(c.dagID, runID))
+			continue
+		}
+		states := b.States(c.dagID, runID)
+		for task, want := range c.states {
+			if states[task] != want {
+				t.Errorf("%s %s: %s is %s, want %s", c.dagID, c.conf, task, states[task], want)
+			}
+		}
+		for task, want := range c.logs {
+			if log := b.Log(c.dagID, runID, task); !strings.Contains(log, want) {
+				t.Errorf("%s: %s's log lacks %q:\n%s", c.dagID, task, want, log)
+			}
+		}
+	}
+}
