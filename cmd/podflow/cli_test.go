@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podflow/podflow/internal/localenv/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 2
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := "dag_id: good\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo hi'}\n"
+	if err := os.WriteFile(filepath.Join(dir, "good.yaml"), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	out, err := runCLI(t, ctx, "validate", dir)
+	if exitCode(err) != 0 || !strings.Contains(out, "good") || !strings.Contains(out, "@daily") {
+		t.Fatalf("validate of a good folder: exit %d\n%s", exitCode(err), out)
+	}
+	bad := "dag_id: bad\ntasks:\n  - task_id: a\n    operator: bash\n    bash_comand: 'echo hi'\n"
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runCLI(t, ctx, "validate", dir)
+	if exitCode(err) != 1 {
+		t.Fatalf("validate with a broken file: exit %d, want 1\n%s", exitCode(err), out)
+	}
+	for _, want := range []string{"bad.yaml:5:5:", "bash_comand", "did you mean", "bash_command"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// Through the CLI as a user types it: trigger --wait, tasks, logs, xcom get,
+// clear --task --downstream, backfill, with a standalone process running.
+func TestCLIRunLifecycle(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	dags := t.TempDir()
+	counter := filepath.Join(t.TempDir(), "count")
+	src := `dag_id: life
+schedule: "@daily"
+start_date: 2026-01-01
+tasks:
+  - {task_id: first, operator: bash, bash_command: 'echo 7'}
+  - {task_id: second, operator: bash, upstream: [first], bash_command: 'echo x >> ` + counter + `; echo "got {{ ti.xcom_pull(''first'') }}"'}
+  - {task_id: third, operator: bash, upstream: [second], bash_command: 'echo "{{ dag_run.conf.get(''fail'', ''no'') }}" | grep -q no'}
+`
+	if err := os.WriteFile(filepath.Join(dags, "life.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if out, err := runCLI(t, sctx, "standalone", "--database-url", url, "--dags-folder", dags, "--workers", "4"); err != nil {
+			t.Errorf("standalone: %v\n%s", err, out)
+		}
+	}()
+	defer func() { stop(); <-done }()
+	db := []string{"--database-url", url, "--dags-folder", dags}
+	cli := func(args ...string) (string, int) {
+		out, err := runCLI(t, ctx, append(args, db...)...)
+		return out, exitCode(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for { // standalone migrates the database first
+		if _, code := cli("db", "check"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("database never ready")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	out, code := cli("trigger", "life", "--wait")
+	if code != 0 {
+		t.Fatalf("trigger --wait: exit %d\n%s", code, out)
+	}
+	runID := regexp.MustCompile(`triggered life run (\S+)`).FindStringSubmatch(out)[1]
+	if !strings.Contains(out, "3/3 tasks done") {
+		t.Errorf("no progress line: %s", out)
+	}
+	out, _ = cli("tasks", "life", runID)
+	if strings.Count(out, "success") != 4 { // run line + 3 tasks
+		t.Errorf("tasks:\n%s", out)
+	}
+	out, _ = cli("logs", "life", runID, "second")
+	if !strings.Contains(out, "got 7") {
+		t.Errorf("logs of second:\n%s", out)
+	}
+	out, code = cli("xcom", "get", "life", runID, "first")
+	if code != 0 || strings.TrimSpace(out) != `"7"` {
+		t.Errorf("xcom get: exit %d %q", code, out)
+	}
+
+	out, code = cli("trigger", "life", "--wait", "--conf", `{"fail": "yes"}`)
+	if code != 1 {
+		t.Errorf("trigger --wait of a failing run: exit %d, want 1\n%s", code, out)
+	}
+	if _, code = cli("trigger", "life", "--conf", "not json"); code != 2 {
+		t.Errorf("bad --conf: exit %d, want 2", code)
+	}
+
+	// Rerun from second: second and third run again, first does not.
+	out, code = cli("clear", "life", runID, "--task", "second", "--downstream")
+	if code != 0 || !strings.Contains(out, "cleared 2") {
+		t.Fatalf("clear: exit %d\n%s", code, out)
+	}
+	deadline = time.Now().Add(time.Minute)
+	for {
+		out, _ = cli("runs", "list", "life")
+		if strings.Contains(out, runID) && regexp.MustCompile(regexp.QuoteMeta(runID)+`\s+success`).MatchString(out) {
+			if data, _ := os.ReadFile(counter); strings.Count(string(data), "x") >= 3 { // 2 runs + the rerun
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cleared run did not finish again:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, _ = cli("logs", "life", runID, "second", "--try", "2")
+	if !strings.Contains(out, "got 7") {
+		t.Errorf("second's try 2 log:\n%s", out)
+	}
+
+	out, code = cli("backfill", "life", "--start", "2026-02-01", "--end", "2026-02-03")
+	if code != 0 || !strings.Contains(out, "3 backfill runs queued") {
+		t.Errorf("backfill: exit %d\n%s", code, out)
+	}
+
+	out, code = cli("db", "clean", "--older-than", "0s")
+	if code != 0 || !regexp.MustCompile(`deleted [1-9]\d* finished runs`).MatchString(out) {
+		t.Errorf("db clean: exit %d\n%s", code, out)
+	}
+	if out, _ = cli("runs", "list", "life"); strings.Contains(out, runID) {
+		t.Errorf("db clean left the finished run %s:\n%s", runID, out)
+	}
+	if _, code = cli("xcom", "get", "life", runID, "first"); code != 1 {
+		t.Errorf("xcom of a cleaned run: exit %d, want 1 (gone)", code)
+	}
+}
