@@ -15,6 +15,7 @@ import (
 
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/health"
+	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
@@ -59,7 +60,8 @@ func (c Connections) Connection(id string) (map[string]any, bool) {
 	return m, true
 }
 
-// Operators returns the operator registry of a daemon.
+// Operators returns the operator registry of a command that runs no
+// daemon (the CLI).
 func Operators(logger hclog.Logger) *operators.Registry {
 	return builtin.Registry(builtin.Deps{Logger: logger})
 }
@@ -102,19 +104,20 @@ func TriggererConfig(cfg *config.Config, logger hclog.Logger) triggerer.Config {
 func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, withScheduler, withTriggerer bool) error {
 	m := metrics.New()
 	m.RegisterDatabase(st)
+	deps := builtin.Deps{Logger: logger, Clients: kube.NewClients(), Connections: Connections{Config: cfg}}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
 	var runs []func(context.Context) error
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m
-		s := scheduler.New(st, Operators(logger), sc)
+		s := scheduler.New(st, builtin.Registry(deps), sc)
 		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
 		runs = append(runs, s.Run)
 	}
 	if withTriggerer {
 		tc := TriggererConfig(cfg, logger.Named("triggerer"))
 		tc.Metrics = m
-		t := triggerer.New(st, builtin.TriggerKinds(builtin.Deps{Logger: logger}), tc)
+		t := triggerer.New(st, builtin.TriggerKinds(deps), tc)
 		m.RegisterTriggererCapacity(t.Running, t.Capacity())
 		checks = append(checks, heartbeatCheck(st, t.ID(), cfg.ZombieThreshold))
 		runs = append(runs, t.Run)
