@@ -1,0 +1,121 @@
+package kubernetes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
+)
+
+// readAndStopScript prints return.json if it exists, then releases the
+// sidecar: one exec for both.
+const readAndStopScript = `if [ -f ` + XComReturnFile + ` ]; then cat ` + XComReturnFile + `; fi; touch ` + XComDoneFile
+
+// readXCom reads the XCom value from the sidecar and stops it. An empty or
+// missing file is no value.
+func (r *podRun) readXCom(ctx context.Context) (value any, ok bool, err error) {
+	out, err := r.exec(ctx, SidecarContainerName, "sh", "-c", readAndStopScript)
+	if err != nil {
+		r.stopSidecar(ctx)
+		return nil, false, fmt.Errorf("read XCom from %s: %w", XComReturnFile, err)
+	}
+	r.mu.Lock()
+	r.sidecarStopped = true
+	r.mu.Unlock()
+	return ParseXCom(out)
+}
+
+// ParseXCom decodes return.json's content; numbers keep their exact text.
+func ParseXCom(b []byte) (value any, ok bool, err error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	err = dec.Decode(&value)
+	if err == nil {
+		var extra any
+		if dec.Decode(&extra) != io.EOF {
+			err = errors.New("more than one JSON value")
+		}
+	}
+	if err != nil {
+		first := b
+		if len(first) > 80 {
+			first = first[:80]
+		}
+		return nil, false, fmt.Errorf("invalid JSON in %s (%v); it starts with %q", XComReturnFile, err, first)
+	}
+	return value, true, nil
+}
+
+// stopSidecar creates the sentinel file the sidecar waits for, retrying a
+// few times; it never signals processes.
+func (r *podRun) stopSidecar(ctx context.Context) {
+	r.mu.Lock()
+	stopped := r.sidecarStopped
+	r.mu.Unlock()
+	if stopped {
+		return
+	}
+	if pod := r.current(); pod != nil {
+		if s := containerStatus(pod.Status.ContainerStatuses, SidecarContainerName); s != nil && s.State.Terminated != nil {
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if _, err = r.exec(ctx, SidecarContainerName, "touch", XComDoneFile); err == nil {
+			r.mu.Lock()
+			r.sidecarStopped = true
+			r.mu.Unlock()
+			return
+		}
+		if sleep(ctx, time.Duration(attempt+1)*retryDelay) != nil {
+			break
+		}
+	}
+	r.tc.Log.Printf("stop XCom sidecar of pod %s/%s: %v", r.ns, r.name, err)
+}
+
+// exec runs a command in a container of the pod and returns its stdout.
+func (r *podRun) exec(ctx context.Context, container string, command ...string) ([]byte, error) {
+	req := r.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(r.ns).Name(r.name).
+		SubResource("exec").VersionedParams(&corev1.PodExecOptions{
+		Container: container, Command: command, Stdout: true, Stderr: true,
+	}, scheme.ParameterCodec)
+	ws, err := remotecommand.NewWebSocketExecutor(r.restConfig, "GET", req.URL().String())
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", container, err)
+	}
+	spdy, err := remotecommand.NewSPDYExecutor(r.restConfig, "POST", req.URL())
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", container, err)
+	}
+	executor, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", container, err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return nil, fmt.Errorf("exec %q in container %s: %w: %s", strings.Join(command, " "), container, err, msg)
+		}
+		return nil, fmt.Errorf("exec %q in container %s: %w", strings.Join(command, " "), container, err)
+	}
+	return stdout.Bytes(), nil
+}
