@@ -1,0 +1,131 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	utilexec "k8s.io/utils/exec"
+)
+
+// RunInContainer serves `kubectl exec`: the command joins the container's PID and mount namespaces (so it
+// sees the container's volumes and only the pod's processes) with the container's environment. A non-zero
+// exit is returned as an exit code, which the apiserver passes on to the client.
+func (p *provider) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
+	r := p.lookup(namespace, podName)
+	if r == nil {
+		return errdefs.NotFoundf("pod %s/%s is not on this node", namespace, podName)
+	}
+	if len(cmd) == 0 {
+		return errdefs.InvalidInput("no command given")
+	}
+	r.mu.Lock()
+	proc := r.running[containerName]
+	pod := r.pod
+	r.mu.Unlock()
+	if proc == nil || proc.hostPID == 0 {
+		return errdefs.InvalidInputf("container %q in pod %q is not running", containerName, podName)
+	}
+	c := r.containerSpec(containerName)
+
+	args := append([]string{"--target", strconv.Itoa(proc.hostPID), "--pid", "--mount", "--wd", "--"}, cmd...)
+	command := exec.CommandContext(ctx, "nsenter", args...)
+	command.Env = containerEnv(pod, c, p.apiserverHost, p.apiserverPort)
+	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	command.WaitDelay = 500 * time.Millisecond
+
+	var err error
+	if attach.TTY() {
+		err = runWithTTY(command, attach)
+	} else {
+		err = runWithPipes(command, attach)
+	}
+	return execResult(command, err)
+}
+
+func runWithPipes(command *exec.Cmd, attach api.AttachIO) error {
+	if out := attach.Stdout(); out != nil {
+		command.Stdout = out
+	}
+	if errOut := attach.Stderr(); errOut != nil {
+		command.Stderr = errOut
+	}
+	var stdinWriter *os.File
+	if in := attach.Stdin(); in != nil {
+		reader, writer, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		command.Stdin = reader
+		stdinWriter = writer
+		go func() {
+			_, _ = io.Copy(writer, in)
+			writer.Close()
+		}()
+		defer reader.Close()
+	}
+	if err := command.Start(); err != nil {
+		return err
+	}
+	if f, ok := command.Stdin.(*os.File); ok {
+		f.Close()
+	}
+	err := command.Wait()
+	if stdinWriter != nil {
+		stdinWriter.Close()
+	}
+	return err
+}
+
+func runWithTTY(command *exec.Cmd, attach api.AttachIO) error {
+	tty, err := pty.Start(command)
+	if err != nil {
+		return err
+	}
+	defer tty.Close()
+	go func() {
+		for size := range attach.Resize() {
+			_ = pty.Setsize(tty, &pty.Winsize{Rows: size.Height, Cols: size.Width})
+		}
+	}()
+	if in := attach.Stdin(); in != nil {
+		go func() { _, _ = io.Copy(tty, in) }()
+	}
+	outputDone := make(chan struct{})
+	go func() {
+		defer close(outputDone)
+		if out := attach.Stdout(); out != nil {
+			_, _ = io.Copy(out, tty)
+		}
+	}()
+	err = command.Wait()
+	select {
+	case <-outputDone:
+	case <-time.After(500 * time.Millisecond):
+	}
+	return err
+}
+
+// execResult turns the command's end into what the exec stream reports: nil, or an exit code.
+func execResult(command *exec.Cmd, err error) error {
+	if command.ProcessState == nil {
+		if err == nil {
+			err = errors.New("command did not start")
+		}
+		return fmt.Errorf("exec: %w", err)
+	}
+	code := exitCode(command.ProcessState, err)
+	if code == 0 {
+		return nil
+	}
+	return utilexec.CodeExitError{Err: fmt.Errorf("command terminated with exit code %d", code), Code: code}
+}
