@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +21,7 @@ func init() {
 }
 
 func newStandaloneCmd(app *App) *cobra.Command {
+	var localCluster bool
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "Run everything in one process: migrations, scheduler, workers and triggerer (and the local Postgres when no DATABASE_URL)",
@@ -40,6 +45,13 @@ func newStandaloneCmd(app *App) *cobra.Command {
 				cfg.DatabaseURL = url
 				logger.Info("using the local PostgreSQL", "home", home, "url", url)
 			}
+			if localCluster {
+				stop, err := startLocalCluster(ctx, logger)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			st, err := daemon.OpenStore(ctx, cfg.DatabaseURL)
 			if err != nil {
 				return err
@@ -49,7 +61,38 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			return daemon.Run(ctx, st, cfg, logger, true, true)
 		},
 	}
+	cmd.Flags().BoolVar(&localCluster, "local-cluster", false,
+		"also start the local Kubernetes cluster (bin/localcluster: it runs pod commands as processes on this machine, as root) and use it for pod tasks")
 	daemon.BindSchedulerFlags(cmd.Flags(), &app.flags)
 	daemon.BindTriggererFlags(cmd.Flags(), &app.flags)
 	return cmd
+}
+
+// startLocalCluster starts bin/localcluster under PODFLOW_HOME/cluster and
+// points this process's pod tasks at it (KUBECONFIG).
+func startLocalCluster(ctx context.Context, logger hclog.Logger) (stop func(), err error) {
+	bin, err := localenv.FindClusterBinary()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(localenv.Home(), "cluster")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("local cluster dir: %w", err)
+	}
+	logFile, err := os.Create(filepath.Join(localenv.Home(), "localcluster.log"))
+	if err != nil {
+		return nil, fmt.Errorf("local cluster log: %w", err)
+	}
+	logger.Info("starting the local Kubernetes cluster: pod commands run as processes on this machine", "binary", bin, "dir", dir)
+	c, err := localenv.StartCluster(ctx, bin, dir, logFile)
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	if err := os.Setenv("KUBECONFIG", c.Kubeconfig); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "podflow standalone: local cluster ready; use it with: export KUBECONFIG=%s\n", c.Kubeconfig)
+	return func() { c.Stop(); logFile.Close() }, nil
 }

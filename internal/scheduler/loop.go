@@ -52,7 +52,12 @@ func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
 		{"fail zombies", s.failZombies},
 	}
 	for _, step := range steps {
-		if err := step.run(ctx); err != nil && ctx.Err() == nil {
+		t0 := time.Now()
+		err := step.run(ctx)
+		if d := time.Since(t0); d > 50*time.Millisecond {
+			s.log.Debug("slow scheduling step", "step", step.name, "took", d)
+		}
+		if err != nil && ctx.Err() == nil {
 			s.log.Error(step.name, "error", err)
 		}
 	}
