@@ -225,6 +225,10 @@ func start() (string, error) {
 	}
 }
 
+// Stop ends the local cluster if this test binary started one; for a
+// TestMain that also manages other resources (Main calls it).
+func Stop() { stop() }
+
 // stop ends the local cluster (SIGTERM, which stops its pods) if started.
 func stop() {
 	if cluster.cmd == nil || cluster.cmd.Process == nil {

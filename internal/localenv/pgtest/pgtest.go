@@ -43,21 +43,28 @@ var (
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func Main(m *testing.M) int {
 	code := m.Run()
+	if err := Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Stop stops the throwaway cluster if one was started; for a TestMain that
+// also manages other resources (Main calls it).
+func Stop() error {
 	mu.Lock()
 	s := server
 	server = nil
 	mu.Unlock()
-	if s != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
-		}
+	if s == nil {
+		return nil
 	}
-	return code
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return s.Stop(ctx)
 }
 
 // admin returns the URL of the server to create databases on, starting the

@@ -1,0 +1,519 @@
+package podtrigger_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/kube"
+	"github.com/podflow/podflow/internal/localenv/kubetest"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/triggerer"
+	"github.com/podflow/podflow/operators/builtin"
+)
+
+// childEnv makes the test binary act as a triggerer process (to kill -9 it).
+const childEnv = "PODFLOW_TEST_TRIGGERER_PROCESS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChildTriggerer())
+	}
+	code := m.Run()
+	kubetest.Stop()
+	if err := pgtest.Stop(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func runChildTriggerer() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	st, err := store.Open(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer st.Close()
+	threshold, _ := time.ParseDuration(os.Getenv("THRESHOLD"))
+	deps := builtin.Deps{Clients: kube.NewClients()}
+	t := triggerer.New(st, builtin.TriggerKinds(deps), triggerer.Config{Capacity: 100, HeartbeatThreshold: threshold,
+		PollInterval: 100 * time.Millisecond, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
+	fmt.Println("ready", t.ID())
+	if err := t.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+type bundle struct {
+	t          *testing.T
+	ctx        context.Context
+	url        string
+	store      *store.Store
+	dir        string
+	kubeconfig string
+	ns         string
+	client     kubernetes.Interface
+	deps       builtin.Deps
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	url := pgtest.NewDatabase(t)
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return &bundle{t: t, ctx: ctx, url: url, store: st, dir: t.TempDir(),
+		kubeconfig: kubetest.Kubeconfig(t), ns: kubetest.Namespace(t), client: kubetest.Client(t),
+		deps: builtin.Deps{Clients: kube.NewClients()}}
+}
+
+func logger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(os.Getenv("TEST_LOG_LEVEL")), Output: os.Stderr})
+}
+
+func (b *bundle) run(fn func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = fn(ctx); close(done) }()
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	b.t.Cleanup(stop)
+	return stop
+}
+
+func (b *bundle) scheduler(workers int) {
+	s := scheduler.New(b.store, builtin.Registry(b.deps), scheduler.Config{DagsFolder: b.dir, Workers: workers,
+		LoopInterval: 100 * time.Millisecond, SyncInterval: 50 * time.Millisecond, Logger: logger()})
+	b.run(s.Run)
+}
+
+func (b *bundle) triggerer(capacity int) (*triggerer.Triggerer, func()) {
+	tr := triggerer.New(b.store, builtin.TriggerKinds(b.deps), triggerer.Config{Capacity: capacity,
+		HeartbeatThreshold: 2 * time.Second, PollInterval: 100 * time.Millisecond, Logger: logger()})
+	return tr, b.run(tr.Run)
+}
+
+// triggererProcess starts a triggerer as a separate process.
+func (b *bundle) triggererProcess() *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+b.url, "THRESHOLD=2s")
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "ready") {
+		b.t.Fatalf("triggerer process: %q %v", line, err)
+	}
+	return cmd
+}
+
+// podTask is a kubernetes_pod task on the test's cluster and namespace.
+func (b *bundle) podTask(id, cmd string, extra string) string {
+	return fmt.Sprintf(`  - task_id: %s
+    operator: kubernetes_pod
+    image: alpine
+    namespace: %s
+    config_file: %s
+    cmds: ["sh", "-c", %q]
+    on_finish_action: keep_pod
+%s`, id, b.ns, b.kubeconfig, cmd, extra)
+}
+
+func (b *bundle) writeDAG(name, src string) *dag.DAG {
+	b.t.Helper()
+	path := filepath.Join(b.dir, name+".yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	d, errs := dag.NewParser(builtin.Registry(b.deps).Schemas()).ParseFile(path)
+	if len(errs) > 0 {
+		b.t.Fatal(errs)
+	}
+	return d
+}
+
+func (b *bundle) trigger(d *dag.DAG) string {
+	b.t.Helper()
+	var runID string
+	err := b.store.InTx(b.ctx, func(q store.Q) error {
+		if err := q.SaveDagVersion(b.ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
+			return err
+		}
+		if err := q.SetDagCurrent(b.ctx, d.ID, d.Path, d.Hash, d.Schedule); err != nil {
+			return err
+		}
+		var err error
+		runID, _, err = scheduler.CreateRun(b.ctx, q, d, "manual", time.Now().UTC(), nil)
+		return err
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return runID
+}
+
+func (b *bundle) waitRun(dagID, runID string, timeout time.Duration) (store.Run, []store.TaskInstance) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		run, err := b.store.Run(b.ctx, dagID, runID)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		tis, _ := b.store.TaskInstances(b.ctx, run.PK)
+		if run.State == runstate.RunSuccess || run.State == runstate.RunFailed {
+			return run, tis
+		}
+		if time.Now().After(deadline) {
+			var s []string
+			for _, ti := range tis {
+				s = append(s, ti.TaskID+"="+ti.State)
+			}
+			b.t.Fatalf("run %s not finished after %s: %v", runID, timeout, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *bundle) log(ti store.TaskInstance) string {
+	lines, _ := b.store.Logs(b.ctx, ti.ID, ti.TryNumber, 0)
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString("[" + l.Source + "] " + l.Line + "\n")
+	}
+	return sb.String()
+}
+
+func (b *bundle) history(ti store.TaskInstance) string {
+	h, _ := b.store.StateHistory(b.ctx, ti.ID)
+	var s []string
+	for _, x := range h {
+		s = append(s, x.State)
+	}
+	return strings.Join(s, ",")
+}
+
+// The seed's deferrable write-xcom → bash xcom_pull DAG succeeds through the
+// scheduler and the triggerer; the pod task passed through deferred.
+func TestDeferrableWriteXCom(t *testing.T) {
+	b := setup(t)
+	d := b.writeDAG("xcom_async", "dag_id: xcom_async\ntasks:\n"+
+		b.podTask("write-xcom", "sleep 1; mkdir -p /airflow/xcom/; echo '[1,2,3,4]' > /airflow/xcom/return.json", "    do_xcom_push: true\n    deferrable: true\n")+
+		"  - task_id: pod_task_xcom_result\n    operator: bash\n    upstream: [write-xcom]\n    bash_command: echo \"{{ task_instance.xcom_pull('write-xcom')[0] }}\"\n")
+	b.scheduler(4)
+	b.triggerer(100)
+	run, tis := b.waitRun("xcom_async", b.trigger(d), 2*time.Minute)
+	if run.State != runstate.RunSuccess {
+		for _, ti := range tis {
+			t.Logf("%s %s %s\n%s", ti.TaskID, ti.State, ti.Error, b.log(ti))
+		}
+		t.Fatalf("run %s", run.State)
+	}
+	for _, ti := range tis {
+		switch ti.TaskID {
+		case "write-xcom":
+			if h := b.history(ti); !strings.Contains(h, "running,deferred,scheduled,queued,running,success") {
+				t.Errorf("write-xcom's states %s: it did not pass through deferred", h)
+			}
+			log := b.log(ti)
+			for _, want := range []string{"deferring", "deferred to a pod trigger", "resuming", "resumed"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("write-xcom's log lacks %q:\n%s", want, log)
+				}
+			}
+		case "pod_task_xcom_result":
+			if log := b.log(ti); !strings.Contains(log, "[stdout] 1\n") {
+				t.Errorf("pod_task_xcom_result's log lacks the XCom value 1:\n%s", log)
+			}
+		}
+	}
+}
+
+// podInterval is when a pod's base container ran, from the pod's own status.
+func (b *bundle) podIntervals(t *testing.T, dagID string) [][2]time.Time {
+	pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=" + dagID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]time.Time
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == "base" && cs.State.Terminated != nil {
+				out = append(out, [2]time.Time{cs.State.Terminated.StartedAt.Time, cs.State.Terminated.FinishedAt.Time})
+			}
+		}
+	}
+	return out
+}
+
+// With one worker slot, ten deferrable pods that sleep 5 s run at the same
+// time (the slot is freed while they are deferred); without deferrable they
+// run one after another.
+func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
+	b := setup(t)
+	src := func(id string, deferrable bool) string {
+		s := "dag_id: " + id + "\nmax_active_tasks: 50\ntasks:\n"
+		for i := 0; i < 10; i++ {
+			extra := ""
+			if deferrable {
+				extra = "    deferrable: true\n"
+			}
+			s += b.podTask(fmt.Sprintf("p%d", i), "sleep 5", extra)
+		}
+		return s
+	}
+	deferred := b.writeDAG("overlap", src("overlap", true))
+	b.scheduler(1)
+	b.triggerer(100)
+	if run, _ := b.waitRun("overlap", b.trigger(deferred), 3*time.Minute); run.State != runstate.RunSuccess {
+		t.Fatalf("deferrable run %s", run.State)
+	}
+	iv := b.podIntervals(t, "overlap")
+	if len(iv) != 10 {
+		t.Fatalf("%d finished pods, want 10", len(iv))
+	}
+	latestStart, earliestEnd := iv[0][0], iv[0][1]
+	for _, x := range iv {
+		if x[0].After(latestStart) {
+			latestStart = x[0]
+		}
+		if x[1].Before(earliestEnd) {
+			earliestEnd = x[1]
+		}
+	}
+	if !latestStart.Before(earliestEnd) {
+		t.Errorf("deferrable pods did not all run at once: last start %s, first end %s", latestStart, earliestEnd)
+	}
+
+	sync := b.writeDAG("serial", src("serial", false))
+	if run, _ := b.waitRun("serial", b.trigger(sync), 5*time.Minute); run.State != runstate.RunSuccess {
+		t.Fatalf("synchronous run %s", run.State)
+	}
+	iv = b.podIntervals(t, "serial")
+	sort.Slice(iv, func(i, j int) bool { return iv[i][0].Before(iv[j][0]) })
+	for i := 1; i < len(iv); i++ {
+		if iv[i][0].Before(iv[i-1][1]) {
+			t.Errorf("synchronous pods overlapped on one worker slot: %v then %v", iv[i-1], iv[i])
+		}
+	}
+}
+
+func manyDeferred(b *bundle, n int, cmd string) string {
+	s := "dag_id: many\nmax_active_tasks: 100\ntasks:\n"
+	for i := 0; i < n; i++ {
+		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 5\n")
+	}
+	return s
+}
+
+func (b *bundle) waitTriggers(n int) {
+	b.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		c, err := b.store.TriggerCount(b.ctx)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if c >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%d triggers, want %d", c, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func assertEachResumedOnce(t *testing.T, b *bundle, tis []store.TaskInstance) {
+	t.Helper()
+	for _, ti := range tis {
+		h := b.history(ti)
+		if strings.Count(h, "scheduled") != 1 || ti.State != runstate.Success {
+			t.Errorf("%s: state %s, history %s, error %q: want resumed exactly once, then success", ti.TaskID, ti.State, h, ti.Error)
+		}
+		if strings.Contains(ti.Error, "StartupTimeout") || strings.Contains(b.log(ti), "startup timeout") {
+			t.Errorf("%s was timed out for startup", ti.TaskID)
+		}
+	}
+}
+
+// kill -9 the only triggerer while 20 pods are deferred, then start another:
+// all 20 tasks resume and succeed, none with a startup timeout, none twice.
+// (The pods keep running for longer than their 5 s startup timeout while no
+// triggerer runs.)
+func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
+	b := setup(t)
+	d := b.writeDAG("many", manyDeferred(b, 20, "sleep 8"))
+	b.scheduler(20)
+	victim := b.triggererProcess()
+	runID := b.trigger(d)
+	b.waitTriggers(20)
+	deadline := time.Now().Add(time.Minute)
+	for { // the victim owns them all
+		owned, _ := b.store.Pool.Query(b.ctx, `SELECT count(*) FROM triggers WHERE owner_id IS NOT NULL`)
+		var n int
+		for owned.Next() {
+			_ = owned.Scan(&n)
+		}
+		owned.Close()
+		if n == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("victim owns %d triggers", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := victim.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second) // past the pods' startup timeout, with no triggerer alive
+	b.triggerer(100)
+	run, tis := b.waitRun("many", runID, 3*time.Minute)
+	if run.State != runstate.RunSuccess {
+		t.Errorf("run %s", run.State)
+	}
+	assertEachResumedOnce(t, b, tis)
+}
+
+// A pod that completes while no triggerer runs resumes as soon as one starts.
+func TestPodFinishedWhileNoTriggererResumes(t *testing.T) {
+	b := setup(t)
+	d := b.writeDAG("many", manyDeferred(b, 1, "echo done"))
+	b.scheduler(2)
+	runID := b.trigger(d)
+	b.waitTriggers(1)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=many"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) == 1 && baseTerminated(&pods.Items[0]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pod did not finish")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	b.triggerer(10)
+	run, tis := b.waitRun("many", runID, time.Minute)
+	if run.State != runstate.RunSuccess {
+		t.Fatalf("run %s", run.State)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("resumed %s after the triggerer started", took)
+	}
+	assertEachResumedOnce(t, b, tis)
+}
+
+func baseTerminated(p *corev1.Pod) bool {
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == "base" && cs.State.Terminated != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Two triggerers with capacity 10 share 20 pod triggers; every task resumes
+// exactly once.
+func TestTwoTriggerersSharePodTriggers(t *testing.T) {
+	b := setup(t)
+	d := b.writeDAG("many", manyDeferred(b, 20, "sleep 6"))
+	b.scheduler(20)
+	t1, _ := b.triggerer(10)
+	t2, _ := b.triggerer(10)
+	runID := b.trigger(d)
+	deadline := time.Now().Add(2 * time.Minute)
+	for t1.Running()+t2.Running() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("running %d + %d", t1.Running(), t2.Running())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if t1.Running() != 10 || t2.Running() != 10 {
+		t.Errorf("split %d/%d, want 10/10", t1.Running(), t2.Running())
+	}
+	run, tis := b.waitRun("many", runID, 3*time.Minute)
+	if run.State != runstate.RunSuccess {
+		t.Errorf("run %s", run.State)
+	}
+	assertEachResumedOnce(t, b, tis)
+}
+
+// A pod deleted by someone else while its task is deferred fails the task
+// with "pod deleted".
+func TestPodDeletedWhileDeferred(t *testing.T) {
+	b := setup(t)
+	d := b.writeDAG("gone", "dag_id: gone\ntasks:\n"+b.podTask("victim", "sleep 60", "    deferrable: true\n"))
+	b.scheduler(2)
+	b.triggerer(10)
+	runID := b.trigger(d)
+	b.waitTriggers(1)
+	var pod corev1.Pod
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=gone"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning {
+			pod = pods.Items[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pod never ran")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	zero := int64(0)
+	if err := b.client.CoreV1().Pods(b.ns).Delete(b.ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	run, tis := b.waitRun("gone", runID, time.Minute)
+	if run.State != runstate.RunFailed {
+		t.Fatalf("run %s, want failed", run.State)
+	}
+	if !strings.Contains(tis[0].Error, "pod deleted") {
+		t.Errorf("error %q does not say pod deleted", tis[0].Error)
+	}
+}
+
