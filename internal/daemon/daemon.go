@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -104,7 +105,11 @@ func TriggererConfig(cfg *config.Config, logger hclog.Logger) triggerer.Config {
 func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, withScheduler, withTriggerer bool) error {
 	m := metrics.New()
 	m.RegisterDatabase(st)
-	deps := builtin.Deps{Logger: logger, Clients: kube.NewClients(), Connections: Connections{Config: cfg}}
+	clients := kube.NewClients()
+	clients.ObserveRequests(func(method string, code int) {
+		m.PodAPIRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
+	})
+	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: Connections{Config: cfg}}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
 	var runs []func(context.Context) error
 	if withScheduler {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,7 @@ type Clients struct {
 
 	mu      sync.Mutex
 	clients map[string]*Client
+	observe func(method string, code int)
 }
 
 // NewClients returns an empty client cache that reads KUBECONFIG and the home
@@ -158,6 +160,9 @@ func (c *Clients) restConfig(cl Cluster, path string) (*rest.Config, error) {
 	}
 	cfg.QPS = DefaultQPS
 	cfg.Burst = DefaultBurst
+	if observe := c.observe; observe != nil { // Get holds c.mu
+		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return observedTransport{rt: rt, observe: observe} }
+	}
 	cfg.UserAgent = "podflow"
 	cfg.Timeout = 0 // watches and log streams are long; each call carries its own context
 	return cfg, nil
@@ -182,4 +187,32 @@ func expandHome(path string, homeDir func() (string, error)) (string, error) {
 		return "", fmt.Errorf("expand %s: %w", path, err)
 	}
 	return filepath.Join(home, strings.TrimPrefix(path, "~")), nil
+}
+
+// ObserveRequests calls observe after every API request of clients built
+// from now on, with the HTTP method and status code (0 when the request
+// failed without a response). For metrics; a long watch counts once.
+func (c *Clients) ObserveRequests(observe func(method string, code int)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.observe = observe
+}
+
+type observedTransport struct {
+	rt      http.RoundTripper
+	observe func(method string, code int)
+}
+
+func (t observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	code := 0
+	if resp != nil {
+		code = resp.StatusCode
+	}
+	method := req.Method
+	if req.URL != nil && req.URL.Query().Get("watch") == "true" {
+		method = "WATCH"
+	}
+	t.observe(method, code)
+	return resp, err
 }
