@@ -229,6 +229,20 @@ func TestOptionsDefaults(t *testing.T) {
 	expect(t, "on_finish_action", o.finishAction(), KeepPod)
 	expect(t, "skip_on_exit_code", []int32(o.SkipOnExitCode), []int32{1, 3})
 	expect(t, "image_pull_secrets", len(o.ImagePullSecrets), 2)
+
+	for src, want := range map[string][2]bool{ // wants base, wants other
+		"container_logs: false":         {false, false},
+		"container_logs: true":          {true, true},
+		"container_logs: other":         {false, true},
+		"container_logs: [base, other]": {true, true},
+	} {
+		tc.Task = parseTask(t, "t", "image: alpine\n"+src+"\n")
+		o, err := op.options(context.Background(), tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, src, [2]bool{o.ContainerLogs.Wants("base"), o.ContainerLogs.Wants("other")}, want)
+	}
 }
 
 // TestParserReportsPositions: through the DAG parser, a bad field inside a

@@ -156,7 +156,8 @@ func (c *ContainerNames) decodeNode(d *decoder, n *yaml.Node, path string) any {
 	case isNull(n):
 		return map[string]any{}
 	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool":
-		return map[string]any{"all": d.value(n, reflect.TypeOf(true), path)}
+		// true: every container; false: none (replacing the default "base").
+		return map[string]any{"all": d.value(n, reflect.TypeOf(true), path), "names": []any{}}
 	case n.Kind == yaml.ScalarNode:
 		return map[string]any{"names": []any{n.Value}}
 	case n.Kind == yaml.SequenceNode:
