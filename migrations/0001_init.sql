@@ -68,22 +68,15 @@ CREATE TABLE task_instances (
     external_ns      text,                          -- e.g. the pod's namespace
     external_name    text,                          -- e.g. the pod's name
     error            text,
+    -- Every state it passed through: [{"state", "try", "at"}], appended by
+    -- the statement that makes each transition (no extra row per change).
+    history          jsonb NOT NULL DEFAULT '[]',
     UNIQUE (run_pk, task_id, map_index)
 );
 CREATE INDEX task_instances_queued ON task_instances (priority_weight DESC, queued_at, id) WHERE state = 'queued';
 CREATE INDEX task_instances_running ON task_instances (owner_id) WHERE state = 'running';
 CREATE INDEX task_instances_retry ON task_instances (next_retry_at) WHERE state = 'up_for_retry';
 CREATE INDEX task_instances_scheduled ON task_instances (id) WHERE state = 'scheduled';
-
--- Every state a task instance passed through, for its story.
-CREATE TABLE task_instance_history (
-    id          bigserial PRIMARY KEY,
-    ti_id       bigint NOT NULL REFERENCES task_instances(id) ON DELETE CASCADE,
-    try_number  integer NOT NULL,
-    state       text NOT NULL,
-    at          timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-CREATE INDEX task_instance_history_ti ON task_instance_history (ti_id);
 
 CREATE TABLE task_logs (
     id          bigserial PRIMARY KEY,

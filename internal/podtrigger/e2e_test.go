@@ -516,4 +516,3 @@ func TestPodDeletedWhileDeferred(t *testing.T) {
 		t.Errorf("error %q does not say pod deleted", tis[0].Error)
 	}
 }
-

@@ -28,8 +28,8 @@ import (
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
-	k8sop "github.com/podflow/podflow/operators/kubernetes"
 	"github.com/podflow/podflow/operators/builtin"
+	k8sop "github.com/podflow/podflow/operators/kubernetes"
 )
 
 // benchChildEnv makes the test binary a triggerer process that counts its
@@ -129,7 +129,7 @@ func benchDeferredPods(b *testing.B, n int) {
 		names[i] = fmt.Sprintf("p-%05d", i)
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: names[i], Labels: map[string]string{k8sop.LabelPodOperator: "True", "dag_id": "scale"}},
-			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "base", Image: "alpine", Command: []string{"true"}}}},
+			Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "base", Image: "alpine", Command: []string{"true"}}}},
 		}
 		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			b.Error(err)
@@ -204,7 +204,8 @@ func benchDeferredPods(b *testing.B, n int) {
 	var lat []time.Duration
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		rows, err := st.Pool.Query(ctx, `SELECT ti_id, at FROM task_instance_history WHERE state = 'scheduled' AND ti_id = ANY($1)`, tiIDs)
+		rows, err := st.Pool.Query(ctx, `SELECT id, (h->>'at')::timestamptz FROM task_instances, jsonb_array_elements(history) h
+			WHERE h->>'state' = 'scheduled' AND id = ANY($1)`, tiIDs)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -347,4 +348,3 @@ func procKB(pid int, field string) int {
 	}
 	return 0
 }
-

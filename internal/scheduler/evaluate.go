@@ -17,13 +17,9 @@ func (s *Scheduler) evaluateRun(ctx context.Context, q store.Q, run store.Run) (
 	if err != nil {
 		return 0, fmt.Errorf("evaluate run %s/%s: %w", run.DagID, run.RunID, err)
 	}
-	tis, err := q.TaskInstances(ctx, run.PK)
+	states, err := q.TaskStates(ctx, run.PK)
 	if err != nil {
 		return 0, err
-	}
-	states := make(map[string]string, len(tis))
-	for _, ti := range tis {
-		states[ti.TaskID] = ti.State
 	}
 	dec := runstate.Decide(d, states)
 	if dec.Empty() {

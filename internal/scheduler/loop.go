@@ -235,13 +235,9 @@ func (s *Scheduler) runNeedsSweep(ctx context.Context, run store.Run, now time.T
 	if d.DagrunTimeout > 0 && run.StartedAt != nil && now.Sub(*run.StartedAt) > d.DagrunTimeout {
 		return true
 	}
-	tis, err := s.store.TaskInstances(ctx, run.PK)
+	states, err := s.store.TaskStates(ctx, run.PK)
 	if err != nil {
 		return true
-	}
-	states := make(map[string]string, len(tis))
-	for _, ti := range tis {
-		states[ti.TaskID] = ti.State
 	}
 	return !runstate.Decide(d, states).Empty()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -73,8 +74,9 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	running map[int64]*runningTask // by task instance id
-	slots   chan struct{}
+	slots   *slots
 
+	stopping  atomic.Bool // set when shutdown begins: claim nothing more
 	folder    *folderState
 	lastSweep time.Time // loop goroutine only
 }
@@ -95,7 +97,7 @@ func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 		claimWake: make(chan struct{}, 1),
 		outcomes:  make(chan *finished, 1024),
 		running:   map[int64]*runningTask{},
-		slots:     make(chan struct{}, cfg.Workers),
+		slots:     &slots{free: cfg.Workers},
 		folder:    newFolderState(),
 	}
 }
@@ -131,7 +133,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	completerCtx, stopCompleter := context.WithCancel(context.WithoutCancel(ctx))
 	completerDone := make(chan struct{})
-	go func() { defer close(completerDone); s.completer(completerCtx) }()
+	go func() { defer close(completerDone); s.completer(completerCtx, taskCtx) }()
 
 	bg.Add(4)
 	go func() { defer bg.Done(); s.listen(ctx) }()
@@ -142,6 +144,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	go func() { defer close(logFlusherDone); s.flushLogsLoop(completerCtx) }()
 
 	<-ctx.Done()
+	s.stopping.Store(true) // the completer stops claiming too
 	bg.Wait()
 	s.log.Info("scheduler stopping", "running_tasks", s.runningCount(), "grace", s.cfg.ShutdownGrace)
 	if !s.waitIdle(s.cfg.ShutdownGrace) {
@@ -236,4 +239,36 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// slots counts free worker slots. Claims reserve slots before they ask the
+// database for work, so the claimer and the completer (which claims the next
+// tasks in the transaction that queued them) never start more than Workers
+// tasks, and never block each other.
+type slots struct {
+	mu   sync.Mutex
+	free int
+}
+
+// reserve takes up to n free slots and returns how many it took.
+func (s *slots) reserve(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = min(n, s.free)
+	s.free -= n
+	return n
+}
+
+// release gives n slots back.
+func (s *slots) release(n int) {
+	s.mu.Lock()
+	s.free += n
+	s.mu.Unlock()
+}
+
+// available is how many slots are free now.
+func (s *slots) available() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.free
 }

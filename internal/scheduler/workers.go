@@ -43,21 +43,12 @@ func (s *Scheduler) claimer(ctx, taskCtx context.Context) {
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	for {
-		free := cap(s.slots) - len(s.slots)
-		if free > 0 {
-			n := min(free, claimBatch)
-			t0 := time.Now()
+		if n := s.slots.reserve(claimBatch); n > 0 {
 			claimed, err := s.claim(ctx, n)
-			s.log.Trace("claimed", "n", len(claimed), "took", time.Since(t0))
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("claim tasks", "error", err)
 			}
-			for _, c := range claimed {
-				if s.cfg.Metrics != nil && c.QueuedAt != nil {
-					s.cfg.Metrics.SchedulingLatency.Observe(time.Since(*c.QueuedAt).Seconds())
-				}
-				s.start(taskCtx, c)
-			}
+			s.startClaimed(taskCtx, claimed, n)
 			if len(claimed) == n && ctx.Err() == nil {
 				continue // there may be more
 			}
@@ -81,8 +72,20 @@ func (s *Scheduler) claim(ctx context.Context, n int) ([]store.Claimed, error) {
 	return claimed, err
 }
 
+// startClaimed starts claimed tries on the reserved slots and gives back
+// the slots no task came for.
+func (s *Scheduler) startClaimed(taskCtx context.Context, claimed []store.Claimed, reserved int) {
+	for _, c := range claimed {
+		if s.cfg.Metrics != nil && c.QueuedAt != nil {
+			s.cfg.Metrics.SchedulingLatency.Observe(time.Since(*c.QueuedAt).Seconds())
+		}
+		s.start(taskCtx, c)
+	}
+	s.slots.release(reserved - len(claimed))
+}
+
+// start runs a claimed try on a slot already reserved for it.
 func (s *Scheduler) start(taskCtx context.Context, c store.Claimed) {
-	s.slots <- struct{}{}
 	ctx, cancel := context.WithCancelCause(taskCtx)
 	log := newTaskLog(c.ID, c.TryNumber)
 	s.mu.Lock()
@@ -90,7 +93,7 @@ func (s *Scheduler) start(taskCtx context.Context, c store.Claimed) {
 	s.mu.Unlock()
 	go func() {
 		defer func() {
-			<-s.slots
+			s.slots.release(1)
 			signal(s.claimWake) // a slot is free: more may be queued
 		}()
 		f := s.execute(ctx, c, log)
@@ -284,7 +287,7 @@ const completerBatch = 128
 // outcome of the batch and decides each affected run, then wakes the claimer.
 // It drains what is pending and never waits to fill a batch, so a lone
 // task's downstream is queued at once.
-func (s *Scheduler) completer(ctx context.Context) {
+func (s *Scheduler) completer(ctx, taskCtx context.Context) {
 	for {
 		var batch []*finished
 		select {
@@ -295,7 +298,7 @@ func (s *Scheduler) completer(ctx context.Context) {
 			for {
 				select {
 				case f := <-s.outcomes:
-					s.complete(context.WithoutCancel(ctx), []*finished{f})
+					s.complete(context.WithoutCancel(ctx), taskCtx, []*finished{f})
 				default:
 					return
 				}
@@ -310,14 +313,14 @@ func (s *Scheduler) completer(ctx context.Context) {
 				break drain
 			}
 		}
-		s.complete(context.WithoutCancel(ctx), batch)
+		s.complete(context.WithoutCancel(ctx), taskCtx, batch)
 	}
 }
 
-func (s *Scheduler) complete(ctx context.Context, batch []*finished) {
+func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch []*finished) {
 	for attempt := 1; ; attempt++ {
-		t0 := time.Now()
-		queued := 0
+		queued, reserved := 0, 0
+		var claimed []store.Claimed
 		err := s.store.InTx(ctx, func(q store.Q) error {
 			queued = 0
 			var logs []store.LogLine
@@ -356,15 +359,26 @@ func (s *Scheduler) complete(ctx context.Context, batch []*finished) {
 				}
 				queued += n
 			}
+			// Fast path: claim the tasks just queued in this same
+			// transaction, so a downstream task starts without another
+			// round trip or wake-up.
+			if queued > 0 && !s.stopping.Load() {
+				if reserved = s.slots.reserve(min(queued, claimBatch)); reserved > 0 {
+					var err error
+					claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.cfg.Limits)
+					return err
+				}
+			}
 			return nil
 		})
-		s.log.Trace("completed", "n", len(batch), "took", time.Since(t0), "queued", queued)
 		if err == nil {
-			if queued > 0 {
+			s.startClaimed(taskCtx, claimed, reserved)
+			if queued > len(claimed) {
 				signal(s.claimWake)
 			}
 			return
 		}
+		s.slots.release(reserved)
 		s.log.Error("record finished tasks", "error", err, "attempt", attempt)
 		if attempt == 5 {
 			return // the zombie sweep recovers these task instances

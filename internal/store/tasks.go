@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,12 @@ func scanTI(r pgx.CollectableRow) (TaskInstance, error) {
 		&t.Pool, &t.Priority, &t.QueuedAt, &t.StartedAt, &t.EndedAt, &t.OwnerID, &t.NextMethod, &t.NextEvent,
 		&t.ExternalNS, &t.ExternalName, &t.Error)
 	return t, err
+}
+
+// appendHistory is the SET clause that records a transition in the row's
+// own history, in the statement that makes it.
+func appendHistory(state, try string) string {
+	return `history = history || jsonb_build_array(jsonb_build_object('state', ` + state + `, 'try', ` + try + `, 'at', clock_timestamp()))`
 }
 
 // TaskSpec is what a new task instance takes from its task.
@@ -118,7 +125,8 @@ func (q Q) SetStates(ctx context.Context, runPK int64, taskIDs []string, from []
 	}
 	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = $4,
 			queued_at = CASE WHEN $4 = 'queued' THEN clock_timestamp() ELSE queued_at END,
-			ended_at = CASE WHEN $4 IN ('skipped', 'upstream_failed') THEN clock_timestamp() ELSE ended_at END
+			ended_at = CASE WHEN $4 IN ('skipped', 'upstream_failed') THEN clock_timestamp() ELSE ended_at END,
+			`+appendHistory("$4::text", "try_number")+`
 		WHERE run_pk = $1 AND task_id = ANY($2) AND state = ANY($3) RETURNING id`, runPK, taskIDs, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("set %v to %s: %w", taskIDs, to, err)
@@ -127,25 +135,10 @@ func (q Q) SetStates(ctx context.Context, runPK int64, taskIDs []string, from []
 	if err != nil {
 		return nil, err
 	}
-	if err := q.recordHistory(ctx, ids); err != nil {
-		return nil, err
-	}
 	if to == "queued" && len(ids) > 0 {
 		return ids, q.Notify(ctx, ChannelTaskQueued, "")
 	}
 	return ids, nil
-}
-
-func (q Q) recordHistory(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := q.db.Exec(ctx, `INSERT INTO task_instance_history (ti_id, try_number, state)
-		SELECT id, try_number, state FROM task_instances WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return fmt.Errorf("record state history: %w", err)
-	}
-	return nil
 }
 
 // Claimed is a task instance claimed by a worker, with its run's details.
@@ -180,43 +173,56 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		id             int64
 		pool, dagID    string
 		maxActiveTasks int
+		running        bool // a row of the running counts, not a candidate
+		count          int
+		priority       int
+		queuedAt       time.Time
 	}
-	rows, err := q.db.Query(ctx, `SELECT ti.id, ti.pool, ti.dag_id, r.max_active_tasks
-		FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
-		WHERE ti.state = 'queued'
-		ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
-		LIMIT $1 FOR UPDATE OF ti SKIP LOCKED`, n*2)
+	// One statement, after the lock: the candidates and what runs now.
+	rows, err := q.db.Query(ctx, `WITH cand AS (
+			SELECT ti.id, ti.pool, ti.dag_id, r.max_active_tasks, ti.priority_weight, ti.queued_at
+			FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
+			WHERE ti.state = 'queued'
+			ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
+			LIMIT $1 FOR UPDATE OF ti SKIP LOCKED)
+		SELECT id, pool, dag_id, max_active_tasks, false, 0, priority_weight, coalesce(queued_at, now()) FROM cand
+		UNION ALL
+		SELECT 0, pool, dag_id, 0, true, count(*)::int, 0, now() FROM task_instances WHERE state = 'running' GROUP BY pool, dag_id`, n*2)
 	if err != nil {
 		return nil, fmt.Errorf("find queued tasks: %w", err)
 	}
-	cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cand, error) {
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cand, error) {
 		var c cand
-		err := r.Scan(&c.id, &c.pool, &c.dagID, &c.maxActiveTasks)
+		err := r.Scan(&c.id, &c.pool, &c.dagID, &c.maxActiveTasks, &c.running, &c.count, &c.priority, &c.queuedAt)
 		return c, err
 	})
-	if err != nil || len(cands) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("find queued tasks: %w", err)
 	}
 	poolUse := map[string]int{}
 	dagUse := map[string]int{}
-	rows, err = q.db.Query(ctx, `SELECT pool, dag_id, count(*) FROM task_instances WHERE state = 'running' GROUP BY pool, dag_id`)
-	if err != nil {
-		return nil, fmt.Errorf("count running tasks: %w", err)
-	}
-	for rows.Next() {
-		var pool, dagID string
-		var c int
-		if err := rows.Scan(&pool, &dagID, &c); err != nil {
-			rows.Close()
-			return nil, err
+	var cands []cand
+	for _, c := range all {
+		if c.running {
+			poolUse[c.pool] += c.count
+			dagUse[c.dagID] += c.count
+		} else {
+			cands = append(cands, c)
 		}
-		poolUse[pool] += c
-		dagUse[dagID] += c
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	if len(cands) == 0 {
+		return nil, nil
 	}
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.priority != b.priority {
+			return a.priority > b.priority
+		}
+		if !a.queuedAt.Equal(b.queuedAt) {
+			return a.queuedAt.Before(b.queuedAt)
+		}
+		return a.id < b.id
+	})
 	var ids []int64
 	for _, c := range cands {
 		if len(ids) == n {
@@ -240,7 +246,8 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 			UPDATE task_instances ti SET state = 'running', owner_id = $2,
 				try_number = CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END,
 				started_at = CASE WHEN ti.next_method IS NULL THEN clock_timestamp() ELSE ti.started_at END,
-				ended_at = NULL
+				ended_at = NULL,
+				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
 			WHERE ti.id = ANY($1) AND ti.state = 'queued'
 			RETURNING ti.*)
 		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf
@@ -259,7 +266,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 	if err != nil {
 		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
-	return claimed, q.recordHistory(ctx, ids)
+	return claimed, nil
 }
 
 // Outcome is how a claimed task instance's try ended.
@@ -311,10 +318,10 @@ func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
 				ended_at = CASE WHEN o.state = 'deferred' THEN NULL ELSE clock_timestamp() END,
 				next_method = CASE WHEN o.state = 'deferred' THEN o.method ELSE NULL END,
 				next_event = NULL,
-				owner_id = CASE WHEN o.state = 'deferred' THEN NULL ELSE ti.owner_id END
+				owner_id = CASE WHEN o.state = 'deferred' THEN NULL ELSE ti.owner_id END,
+				`+appendHistory("o.state", "ti.try_number")+`
 			FROM o WHERE ti.id = o.id AND ti.state = 'running' AND ti.try_number = o.try AND ti.owner_id = o.owner
-			RETURNING ti.id, ti.try_number, ti.state),
-		hist AS (INSERT INTO task_instance_history (ti_id, try_number, state) SELECT id, try_number, state FROM upd)
+			RETURNING ti.id)
 		SELECT id FROM upd`, ids, tries, owners, states, errs, retryAts, methods)
 	if err != nil {
 		return nil, fmt.Errorf("finish task instances: %w", err)
@@ -384,7 +391,8 @@ func triggerMethod(t *NewTrigger) *string {
 // QueueDueRetries moves up_for_retry task instances whose delay has passed to
 // queued; it returns how many moved.
 func (q Q) QueueDueRetries(ctx context.Context) (int, error) {
-	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp()
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp(),
+			`+appendHistory("'queued'", "try_number")+`
 		WHERE state = 'up_for_retry' AND next_retry_at <= now() RETURNING id`)
 	if err != nil {
 		return 0, fmt.Errorf("queue retries: %w", err)
@@ -393,24 +401,19 @@ func (q Q) QueueDueRetries(ctx context.Context) (int, error) {
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	if err := q.recordHistory(ctx, ids); err != nil {
-		return 0, err
-	}
 	return len(ids), q.Notify(ctx, ChannelTaskQueued, "")
 }
 
 // QueueScheduled moves resumed (scheduled) task instances to queued.
 func (q Q) QueueScheduled(ctx context.Context) (int, error) {
-	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp()
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp(),
+			`+appendHistory("'queued'", "try_number")+`
 		WHERE state = 'scheduled' RETURNING id`)
 	if err != nil {
 		return 0, fmt.Errorf("queue scheduled tasks: %w", err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil || len(ids) == 0 {
-		return 0, err
-	}
-	if err := q.recordHistory(ctx, ids); err != nil {
 		return 0, err
 	}
 	return len(ids), q.Notify(ctx, ChannelTaskQueued, "")
@@ -470,7 +473,8 @@ func (q Q) SetExternalID(ctx context.Context, id int64, namespace, name string) 
 func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, error) {
 	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'none', next_retry_at = NULL, next_method = NULL,
 			next_event = NULL, owner_id = NULL, error = NULL, queued_at = NULL, ended_at = NULL,
-			max_tries = max_tries + try_number
+			max_tries = max_tries + try_number,
+			`+appendHistory("'none'", "try_number")+`
 		WHERE run_pk = $1 AND task_id = ANY($2) RETURNING id`, run.PK, taskIDs)
 	if err != nil {
 		return 0, fmt.Errorf("clear tasks: %w", err)
@@ -485,12 +489,13 @@ func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, erro
 	if _, err := q.db.Exec(ctx, `DELETE FROM triggers WHERE ti_id = ANY($1)`, ids); err != nil {
 		return 0, fmt.Errorf("clear triggers: %w", err)
 	}
-	return len(ids), q.recordHistory(ctx, ids)
+	return len(ids), nil
 }
 
 // StateHistory lists the states a task instance went through.
 func (q Q) StateHistory(ctx context.Context, tiID int64) ([]StateChange, error) {
-	rows, err := q.db.Query(ctx, `SELECT try_number, state, at FROM task_instance_history WHERE ti_id = $1 ORDER BY id`, tiID)
+	rows, err := q.db.Query(ctx, `SELECT (h->>'try')::int, h->>'state', (h->>'at')::timestamptz
+		FROM task_instances, jsonb_array_elements(history) WITH ORDINALITY AS x(h, n) WHERE id = $1 ORDER BY n`, tiID)
 	if err != nil {
 		return nil, err
 	}
@@ -506,4 +511,22 @@ type StateChange struct {
 	TryNumber int
 	State     string
 	At        time.Time
+}
+
+// TaskStates maps a run's task ids to their states.
+func (q Q) TaskStates(ctx context.Context, runPK int64) (map[string]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT task_id, state FROM task_instances WHERE run_pk = $1`, runPK)
+	if err != nil {
+		return nil, fmt.Errorf("read task states of run %d: %w", runPK, err)
+	}
+	defer rows.Close()
+	states := map[string]string{}
+	for rows.Next() {
+		var id, state string
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, err
+		}
+		states[id] = state
+	}
+	return states, rows.Err()
 }

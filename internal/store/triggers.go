@@ -88,15 +88,14 @@ func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessa
 	if err != nil {
 		return false, fmt.Errorf("fire trigger %d: %w", triggerID, err)
 	}
-	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'scheduled', next_event = $2 WHERE id = $1 AND state = 'deferred'`, tiID, []byte(event))
+	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'scheduled', next_event = $2,
+			`+appendHistory("'scheduled'", "try_number")+`
+		WHERE id = $1 AND state = 'deferred'`, tiID, []byte(event))
 	if err != nil {
 		return false, fmt.Errorf("resume task instance %d: %w", tiID, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return false, nil
-	}
-	if err := q.recordHistory(ctx, []int64{tiID}); err != nil {
-		return false, err
 	}
 	return true, q.Notify(ctx, ChannelSchedulerWake, "")
 }
