@@ -107,12 +107,16 @@ func (r *podRun) launch(ctx context.Context) error {
 	return nil
 }
 
-// find looks for this try's pod: the one recorded on the task instance, else
-// by labels. Extra pods (never made by this version) are deleted so exactly
+// find looks for this task instance's unfinished pod: the one recorded on
+// the task instance, else by labels. Extra pods (never made by this version) are deleted so exactly
 // one remains.
 func (r *podRun) find(ctx context.Context) (*corev1.Pod, error) {
+	// Not the try number, as Airflow's find_pod: a try that follows one whose
+	// worker died re-attaches to that try's pod instead of starting a second
+	// one. Pods an earlier try finished with are deleted or marked
+	// already_checked, so they are never picked up again.
 	identity := map[string]string{}
-	for _, k := range []string{LabelDagID, LabelTaskID, LabelRunID, LabelTryNumber, LabelPodOperator} {
+	for _, k := range []string{LabelDagID, LabelTaskID, LabelRunID, LabelPodOperator} {
 		identity[k] = r.plan.pod.Labels[k]
 	}
 	if r.tc.ExternalName != "" && r.tc.ExternalNamespace == r.ns {

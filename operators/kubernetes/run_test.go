@@ -98,6 +98,18 @@ func TestLaunchCreatesAndRecords(t *testing.T) {
 	expect(t, "recorded", b.records, []string{"ns/task-new00000"})
 }
 
+// A try whose predecessor's worker died re-attaches to that try's pod
+// (Airflow's find_pod ignores the try number too): never a second pod.
+func TestLaunchReattachesAnEarlierTrysPod(t *testing.T) {
+	t.Parallel()
+	b := setupFake(t, nil, existingPod("task-try0", time.Now(), map[string]string{LabelTryNumber: "0"}))
+	if err := b.r.launch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "followed", b.r.name, "task-try0")
+	expect(t, "pod calls", b.verbs("pods"), []string{"list"})
+}
+
 func TestLaunchReattaches(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
@@ -105,7 +117,7 @@ func TestLaunchReattaches(t *testing.T) {
 		existingPod("task-old00001", now.Add(-time.Minute), nil),
 		existingPod("task-old00002", now, nil),
 		existingPod("task-kept0000", now, map[string]string{LabelAlreadyCheck: "True"}),
-		existingPod("other-try", now, map[string]string{LabelTryNumber: "2"}),
+		existingPod("other-run", now.Add(time.Second), map[string]string{LabelRunID: "run2"}),
 	)
 	if err := b.r.launch(context.Background()); err != nil {
 		t.Fatal(err)
