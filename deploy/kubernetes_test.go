@@ -14,10 +14,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podflow/podflow/internal/localenv/kubetest"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
 )
 
-// TestMain stops the local cluster if a test started it.
-func TestMain(m *testing.M) { kubetest.Main(m) }
+// TestMain stops the local cluster and the throwaway PostgreSQL if a test
+// started them.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	kubetest.Stop()
+	if err := pgtest.Stop(); err != nil && code == 0 {
+		code = 1
+	}
+	os.Exit(code)
+}
 
 // kubectl is bin/kubectl (built with the local cluster by `make localcluster`).
 func kubectl(t *testing.T) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"strings"
 	"time"
 
@@ -104,8 +105,12 @@ func (r *podRun) exec(ctx context.Context, container string, command ...string) 
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", container, err)
 	}
+	// Fall back to SPDY when the WebSocket upgrade is refused: it is a GET,
+	// which an API server may authorize as `get pods/exec`, while SPDY's POST
+	// needs only `create pods/exec` — the least rights podflow asks for.
 	executor, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err) ||
+			apierrors.IsForbidden(err) || strings.Contains(err.Error(), "is forbidden")
 	})
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", container, err)

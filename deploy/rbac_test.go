@@ -1,0 +1,213 @@
+package deploy_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/kube"
+	"github.com/podflow/podflow/internal/localenv/kubetest"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/triggerer"
+	"github.com/podflow/podflow/operators/builtin"
+)
+
+// serviceAccountKubeconfig binds deploy/kubernetes/role.yaml (less any
+// resource in drop) to a new ServiceAccount in ns and returns a kubeconfig
+// holding a TokenRequest token for it — what the in-cluster loader would
+// read from the pod's service account files.
+func serviceAccountKubeconfig(t *testing.T, admin kubernetes.Interface, adminConfig, ns string, drop string) string {
+	t.Helper()
+	ctx := context.Background()
+	var role rbacv1.Role
+	if err := yaml.UnmarshalStrict(readRepoFile(t, "deploy/kubernetes/role.yaml"), &role); err != nil {
+		t.Fatal(err)
+	}
+	role.Namespace = ns
+	var rules []rbacv1.PolicyRule
+	for _, r := range role.Rules {
+		if len(r.Resources) == 1 && r.Resources[0] == drop {
+			continue
+		}
+		rules = append(rules, r)
+	}
+	role.Rules = rules
+	if _, err := admin.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "podflow", Namespace: ns}}
+	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "podflow", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "podflow", Namespace: ns}}}
+	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "podflow", &authv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := clientcmd.LoadFromFile(adminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := raw.Contexts[raw.CurrentContext]
+	cluster := raw.Clusters[cur.Cluster]
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["c"] = cluster
+	cfg.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "sa", Namespace: ns}
+	cfg.CurrentContext = "sa"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runXComDAG runs a deferrable pod task with XCom and a bash task pulling
+// it, through a real scheduler and triggerer whose pod access is the given
+// kubeconfig, and returns the run's task instances.
+func runXComDAG(t *testing.T, kubeconfig, ns string) (store.Run, []store.TaskInstance) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st, err := store.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	src := `dag_id: rbac
+tasks:
+  - task_id: write-xcom
+    operator: kubernetes_pod
+    image: alpine
+    namespace: ` + ns + `
+    config_file: ` + kubeconfig + `
+    cmds: ["sh", "-c", "mkdir -p /airflow/xcom/; echo '[1,2,3,4]' > /airflow/xcom/return.json"]
+    do_xcom_push: true
+    deferrable: true
+    log_events_on_failure: true
+  - task_id: pod_task_xcom_result
+    operator: bash
+    upstream: [write-xcom]
+    bash_command: echo "{{ task_instance.xcom_pull('write-xcom')[0] }}"
+`
+	path := filepath.Join(dir, "rbac.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deps := builtin.Deps{Clients: kube.NewClients()}
+	d, errs := dag.NewParser(builtin.Registry(deps).Schemas()).ParseFile(path)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})
+	s := scheduler.New(st, builtin.Registry(deps), scheduler.Config{DagsFolder: dir, Workers: 4,
+		LoopInterval: 100 * time.Millisecond, SyncInterval: 50 * time.Millisecond, Logger: log})
+	tr := triggerer.New(st, builtin.TriggerKinds(deps), triggerer.Config{PollInterval: 100 * time.Millisecond, Logger: log})
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = s.Run(runCtx); done <- struct{}{} }()
+	go func() { _ = tr.Run(runCtx); done <- struct{}{} }()
+	defer func() { stop(); <-done; <-done }()
+
+	var runID string
+	err = st.InTx(ctx, func(q store.Q) error {
+		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
+			return err
+		}
+		if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, ""); err != nil {
+			return err
+		}
+		runID, _, err = scheduler.CreateRun(ctx, q, d, "manual", time.Now().UTC(), nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		run, err := st.Run(ctx, "rbac", runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.State == runstate.RunSuccess || run.State == runstate.RunFailed {
+			tis, err := st.TaskInstances(ctx, run.PK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range tis { // keep each task's log in its error for the assertions
+				lines, _ := st.Logs(ctx, tis[i].ID, tis[i].TryNumber, 0)
+				for _, l := range lines {
+					tis[i].Error += "\n" + l.Line
+				}
+			}
+			return run, tis
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("run not finished: %s", run.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Given only the ServiceAccount's Role from deploy/kubernetes, a deferred
+// pod task with XCom succeeds through the scheduler and the triggerer: the
+// Role is sufficient.
+func TestServiceAccountRoleIsSufficient(t *testing.T) {
+	admin := kubetest.Client(t)
+	ns := kubetest.Namespace(t)
+	kubeconfig := serviceAccountKubeconfig(t, admin, kubetest.Kubeconfig(t), ns, "")
+	run, tis := runXComDAG(t, kubeconfig, ns)
+	if run.State != runstate.RunSuccess {
+		for _, ti := range tis {
+			t.Logf("%s: %s %s", ti.TaskID, ti.State, ti.Error)
+		}
+		t.Fatalf("run %s with the deploy Role's rights", run.State)
+	}
+	for _, ti := range tis {
+		if ti.TaskID == "pod_task_xcom_result" && !strings.Contains(ti.Error, "\n1") {
+			t.Errorf("the bash task did not print the pod's XCom:%s", ti.Error)
+		}
+	}
+}
+
+// Given a Role without pods/exec, the pod task fails with an RBAC error
+// that names the missing permission.
+func TestRoleWithoutExecFailsClearly(t *testing.T) {
+	admin := kubetest.Client(t)
+	ns := kubetest.Namespace(t)
+	kubeconfig := serviceAccountKubeconfig(t, admin, kubetest.Kubeconfig(t), ns, "pods/exec")
+	run, tis := runXComDAG(t, kubeconfig, ns)
+	if run.State != runstate.RunFailed {
+		t.Fatalf("run %s, want failed without pods/exec", run.State)
+	}
+	for _, ti := range tis {
+		if ti.TaskID != "write-xcom" {
+			continue
+		}
+		if !strings.Contains(ti.Error, "forbidden") || !strings.Contains(ti.Error, "pods/exec") {
+			t.Errorf("error does not name the missing permission pods/exec:\n%s", ti.Error)
+		}
+	}
+}
