@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -47,18 +50,23 @@ func TestNamespaceGetsDefaultServiceAccountAndDeletedNamespaceGoesAway(t *testin
 	ctx := testContext(t, 60*time.Second)
 	pod := createPod(t, simplePod(ns, "sleeper", "sleep", "3600"))
 	waitRunning(t, ns, pod.Name)
+	w, err := shared.client.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", ns).String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	if err := shared.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, err := shared.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+	for ev := range w.ResultChan() {
+		if ev.Type == watch.Deleted {
 			return
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("namespace %s still exists 60s after delete", ns)
-		}
-		time.Sleep(200 * time.Millisecond)
+	}
+	_, err = shared.client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("namespace %s still exists 60s after delete (%v)", ns, err)
 	}
 }
 

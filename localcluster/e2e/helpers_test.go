@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -351,4 +352,24 @@ func execTTY(t *testing.T, ns, pod, container string, argv ...string) string {
 		t.Fatalf("exec with tty: %v", err)
 	}
 	return stdout.String()
+}
+
+// followLogLines follows a container's log until it has n lines: no polling, the stream delivers them.
+func followLogLines(t *testing.T, ns, pod, container string, n int) []string {
+	t.Helper()
+	ctx := testContext(t, 30*time.Second)
+	stream, err := shared.client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Follow: true}).Stream(ctx)
+	if err != nil {
+		t.Fatalf("follow logs of %s/%s: %v", ns, pod, err)
+	}
+	defer stream.Close()
+	var lines []string
+	scanner := bufio.NewScanner(stream)
+	for len(lines) < n && scanner.Scan() {
+		lines = append(lines, scanner.Text())
+	}
+	if len(lines) < n {
+		t.Fatalf("log of %s/%s ended after %d lines, want %d: %q", ns, pod, len(lines), n, lines)
+	}
+	return lines
 }

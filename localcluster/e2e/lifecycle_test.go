@@ -15,7 +15,8 @@ import (
 )
 
 // launchToFirstPod starts a fresh cluster, runs one pod to Succeeded and reports how long that took.
-func launchToFirstPod(tb testing.TB, keepRunning string) (*cluster, time.Duration) {
+// With keepRunning set, a second pod runs that command line, with an emptyDir mounted at mountPath.
+func launchToFirstPod(tb testing.TB, keepRunning, mountPath string) (*cluster, time.Duration) {
 	tb.Helper()
 	c, err := startCluster("--node-name", "bench")
 	if err != nil {
@@ -46,9 +47,8 @@ func launchToFirstPod(tb testing.TB, keepRunning string) (*cluster, time.Duratio
 		sleeper := pod.DeepCopy()
 		sleeper.Name = "sleeper"
 		sleeper.Spec.Containers[0].Command = []string{"sh", "-c", keepRunning + " & " + keepRunning + "; wait"}
-		vol, mounts := xcomVolume()
-		sleeper.Spec.Volumes = vol
-		sleeper.Spec.Containers[0].VolumeMounts = mounts
+		sleeper.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		sleeper.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: mountPath}}
 		if _, err := c.client.CoreV1().Pods("default").Create(ctx, sleeper, metav1.CreateOptions{}); err != nil {
 			tb.Fatal(err)
 		}
@@ -60,7 +60,8 @@ func launchToFirstPod(tb testing.TB, keepRunning string) (*cluster, time.Duratio
 func TestLaunchToFirstPodAndCleanShutdown(t *testing.T) {
 	t.Parallel()
 	marker := uniqueSleep()
-	c, took := launchToFirstPod(t, marker)
+	mountRoot := filepath.Join(os.TempDir(), "localcluster-e2e-mountpoint-"+randomSuffix())
+	c, took := launchToFirstPod(t, marker, filepath.Join(mountRoot, "xcom"))
 	t.Logf("launch → ready %s; launch → first pod Succeeded %s (goal < 8s warm)", c.startup.Round(time.Millisecond), took.Round(time.Millisecond))
 	waitForProcesses(t, marker, 2)
 	c.ownsDir = false
@@ -77,11 +78,14 @@ func TestLaunchToFirstPodAndCleanShutdown(t *testing.T) {
 	if mounts := mountsUnder(c.dir); len(mounts) != 0 {
 		t.Errorf("mounts left under %s: %v", c.dir, mounts)
 	}
+	if _, err := os.Stat(mountRoot); !os.IsNotExist(err) {
+		t.Errorf("mount point directory %s left on the host: %v", mountRoot, err)
+	}
 }
 
 func BenchmarkLaunchToFirstPodSucceeded(b *testing.B) {
 	for range b.N {
-		c, took := launchToFirstPod(b, "")
+		c, took := launchToFirstPod(b, "", "")
 		b.ReportMetric(took.Seconds(), "s/first-pod")
 		b.ReportMetric(c.startup.Seconds(), "s/ready")
 		b.Logf("launch → ready %s; launch → first pod Succeeded %s", c.startup.Round(time.Millisecond), took.Round(time.Millisecond))

@@ -244,3 +244,120 @@ func TestExecWithTTYAndStdin(t *testing.T) {
 		t.Errorf("exec with a TTY: `tty` printed %q", ttyOut)
 	}
 }
+
+// A container's exit reaches watchers at once: the node pushes every state change, it does not poll.
+func TestContainerExitIsVisibleWithinASecond(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	pod := simplePod(ns, "waiter", "sh", "-c", "while [ ! -f /d/stop ]; do sleep 0.01; done")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "d", MountPath: "/d"}}
+	createPod(t, pod)
+	waitRunning(t, ns, pod.Name)
+	if _, _, err := execInPod(t, ns, pod.Name, "main", true, "touch", "/d/stop"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitPod(t, ns, pod.Name, 10*time.Second, "terminated", func(p *corev1.Pod) bool { return terminated(p, "main") != nil })
+	took := time.Since(start)
+	t.Logf("container exit visible to a watcher %s after the exec returned", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("container exit took %s to reach the apiserver", took)
+	}
+}
+
+func TestRunAsUserAppliesToContainerAndExec(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	pod := simplePod(ns, "nobody", "sh", "-c", "id -u; id -g; exec sleep 3600")
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr(int64(65534)), RunAsGroup: ptr(int64(65534))}
+	createPod(t, pod)
+	waitRunning(t, ns, pod.Name)
+	if lines := followLogLines(t, ns, pod.Name, "main", 2); lines[0] != "65534" || lines[1] != "65534" {
+		t.Errorf("id -u, id -g in the container: %q, want 65534 twice", lines)
+	}
+	if out := mustKubectl(t, "exec", "-n", ns, pod.Name, "--", "id", "-u"); out != "65534\n" {
+		t.Errorf("exec id -u = %q, want 65534", out)
+	}
+}
+
+// Labels and annotations set on a running pod survive the node's later status updates (the pods/status
+// endpoint stores metadata too).
+func TestLabelsAddedToRunningPodSurviveStatusUpdates(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	pod := simplePod(ns, "labelled", "sh", "-c", "while [ ! -f /d/stop ]; do sleep 0.01; done")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "d", MountPath: "/d"}}
+	createPod(t, pod)
+	waitRunning(t, ns, pod.Name)
+	mustKubectl(t, "label", "-n", ns, "pod", pod.Name, "already_checked=true")
+	mustKubectl(t, "annotate", "-n", ns, "pod", pod.Name, "podflow/note=kept")
+	if _, _, err := execInPod(t, ns, pod.Name, "main", false, "touch", "/d/stop"); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPhase(t, ns, pod.Name, corev1.PodSucceeded)
+	if p.Labels["already_checked"] != "true" || p.Annotations["podflow/note"] != "kept" {
+		t.Errorf("after status updates: labels %v annotations %v", p.Labels, p.Annotations)
+	}
+}
+
+// Following a container that has printed nothing yet returns the stream at once (as a kubelet does), so a
+// client can start following right after the pod starts.
+func TestFollowingASilentContainerStartsAtOnce(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createPod(t, simplePod(ns, "silent", "sleep", "3600"))
+	waitRunning(t, ns, "silent")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := shared.client.CoreV1().Pods(ns).GetLogs("silent", &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+	if err != nil {
+		t.Fatalf("follow a silent container: %v", err)
+	}
+	stream.Close()
+}
+
+// An env var from a missing secret keeps the container waiting with CreateContainerConfigError; the pod
+// runs once the secret exists, as with a kubelet.
+func TestEnvFromMissingSecretIsCreateContainerConfigError(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	pod := simplePod(ns, "needs-token", "sh", "-c", "echo $TOKEN")
+	pod.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "api"}, Key: "token"}}}}
+	createPod(t, pod)
+	p := waitPod(t, ns, pod.Name, 30*time.Second, "CreateContainerConfigError", func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Waiting != nil &&
+			p.Status.ContainerStatuses[0].State.Waiting.Reason == "CreateContainerConfigError"
+	})
+	if msg := p.Status.ContainerStatuses[0].State.Waiting.Message; msg != `secret "api" not found` || p.Status.Phase != corev1.PodPending {
+		t.Errorf("phase %s, message %q", p.Status.Phase, msg)
+	}
+	ctx := testContext(t, 10*time.Second)
+	if _, err := shared.client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "api"}, StringData: map[string]string{"token": "t0k3n"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, pod.Name, corev1.PodSucceeded)
+	if got := podLogs(t, ns, pod.Name, "main", nil); got != "t0k3n\n" {
+		t.Errorf("logs %q", got)
+	}
+}
+
+func TestTerminationMessage(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	written := simplePod(ns, "written", "sh", "-c", "echo bye > /dev/termination-log; exit 3")
+	createPod(t, written)
+	fallback := simplePod(ns, "fallback", "sh", "-c", "echo first; echo oops; exit 1")
+	fallback.Spec.Containers[0].TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+	createPod(t, fallback)
+	for name, want := range map[string]string{"written": "bye\n", "fallback": "first\noops\n"} {
+		p := waitPhase(t, ns, name, corev1.PodFailed)
+		if term := terminated(p, "main"); term == nil || term.Message != want {
+			t.Errorf("%s: terminated message: %s, want %q", name, describe(p), want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,4 +149,85 @@ func TestPVCBoundToHostPathPVIsMounted(t *testing.T) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// A pod whose secret does not exist yet waits in ContainerCreating with FailedMount events, and runs once
+// the secret is created, as with a kubelet.
+func TestPodWaitsForMissingSecret(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	pod := simplePod(ns, "patient", "cat", "/etc/late/value")
+	pod.Spec.Volumes = []corev1.Volume{{Name: "late", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "late"}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "late", MountPath: "/etc/late"}}
+	createPod(t, pod)
+	ctx := testContext(t, 30*time.Second)
+	w, err := shared.client.CoreV1().Events(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ev := range w.ResultChan() {
+		if e, ok := ev.Object.(*corev1.Event); ok && e.Reason == "FailedMount" {
+			break
+		}
+	}
+	w.Stop()
+	if p, _ := shared.client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{}); p.Status.Phase != corev1.PodPending {
+		t.Errorf("pod with a missing secret: %s", describe(p))
+	}
+	if _, err := shared.client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "late"}, StringData: map[string]string{"value": "arrived"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(t, ns, pod.Name, corev1.PodSucceeded)
+	if got := podLogs(t, ns, pod.Name, "main", nil); got != "arrived" {
+		t.Errorf("logs %q", got)
+	}
+}
+
+// Thirty pods at once, each writing the same XCom path in its own emptyDir: all succeed with their own
+// value, and the shared mount point is handled by reference.
+func TestManyPodsWithTheSameMountPathAtOnce(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	const n = 30
+	start := time.Now()
+	for i := range n {
+		name := fmt.Sprintf("many-%d", i)
+		vols, mounts := xcomVolume()
+		pod := simplePod(ns, name, "sh", "-c", "echo "+name+" > /airflow/xcom/return.json; cat /airflow/xcom/return.json")
+		pod.Spec.Volumes = vols
+		pod.Spec.Containers[0].VolumeMounts = mounts
+		createPod(t, pod)
+	}
+	for i := range n {
+		name := fmt.Sprintf("many-%d", i)
+		waitPhase(t, ns, name, corev1.PodSucceeded)
+		if got := podLogs(t, ns, name, "main", nil); got != name+"\n" {
+			t.Errorf("%s read %q", name, got)
+		}
+	}
+	t.Logf("%d pods created and Succeeded in %s", n, time.Since(start).Round(time.Millisecond))
+}
+
+// Without a volume, what a container writes stays in its own copy-on-write root: exec sees it, the host
+// and other containers do not.
+func TestWritesOutsideVolumesStayInTheContainer(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	path := "/opt/localcluster-e2e-" + randomSuffix() + "/return.json"
+	createPod(t, simplePod(ns, "scribbler", "sh", "-c", "mkdir -p $(dirname "+path+") && echo mine > "+path+" && exec sleep 3600"))
+	waitRunning(t, ns, "scribbler")
+	createPod(t, simplePod(ns, "reader", "sh", "-c", "cat "+path+" 2>/dev/null || echo absent"))
+	waitPhase(t, ns, "reader", corev1.PodSucceeded)
+	if got := podLogs(t, ns, "reader", "main", nil); got != "absent\n" {
+		t.Errorf("another pod read %q", got)
+	}
+	out := mustKubectl(t, "exec", "-n", ns, "scribbler", "--", "sh", "-c", "while [ ! -s "+path+" ]; do sleep 0.05; done; cat "+path)
+	if out != "mine\n" {
+		t.Errorf("exec in the writing container read %q", out)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the write reached the host's %s: %v", path, err)
+	}
 }

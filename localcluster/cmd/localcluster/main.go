@@ -10,7 +10,7 @@ import (
 	"github.com/podflow/podflow/localcluster/internal/sandbox"
 )
 
-const usage = `usage: localcluster up --dir DIR [--node-name NAME] [--node-label KEY=VALUE ...] [--exit-with-parent]
+const usage = `usage: localcluster up --dir DIR [--node-name NAME] [--node-label KEY=VALUE ...] [--exit-with-parent] [--host-rootfs]
 
 Starts a single-node Kubernetes cluster (v1.37.2) in this process. It writes DIR/kubeconfig (admin), prints
 "localcluster ready kubeconfig=DIR/kubeconfig" on stdout when pods can be created, and runs until SIGINT

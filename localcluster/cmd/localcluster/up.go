@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ func runUp(args []string) int {
 	dir := fs.String("dir", "", "directory for the cluster's state, logs and kubeconfig (created if missing; its previous cluster state is removed)")
 	nodeName := fs.String("node-name", "localcluster", "name of the node")
 	exitWithParent := fs.Bool("exit-with-parent", false, "stop (as on SIGTERM) when the process that started localcluster exits, e.g. a test binary killed by a timeout")
+	hostRootfs := fs.Bool("host-rootfs", false, "let containers write the host's root filesystem (default: each container writes a private copy-on-write view of it; volumes are shared as usual)")
 	labels := labelFlags{}
 	fs.Var(labels, "node-label", "node label KEY=VALUE (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +48,12 @@ func runUp(args []string) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "localcluster: must run as root (pods get their own PID and mount namespaces)")
 		return 1
+	}
+	for _, tool := range []string{"nsenter", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster: %s not found: install util-linux\n", tool)
+			return 1
+		}
 	}
 	absDir, err := filepath.Abs(*dir)
 	if err != nil {
@@ -63,6 +71,7 @@ func runUp(args []string) int {
 		Dir:        absDir,
 		NodeName:   *nodeName,
 		NodeLabels: labels,
+		HostRootfs: *hostRootfs,
 		Ready: func(kubeconfig string) {
 			fmt.Printf("localcluster ready kubeconfig=%s startup=%s\n", kubeconfig, time.Since(started).Round(time.Millisecond))
 		},

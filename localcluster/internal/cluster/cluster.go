@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +26,8 @@ type Options struct {
 	Dir        string
 	NodeName   string
 	NodeLabels map[string]string
+	// HostRootfs: containers write the host's root filesystem instead of a private copy-on-write view.
+	HostRootfs bool
 	// Ready is called once, with the path of the admin kubeconfig, when pods can be created and scheduled.
 	Ready func(kubeconfig string)
 }
@@ -34,6 +37,11 @@ func KubeconfigPath(dir string) string { return filepath.Join(dir, "kubeconfig")
 
 // Run starts the cluster and blocks until ctx ends or a component fails; then it stops everything.
 func Run(ctx context.Context, opts Options) (err error) {
+	unlock, err := lockDir(opts.Dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := prepareDir(opts.Dir); err != nil {
 		return err
 	}
@@ -105,6 +113,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		ClientCA:      pki.CACert,
 		APIServerHost: "127.0.0.1",
 		APIServerPort: api.port(),
+		HostRootfs:    opts.HostRootfs,
 	})
 	if err != nil {
 		stopNode()
@@ -147,6 +156,26 @@ func orStopped(err error) error {
 		return errors.New("exited without error")
 	}
 	return err
+}
+
+// lockDir makes sure only one localcluster uses dir: the next one would wipe the running one's state.
+// The kernel drops the lock when the process ends, however it ends.
+func lockDir(dir string) (func(), error) {
+	if dir == "" {
+		return nil, errors.New("--dir is required")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another localcluster is running with --dir %s", dir)
+	}
+	return func() { f.Close() }, nil
 }
 
 // prepareDir creates dir and removes what a previous `up` left in it: every `up` starts a fresh cluster.

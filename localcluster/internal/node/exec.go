@@ -30,6 +30,7 @@ func (p *provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	}
 	r.mu.Lock()
 	proc := r.running[containerName]
+	env := r.envs[containerName]
 	pod := r.pod
 	r.mu.Unlock()
 	if proc == nil || proc.hostPID == 0 {
@@ -37,9 +38,16 @@ func (p *provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	}
 	c := r.containerSpec(containerName)
 
-	args := append([]string{"--target", strconv.Itoa(proc.hostPID), "--pid", "--mount", "--wd", "--"}, cmd...)
+	args := []string{"--target", strconv.Itoa(proc.hostPID), "--pid", "--mount", "--wd"}
+	if p.privateRoot {
+		args = append(args, "--root")
+	}
+	if uid, gid := runAs(pod, c); uid != nil {
+		args = append(args, "--setuid", strconv.FormatInt(*uid, 10), "--setgid", strconv.FormatInt(*gid, 10))
+	}
+	args = append(append(args, "--"), cmd...)
 	command := exec.CommandContext(ctx, "nsenter", args...)
-	command.Env = containerEnv(pod, c, p.apiserverHost, p.apiserverPort)
+	command.Env = env
 	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	command.WaitDelay = 500 * time.Millisecond
 

@@ -16,8 +16,8 @@ import (
 )
 
 // containerLog is the log file of one run of a container. Each line is stored as
-// "<RFC3339Nano UTC timestamp> <stream> <text>", like the CRI log format, so timestamps and sinceTime can be
-// served. Readers that follow are woken on every write instead of polling.
+// "<RFC3339Nano UTC timestamp> <stream> <F|P> <text>", the CRI log format (P: the output ended without a
+// newline, which is not added when served), so timestamps and sinceTime can be served. Readers that follow are woken on every write instead of polling.
 type containerLog struct {
 	path string
 
@@ -40,7 +40,7 @@ func (l *containerLog) stream(name string) *logStream {
 	return &logStream{log: l, name: name}
 }
 
-func (l *containerLog) writeLine(stream string, line []byte) {
+func (l *containerLog) writeLine(stream string, line []byte, partial bool) {
 	ts := time.Now().UTC().Format(time.RFC3339Nano)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -48,11 +48,15 @@ func (l *containerLog) writeLine(stream string, line []byte) {
 		return
 	}
 	var b bytes.Buffer
-	b.Grow(len(ts) + len(stream) + len(line) + 3)
+	tag := " F "
+	if partial {
+		tag = " P "
+	}
+	b.Grow(len(ts) + len(stream) + len(line) + 5)
 	b.WriteString(ts)
 	b.WriteByte(' ')
 	b.WriteString(stream)
-	b.WriteByte(' ')
+	b.WriteString(tag)
 	b.Write(line)
 	b.WriteByte('\n')
 	_, _ = l.file.Write(b.Bytes())
@@ -95,7 +99,7 @@ func (s *logStream) Write(p []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		s.log.writeLine(s.name, data[:i])
+		s.log.writeLine(s.name, data[:i], false)
 		data = data[i+1:]
 	}
 	s.partial = append([]byte(nil), data...)
@@ -104,30 +108,36 @@ func (s *logStream) Write(p []byte) (int, error) {
 
 func (s *logStream) flush() {
 	if len(s.partial) > 0 {
-		s.log.writeLine(s.name, s.partial)
+		s.log.writeLine(s.name, s.partial, true)
 		s.partial = nil
 	}
 }
 
 // logLine is one parsed line of a containerLog file.
 type logLine struct {
-	time time.Time
-	ts   string
-	text string
+	time    time.Time
+	ts      string
+	text    string
+	partial bool
 }
 
 func parseLogLine(raw string) logLine {
 	ts, rest, _ := strings.Cut(raw, " ")
-	_, text, _ := strings.Cut(rest, " ")
+	_, rest, _ = strings.Cut(rest, " ")
+	tag, text, _ := strings.Cut(rest, " ")
 	t, _ := time.Parse(time.RFC3339Nano, ts)
-	return logLine{time: t, ts: ts, text: text}
+	return logLine{time: t, ts: ts, text: text, partial: tag == "P"}
 }
 
 func (l logLine) render(timestamps bool) string {
-	if timestamps {
-		return l.ts + " " + l.text + "\n"
+	text := l.text
+	if !l.partial {
+		text += "\n"
 	}
-	return l.text + "\n"
+	if timestamps {
+		return l.ts + " " + text
+	}
+	return text
 }
 
 // read serves opts (tailLines, sinceTime/sinceSeconds, timestamps, limitBytes, follow) from the log.

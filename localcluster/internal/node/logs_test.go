@@ -48,10 +48,29 @@ func TestContainerLogServesTailTimestampsAndFollow(t *testing.T) {
 	l.finish()
 	select {
 	case got := <-followed:
-		if got != "one\noops\ntwo\nthree\nfour\n" {
+		if got != "one\noops\ntwo\nthree\nfour" {
 			t.Errorf("follow: %q", got)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("follow did not end when the log finished")
+	}
+}
+
+func TestContainerLogKeepsAMissingFinalNewline(t *testing.T) {
+	l, err := newContainerLog(filepath.Join(t.TempDir(), "0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := l.stream("stdout")
+	_, _ = out.Write([]byte("line\nno newline"))
+	out.flush()
+	l.finish()
+	r, err := l.read(context.Background(), api.ContainerLogOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(r)
+	if string(data) != "line\nno newline" {
+		t.Errorf("got %q", data)
 	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,13 +16,41 @@ import (
 // itself lives in the container's private mount namespace. A created path is counted per container that
 // uses it and removed, when empty, once the last one has exited and no mount namespace on the machine
 // (another localcluster's pods included) still has something mounted on it.
+//
+// Several localclusters may share a mount point (two test binaries' pods both mounting /airflow/xcom), so
+// created paths are also registered machine-wide, as files in registry: whichever localcluster is the last
+// to use a registered path removes it, not only the one that created it.
 type mountPoints struct {
+	registry string
+
 	mu   sync.Mutex
 	refs map[string]int
 }
 
-func newMountPoints() *mountPoints {
-	return &mountPoints{refs: map[string]int{}}
+// defaultMountPointRegistry is on tmpfs, so a reboot forgets it together with the mounts.
+const defaultMountPointRegistry = "/run/localcluster/mountpoints"
+
+func newMountPoints(registry string) *mountPoints {
+	return &mountPoints{registry: registry, refs: map[string]int{}}
+}
+
+func (m *mountPoints) registryFile(path string) string {
+	return filepath.Join(m.registry, url.PathEscape(path))
+}
+
+func (m *mountPoints) register(path string) {
+	if err := os.MkdirAll(m.registry, 0o755); err == nil {
+		_ = os.WriteFile(m.registryFile(path), nil, 0o644)
+	}
+}
+
+func (m *mountPoints) registered(path string) bool {
+	_, err := os.Stat(m.registryFile(path))
+	return err == nil
+}
+
+func (m *mountPoints) unregister(path string) {
+	_ = os.Remove(m.registryFile(path))
 }
 
 type mountTarget struct {
@@ -54,10 +83,15 @@ func (m *mountPoints) acquire(targets []mountTarget) ([]string, error) {
 			}
 			if err == nil {
 				m.refs[p] = 0
+				m.register(p)
 			}
 		}
-		// Paths created earlier for another container are shared: count this one too.
+		// Paths created earlier, for another container or by another localcluster, are shared: count this
+		// container too.
 		for p := t.path; p != "/" && p != "."; p = filepath.Dir(p) {
+			if _, ok := m.refs[p]; !ok && m.registered(p) {
+				m.refs[p] = 0
+			}
 			if _, ok := m.refs[p]; ok {
 				m.refs[p]++
 				held = append(held, p)
@@ -94,6 +128,7 @@ func (m *mountPoints) releaseLocked(held []string) {
 		}
 		if removeIfEmpty(p) {
 			delete(m.refs, p)
+			m.unregister(p)
 		}
 	}
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// APIServerHost and APIServerPort replace KUBERNETES_SERVICE_HOST/PORT in containers, so in-cluster
 	// clients reach the apiserver (the service's cluster IP is not routable here).
 	APIServerHost, APIServerPort string
+	// HostRootfs lets containers write the host's root filesystem directly instead of a private
+	// copy-on-write view of it.
+	HostRootfs bool
 }
 
 // Node is a running node.
@@ -85,11 +88,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		nodeutil.AttachProviderRoutes(mux),
 		func(nc *nodeutil.NodeConfig) error {
 			nc.EventRecorder = recorder
+			// The node resolves env itself at each container start, so a missing secret shows as the
+			// container's CreateContainerConfigError, as with a kubelet.
+			nc.SkipDownwardAPIResolution = true
 			nc.NumWorkers = 8
 			nc.InformerResyncPeriod = 10 * time.Minute
 			nc.StreamIdleTimeout = 4 * time.Hour
 			nc.StreamCreationTimeout = 30 * time.Second
-			nc.PodControllerConfigOpts = append(nc.PodControllerConfigOpts, withoutQueueThrottling)
+			nc.PodControllerConfigOpts = append(nc.PodControllerConfigOpts, withoutQueueThrottling, withStatusOnlyUpdates)
 			return nil
 		},
 	)
@@ -99,7 +105,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("create virtual-kubelet node: %w", err)
 	}
 
-	server := &http.Server{Handler: mux, TLSConfig: tlsConfig, ReadHeaderTimeout: 30 * time.Second}
+	routes := http.NewServeMux()
+	routes.Handle("/containerLogs/", logsHandler(prov))
+	routes.Handle("/", mux)
+	server := &http.Server{Handler: routes, TLSConfig: tlsConfig, ReadHeaderTimeout: 30 * time.Second}
 	go server.ServeTLS(listener, "", "") //nolint:errcheck // Close ends it.
 
 	n := &Node{vk: vk, provider: prov, server: server, done: make(chan struct{})}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,6 +37,8 @@ type provider struct {
 	mountPoints *mountPoints
 
 	apiserverHost, apiserverPort string
+	// privateRoot gives every container a copy-on-write view of the host's root (see sandbox).
+	privateRoot bool
 
 	mu       sync.Mutex
 	pods     map[string]*podRuntime
@@ -54,9 +58,10 @@ func newProvider(client kubernetes.Interface, recorder record.EventRecorder, cfg
 		podsDir:       cfg.PodsDir,
 		self:          self,
 		volumes:       volumes{client: client, nodeName: cfg.Name},
-		mountPoints:   newMountPoints(),
+		mountPoints:   newMountPoints(defaultMountPointRegistry),
 		apiserverHost: cfg.APIServerHost,
 		apiserverPort: cfg.APIServerPort,
+		privateRoot:   !cfg.HostRootfs,
 		pods:          map[string]*podRuntime{},
 	}, nil
 }
@@ -71,7 +76,7 @@ func (p *provider) CreatePod(_ context.Context, pod *corev1.Pod) error {
 		return errors.New("node is shutting down")
 	}
 	key := podKey(pod.Namespace, pod.Name)
-	if r, ok := p.pods[key]; ok && r.pod.UID == pod.UID {
+	if r, ok := p.pods[key]; ok && r.uid() == pod.UID {
 		return nil
 	}
 	r := newPodRuntime(p, pod.DeepCopy())
@@ -80,11 +85,16 @@ func (p *provider) CreatePod(_ context.Context, pod *corev1.Pod) error {
 	return nil
 }
 
-// UpdatePod keeps the newest spec; a running pod's containers are not changed.
-func (p *provider) UpdatePod(_ context.Context, pod *corev1.Pod) error {
-	if r := p.lookup(pod.Namespace, pod.Name); r != nil && r.pod.UID == pod.UID {
-		r.setPod(pod)
+// UpdatePod restarts nothing in a running pod (as a kubelet does not restart containers for label or
+// annotation changes; the spec of a pod's containers is immutable), but remembers its new labels and
+// annotations: the status updates this node sends carry the whole object. A pod that reuses the name of one still
+// on this node (another UID) is a new pod.
+func (p *provider) UpdatePod(ctx context.Context, pod *corev1.Pod) error {
+	r := p.lookup(pod.Namespace, pod.Name)
+	if r == nil || r.uid() != pod.UID {
+		return p.CreatePod(ctx, pod)
 	}
+	r.setMeta(pod) // so statuses published later keep the new labels and annotations
 	return nil
 }
 
@@ -171,11 +181,14 @@ func (p *provider) NotifyPods(_ context.Context, cb func(*corev1.Pod)) {
 	p.notifyCb = cb
 }
 
-func (p *provider) notify(pod *corev1.Pod) {
+// notify pushes a pod's status, unless r has been replaced by a newer pod of the same name, whose status
+// the old one must not overwrite.
+func (p *provider) notify(r *podRuntime, pod *corev1.Pod) {
 	p.mu.Lock()
 	cb := p.notifyCb
+	current := p.pods[podKey(pod.Namespace, pod.Name)] == r
 	p.mu.Unlock()
-	if cb != nil {
+	if cb != nil && current {
 		cb(pod)
 	}
 }
@@ -260,6 +273,25 @@ func (p *provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, err
 	return nil, nil
 }
 
-func (p *provider) PortForward(context.Context, string, string, int32, io.ReadWriteCloser) error {
-	return errdefs.InvalidInput("port-forward is not supported by localcluster: pods listen on the host's ports directly")
+// PortForward serves `kubectl port-forward`: pods share the host's network, so the pod's port is the
+// host's loopback port.
+func (p *provider) PortForward(ctx context.Context, namespace, pod string, port int32, stream io.ReadWriteCloser) error {
+	defer stream.Close()
+	if p.lookup(namespace, pod) == nil {
+		return errdefs.NotFoundf("pod %s/%s is not on this node", namespace, pod)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(hostIP, strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("connect to port %d of pod %s/%s: %w", port, namespace, pod, err)
+	}
+	defer conn.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
 }

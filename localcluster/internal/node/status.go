@@ -19,6 +19,8 @@ type podState struct {
 	finished bool
 	// reason/message of a pod-level failure, e.g. DeadlineExceeded.
 	reason, message string
+	// conditions last reported, whose lastTransitionTime stays while their status does not change.
+	conditions []corev1.PodCondition
 }
 
 // podStatus is a pure function of the pod as the apiserver has it (for the scheduler's condition and the
@@ -52,7 +54,7 @@ func podStatus(api corev1.PodStatus, s podState) corev1.PodStatus {
 			out.Conditions = append(out.Conditions, c)
 		}
 	}
-	keepTransitionTimes(out.Conditions, api.Conditions)
+	keepTransitionTimes(out.Conditions, s.conditions)
 	return out
 }
 

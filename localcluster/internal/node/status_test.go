@@ -2,8 +2,10 @@ package node
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func waiting(reason string) corev1.ContainerStatus {
@@ -59,6 +61,20 @@ func TestPodStatusKeepsSchedulerConditionAndQOS(t *testing.T) {
 	for _, ct := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodReady, corev1.ContainersReady, corev1.PodInitialized, corev1.PodReadyToStartContainers} {
 		if conds[ct] != corev1.ConditionTrue {
 			t.Errorf("condition %s = %q, want True", ct, conds[ct])
+		}
+	}
+}
+
+func TestConditionTransitionTimeStaysWhileStatusIsUnchanged(t *testing.T) {
+	first := podStatus(corev1.PodStatus{}, podState{sandboxReady: true, statuses: []corev1.ContainerStatus{running()}})
+	earlier := first.Conditions[0].LastTransitionTime.Add(-time.Hour)
+	for i := range first.Conditions {
+		first.Conditions[i].LastTransitionTime = metav1.NewTime(earlier)
+	}
+	second := podStatus(corev1.PodStatus{}, podState{sandboxReady: true, statuses: []corev1.ContainerStatus{running(), running()}, conditions: first.Conditions})
+	for _, c := range second.Conditions {
+		if !c.LastTransitionTime.Time.Equal(earlier) {
+			t.Errorf("%s transition time moved although its status did not change", c.Type)
 		}
 	}
 }

@@ -18,6 +18,12 @@ type ContainerSpec struct {
 	Argv       []string `json:"argv"`
 	WorkingDir string   `json:"workingDir"`
 	Mounts     []Mount  `json:"mounts"`
+	// UID and GID, when set, are the user and group the command runs as (securityContext runAsUser/Group).
+	UID *int64 `json:"uid,omitempty"`
+	GID *int64 `json:"gid,omitempty"`
+	// RootScratch, when set, gives the container a private copy-on-write root (see enterPrivateRoot),
+	// built in this directory.
+	RootScratch string `json:"rootScratch,omitempty"`
 }
 
 // Mount is one bind mount of a materialised volume.
@@ -42,9 +48,32 @@ func RunContainerInit(specPath string) int {
 		fmt.Fprintf(os.Stderr, "localcluster: parse container spec: %v\n", err)
 		return 128
 	}
+	root := ""
+	if spec.RootScratch != "" {
+		if root, err = enterPrivateRoot(spec.RootScratch); err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster: private root filesystem: %v\n", err)
+			return 128
+		}
+	}
 	for _, m := range spec.Mounts {
+		if root != "" {
+			if m.Target, err = resolveInRoot(root, m.Target); err != nil {
+				fmt.Fprintf(os.Stderr, "localcluster: mount point: %v\n", err)
+				return 128
+			}
+		}
 		if err := bindMount(m); err != nil {
 			fmt.Fprintf(os.Stderr, "localcluster: mount %s at %s: %v\n", m.Source, m.Target, err)
+			return 128
+		}
+	}
+	if root != "" {
+		if err := syscall.Chroot(root); err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster: chroot: %v\n", err)
+			return 128
+		}
+		if err := os.Chdir("/"); err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster: chdir /: %v\n", err)
 			return 128
 		}
 	}
@@ -56,6 +85,10 @@ func RunContainerInit(specPath string) int {
 			fmt.Fprintf(os.Stderr, "localcluster: working directory %s: %v\n", spec.WorkingDir, err)
 			return 128
 		}
+	}
+	if err := switchUser(spec.UID, spec.GID); err != nil {
+		fmt.Fprintf(os.Stderr, "localcluster: run as user: %v\n", err)
+		return 128
 	}
 	if len(spec.Argv) == 0 {
 		fmt.Fprintln(os.Stderr, "localcluster: container has neither command nor args (the image's entrypoint is unknown: images are ignored)")
@@ -102,6 +135,29 @@ func bindMount(m Mount) error {
 		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY)
 		if err := syscall.Mount("", m.Target, "", flags, ""); err != nil {
 			return fmt.Errorf("remount read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// switchUser drops to gid and uid (Go applies set*id to every thread of the process).
+func switchUser(uid, gid *int64) error {
+	if gid != nil {
+		if err := syscall.Setgroups([]int{int(*gid)}); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+		if err := syscall.Setgid(int(*gid)); err != nil {
+			return fmt.Errorf("setgid %d: %w", *gid, err)
+		}
+	}
+	if uid != nil {
+		if gid == nil {
+			if err := syscall.Setgroups(nil); err != nil {
+				return fmt.Errorf("setgroups: %w", err)
+			}
+		}
+		if err := syscall.Setuid(int(*uid)); err != nil {
+			return fmt.Errorf("setuid %d: %w", *uid, err)
 		}
 	}
 	return nil
