@@ -32,12 +32,16 @@ fuzz:
 
 ## demo: run the example DAGs end to end (local PostgreSQL; local cluster unless KUBECONFIG is set)
 demo: build
+	@if [ -z "$$KUBECONFIG" ]; then $(MAKE) localcluster; fi
 	./scripts/demo.sh
 
 ## bench: the scheduler and parser benchmarks (figures in README.md)
-bench: build
+bench: build localcluster
 	$(BIN)/podflow bench
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./dag/ ./internal/templating/
+	$(GO) test -run '^$$' -bench 'LoadFolder1000$$' -benchtime 3x ./dag/
+	$(GO) test -run '^$$' -bench RenderXComPull ./internal/templating/
+	$(GO) test -run '^$$' -bench PodOverhead -benchtime 50x ./operators/kubernetes/
+	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./internal/podtrigger/
 
 vet:
 	$(GO) vet ./...

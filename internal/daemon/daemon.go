@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/podflow/podflow/internal/config"
@@ -169,4 +172,52 @@ func heartbeatCheck(st *store.Store, id string, threshold time.Duration) health.
 		}
 		return nil
 	}}
+}
+
+// Command is the main command of a daemon binary (cmd/scheduler,
+// cmd/triggerer): flags, configuration, the database, then Run.
+func Command(name, short string, withScheduler, withTriggerer bool) *cobra.Command {
+	var flags config.Flags
+	cmd := &cobra.Command{
+		Use:           name,
+		Short:         short,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(flags, os.Getenv)
+			if err != nil {
+				return err
+			}
+			st, err := OpenStore(cmd.Context(), cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return Run(cmd.Context(), st, cfg, Logger(name), withScheduler, withTriggerer)
+		},
+	}
+	BindCommonFlags(cmd.Flags(), &flags)
+	if withScheduler {
+		BindSchedulerFlags(cmd.Flags(), &flags)
+	}
+	if withTriggerer {
+		BindTriggererFlags(cmd.Flags(), &flags)
+		if !withScheduler {
+			cmd.Flags().DurationVar(&flags.ZombieThreshold, "heartbeat-threshold", 0, "a triggerer silent this long loses its triggers to the others (default 30s)")
+			cmd.Flags().StringVar(&flags.HealthAddr, "health-addr", "", "address for /healthz and /metrics, e.g. :8080 (env PODFLOW_HEALTH_ADDR; off when empty)")
+		}
+	}
+	return cmd
+}
+
+// Main runs a daemon command until SIGINT or SIGTERM and exits.
+func Main(cmd *cobra.Command) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cmd.ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, cmd.Name()+":", err)
+		os.Exit(1)
+	}
 }

@@ -72,7 +72,7 @@ func StartCluster(ctx context.Context, binary, dir string, logw io.Writer) (*Clu
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("local cluster dir: %w", err)
 	}
-	cmd := exec.Command(binary, "up", "--dir", dir)
+	cmd := exec.Command(binary, "up", "--dir", dir, "--exit-with-parent")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

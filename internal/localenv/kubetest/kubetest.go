@@ -15,17 +15,11 @@
 package kubetest
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,10 +28,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-)
 
-// startTimeout bounds the local cluster's start (apiserver, scheduler, node).
-const startTimeout = 3 * time.Minute
+	"github.com/podflow/podflow/internal/localenv"
+)
 
 // cluster is the test binary's cluster. Test binaries have one process-wide
 // cluster by design (TestMain owns its lifetime), hence package state.
@@ -45,9 +38,7 @@ var cluster struct {
 	once       sync.Once
 	kubeconfig string
 	err        error
-	cmd        *exec.Cmd
-	dir        string
-	done       chan struct{}
+	local      *localenv.Cluster
 }
 
 // Main runs the tests and stops the local cluster if one was started.
@@ -140,125 +131,35 @@ func namePrefix(testName string) string {
 	return strings.Trim(b.String(), "-")
 }
 
-// binary finds bin/localcluster at the root of the podflow module
-// (PODFLOW_LOCALCLUSTER overrides).
-func binary() (string, error) {
-	if p := os.Getenv("PODFLOW_LOCALCLUSTER"); p != "" {
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/podflow/podflow\n") {
-			bin := filepath.Join(dir, "bin", "localcluster")
-			if _, err := os.Stat(bin); err != nil {
-				return "", fmt.Errorf("no Kubernetes cluster: KUBECONFIG is not set and %s is missing; run `make localcluster`", bin)
-			}
-			return bin, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no Kubernetes cluster: KUBECONFIG is not set and the podflow module root (for bin/localcluster) was not found; run `make localcluster`")
-		}
-		dir = parent
-	}
-}
-
-// start runs `localcluster up --dir TMP` and waits for its ready line.
+// start runs the local cluster (bin/localcluster) in a temporary folder.
 func start() (string, error) {
-	bin, err := binary()
+	bin, err := localenv.FindClusterBinary()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("no Kubernetes cluster: KUBECONFIG is not set and %w", err)
 	}
 	dir, err := os.MkdirTemp("", "podflow-kubetest-")
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(bin, "up", "--dir", dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	stdout, err := cmd.StdoutPipe()
+	c, err := localenv.StartCluster(context.Background(), bin, dir, nil)
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return "", err
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &lockedWriter{w: &stderr}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
+	cluster.local = c
+	return c.Kubeconfig, nil
+}
+
+// stop ends the local cluster (SIGTERM, which stops its pods) if started.
+func stop() {
+	if cluster.local == nil {
+		return
 	}
-	cluster.cmd, cluster.dir, cluster.done = cmd, dir, make(chan struct{})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "localcluster ready") {
-				ready <- line
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	exited := make(chan error, 1)
-	go func() {
-		exited <- cmd.Wait()
-		close(cluster.done)
-	}()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	select {
-	case line := <-ready:
-		for _, f := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(f, "kubeconfig="); ok {
-				kubeconfig = v
-			}
-		}
-		if _, err := os.Stat(kubeconfig); err != nil {
-			return "", fmt.Errorf("localcluster is ready but %s: %w", kubeconfig, err)
-		}
-		return kubeconfig, nil
-	case err := <-exited:
-		return "", fmt.Errorf("localcluster exited before it was ready (%v): %s", err, lastLines(stderr.String(), 10))
-	case <-time.After(startTimeout):
-		stop()
-		return "", fmt.Errorf("localcluster not ready after %s (logs in %s)", startTimeout, dir)
-	}
+	cluster.local.Stop()
+	_ = os.RemoveAll(cluster.local.Dir)
+	cluster.local = nil
 }
 
 // Stop ends the local cluster if this test binary started one; for a
 // TestMain that also manages other resources (Main calls it).
 func Stop() { stop() }
-
-// stop ends the local cluster (SIGTERM, which stops its pods) if started.
-func stop() {
-	if cluster.cmd == nil || cluster.cmd.Process == nil {
-		return
-	}
-	_ = cluster.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-cluster.done:
-	case <-time.After(30 * time.Second):
-		_ = cluster.cmd.Process.Kill()
-		<-cluster.done
-	}
-	_ = os.RemoveAll(cluster.dir)
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
