@@ -132,17 +132,7 @@ tasks:
 	go func() { _ = tr.Run(runCtx); done <- struct{}{} }()
 	defer func() { stop(); <-done; <-done }()
 
-	var runID string
-	err = st.InTx(ctx, func(q store.Q) error {
-		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-			return err
-		}
-		if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, ""); err != nil {
-			return err
-		}
-		runID, _, err = scheduler.CreateRun(ctx, q, d, "manual", time.Now().UTC(), nil)
-		return err
-	})
+	runID, err := scheduler.TriggerRun(ctx, st, d, time.Now().UTC(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 )
@@ -93,8 +94,8 @@ func (a *App) DatabaseURL(ctx context.Context) (string, error) {
 	return url, nil
 }
 
-// Store connects to the database and checks its schema.
-func (a *App) Store(ctx context.Context) (*store.Store, error) {
+// Pool connects to the database.
+func (a *App) Pool(ctx context.Context) (*pgxpool.Pool, error) {
 	url, err := a.DatabaseURL(ctx)
 	if err != nil {
 		return nil, err
@@ -102,6 +103,15 @@ func (a *App) Store(ctx context.Context) (*store.Store, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+// Store connects to the database and checks its schema.
+func (a *App) Store(ctx context.Context) (*store.Store, error) {
+	pool, err := a.Pool(ctx)
+	if err != nil {
+		return nil, err
 	}
 	s := store.New(pool)
 	if err := s.CheckSchema(ctx); err != nil {
@@ -142,12 +152,7 @@ func (a *App) LoadDAG(ctx context.Context, st *store.Store, dagID string) (*dag.
 		}
 		return nil, fmt.Errorf("DAG %q not found in the database or in %s", dagID, a.DagsFolder())
 	}
-	err = st.InTx(ctx, func(q store.Q) error {
-		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-			return err
-		}
-		return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
-	})
+	err = st.InTx(ctx, func(q store.Q) error { return scheduler.RegisterDAG(ctx, q, d) })
 	return d, err
 }
 

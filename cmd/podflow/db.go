@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/dag"
@@ -26,13 +25,9 @@ func newDBMigrateCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			url, err := app.DatabaseURL(ctx)
+			pool, err := app.Pool(ctx)
 			if err != nil {
 				return err
-			}
-			pool, err := pgxpool.New(ctx, url)
-			if err != nil {
-				return fmt.Errorf("connect to database: %w", err)
 			}
 			defer pool.Close()
 			applied, err := migrations.Apply(ctx, pool)
@@ -56,13 +51,9 @@ func newDBCheckCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			url, err := app.DatabaseURL(ctx)
+			pool, err := app.Pool(ctx)
 			if err != nil {
 				return err
-			}
-			pool, err := pgxpool.New(ctx, url)
-			if err != nil {
-				return fmt.Errorf("connect to database: %w", err)
 			}
 			defer pool.Close()
 			v, err := migrations.Check(ctx, pool)

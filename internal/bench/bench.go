@@ -158,12 +158,7 @@ func throughputDAG(tasks, runs int) string {
 }
 
 func register(ctx context.Context, st *store.Store, d *dag.DAG) error {
-	return st.InTx(ctx, func(q store.Q) error {
-		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-			return err
-		}
-		return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
-	})
+	return st.InTx(ctx, func(q store.Q) error { return scheduler.RegisterDAG(ctx, q, d) })
 }
 
 // timeRun triggers one run and returns trigger → success.

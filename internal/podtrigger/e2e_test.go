@@ -169,18 +169,7 @@ func (b *bundle) writeDAG(name, src string) *dag.DAG {
 
 func (b *bundle) trigger(d *dag.DAG) string {
 	b.t.Helper()
-	var runID string
-	err := b.store.InTx(b.ctx, func(q store.Q) error {
-		if err := q.SaveDagVersion(b.ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-			return err
-		}
-		if err := q.SetDagCurrent(b.ctx, d.ID, d.Path, d.Hash, d.Schedule); err != nil {
-			return err
-		}
-		var err error
-		runID, _, err = scheduler.CreateRun(b.ctx, q, d, "manual", time.Now().UTC(), nil)
-		return err
-	})
+	runID, err := scheduler.TriggerRun(b.ctx, b.store, d, time.Now().UTC(), nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -322,3 +322,29 @@ func (s *Scheduler) failZombies(ctx context.Context) error {
 func RunID(runType string, logical time.Time) string {
 	return runType + "__" + logical.Format("2006-01-02T15:04:05.999999Z07:00")
 }
+
+// RegisterDAG stores a parsed DAG's version and makes it the DAG's current
+// one (what the scheduler does when it syncs the DAGs folder).
+func RegisterDAG(ctx context.Context, q store.Q, d *dag.DAG) error {
+	if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
+		return err
+	}
+	return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
+}
+
+// TriggerRun registers d's version and creates a manual run of it at
+// logical, in one transaction: `podflow trigger` for code and tests.
+func TriggerRun(ctx context.Context, st *store.Store, d *dag.DAG, logical time.Time, conf []byte) (runID string, err error) {
+	err = st.InTx(ctx, func(q store.Q) error {
+		if err := RegisterDAG(ctx, q, d); err != nil {
+			return err
+		}
+		var created bool
+		runID, created, err = CreateRun(ctx, q, d, "manual", logical, conf)
+		if err == nil && !created {
+			err = fmt.Errorf("a run %s of %s already exists", runID, d.ID)
+		}
+		return err
+	})
+	return runID, err
+}

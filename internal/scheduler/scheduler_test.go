@@ -96,22 +96,11 @@ func (b *testBundle) Trigger(dagID string, conf string) string {
 	if d == nil {
 		b.t.Fatalf("no DAG %s in folder: %v", dagID, folder.AllErrors())
 	}
-	var runID string
-	err := b.store.InTx(b.ctx, func(q store.Q) error {
-		if err := q.SaveDagVersion(b.ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-			return err
-		}
-		if err := q.SetDagCurrent(b.ctx, d.ID, d.Path, d.Hash, d.Schedule); err != nil {
-			return err
-		}
-		var c []byte
-		if conf != "" {
-			c = []byte(conf)
-		}
-		var err error
-		runID, _, err = scheduler.CreateRun(b.ctx, q, d, "manual", time.Now().UTC(), c)
-		return err
-	})
+	var c []byte
+	if conf != "" {
+		c = []byte(conf)
+	}
+	runID, err := scheduler.TriggerRun(b.ctx, b.store, d, time.Now().UTC(), c)
 	if err != nil {
 		b.t.Fatal(err)
 	}

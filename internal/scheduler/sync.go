@@ -103,10 +103,5 @@ func (s *Scheduler) syncDags(ctx context.Context, now time.Time) {
 }
 
 func (s *Scheduler) saveDag(ctx context.Context, d *dag.DAG) error {
-	return s.store.InTx(ctx, func(q store.Q) error {
-		if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-			return err
-		}
-		return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
-	})
+	return s.store.InTx(ctx, func(q store.Q) error { return RegisterDAG(ctx, q, d) })
 }
