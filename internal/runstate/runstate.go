@@ -122,6 +122,9 @@ func countUpstream(t *dag.Task, cur map[string]string) counts {
 // ready returns Queued, UpstreamFailed, Skipped, or "" (wait) for a task in
 // state none, by its trigger rule — Airflow's semantics.
 func ready(t *dag.Task, cur map[string]string) string {
+	if len(t.Upstream) == 0 {
+		return Queued // as Airflow: trigger rules apply to upstreams only
+	}
 	c := countUpstream(t, cur)
 	allDone := c.done == c.total
 	failed := c.failed + c.upstreamFailed

@@ -180,9 +180,14 @@ func (s *Scheduler) startRun(ctx context.Context, q store.Q, run store.Run) erro
 	if ok, err := q.SetRunRunning(ctx, run.PK); err != nil || !ok {
 		return err
 	}
+	// Tasks ready from the start (no upstream) are created queued.
+	ready := map[string]bool{}
+	for _, id := range runstate.Decide(d, nil).Queue {
+		ready[id] = true
+	}
 	specs := make([]store.TaskSpec, len(d.Tasks))
 	for i, t := range d.Tasks {
-		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight}
+		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight, Queued: ready[t.ID]}
 	}
 	if err := q.InsertTaskInstances(ctx, run, specs); err != nil {
 		return err

@@ -60,6 +60,9 @@ type TaskSpec struct {
 	MaxTries int
 	Pool     string
 	Priority int
+	// Queued creates it queued (a task with nothing to wait for), saving
+	// the write that would queue it a moment later.
+	Queued bool
 }
 
 // InsertTaskInstances creates a run's task instances in state none.
@@ -68,15 +71,26 @@ func (q Q) InsertTaskInstances(ctx context.Context, run Run, specs []TaskSpec) e
 	tries := make([]int32, len(specs))
 	pools := make([]string, len(specs))
 	prios := make([]int32, len(specs))
+	queued := make([]bool, len(specs))
+	anyQueued := false
 	for i, s := range specs {
-		ids[i], tries[i], pools[i], prios[i] = s.TaskID, int32(s.MaxTries), s.Pool, int32(s.Priority)
+		ids[i], tries[i], pools[i], prios[i], queued[i] = s.TaskID, int32(s.MaxTries), s.Pool, int32(s.Priority), s.Queued
+		anyQueued = anyQueued || s.Queued
 	}
-	_, err := q.db.Exec(ctx, `INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, max_tries, pool, priority_weight)
-		SELECT $1, $2, $3, t, m, p, w FROM unnest($4::text[], $5::int[], $6::text[], $7::int[]) AS u(t, m, p, w)
+	_, err := q.db.Exec(ctx, `INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, max_tries, pool, priority_weight,
+			state, queued_at, history)
+		SELECT $1, $2, $3, t, m, p, w,
+			CASE WHEN qd THEN 'queued' ELSE 'none' END,
+			CASE WHEN qd THEN clock_timestamp() END,
+			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END
+		FROM unnest($4::text[], $5::int[], $6::text[], $7::int[], $8::bool[]) AS u(t, m, p, w, qd)
 		ON CONFLICT (run_pk, task_id, map_index) DO NOTHING`,
-		run.PK, run.DagID, run.RunID, ids, tries, pools, prios)
+		run.PK, run.DagID, run.RunID, ids, tries, pools, prios, queued)
 	if err != nil {
 		return fmt.Errorf("create task instances of %s/%s: %w", run.DagID, run.RunID, err)
+	}
+	if anyQueued {
+		return q.Notify(ctx, ChannelTaskQueued, "")
 	}
 	return nil
 }
