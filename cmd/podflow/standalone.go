@@ -39,6 +39,9 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			if cfg.DatabaseURL == "" {
 				home := localenv.Home()
 				url, err := localenv.EnsurePersistentPostgres(ctx, home)
+				if err != nil && ctx.Err() != nil {
+					return nil // stopped (Ctrl-C) while starting
+				}
 				if err != nil {
 					return fmt.Errorf("start the local PostgreSQL under %s: %w (or set DATABASE_URL)", home, err)
 				}
@@ -53,6 +56,9 @@ func newStandaloneCmd(app *App) *cobra.Command {
 				defer stop()
 			}
 			st, err := daemon.OpenStore(ctx, cfg.DatabaseURL)
+			if err != nil && ctx.Err() != nil {
+				return nil // stopped while starting
+			}
 			if err != nil {
 				return err
 			}
