@@ -53,10 +53,8 @@ func newTestCmd(app *App) *cobra.Command {
 			for k, v := range d.Params {
 				params[k] = v
 			}
-			for k, v := range confMap {
-				if _, ok := params[k]; ok {
-					params[k] = v
-				}
+			for k, v := range confMap { // as the scheduler: conf overrides params
+				params[k] = v
 			}
 			now := time.Now().UTC().Truncate(time.Second)
 			runID := "test__" + now.Format(time.RFC3339)

@@ -59,3 +59,19 @@ func TestBashExamplesRunEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// dag_run.conf overrides params, declared or not (Airflow's
+// dag_run_conf_overrides_params default).
+func TestConfOverridesParams(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("p", "dag_id: p\nparams: {table: events, size: 1}\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo {{ params.table }}-{{ params.size }}-{{ params.extra }}'}\n")
+	b.Scheduler(nil)
+	runID := b.Trigger("p", `{"size": 5, "extra": "x"}`)
+	if got := b.WaitRun("p", runID, 30*time.Second); got != runstate.RunSuccess {
+		t.Fatalf("run %s: %s", got, b.Log("p", runID, "a"))
+	}
+	if log := b.Log("p", runID, "a"); !strings.Contains(log, "events-5-x") {
+		t.Errorf("log lacks events-5-x:\n%s", log)
+	}
+}

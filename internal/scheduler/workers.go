@@ -254,10 +254,8 @@ func (s *Scheduler) taskContext(ctx context.Context, d *dag.DAG, t *dag.Task, c 
 	for k, v := range d.Params {
 		params[k] = v
 	}
-	for k, v := range conf {
-		if _, ok := params[k]; ok { // conf overrides params, as Airflow's default
-			params[k] = v
-		}
+	for k, v := range conf { // dag_run.conf overrides params, as Airflow's default (dag_run_conf_overrides_params)
+		params[k] = v
 	}
 	tc := &operators.TaskContext{
 		DAG:       d,
