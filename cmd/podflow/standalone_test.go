@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
 )
 
 // runCLI runs one podflow command in-process, as a user would in a shell.
@@ -104,5 +105,66 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 	out, err = runCLI(t, ctx, "logs", "hello", runID[1], "say")
 	if err != nil || !strings.Contains(out, "hello from podflow") {
 		t.Errorf("logs after restart: %v\n%s", err, out)
+	}
+}
+
+// `podflow standalone --local-cluster` starts the local cluster, points pod
+// tasks at it, and a pod task runs there; stopping standalone stops it.
+func TestStandaloneLocalCluster(t *testing.T) {
+	home, err := os.MkdirTemp("", "podflow-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(home) })
+	t.Setenv("PODFLOW_HOME", home)
+	t.Setenv("KUBECONFIG", "") // restored after the test; standalone sets it
+	dags := t.TempDir()
+	src := "dag_id: pod\ntasks:\n  - {task_id: p, operator: kubernetes_pod, image: alpine, cmds: [sh, -c, 'echo from the local cluster']}\n"
+	if err := os.WriteFile(filepath.Join(dags, "pod.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := runCLI(t, sctx, "standalone", "--local-cluster", "--database-url", url, "--dags-folder", dags)
+		done <- err
+	}()
+	kubeconfig := filepath.Join(home, "cluster", "kubeconfig")
+	deadline := time.Now().Add(2 * time.Minute)
+	for os.Getenv("KUBECONFIG") != kubeconfig {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("KUBECONFIG not pointed at %s: %v", kubeconfig, <-done)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for { // then the database is migrated
+		if _, err := runCLI(t, ctx, "db", "check", "--database-url", url); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("database never ready")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, err := runCLI(t, ctx, "trigger", "pod", "--wait", "--database-url", url, "--dags-folder", dags)
+	if err != nil {
+		t.Errorf("pod task on the local cluster: %v\n%s", err, out)
+	}
+	runID := regexp.MustCompile(`triggered pod run (\S+)`).FindStringSubmatch(out)
+	if runID != nil {
+		if log, _ := runCLI(t, ctx, "logs", "pod", runID[1], "p", "--database-url", url); !strings.Contains(log, "from the local cluster") {
+			t.Errorf("pod log:\n%s", log)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("standalone: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "localcluster.log")); err != nil {
+		t.Errorf("no local cluster log: %v", err)
 	}
 }
