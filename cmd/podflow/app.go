@@ -175,3 +175,16 @@ func (a *App) FindDAG(fileOrID string) (*dag.DAG, error) {
 	}
 	return nil, fmt.Errorf("DAG %q not found: not a file, and no DAG with that id in %s", fileOrID, a.DagsFolder())
 }
+
+// withStore wraps a command body that needs the database: it connects,
+// checks the schema, and closes the connection afterwards.
+func (a *App) withStore(run func(cmd *cobra.Command, args []string, st *store.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		st, err := a.Store(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return run(cmd, args, st)
+	}
+}

@@ -22,13 +22,8 @@ func newClearCmd(app *App) *cobra.Command {
 		Use:   "clear DAG_ID RUN_ID [--task T [--downstream]]",
 		Short: "Clear task instances so they run again (all of the run, or one task and optionally its downstreams)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			run, err := st.Run(ctx, args[0], args[1])
 			if err != nil {
 				return err
@@ -76,7 +71,7 @@ func newClearCmd(app *App) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "cleared %d task instances of %s %s: %v\n", n, run.DagID, run.RunID, ids)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&task, "task", "", "clear only this task")
 	cmd.Flags().BoolVar(&downstream, "downstream", false, "with --task: clear its downstream tasks too")

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/store"
 )
 
 func init() {
@@ -19,13 +21,8 @@ func newDagsListCmd(app *App) *cobra.Command {
 		Use:   "list",
 		Short: "List the DAGs the scheduler knows, with their state and next run",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, _ []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			rows, err := st.Dags(ctx)
 			if err != nil {
 				return err
@@ -51,7 +48,7 @@ func newDagsListCmd(app *App) *cobra.Command {
 				fmt.Fprintf(w, "-\t-\t-\tbroken (never parsed)\t%s\n", b.Path)
 			}
 			return w.Flush()
-		},
+		}),
 	}
 }
 
@@ -64,13 +61,8 @@ func newPauseCmd(app *App, pause bool) *cobra.Command {
 		Use:   use,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			if _, err := app.LoadDAG(ctx, st, args[0]); err != nil {
 				return err
 			}
@@ -83,7 +75,7 @@ func newPauseCmd(app *App, pause bool) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], word)
 			return nil
-		},
+		}),
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/internal/store"
+
 	"github.com/podflow/podflow/internal/runstate"
 )
 
@@ -22,13 +24,8 @@ func newLogsCmd(app *App) *cobra.Command {
 		Use:   "logs DAG_ID RUN_ID TASK_ID",
 		Short: "Print a task instance's log (latest try unless --try)",
 		Args:  cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			run, err := st.Run(ctx, args[0], args[1])
 			if err != nil {
 				return err
@@ -67,7 +64,7 @@ func newLogsCmd(app *App) *cobra.Command {
 				case <-time.After(300 * time.Millisecond):
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&try, "try", 0, "which try's log (default the latest)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the try ends")

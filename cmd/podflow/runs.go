@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/store"
 )
 
 func init() {
@@ -21,13 +23,8 @@ func newRunsListCmd(app *App) *cobra.Command {
 		Use:   "list [DAG_ID]",
 		Short: "List runs, newest first",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			dagID := ""
 			if len(args) == 1 {
 				dagID = args[0]
@@ -42,7 +39,7 @@ func newRunsListCmd(app *App) *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.DagID, r.RunID, r.State, r.RunType, fmtTime(r.StartedAt), fmtTime(r.EndedAt))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many runs to show")
 	return cmd

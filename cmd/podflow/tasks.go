@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/store"
 )
 
 func init() {
@@ -19,13 +21,8 @@ func newTasksCmd(app *App) *cobra.Command {
 		Use:   "tasks DAG_ID RUN_ID",
 		Short: "Show a run's task instances: state, try, start, duration",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			run, err := st.Run(ctx, args[0], args[1])
 			if err != nil {
 				return err
@@ -49,7 +46,7 @@ func newTasksCmd(app *App) *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", ti.TaskID, ti.State, ti.TryNumber, fmtTime(ti.StartedAt), dur, firstLine(ti.Error))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/internal/store"
+
 	"github.com/podflow/podflow/xcomstore"
 )
 
@@ -22,13 +24,8 @@ func newXComGetCmd(app *App) *cobra.Command {
 		Use:   "get DAG_ID RUN_ID TASK_ID",
 		Short: "Print a task's XCom value as JSON",
 		Args:  cobra.ExactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			st, err := app.Store(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			raw, ok, err := st.XCom(ctx, args[0], args[1], args[2], key)
 			if err != nil {
 				return err
@@ -38,7 +35,7 @@ func newXComGetCmd(app *App) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), string(raw))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&key, "key", xcomstore.ReturnValue, "XCom key")
 	return cmd
