@@ -27,6 +27,7 @@ type DAG struct {
 	DagrunTimeout  time.Duration
 	Tags           []string
 	Params         map[string]any
+	ConfOverride   ConfOverride // which params a run's conf may override
 	Tasks          []*Task // in file order; Upstream already merged with `dependencies`
 
 	Path   string // file the DAG came from

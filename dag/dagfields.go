@@ -13,7 +13,7 @@ const maxIDLength = 250
 // dagKeys are the keys a DAG file may have at its top level.
 var dagKeys = []string{"dag_id", "description", "schedule", "timezone", "start_date", "end_date",
 	"catchup", "max_active_runs", "max_active_tasks", "dagrun_timeout", "tags", "params",
-	"default_args", "tasks", "dependencies"}
+	"allow_conf_override", "default_args", "tasks", "dependencies"}
 
 // fields returns the entries of mapping m by key, reporting keys not in
 // known (with a suggestion) and known keys given twice.
@@ -118,6 +118,27 @@ func (f *fileParser) dagFields(d *DAG, root *yaml.Node, fields map[string]entry)
 		} else if m, ok := f.plain("params", r).(map[string]any); ok {
 			d.Params = m
 		}
+	}
+	if e, ok := fields["allow_conf_override"]; ok && !isNull(e.value) {
+		f.confOverride(d, e.value)
+	}
+}
+
+// confOverride reads allow_conf_override: true (default), false, or a list
+// of declared params.
+func (f *fileParser) confOverride(d *DAG, n *yaml.Node) {
+	if r := resolve(n); r != nil && r.Kind == yaml.SequenceNode {
+		keys, _ := f.stringList("allow_conf_override", n)
+		for i, k := range keys {
+			if _, ok := d.Params[k]; !ok {
+				f.errorf(r.Content[i], "allow_conf_override: %q is not a param of this DAG%s", k, didYouMean(k, sortedKeys(d.Params)))
+			}
+		}
+		d.ConfOverride = ConfOverride{Restricted: true, Keys: keys}
+		return
+	}
+	if allow, ok := f.boolean("allow_conf_override", n); ok && !allow {
+		d.ConfOverride = ConfOverride{Restricted: true}
 	}
 }
 

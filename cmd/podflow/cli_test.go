@@ -83,6 +83,9 @@ tasks:
 	db := []string{"--database-url", url, "--dags-folder", dags}
 	cli := func(args ...string) (string, int) {
 		out, err := runCLI(t, ctx, append(args, db...)...)
+		if err != nil {
+			out += err.Error() // what main prints to stderr
+		}
 		return out, exitCode(err)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -124,6 +127,34 @@ tasks:
 	if _, code = cli("trigger", "life", "--conf", "not json"); code != 2 {
 		t.Errorf("bad --conf: exit %d, want 2", code)
 	}
+	// A conf over the ~128 KiB a command-line argument may carry, from a file.
+	bigConf := filepath.Join(t.TempDir(), "conf.json")
+	if err := os.WriteFile(bigConf, []byte(`{"fail": "no", "pad": "`+strings.Repeat("x", 300<<10)+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code = cli("trigger", "life", "--wait", "--conf-file", bigConf); code != 0 {
+		t.Errorf("trigger --conf-file with a 300 KiB conf: exit %d\n%s", code, out)
+	}
+	deep := filepath.Join(t.TempDir(), "deep.json")
+	if err := os.WriteFile(deep, []byte(`{"a":`+strings.Repeat("[", 10000)+strings.Repeat("]", 10000)+`}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := cli("runs", "list", "life")
+	if out, code = cli("trigger", "life", "--conf-file", deep); code != 2 || !strings.Contains(out, "nested more than 32 levels") {
+		t.Errorf("trigger with a conf nested 10,000 deep: exit %d, want 2 and the nesting limit\n%s", code, out)
+	}
+	if after, _ := cli("runs", "list", "life"); after != before {
+		t.Errorf("a refused conf created a run:\n%s", after)
+	}
+	guarded := "dag_id: guarded\nparams: {namespace: prod}\nallow_conf_override: false\n" +
+		"tasks:\n  - {task_id: t, operator: bash, bash_command: 'echo {{ params.namespace }}'}\n"
+	if err := os.WriteFile(filepath.Join(dags, "guarded.yaml"), []byte(guarded), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code = cli("trigger", "guarded", "--conf", `{"namespace": "kube-system"}`); code != 2 ||
+		!strings.Contains(out, "does not let a conf override param namespace") {
+		t.Errorf("conf overriding a protected param: exit %d, want 2\n%s", code, out)
+	}
 
 	// Rerun from second: second and third run again, first does not.
 	out, code = cli("clear", "life", runID, "--task", "second", "--downstream")
@@ -153,8 +184,18 @@ tasks:
 		t.Errorf("backfill: exit %d\n%s", code, out)
 	}
 
-	out, code = cli("db", "clean", "--older-than", "0s")
-	if code != 0 || !regexp.MustCompile(`deleted [1-9]\d* finished runs`).MatchString(out) {
+	for _, bad := range []string{"0s", "-1h", "106752d", "1000000h"} {
+		out, code = cli("db", "clean", "--older-than", bad)
+		if code == 0 || !strings.Contains(out, "want a positive duration") {
+			t.Errorf("db clean --older-than %s: exit %d, want an error\n%s", bad, code, out)
+		}
+		if out, _ := cli("runs", "list", "life"); !strings.Contains(out, runID) {
+			t.Fatalf("db clean --older-than %s deleted the run %s:\n%s", bad, runID, out)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // the run must have ended more than --older-than ago
+	out, code = cli("db", "clean", "--older-than", "1ms")
+	if code != 0 || !regexp.MustCompile(`deleted [1-9]\d* finished runs .* and [0-9]+ DAG versions`).MatchString(out) {
 		t.Errorf("db clean: exit %d\n%s", code, out)
 	}
 	if out, _ = cli("runs", "list", "life"); strings.Contains(out, runID) {

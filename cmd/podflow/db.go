@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -73,9 +74,9 @@ func newDBCleanCmd(app *App) *cobra.Command {
 		Short: "Delete finished runs (with their task instances, logs and XComs) older than DURATION",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, ok := parseAge(olderThan)
-			if !ok {
-				return fmt.Errorf("--older-than %q: want a duration such as 720h, 30d or 90m", olderThan)
+			d, err := parseAge(olderThan)
+			if err != nil {
+				return fmt.Errorf("--older-than %q: %w", olderThan, err)
 			}
 			ctx := cmd.Context()
 			st, err := app.Store(ctx)
@@ -87,7 +88,11 @@ func newDBCleanCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d finished runs that ended more than %s ago\n", n, olderThan)
+			versions, err := st.DeleteUnusedDagVersions(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d finished runs that ended more than %s ago and %d DAG versions no run or DAG uses\n", n, olderThan, versions)
 			return nil
 		},
 	}
@@ -96,11 +101,32 @@ func newDBCleanCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// parseAge accepts Go durations, plain seconds and a day suffix (30d).
-func parseAge(s string) (time.Duration, bool) {
-	var days int
+// maxAge bounds --older-than: a larger age would wrap time.Now().Add(-d)
+// into the future and delete every finished run.
+const maxAge = 100 * 365 * 24 * time.Hour
+
+// parseAge accepts Go durations, plain seconds and a day suffix (30d), all
+// positive and at most 100 years.
+func parseAge(s string) (time.Duration, error) {
+	const want = "want a positive duration such as 720h, 30d or 90m"
+	var d time.Duration
+	var days int64
 	if _, err := fmt.Sscanf(s, "%dd", &days); err == nil && fmt.Sprintf("%dd", days) == s {
-		return time.Duration(days) * 24 * time.Hour, true
+		if days > int64(maxAge/(24*time.Hour)) {
+			return 0, fmt.Errorf("%s, at most %dd", want, int64(maxAge/(24*time.Hour)))
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var ok bool
+		if d, ok = dag.ParseDuration(s); !ok {
+			return 0, errors.New(want)
+		}
 	}
-	return dag.ParseDuration(s)
+	switch {
+	case d <= 0:
+		return 0, errors.New(want)
+	case d > maxAge:
+		return 0, fmt.Errorf("%s, at most %dd", want, int64(maxAge/(24*time.Hour)))
+	}
+	return d, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,7 +17,7 @@ func init() {
 }
 
 func newDryRunCmd(app *App) *cobra.Command {
-	var conf string
+	var conf confFlags
 	cmd := &cobra.Command{
 		Use:   "dry-run DAG_FILE_OR_ID TASK_ID",
 		Short: "Print the pod manifest a kubernetes_pod task would create, touching no cluster",
@@ -39,11 +38,12 @@ func newDryRunCmd(app *App) *cobra.Command {
 			if task.Operator != kubernetes.OperatorName {
 				return fmt.Errorf("task %s of DAG %s is a %s task; dry-run prints the pod of kubernetes_pod tasks", task.ID, d.ID, task.Operator)
 			}
-			confMap := map[string]any{}
-			if conf != "" {
-				if err := json.Unmarshal([]byte(conf), &confMap); err != nil {
-					return fmt.Errorf("--conf: want a JSON object: %w", err)
-				}
+			_, confMap, err := conf.load(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			if err := d.CheckConf(confMap); err != nil {
+				return err
 			}
 			cfg, err := app.Config()
 			if err != nil {
@@ -68,6 +68,6 @@ func newDryRunCmd(app *App) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&conf, "conf", "", "dag_run.conf as a JSON object")
+	conf.register(cmd)
 	return cmd
 }

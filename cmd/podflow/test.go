@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/templating"
 	"github.com/podflow/podflow/operators"
@@ -22,7 +23,7 @@ func init() {
 }
 
 func newTestCmd(app *App) *cobra.Command {
-	var conf string
+	var conf confFlags
 	cmd := &cobra.Command{
 		Use:   "test DAG_FILE_OR_ID TASK_ID",
 		Short: "Run one task here and now, without a scheduler or database; its log goes to stdout",
@@ -43,21 +44,16 @@ func newTestCmd(app *App) *cobra.Command {
 			if !ok {
 				return fmt.Errorf("unknown operator %q", task.Operator)
 			}
-			confMap := map[string]any{}
-			if conf != "" {
-				if err := json.Unmarshal([]byte(conf), &confMap); err != nil {
-					return fmt.Errorf("--conf: want a JSON object: %w", err)
-				}
+			_, confMap, err := conf.load(cmd.InOrStdin())
+			if err != nil {
+				return err
 			}
-			params := map[string]any{}
-			for k, v := range d.Params {
-				params[k] = v
+			if err := d.CheckConf(confMap); err != nil {
+				return err
 			}
-			for k, v := range confMap { // as the scheduler: conf overrides params
-				params[k] = v
-			}
+			params := d.RunParams(confMap) // as the scheduler
 			now := time.Now().UTC().Truncate(time.Second)
-			runID := "test__" + now.Format(time.RFC3339)
+			runID := dag.RunID("test", now)
 			cfg, err := app.Config()
 			if err != nil {
 				return err
@@ -95,7 +91,7 @@ func newTestCmd(app *App) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&conf, "conf", "", "dag_run.conf as a JSON object")
+	conf.register(cmd)
 	return cmd
 }
 

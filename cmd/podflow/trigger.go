@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -23,7 +22,8 @@ func init() {
 }
 
 func newTriggerCmd(app *App) *cobra.Command {
-	var conf, logical string
+	var conf confFlags
+	var logical string
 	var wait bool
 	cmd := &cobra.Command{
 		Use:   "trigger DAG_ID",
@@ -33,7 +33,7 @@ func newTriggerCmd(app *App) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			confJSON, err := parseConf(conf)
+			confJSON, _, err := conf.load(cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
@@ -74,21 +74,10 @@ func newTriggerCmd(app *App) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&conf, "conf", "", "run configuration as a JSON object (dag_run.conf)")
+	conf.register(cmd)
 	cmd.Flags().StringVar(&logical, "logical-date", "", "logical date (RFC3339; default now)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to finish, showing progress; exit 1 if it fails")
 	return cmd
-}
-
-func parseConf(s string) ([]byte, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return nil, fmt.Errorf("--conf: want a JSON object: %w", err)
-	}
-	return []byte(s), nil
 }
 
 // waitForRun follows a run until it finishes, printing a live progress line

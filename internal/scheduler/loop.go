@@ -118,8 +118,17 @@ func (s *Scheduler) createRun(ctx context.Context, d *dag.DAG, runType string, l
 // conf (JSON object, nil = {}) and wakes the schedulers. created is false
 // when a run with the same run id exists.
 func CreateRun(ctx context.Context, q store.Q, d *dag.DAG, runType string, logical time.Time, conf []byte) (runID string, created bool, err error) {
+	if len(conf) > 0 {
+		m, err := dag.ParseConf(conf)
+		if err != nil {
+			return "", false, fmt.Errorf("run of %s: %w", d.ID, err)
+		}
+		if err := d.CheckConf(m); err != nil {
+			return "", false, err
+		}
+	}
 	start, end := d.DataInterval(logical)
-	runID = RunID(runType, logical)
+	runID = dag.RunID(runType, logical)
 	_, created, err = q.CreateRun(ctx, store.NewRun{
 		DagID: d.ID, RunID: runID, Hash: d.Hash, RunType: runType,
 		LogicalDate: logical, DataIntervalStart: start, DataIntervalEnd: end, Conf: conf,
@@ -321,11 +330,6 @@ func (s *Scheduler) failZombies(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// RunID is Airflow's run id form: scheduled__2026-01-01T00:00:00+00:00.
-func RunID(runType string, logical time.Time) string {
-	return runType + "__" + logical.Format("2006-01-02T15:04:05.999999Z07:00")
 }
 
 // RegisterDAG stores a parsed DAG's version and makes it the DAG's current

@@ -250,13 +250,7 @@ func (s *Scheduler) taskContext(ctx context.Context, d *dag.DAG, t *dag.Task, c 
 			conf = m
 		}
 	}
-	params := make(map[string]any, len(d.Params)+len(conf))
-	for k, v := range d.Params {
-		params[k] = v
-	}
-	for k, v := range conf { // dag_run.conf overrides params, as Airflow's default (dag_run_conf_overrides_params)
-		params[k] = v
-	}
+	params := d.RunParams(conf)
 	tc := &operators.TaskContext{
 		DAG:       d,
 		Task:      t,

@@ -222,3 +222,15 @@ func (q Q) DeleteFinishedRunsBefore(ctx context.Context, t time.Time) (int64, er
 	}
 	return tag.RowsAffected(), nil
 }
+
+// DeleteUnusedDagVersions deletes the stored DAG versions that no run is
+// pinned to and that are no DAG's current version. It returns how many went.
+func (q Q) DeleteUnusedDagVersions(ctx context.Context) (int64, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM dag_versions v
+		WHERE NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_hash = v.hash)
+		  AND NOT EXISTS (SELECT 1 FROM dags d WHERE d.hash = v.hash)`)
+	if err != nil {
+		return 0, fmt.Errorf("delete unused DAG versions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,6 +1,13 @@
-// Package bash runs a task's bash_command with `bash -c`, in its own process
+// Package bash runs a task's bash_command with bash, in its own process
 // group, streaming its output into the task log. Its last stdout line is the
 // task's XCom return_value (do_xcom_push, default true, as Airflow).
+//
+// The command reaches bash through a pipe (bash /dev/fd/3), never on the
+// command line, so other users cannot read it in ps. bash runs under a small
+// supervising shell that is the group leader: it gets SIGHUP when the
+// process that started it dies (PR_SET_PDEATHSIG) and then kills the whole
+// group, so a crashed scheduler leaves no task processes behind. The task
+// sees the daemon's environment without its credentials (see environment).
 package bash
 
 import (
@@ -66,10 +73,15 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 		return nil, fmt.Errorf("task %s: output_encoding %q is not supported (only utf-8)", tc.Task.ID, enc)
 	}
 
-	cmd := exec.Command("bash", "-c", command)
+	script, scriptWriter, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", tc.Task.ID, err)
+	}
+	cmd := exec.Command("bash", "-c", supervisor, "podflow-task")
 	cmd.Env = env
 	cmd.Dir = asString(opts["cwd"])
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.ExtraFiles = []*os.File{script} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGHUP}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -79,10 +91,19 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 		return nil, err
 	}
 	tail := &tailLines{max: lastLines}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	script.Close()
+	if err != nil {
+		scriptWriter.Close()
 		return nil, fmt.Errorf("task %s: start bash: %w", tc.Task.ID, err)
 	}
-	tc.Log.Printf("running: bash -c %q (pid %d)", command, cmd.Process.Pid)
+	go func() {
+		// bash reads the script as it runs it: write it all, then close so
+		// bash sees its end. A command that exits early closes the pipe.
+		_, _ = io.WriteString(scriptWriter, command)
+		scriptWriter.Close()
+	}()
+	tc.Log.Printf("running bash_command (%d bytes, process group %d)", len(command), cmd.Process.Pid)
 
 	var wg sync.WaitGroup
 	var lastOut string
@@ -128,6 +149,20 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 	return res, nil
 }
 
+// supervisor is the group leader's script: it runs the task's bash on fd 3,
+// kills the whole group when its parent dies (SIGHUP, the parent-death
+// signal), lets SIGTERM reach the task without dying itself, and exits with
+// the task's status.
+const supervisor = `trap 'kill -KILL 0' HUP
+trap ':' TERM
+bash /dev/fd/3 &
+task=$!
+while :; do
+  wait "$task"; rc=$?
+  kill -0 "$task" 2>/dev/null || break
+done
+exit "$rc"`
+
 // killGroup sends SIGTERM to the process group, then SIGKILL after the grace
 // period unless the command has exited.
 func (o *Operator) killGroup(pid int, done <-chan struct{}) {
@@ -153,7 +188,7 @@ func (o *Operator) environment(ctx context.Context, tc *operators.TaskContext) (
 	appendEnv, _ := tc.Task.Options["append_env"].(bool)
 	var env []string
 	if !hasEnv || appendEnv {
-		env = os.Environ()
+		env = TaskEnviron(os.Environ(), os.Getenv(PassEnvVar))
 	}
 	if hasEnv {
 		rendered, err := operators.RenderValue(ctx, tc, "env", raw)
@@ -165,6 +200,38 @@ func (o *Operator) environment(ctx context.Context, tc *operators.TaskContext) (
 		}
 	}
 	return append(env, ctxVars...), nil
+}
+
+// PassEnvVar names the daemon's environment variable listing (comma
+// separated) the variables a bash task inherits even though TaskEnviron
+// would withhold them, e.g. PODFLOW_BASH_PASS_ENV=PGHOST,PGUSER.
+const PassEnvVar = "PODFLOW_BASH_PASS_ENV"
+
+// TaskEnviron is the part of the daemon's environment a bash task
+// inherits: everything but the daemon's own credentials and settings —
+// DATABASE_URL, PODFLOW_* (connections, variables, config), libpq's PG*
+// and KUBECONFIG — unless passList names them.
+func TaskEnviron(environ []string, passList string) []string {
+	pass := map[string]bool{}
+	for _, name := range strings.Split(passList, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			pass[name] = true
+		}
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if daemonOnly(name) && !pass[name] {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func daemonOnly(name string) bool {
+	return name == "DATABASE_URL" || name == "KUBECONFIG" ||
+		strings.HasPrefix(name, "PODFLOW_") || strings.HasPrefix(name, "PG")
 }
 
 // pump copies a stream into the log line by line and returns the last line.

@@ -18,14 +18,8 @@ import (
 // now, try 1, the DAG's params overridden by conf, no XCom and no cluster.
 func DryRunContext(d *dag.DAG, t *dag.Task, conf map[string]any, now time.Time, conns operators.Connections, log operators.Log) *operators.TaskContext {
 	now = now.UTC()
-	runID := "manual__" + now.Format("2006-01-02T15:04:05.999999-07:00")
-	params := map[string]any{}
-	for k, v := range d.Params {
-		params[k] = v
-	}
-	for k, v := range conf {
-		params[k] = v
-	}
+	runID := dag.RunID("manual", now)
+	params := d.RunParams(conf)
 	if conf == nil {
 		conf = map[string]any{}
 	}

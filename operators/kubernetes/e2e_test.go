@@ -218,6 +218,24 @@ do_xcom_push: true
 	}
 }
 
+// TestE2EOversizedXCom: a 64 MiB return.json is refused by its size, and
+// only the limit plus one byte ever leaves the sidecar.
+func TestE2EOversizedXCom(t *testing.T) {
+	t.Parallel()
+	b := setupE2E(t)
+	tk := b.newTask(t, "big-xcom", `image: alpine
+cmds: ["sh", "-c", "mkdir -p /airflow/xcom; head -c 67108864 /dev/zero | tr '\\0' 1 > /airflow/xcom/return.json"]
+do_xcom_push: true
+`)
+	_, err := tk.execute(t, 2*time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "over the XCom limit") {
+		t.Fatalf("err = %v, want the XCom size limit", err)
+	}
+	if live := tk.livePods(t); len(live) != 0 {
+		t.Errorf("pod not cleaned up: %d live", len(live))
+	}
+}
+
 func TestE2EEmptyXCom(t *testing.T) {
 	t.Parallel()
 	b := setupE2E(t)

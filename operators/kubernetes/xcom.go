@@ -15,11 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
+
+	"github.com/podflow/podflow/xcomstore"
 )
 
-// readAndStopScript prints return.json if it exists, then releases the
-// sidecar: one exec for both.
-const readAndStopScript = `if [ -f ` + XComReturnFile + ` ]; then cat ` + XComReturnFile + `; fi; touch ` + XComDoneFile
+// readAndStopScript prints return.json if it exists — at most one byte
+// over the XCom limit, so an oversized file is never sent whole — then
+// releases the sidecar: one exec for both.
+var readAndStopScript = fmt.Sprintf(`if [ -f %[1]s ]; then head -c %[2]d %[1]s; fi; touch %[3]s`,
+	XComReturnFile, xcomstore.DefaultMaxSize+1, XComDoneFile)
 
 // readXCom reads the XCom value from the sidecar and stops it. An empty or
 // missing file is no value.
@@ -32,6 +36,9 @@ func (r *podRun) readXCom(ctx context.Context) (value any, ok bool, err error) {
 	r.mu.Lock()
 	r.sidecarStopped = true
 	r.mu.Unlock()
+	if len(out) > xcomstore.DefaultMaxSize {
+		return nil, false, fmt.Errorf("%s is over the XCom limit of %d bytes", XComReturnFile, xcomstore.DefaultMaxSize)
+	}
 	return ParseXCom(out)
 }
 
@@ -115,12 +122,33 @@ func (r *podRun) exec(ctx context.Context, container string, command ...string) 
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", container, err)
 	}
-	var stdout, stderr bytes.Buffer
-	if err := executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+	// Whatever the container sends, keep at most one byte over the XCom
+	// limit in memory; a container that sends more fails the exec.
+	stdout := &cappedBuffer{max: xcomstore.DefaultMaxSize + 1}
+	stderr := &cappedBuffer{max: 64 << 10}
+	if err := executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr}); err != nil {
 		if msg := strings.TrimSpace(stderr.String()); msg != "" {
 			return nil, fmt.Errorf("exec %q in container %s: %w: %s", strings.Join(command, " "), container, err, msg)
 		}
 		return nil, fmt.Errorf("exec %q in container %s: %w", strings.Join(command, " "), container, err)
 	}
 	return stdout.Bytes(), nil
+}
+
+// errOutputTooLarge stops an exec whose output passes its buffer's cap.
+var errOutputTooLarge = errors.New("output over the size limit")
+
+// cappedBuffer keeps the first max bytes written to it and fails the write
+// that would pass them.
+type cappedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.Buffer.Write(p[:max(room, 0)])
+		return max(room, 0), errOutputTooLarge
+	}
+	return b.Buffer.Write(p)
 }

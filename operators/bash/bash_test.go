@@ -1,0 +1,219 @@
+package bash
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/operators"
+)
+
+// recordLog keeps a task's log lines and signals each new one.
+type recordLog struct {
+	mu    sync.Mutex
+	lines []string
+	added chan struct{}
+}
+
+func newRecordLog() *recordLog { return &recordLog{added: make(chan struct{}, 1)} }
+
+func (l *recordLog) Printf(format string, args ...any) { l.add(fmt.Sprintf(format, args...)) }
+func (l *recordLog) Line(source, text string)          { l.add(source + ": " + text) }
+
+func (l *recordLog) add(s string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, s)
+	l.mu.Unlock()
+	select {
+	case l.added <- struct{}{}:
+	default:
+	}
+}
+
+func (l *recordLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// waitFor waits until a log line contains s.
+func (l *recordLog) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(l.text(), s) {
+		select {
+		case <-l.added:
+		case <-deadline:
+			t.Fatalf("no log line with %q; log:\n%s", s, l.text())
+		}
+	}
+}
+
+func taskContext(command string, log operators.Log) *operators.TaskContext {
+	return &operators.TaskContext{
+		DAG:   &dag.DAG{ID: "d"},
+		Task:  &dag.Task{ID: "t", Operator: "bash", Options: map[string]any{"bash_command": command}},
+		RunID: "manual__x", TryNumber: 1, Log: log,
+	}
+}
+
+func TestTaskEnvironWithholdsDaemonCredentials(t *testing.T) {
+	environ := []string{"PATH=/bin", "HOME=/root", "DATABASE_URL=postgres://u:secret@h/db",
+		"PODFLOW_CONN_K8S={\"config\":\"x\"}", "PODFLOW_DATABASE_URL=x", "PGPASSWORD=secret", "PGHOST=db",
+		"KUBECONFIG=/root/.kube/config", "AWS_REGION=eu-west-1", "MY_PODFLOW_THING=kept"}
+	tests := []struct {
+		pass string
+		want []string
+	}{
+		{"", []string{"PATH=/bin", "HOME=/root", "AWS_REGION=eu-west-1", "MY_PODFLOW_THING=kept"}},
+		{"PGHOST, KUBECONFIG", []string{"PATH=/bin", "HOME=/root", "PGHOST=db", "KUBECONFIG=/root/.kube/config",
+			"AWS_REGION=eu-west-1", "MY_PODFLOW_THING=kept"}},
+	}
+	for _, tt := range tests {
+		got := TaskEnviron(environ, tt.pass)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("TaskEnviron(pass %q) = %q, want %q", tt.pass, got, tt.want)
+		}
+	}
+}
+
+func TestTaskDoesNotSeeDatabaseURL(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://podflow:hunter2@127.0.0.1/podflow")
+	t.Setenv("PODFLOW_CONN_WAREHOUSE", `{"password":"hunter2"}`)
+	t.Setenv("UNRELATED_SETTING", "visible")
+	log := newRecordLog()
+	if _, err := New().Execute(context.Background(), taskContext("env", log)); err != nil {
+		t.Fatal(err)
+	}
+	out := log.text()
+	if strings.Contains(out, "hunter2") {
+		t.Errorf("the task saw the daemon's credentials:\n%s", out)
+	}
+	if !strings.Contains(out, "UNRELATED_SETTING=visible") || !strings.Contains(out, "PODFLOW_CTX_TASK_ID=t") {
+		t.Errorf("the task lost ordinary or context variables:\n%s", out)
+	}
+}
+
+// TestCommandNotOnCommandLine: another user reading /proc/*/cmdline (ps)
+// must not see the rendered command, which may hold conf values or tokens.
+func TestCommandNotOnCommandLine(t *testing.T) {
+	const marker = "token-7f3a9c"
+	log := newRecordLog()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := New().Execute(ctx, taskContext("secret="+marker+"; echo started; sleep 30", log))
+		done <- err
+	}()
+	log.waitFor(t, "stdout: started")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	seenTask := false
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmdline, marker) {
+			t.Errorf("%s shows the command: %q", p, cmdline)
+		}
+		if strings.Contains(cmdline, "/dev/fd/3") {
+			seenTask = true
+		}
+	}
+	if !seenTask {
+		t.Error("no process runs the task as bash /dev/fd/3")
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Error("a cancelled task succeeded")
+	}
+	if strings.Contains(log.text(), marker) {
+		t.Errorf("the log quotes the command:\n%s", log.text())
+	}
+}
+
+func TestScriptFromPipeKeepsStdinAndExitCode(t *testing.T) {
+	log := newRecordLog()
+	// A long script (more than a pipe's buffer) with a command reading stdin.
+	long := strings.Repeat("# padding to pass the pipe buffer\n", 4000)
+	_, err := New().Execute(context.Background(), taskContext(long+"read -r x || echo eof; echo done; exit 3", log))
+	if err == nil || !strings.Contains(err.Error(), "exit code 3") {
+		t.Fatalf("err = %v, want exit code 3", err)
+	}
+	if !strings.Contains(log.text(), "stdout: eof") || !strings.Contains(log.text(), "stdout: done") {
+		t.Errorf("log:\n%s", log.text())
+	}
+}
+
+// TestCrashedParentLeavesNoTaskProcesses kills (SIGKILL) a process running a
+// bash task whose command started a background child, and checks that the
+// child does not outlive it.
+func TestCrashedParentLeavesNoTaskProcesses(t *testing.T) {
+	if os.Getenv("BASH_TEST_CHILD") == "1" {
+		log := &printLog{}
+		_, _ = New().Execute(context.Background(), taskContext("sleep 300 & echo bgpid=$!; wait", log))
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestCrashedParentLeavesNoTaskProcesses$")
+	cmd.Env = append(os.Environ(), "BASH_TEST_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	pid := 0
+	for sc.Scan() {
+		if _, v, ok := strings.Cut(sc.Text(), "bgpid="); ok {
+			pid, _ = strconv.Atoi(v)
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatal("the child never reported its background process")
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("background process %d is not running: %v", pid, err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(state), ") Z ") {
+			break // dead, waiting for its reaper
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("task process %d survived its scheduler by 5 s", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// printLog writes lines to stdout, for the child process.
+type printLog struct{ mu sync.Mutex }
+
+func (l *printLog) Printf(format string, args ...any) {
+	l.Line("podflow", fmt.Sprintf(format, args...))
+}
+func (l *printLog) Line(_, text string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Println(text)
+}
