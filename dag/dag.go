@@ -28,7 +28,7 @@ type DAG struct {
 	Tags           []string
 	Params         map[string]any
 	ConfOverride   ConfOverride // which params a run's conf may override
-	Tasks          []*Task // in file order; Upstream already merged with `dependencies`
+	Tasks          []*Task      // in file order; Upstream already merged with `dependencies`
 
 	Path   string // file the DAG came from
 	Hash   string // hex sha256 of Source; identifies the DAG version
