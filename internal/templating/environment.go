@@ -27,7 +27,6 @@ const (
 	maxOutputBytes  = 4 << 20  // one rendered template
 	maxRepeatBytes  = 1 << 20  // 'x' * n
 	maxMacroCalls   = 10_000   // macro calls in one render
-	maxSourceBytes  = 1 << 20  // one template's source
 	maxGrowthBytes  = 64 << 20 // bound on one string-building filter or method call
 	rootTemplateKey = "podflow-template"
 )
