@@ -45,7 +45,7 @@ func (b *budget) charge(n float64, what string) error {
 		return err
 	}
 	if n > float64(b.left) || math.IsNaN(n) {
-		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget (%.0f bytes needed, %d of %d left)", what, n, b.left, maxRenderBytes)}
+		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, maxRenderBytes)}
 	}
 	b.left -= int64(n)
 	return nil
@@ -58,7 +58,7 @@ func (b *budget) check(n float64, what string) error {
 		return err
 	}
 	if n > float64(b.left) || math.IsNaN(n) {
-		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget (%.0f bytes needed, %d of %d left)", what, n, b.left, maxRenderBytes)}
+		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, maxRenderBytes)}
 	}
 	return nil
 }

@@ -166,12 +166,13 @@ func guardedMacroParser(inner parser.ControlStructureParser) parser.ControlStruc
 		if !ok {
 			return nil, fmt.Errorf("templating: unexpected macro node %T", cs)
 		}
-		return &guardedMacro{MacroControlStructure: mcs}, nil
+		return &guardedMacro{MacroControlStructure: mcs, literal: literalBytes(mcs.Macro)}, nil
 	}
 }
 
 type guardedMacro struct {
 	*controlstructures.MacroControlStructure
+	literal int // bytes of literal text in the body, charged per call
 }
 
 func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
@@ -196,7 +197,7 @@ func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 		if st.macroCalls > maxMacroCalls {
 			return exec.AsValue(st.failFunc(&sandboxError{msg: fmt.Sprintf("more than %d macro calls in one render", maxMacroCalls)}))
 		}
-		if err := st.ctx.Err(); err != nil {
+		if err := st.charge(float64(g.literal), fmt.Sprintf("output of macro %q", name)); err != nil {
 			return exec.AsValue(st.failFunc(err))
 		}
 		st.activeMacros[node] = true
@@ -234,9 +235,14 @@ func sandboxFilters() *exec.FilterSet {
 		if hugeFormatWidth(in.String()) {
 			return exec.AsValue(&sandboxError{msg: "format width too large"})
 		}
-		return format(e, in, params)
+		if err := checkFormatVerbs(in.String()); err != nil {
+			return exec.AsValue(err)
+		}
+		return format(e, in, plainArgs(params))
 	}))
-	// Registered last so that the growth check runs before the wrappers above.
+	mustReplace(set.Replace("pprint", filterPPrint))
+	mustReplace(set.Register("shell_quote", filterShellQuote))
+	// Registered after the wrappers above so that the checks run before them.
 	for _, name := range []string{"center", "format", "indent", "join", "replace", "truncate", "wordwrap", "urlize"} {
 		inner, _ := set.Get(name)
 		mustReplace(set.Replace(name, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
@@ -245,6 +251,13 @@ func sandboxFilters() *exec.FilterSet {
 			}
 			return inner(e, in, params)
 		}))
+	}
+	for _, name := range filterNames {
+		inner, ok := set.Get(name)
+		if !ok {
+			panic(fmt.Sprintf("templating: build sandbox: no filter %q", name))
+		}
+		mustReplace(set.Replace(name, budgetedFilter(name, inner)))
 	}
 	return set
 }
@@ -256,6 +269,14 @@ func sandboxFilters() *exec.FilterSet {
 // widths; Go cannot recover from running out of memory, so the check comes
 // before the call.
 func checkGrowth(name string, in *exec.Value, args *exec.VarArgs) error {
+	if bound := growthBound(in, args); bound > maxGrowthBytes {
+		return &sandboxError{msg: fmt.Sprintf("%s: result could reach %.0f bytes, over the limit of %d", name, bound, maxGrowthBytes)}
+	}
+	return nil
+}
+
+// growthBound is checkGrowth's bound on the result of a string-building call.
+func growthBound(in *exec.Value, args *exec.VarArgs) float64 {
 	factor := 1.0
 	for _, a := range args.Args {
 		factor += valueSize(a, 0)
@@ -263,10 +284,7 @@ func checkGrowth(name string, in *exec.Value, args *exec.VarArgs) error {
 	for _, a := range args.KwArgs {
 		factor += valueSize(a, 0)
 	}
-	if bound := (valueSize(in, 0) + 1) * factor; bound > maxGrowthBytes {
-		return &sandboxError{msg: fmt.Sprintf("%s: result could reach %.0f bytes, over the limit of %d", name, bound, maxGrowthBytes)}
-	}
-	return nil
+	return (valueSize(in, 0) + 1) * factor
 }
 
 // valueSize is a value's size for checkGrowth: bytes of a string, the
@@ -362,6 +380,7 @@ func sandboxMethods() exec.Methods {
 				if hugeFormatWidth(self) {
 					return nil, &sandboxError{msg: "format width too large"}
 				}
+				args = plainArgs(args)
 				if err := checkGrowth(name, sv, args); err != nil {
 					return nil, err
 				}

@@ -481,7 +481,15 @@ func methodCall(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
 	if target.IsNil() {
 		return st.fail(s, fmt.Sprintf("undefined: %q ('None' has no attribute %q)", s.expr, s.name()))
 	}
+	if target.IsString() || target.IsList() || target.IsDict() {
+		if err := st.checkCall("method "+s.attr, growthMethods[s.attr], 2, target, call); err != nil {
+			return st.fail(s, err.Error())
+		}
+	}
 	if v, ok := builtinMethod(e, target, s.attr, call); ok {
+		if err := st.chargeResult("method "+s.attr, target, v); err != nil {
+			return st.fail(s, err.Error())
+		}
 		return v
 	}
 	if isTemplateValue(target.Interface()) {
@@ -492,6 +500,13 @@ func methodCall(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
 		return st.callValue(e, s, fn, call)
 	}
 	return st.fail(s, fmt.Sprintf("undefined: %q", s.expr))
+}
+
+// growthMethods are the str methods whose result can be much larger than
+// their input.
+var growthMethods = map[string]bool{
+	"center": true, "ljust": true, "rjust": true, "zfill": true, "expandtabs": true,
+	"join": true, "replace": true, "format": true, "format_map": true,
 }
 
 func builtinMethod(e *exec.Evaluator, parent *exec.Value, name string, args *exec.VarArgs) (*exec.Value, bool) {
