@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -230,6 +231,17 @@ func sandboxFilters() *exec.FilterSet {
 			return inner(e, exec.AsValue(toPython(in.Interface())), params)
 		}))
 	}
+	mustReplace(set.Replace("pprint", filterPPrint))
+	mustReplace(set.Register("shell_quote", filterShellQuote))
+	// The budget is checked after the fixed limits below: their errors say
+	// more precisely what is wrong.
+	for _, name := range filterNames {
+		inner, ok := set.Get(name)
+		if !ok {
+			panic(fmt.Sprintf("templating: build sandbox: no filter %q", name))
+		}
+		mustReplace(set.Replace(name, budgetedFilter(name, inner)))
+	}
 	format, _ := set.Get("format")
 	mustReplace(set.Replace("format", func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 		if hugeFormatWidth(in.String()) {
@@ -240,8 +252,6 @@ func sandboxFilters() *exec.FilterSet {
 		}
 		return format(e, in, plainArgs(params))
 	}))
-	mustReplace(set.Replace("pprint", filterPPrint))
-	mustReplace(set.Register("shell_quote", filterShellQuote))
 	// Registered after the wrappers above so that the checks run before them.
 	for _, name := range []string{"center", "format", "indent", "join", "replace", "truncate", "wordwrap", "urlize"} {
 		inner, _ := set.Get(name)
@@ -251,13 +261,6 @@ func sandboxFilters() *exec.FilterSet {
 			}
 			return inner(e, in, params)
 		}))
-	}
-	for _, name := range filterNames {
-		inner, ok := set.Get(name)
-		if !ok {
-			panic(fmt.Sprintf("templating: build sandbox: no filter %q", name))
-		}
-		mustReplace(set.Replace(name, budgetedFilter(name, inner)))
 	}
 	return set
 }
@@ -273,6 +276,46 @@ func checkGrowth(name string, in *exec.Value, args *exec.VarArgs) error {
 		return &sandboxError{msg: fmt.Sprintf("%s: result could reach %.0f bytes, over the limit of %d", name, bound, maxGrowthBytes)}
 	}
 	return nil
+}
+
+// growthBoundOf is growthBound, and for format also counts the widths in
+// the format string: '{0:9999}' * 130000 pads one letter to 1.3 GB.
+func growthBoundOf(name string, in *exec.Value, args *exec.VarArgs) float64 {
+	bound := growthBound(in, args)
+	if name == "format" || name == "format_map" {
+		bound = max(bound, formatBound(in, args))
+	}
+	return bound
+}
+
+// formatWidthRe finds the numbers in a format string (widths, precisions).
+var formatFieldRe = regexp.MustCompile(`\{[^{}]*\}|%[-+# 0]*\d*(\.\d*)?[a-zA-Z]`)
+var formatNumberRe = regexp.MustCompile(`\d+`)
+
+// formatBound bounds str.format's and printf's result: the format string,
+// plus for every field its largest width and all the arguments.
+func formatBound(in *exec.Value, args *exec.VarArgs) float64 {
+	format := in.String()
+	argBytes := 0.0
+	for _, a := range args.Args {
+		argBytes += valueSize(a, 0)
+	}
+	for _, a := range args.KwArgs {
+		argBytes += valueSize(a, 0)
+	}
+	bound := float64(len(format))
+	for _, field := range formatFieldRe.FindAllString(format, -1) {
+		width := 0.0
+		for _, num := range formatNumberRe.FindAllString(field, -1) {
+			if len(num) > 9 {
+				return math.Inf(1)
+			}
+			n, _ := strconv.Atoi(num)
+			width = max(width, float64(n))
+		}
+		bound += width + argBytes
+	}
+	return bound
 }
 
 // growthBound is checkGrowth's bound on the result of a string-building call.

@@ -61,7 +61,7 @@ func budgetedFilter(name string, inner exec.FilterFunction) exec.FilterFunction 
 // expansion × the size of input and arguments.
 func (st *renderState) checkCall(what string, growth bool, factor float64, in *exec.Value, params *exec.VarArgs) error {
 	if growth {
-		return st.check(growthBound(in, params), what)
+		return st.check(growthBoundOf(what[strings.LastIndexByte(what, ' ')+1:], in, params), what)
 	}
 	limit := float64(st.left)
 	size := sizeOf(in, limit)
