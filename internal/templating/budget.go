@@ -16,7 +16,7 @@ import (
 // freed since), so it bounds both the peak and the work.
 const (
 	maxRenderBytes      = 64 << 20         // bytes built by one render
-	maxLoopIterations   = 1_000_000        // loop passes in one render
+	maxLoopIterations   = 100_000          // loop passes in one render (a pass costs gonja microseconds)
 	defaultRenderTime   = 10 * time.Second // deadline when the caller sets none sooner
 	listItemBytes       = 16               // what one list item costs (an interface value)
 	maxRenderValueDepth = 100              // nesting of a value printed, pprinted or dumped to JSON
@@ -25,12 +25,13 @@ const (
 // budget is the part of renderState that limits work.
 type budget struct {
 	ctx        context.Context
+	max        int64 // bytes
 	left       int64 // bytes
 	iterations int
 }
 
-func newBudget(ctx context.Context) budget {
-	return budget{ctx: ctx, left: maxRenderBytes}
+func newBudget(ctx context.Context, maxBytes int64) budget {
+	return budget{ctx: ctx, max: maxBytes, left: maxBytes}
 }
 
 // budgetError is the render budget being exhausted.
@@ -45,7 +46,7 @@ func (b *budget) charge(n float64, what string) error {
 		return err
 	}
 	if n > float64(b.left) || math.IsNaN(n) {
-		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, maxRenderBytes)}
+		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, b.max)}
 	}
 	b.left -= int64(n)
 	return nil
@@ -58,7 +59,7 @@ func (b *budget) check(n float64, what string) error {
 		return err
 	}
 	if n > float64(b.left) || math.IsNaN(n) {
-		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, maxRenderBytes)}
+		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, b.max)}
 	}
 	return nil
 }

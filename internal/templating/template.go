@@ -104,6 +104,12 @@ func (t *Template) Source() string { return t.src }
 // it would build more than the render budget or output more than the
 // sandbox limit, or when gonja panics.
 func (t *Template) Render(ctx context.Context, c *Context) (out string, err error) {
+	return t.render(ctx, c, maxRenderBytes)
+}
+
+// render is Render with a byte budget (the fuzz test uses a smaller one, so
+// that it spends its time exploring rather than copying memory).
+func (t *Template) render(ctx context.Context, c *Context, budgetBytes int64) (out string, err error) {
 	if c == nil {
 		return "", errors.New("templating: render: nil Context")
 	}
@@ -118,7 +124,7 @@ func (t *Template) Render(ctx context.Context, c *Context) (out string, err erro
 	}()
 	ctx, cancel := context.WithTimeout(ctx, defaultRenderTime)
 	defer cancel()
-	st := &renderState{budget: newBudget(ctx), ctx: ctx, c: c, sites: t.sites}
+	st := &renderState{budget: newBudget(ctx, budgetBytes), ctx: ctx, c: c, sites: t.sites}
 	w := &outputWriter{ctx: ctx}
 	box := theSandbox()
 	vars := box.globals.Inherit()
