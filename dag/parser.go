@@ -13,10 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/podflow/podflow/internal/templating"
 )
 
 // Defaults of a DAG and its tasks, as in Airflow.
@@ -35,9 +36,8 @@ type Parser struct {
 	// Registry declares the operators tasks may use and their options.
 	Registry *Registry
 
-	locations     sync.Map     // IANA name -> *time.Location; time.LoadLocation reads the disk on every call
-	templates     sync.Map     // template source -> error, or true when it parses
-	templateCount atomic.Int64 // entries stored in templates, to bound it
+	locations sync.Map         // IANA name -> *time.Location; time.LoadLocation reads the disk on every call
+	templates templating.Cache // templates checked, bounded in bytes
 }
 
 // NewParser returns a parser that validates tasks against registry.

@@ -75,25 +75,11 @@ func (f *fileParser) template(key string, n *yaml.Node) (ok bool) {
 	return false
 }
 
-// maxCachedTemplates bounds the parser's memory of templates it checked.
-const maxCachedTemplates = 1 << 16
-
 // compileTemplate parses a template once per parser: the same templates
 // ("{{ ds }}", "{{ params.table }}") recur across tasks and files, and
 // the scheduler parses the same files again and again.
 func (p *Parser) compileTemplate(src string) error {
-	if v, ok := p.templates.Load(src); ok {
-		err, _ := v.(error)
-		return err
-	}
-	_, err := templating.Compile(src)
-	if p.templateCount.Add(1) <= maxCachedTemplates {
-		if err != nil {
-			p.templates.Store(src, err)
-		} else {
-			p.templates.Store(src, true)
-		}
-	}
+	_, err := p.templates.Compile(src)
 	return err
 }
 

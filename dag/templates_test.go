@@ -131,3 +131,23 @@ func TestWalkStrings(t *testing.T) {
 		t.Errorf("error = %v, want top", err)
 	}
 }
+
+// TestDeeplyNestedTemplateIsOneError: a template nested deeply enough to
+// overflow the parser's stack is refused before parsing, at its position.
+func TestDeeplyNestedTemplateIsOneError(t *testing.T) {
+	t.Parallel()
+	_, errs := parse(t, `
+dag_id: x
+tasks:
+  - task_id: a
+    operator: bash
+    bash_command: "echo {{ `+strings.Repeat("(", 100_000)+`1`+strings.Repeat(")", 100_000)+` }}"
+`)
+	if len(errs) != 1 {
+		t.Fatalf("want 1 error, got %d:\n%.500v", len(errs), errs)
+	}
+	// The 65th "(" is column 20 + 8 + 64 of line 5.
+	if want := "dag.yaml:5:92: bash_command: template does not parse: brackets nested deeper than 64 levels"; !strings.HasPrefix(errs[0].Error(), want) {
+		t.Fatalf("error = %.300q, want it to start with %q", errs[0].Error(), want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,7 +28,6 @@ const (
 	maxOutputBytes  = 4 << 20  // one rendered template
 	maxRepeatBytes  = 1 << 20  // 'x' * n
 	maxMacroCalls   = 10_000   // macro calls in one render
-	maxSourceBytes  = 1 << 20  // one template's source
 	maxGrowthBytes  = 64 << 20 // bound on one string-building filter or method call
 	rootTemplateKey = "podflow-template"
 )
@@ -167,12 +167,13 @@ func guardedMacroParser(inner parser.ControlStructureParser) parser.ControlStruc
 		if !ok {
 			return nil, fmt.Errorf("templating: unexpected macro node %T", cs)
 		}
-		return &guardedMacro{MacroControlStructure: mcs}, nil
+		return &guardedMacro{MacroControlStructure: mcs, literal: literalBytes(mcs.Macro)}, nil
 	}
 }
 
 type guardedMacro struct {
 	*controlstructures.MacroControlStructure
+	literal int // bytes of literal text in the body, charged per call
 }
 
 func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBlock) error {
@@ -197,7 +198,7 @@ func (g *guardedMacro) Execute(r *exec.Renderer, tag *nodes.ControlStructureBloc
 		if st.macroCalls > maxMacroCalls {
 			return exec.AsValue(st.failFunc(&sandboxError{msg: fmt.Sprintf("more than %d macro calls in one render", maxMacroCalls)}))
 		}
-		if err := st.ctx.Err(); err != nil {
+		if err := st.charge(float64(g.literal), fmt.Sprintf("output of macro %q", name)); err != nil {
 			return exec.AsValue(st.failFunc(err))
 		}
 		st.activeMacros[node] = true
@@ -230,14 +231,28 @@ func sandboxFilters() *exec.FilterSet {
 			return inner(e, exec.AsValue(toPython(in.Interface())), params)
 		}))
 	}
+	mustReplace(set.Replace("pprint", filterPPrint))
+	mustReplace(set.Register("shell_quote", filterShellQuote))
+	// The budget is checked after the fixed limits below: their errors say
+	// more precisely what is wrong.
+	for _, name := range filterNames {
+		inner, ok := set.Get(name)
+		if !ok {
+			panic(fmt.Sprintf("templating: build sandbox: no filter %q", name))
+		}
+		mustReplace(set.Replace(name, budgetedFilter(name, inner)))
+	}
 	format, _ := set.Get("format")
 	mustReplace(set.Replace("format", func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
 		if hugeFormatWidth(in.String()) {
 			return exec.AsValue(&sandboxError{msg: "format width too large"})
 		}
-		return format(e, in, params)
+		if err := checkFormatVerbs(in.String()); err != nil {
+			return exec.AsValue(err)
+		}
+		return format(e, in, plainArgs(params))
 	}))
-	// Registered last so that the growth check runs before the wrappers above.
+	// Registered after the wrappers above so that the checks run before them.
 	for _, name := range []string{"center", "format", "indent", "join", "replace", "truncate", "wordwrap", "urlize"} {
 		inner, _ := set.Get(name)
 		mustReplace(set.Replace(name, func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
@@ -257,6 +272,54 @@ func sandboxFilters() *exec.FilterSet {
 // widths; Go cannot recover from running out of memory, so the check comes
 // before the call.
 func checkGrowth(name string, in *exec.Value, args *exec.VarArgs) error {
+	if bound := growthBound(in, args); bound > maxGrowthBytes {
+		return &sandboxError{msg: fmt.Sprintf("%s: result could reach %.0f bytes, over the limit of %d", name, bound, maxGrowthBytes)}
+	}
+	return nil
+}
+
+// growthBoundOf is growthBound, and for format also counts the widths in
+// the format string: '{0:9999}' * 130000 pads one letter to 1.3 GB.
+func growthBoundOf(name string, in *exec.Value, args *exec.VarArgs) float64 {
+	bound := growthBound(in, args)
+	if name == "format" || name == "format_map" {
+		bound = max(bound, formatBound(in, args))
+	}
+	return bound
+}
+
+// formatWidthRe finds the numbers in a format string (widths, precisions).
+var formatFieldRe = regexp.MustCompile(`\{[^{}]*\}|%[-+# 0]*\d*(\.\d*)?[a-zA-Z]`)
+var formatNumberRe = regexp.MustCompile(`\d+`)
+
+// formatBound bounds str.format's and printf's result: the format string,
+// plus for every field its largest width and all the arguments.
+func formatBound(in *exec.Value, args *exec.VarArgs) float64 {
+	format := in.String()
+	argBytes := 0.0
+	for _, a := range args.Args {
+		argBytes += valueSize(a, 0)
+	}
+	for _, a := range args.KwArgs {
+		argBytes += valueSize(a, 0)
+	}
+	bound := float64(len(format))
+	for _, field := range formatFieldRe.FindAllString(format, -1) {
+		width := 0.0
+		for _, num := range formatNumberRe.FindAllString(field, -1) {
+			if len(num) > 9 {
+				return math.Inf(1)
+			}
+			n, _ := strconv.Atoi(num)
+			width = max(width, float64(n))
+		}
+		bound += width + argBytes
+	}
+	return bound
+}
+
+// growthBound is checkGrowth's bound on the result of a string-building call.
+func growthBound(in *exec.Value, args *exec.VarArgs) float64 {
 	factor := 1.0
 	for _, a := range args.Args {
 		factor += valueSize(a, 0)
@@ -264,10 +327,7 @@ func checkGrowth(name string, in *exec.Value, args *exec.VarArgs) error {
 	for _, a := range args.KwArgs {
 		factor += valueSize(a, 0)
 	}
-	if bound := (valueSize(in, 0) + 1) * factor; bound > maxGrowthBytes {
-		return &sandboxError{msg: fmt.Sprintf("%s: result could reach %.0f bytes, over the limit of %d", name, bound, maxGrowthBytes)}
-	}
-	return nil
+	return (valueSize(in, 0) + 1) * factor
 }
 
 // valueSize is a value's size for checkGrowth: bytes of a string, the
@@ -363,6 +423,7 @@ func sandboxMethods() exec.Methods {
 				if hugeFormatWidth(self) {
 					return nil, &sandboxError{msg: "format width too large"}
 				}
+				args = plainArgs(args)
 				if err := checkGrowth(name, sv, args); err != nil {
 					return nil, err
 				}

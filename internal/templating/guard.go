@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unsafe"
 
+	controlstructures "github.com/nikolalohinski/gonja/v2/builtins/control_structures"
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"github.com/nikolalohinski/gonja/v2/parser"
@@ -28,7 +29,8 @@ import (
 //	x.name(a)  becomes  podflow:method(x, site, a)
 //	x[key]     becomes  podflow:item(x, key, site)[key]  (x[0] stays: an index reaches no Go member)
 //	{{ e }}    becomes  {{ podflow:out(e) }}
-//	a * b      becomes  podflow:mul(a, b) * b
+//	a * b      becomes  podflow:binop(a, b, site)  (also +, ~ and **)
+//	{% for %}  gets     {{ podflow:loop(bytes) }} as the first node of its body
 //
 // podflow:attr and podflow:item check that the attribute or item exists, so
 // an undefined one is reported with its exact expression and position, and
@@ -36,9 +38,12 @@ import (
 // themselves. podflow:method resolves calls as Python does (built-in str,
 // list and dict methods, then function attributes of our objects) without
 // ever looking up a Go method. podflow:out prints values as Airflow does
-// (None, Python reprs of lists and dicts). podflow:mul refuses a string
-// repetition ('x' * 10**12) that would exhaust memory, which Go cannot
-// recover from. The names contain ':', which the lexer never puts in a
+// (None, Python reprs of lists and dicts) and charges what they print to the
+// render budget. podflow:binop computes the operators that build strings
+// and lists, charging the result to the render budget before building it
+// ('x' * 10**12 would exhaust memory, which Go cannot recover from).
+// podflow:loop counts every loop pass against the iteration budget and
+// stops the loop when the render's context is done. The names contain ':', which the lexer never puts in a
 // name, so templates cannot call them.
 //
 // The nodes sit behind unexported fields of gonja's control-structure types,
@@ -49,7 +54,8 @@ const (
 	attrGuardName  = "podflow:attr"
 	itemGuardName  = "podflow:item"
 	outGuardName   = "podflow:out"
-	mulGuardName   = "podflow:mul"
+	binopGuardName = "podflow:binop"
+	loopGuardName  = "podflow:loop"
 	methodCallName = "podflow:method"
 )
 
@@ -71,6 +77,7 @@ var (
 	typeFilterCall   = reflect.TypeFor[*nodes.FilterCall]()
 	typeTestCall     = reflect.TypeFor[*nodes.TestCall]()
 	typeToken        = reflect.TypeFor[*tokens.Token]()
+	typeFor          = reflect.TypeFor[*controlstructures.ForControlStructure]()
 )
 
 // guardTree rewrites the parsed template in place and returns the access
@@ -81,18 +88,27 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 		items   []*nodes.GetItem
 		outputs []*nodes.Output
 		calls   []*nodes.Call
-		muls    []*nodes.BinaryExpression
+		binops  []binopSlot
+		loops   []*controlstructures.ForControlStructure
 		names   = map[string]bool{}
 		unknown []string // filters and tests gonja does not have
 		firstAt *tokens.Token
 	)
 	visited := map[uintptr]bool{}
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
+	var walk func(v reflect.Value, set func(reflect.Value))
+	walk = func(v reflect.Value, set func(reflect.Value)) {
 		switch v.Kind() {
 		case reflect.Interface:
-			if !v.IsNil() {
-				walk(v.Elem())
+			if v.IsNil() {
+				return
+			}
+			walk(v.Elem(), nil)
+			// Post-order: a replaced operand is in place before the
+			// operation that reads it is replaced.
+			if e := v.Elem(); e.Type() == typeBinary && set != nil && typeCall.Implements(v.Type()) {
+				if b := (*nodes.BinaryExpression)(unsafe.Pointer(e.Pointer())); buildsValues(b) {
+					binops = append(binops, binopSlot{b: b, set: set})
+				}
 			}
 		case reflect.Pointer:
 			if v.IsNil() || v.Type() == typeToken || visited[v.Pointer()] {
@@ -124,28 +140,31 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 						firstAt = tc.Token
 					}
 				}
-			case typeBinary:
-				if b := (*nodes.BinaryExpression)(unsafe.Pointer(v.Pointer())); b.Operator != nil && b.Operator.Token.Type == tokens.Multiply {
-					muls = append(muls, b)
-				}
+			case typeFor:
+				loops = append(loops, (*controlstructures.ForControlStructure)(unsafe.Pointer(v.Pointer())))
 			}
-			walk(v.Elem())
+			walk(v.Elem(), nil)
 		case reflect.Struct:
 			for i := 0; i < v.NumField(); i++ {
-				walk(v.Field(i))
+				walk(v.Field(i), slotOf(v.Field(i)))
 			}
 		case reflect.Slice, reflect.Array:
 			for i := 0; i < v.Len(); i++ {
-				walk(v.Index(i))
+				walk(v.Index(i), slotOf(v.Index(i)))
 			}
 		case reflect.Map:
 			it := v.MapRange()
 			for it.Next() {
-				walk(it.Value())
+				var set func(reflect.Value)
+				if v.CanAddr() {
+					m, k := reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem(), it.Key()
+					set = func(n reflect.Value) { m.SetMapIndex(k, n) }
+				}
+				walk(it.Value(), set)
 			}
 		}
 	}
-	walk(reflect.ValueOf(root))
+	walk(reflect.ValueOf(root), nil)
 	if len(unknown) > 0 {
 		se := &parser.SyntaxError{Message: "unknown " + strings.Join(unknown, ", ")}
 		if firstAt != nil {
@@ -174,12 +193,26 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 			attrSites[i] = addSite(g, g.Attribute, g.Index)
 		}
 	}
+	binopSites := make([]int, len(binops))
+	for i, b := range binops {
+		binopSites[i] = addSite(b.b, b.b.Operator.Token.Val, 0)
+	}
 	itemSites := make([]int, len(items))
 	var unguarded []*nodes.GetItem
 	for i, g := range items {
 		itemSites[i] = addSite(g, "", 0)
 	}
 
+	// Operations first: the rewrites below read the fields they set.
+	for i, b := range binops {
+		at := b.b.Left.Position()
+		b.set(reflect.ValueOf(&nodes.Call{
+			Location: at,
+			Func:     &nodes.Name{Name: &tokens.Token{Type: tokens.Name, Val: binopGuardName, Line: at.Line, Col: at.Col}},
+			Args:     []nodes.Expression{b.b.Left, b.b.Right, intNode(binopSites[i], at)},
+			Kwargs:   map[string]nodes.Expression{},
+		}))
+	}
 	for _, c := range calls {
 		g, ok := c.Func.(*nodes.GetAttribute)
 		if !ok {
@@ -214,20 +247,14 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 			Kwargs:   map[string]nodes.Expression{},
 		}
 	}
-	for _, b := range muls {
-		at := b.Left.Position()
-		b.Left = &nodes.Call{
-			Location: at,
-			Func:     &nodes.Name{Name: &tokens.Token{Type: tokens.Name, Val: mulGuardName, Line: at.Line, Col: at.Col}},
-			Args:     []nodes.Expression{b.Left, b.Right},
-			Kwargs:   map[string]nodes.Expression{},
-		}
-	}
 	for _, o := range outputs {
 		o.Expression = guardCall(outGuardName, o.Expression, -1).(nodes.Expression)
 		if o.Alternative != nil {
 			o.Alternative = guardCall(outGuardName, o.Alternative, -1).(nodes.Expression)
 		}
+	}
+	for _, l := range loops {
+		countLoopPasses(l)
 	}
 	// gonja names an unguarded access by the String() of its rewritten node.
 	fallback := map[string]site{}
@@ -355,8 +382,11 @@ func (s site) name() string {
 }
 
 // outGuard is podflow:out(value): what {{ }} prints, as Airflow prints it.
-func outGuard(args *exec.VarArgs) *exec.Value {
+// What it prints is charged to the render budget (also inside macros and
+// {% set %} blocks, whose output does not reach the render's writer).
+func (st *renderState) outGuard(args *exec.VarArgs) *exec.Value {
 	v := args.Args[0]
+	var out *exec.Value
 	switch x := v.Interface().(type) {
 	case nil:
 		if v.IsNil() {
@@ -365,25 +395,32 @@ func outGuard(args *exec.VarArgs) *exec.Value {
 	case float64:
 		return exec.AsValue(pyFloat(x))
 	case pyList, pyDict, []any, map[string]any, exec.ValuesList, *exec.Dict:
-		return exec.AsValue(pyRepr(x))
+		if err := st.check(sizeOf(v, float64(st.left)), "printed value"); err != nil {
+			return exec.AsValue(st.failFunc(err))
+		}
+		out = exec.AsValue(pyRepr(x))
 	}
-	if v.IsCallable() {
+	if out == nil && v.IsCallable() {
 		return exec.AsValue("<function>")
 	}
-	return v
-}
-
-// mulGuard is podflow:mul(left, right): left, unless left * right would
-// build a string larger than the sandbox allows.
-func (st *renderState) mulGuard(args *exec.VarArgs) *exec.Value {
-	left, right := args.Args[0], args.Args[1]
-	if left.IsString() && right.IsInteger() && right.Integer() > 0 {
-		if n := len(left.String()); n > 0 && right.Integer() > maxRepeatBytes/n {
-			err := &sandboxError{msg: fmt.Sprintf("string repetition of %d bytes exceeds the limit of %d", int64(n)*int64(right.Integer()), maxRepeatBytes)}
+	if out == nil {
+		out = v
+	}
+	if out.IsString() {
+		if err := st.charge(float64(len(out.String())), "printed value"); err != nil {
 			return exec.AsValue(st.failFunc(err))
 		}
 	}
-	return left
+	return out
+}
+
+// printed is the text of a list or dict as {{ }} prints it.
+func printed(v *exec.Value) string {
+	switch x := v.Interface().(type) {
+	case pyList, pyDict, []any, map[string]any, exec.ValuesList, *exec.Dict:
+		return pyRepr(x)
+	}
+	return v.String()
 }
 
 // hideGoMembers returns v unchanged when attribute lookup on it cannot reach
@@ -444,7 +481,15 @@ func methodCall(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
 	if target.IsNil() {
 		return st.fail(s, fmt.Sprintf("undefined: %q ('None' has no attribute %q)", s.expr, s.name()))
 	}
+	if target.IsString() || target.IsList() || target.IsDict() {
+		if err := st.checkCall("method "+s.attr, growthMethods[s.attr], 2, target, call); err != nil {
+			return st.fail(s, err.Error())
+		}
+	}
 	if v, ok := builtinMethod(e, target, s.attr, call); ok {
+		if err := st.chargeResult("method "+s.attr, target, v); err != nil {
+			return st.fail(s, err.Error())
+		}
 		return v
 	}
 	if isTemplateValue(target.Interface()) {
@@ -455,6 +500,13 @@ func methodCall(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
 		return st.callValue(e, s, fn, call)
 	}
 	return st.fail(s, fmt.Sprintf("undefined: %q", s.expr))
+}
+
+// growthMethods are the str methods whose result can be much larger than
+// their input.
+var growthMethods = map[string]bool{
+	"center": true, "ljust": true, "rjust": true, "zfill": true, "expandtabs": true,
+	"join": true, "replace": true, "format": true, "format_map": true,
 }
 
 func builtinMethod(e *exec.Evaluator, parent *exec.Value, name string, args *exec.VarArgs) (*exec.Value, bool) {

@@ -70,8 +70,8 @@ func Compile(src string) (t *Template, err error) {
 			t, err = nil, &SyntaxError{Expr: src, Line: 1, Column: 1, Msg: fmt.Sprintf("template could not be parsed (parser panic: %v)", r)}
 		}
 	}()
-	if len(src) > maxSourceBytes {
-		return nil, &SyntaxError{Expr: src[:80] + "...", Line: 1, Column: 1, Msg: fmt.Sprintf("template of %d bytes exceeds the limit of %d", len(src), maxSourceBytes)}
+	if se := prescan(src); se != nil {
+		return nil, se
 	}
 	box := theSandbox()
 	tpl, err := exec.NewTemplate(rootTemplateKey, box.config, sourceLoader{src: src}, box.env)
@@ -99,9 +99,17 @@ func MustCompile(src string) *Template {
 func (t *Template) Source() string { return t.src }
 
 // Render renders the template with the context. Rendering stops with an
-// error when ctx is done (checked at every output write, function and macro
-// call), when the output exceeds the sandbox limit, or when gonja panics.
+// error when ctx is done or defaultRenderTime has passed (checked at every
+// output write, loop pass, operator, filter, function and macro call), when
+// it would build more than the render budget or output more than the
+// sandbox limit, or when gonja panics.
 func (t *Template) Render(ctx context.Context, c *Context) (out string, err error) {
+	return t.render(ctx, c, maxRenderBytes)
+}
+
+// render is Render with a byte budget (the fuzz test uses a smaller one, so
+// that it spends its time exploring rather than copying memory).
+func (t *Template) render(ctx context.Context, c *Context, budgetBytes int64) (out string, err error) {
 	if c == nil {
 		return "", errors.New("templating: render: nil Context")
 	}
@@ -114,7 +122,9 @@ func (t *Template) Render(ctx context.Context, c *Context) (out string, err erro
 			err = &RenderError{Msg: fmt.Sprintf("template rendering panicked: %v", r), Err: fmt.Errorf("panic: %v\n%s", r, debug.Stack())}
 		}
 	}()
-	st := &renderState{ctx: ctx, c: c, sites: t.sites}
+	ctx, cancel := context.WithTimeout(ctx, defaultRenderTime)
+	defer cancel()
+	st := &renderState{budget: newBudget(ctx, budgetBytes), ctx: ctx, c: c, sites: t.sites}
 	w := &outputWriter{ctx: ctx}
 	box := theSandbox()
 	vars := box.globals.Inherit()

@@ -18,6 +18,7 @@ const stateKey = "podflow:render-state"
 // renderState is everything one Render call owns: nothing in it is shared
 // between renders, so concurrent renders of one Template do not interfere.
 type renderState struct {
+	budget
 	ctx          context.Context
 	c            *Context
 	sites        []site
@@ -61,10 +62,15 @@ func newGlobals() *exec.Context {
 		itemGuardName: func(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
 			return stateFrom(e).itemGuard(args)
 		},
-		mulGuardName: func(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
-			return stateFrom(e).mulGuard(args)
+		binopGuardName: func(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
+			return stateFrom(e).binopGuard(args)
 		},
-		outGuardName:   outGuard,
+		loopGuardName: func(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
+			return stateFrom(e).loopGuard(args)
+		},
+		outGuardName: func(e *exec.Evaluator, args *exec.VarArgs) *exec.Value {
+			return stateFrom(e).outGuard(args)
+		},
 		methodCallName: methodCall,
 	})
 }
