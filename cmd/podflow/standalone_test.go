@@ -61,7 +61,7 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 	}
 	_ = os.Chmod(home, 0o755)
 	t.Cleanup(func() {
-		_ = localenv.StopPersistentPostgres(context.Background(), home)
+		_, _ = localenv.StopPersistentPostgres(context.Background(), home)
 		_ = os.RemoveAll(home)
 	})
 	t.Setenv("PODFLOW_HOME", home)
