@@ -179,7 +179,11 @@ func tightenHome(home string, r *pgRunner) (changed []string, err error) {
 		if err := os.Chmod(home, want); err != nil {
 			return nil, fmt.Errorf("localenv: close podflow home %s to other users: %w", home, err)
 		}
-		changed = append(changed, fmt.Sprintf("%s is now mode %#o (was %#o)", home, want, fi.Mode().Perm()))
+		what := fmt.Sprintf("%s is now mode %#o (was %#o)", home, want, fi.Mode().Perm())
+		if group >= 0 {
+			what += " with group postgres, so that the server can reach its data directory inside"
+		}
+		changed = append(changed, what)
 	}
 	for _, name := range []string{homeURLFile, homePGLock} {
 		path := filepath.Join(home, name)

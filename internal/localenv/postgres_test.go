@@ -240,6 +240,13 @@ func TestWatchdogStopsOrphan(t *testing.T) {
 // /var/lib/podflow when running as root).
 func persistentHome(t *testing.T) string {
 	home := t.TempDir()
+	persistentCleanup(t, home)
+	return home
+}
+
+// persistentCleanup stops the persistent cluster of home at cleanup and
+// removes its data directory if relocated.
+func persistentCleanup(t *testing.T, home string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -258,7 +265,6 @@ func persistentHome(t *testing.T) string {
 			os.RemoveAll(dir)
 		}
 	})
-	return home
 }
 
 func mustRunner(t *testing.T) *pgRunner {
