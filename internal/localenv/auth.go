@@ -159,7 +159,7 @@ func lockDown(ctx context.Context, dataDir string, port int, r *pgRunner, rotate
 		return password, false, nil
 	}
 	current := password
-	if trusts && password == "" || rotate {
+	if (trusts && password == "") || rotate {
 		if password, err = newPassword(); err != nil {
 			return "", false, err
 		}
