@@ -3,18 +3,20 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/localenv"
 	"github.com/podflow/podflow/migrations"
 )
 
 func init() {
 	extraCommands = append(extraCommands, func(app *App, root, _ *cobra.Command) {
-		db := &cobra.Command{Use: "db", Short: "Database schema and retention"}
-		db.AddCommand(newDBMigrateCmd(app), newDBCheckCmd(app), newDBCleanCmd(app))
+		db := &cobra.Command{Use: "db", Short: "Database schema and retention, and the local PostgreSQL of standalone"}
+		db.AddCommand(newDBMigrateCmd(app), newDBCheckCmd(app), newDBCleanCmd(app), newDBStatusCmd(app), newDBStopCmd())
 		root.AddCommand(db)
 	})
 }
@@ -129,4 +131,78 @@ func parseAge(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s, at most %dd", want, int64(maxAge/(24*time.Hour)))
 	}
 	return d, nil
+}
+
+// Exit codes of `db status`, as pg_ctl status has them.
+const (
+	exitLocalDBNotRunning = 3
+	exitLocalDBMissing    = 4
+)
+
+func newDBStatusCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the local PostgreSQL that standalone keeps under PODFLOW_HOME: running or not, data directory, port, URL (password masked)",
+		Long: "Show the persistent local PostgreSQL that `podflow standalone` starts under PODFLOW_HOME when DATABASE_URL is not set. " +
+			"Exit status 0 when it is running, 3 when it is not, 4 when there is none.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := localenv.PersistentPostgresStatus(localenv.Home())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			printLocalDBStatus(out, st)
+			if cfg, err := app.Config(); err == nil && cfg.DatabaseURL != "" {
+				fmt.Fprintln(out, "note: DATABASE_URL (or --database-url, or database_url in podflow.yaml) is set: podflow commands use that database, not this one")
+			}
+			switch {
+			case st.DataDir == "":
+				return &exitError{code: exitLocalDBMissing}
+			case !st.Running():
+				return &exitError{code: exitLocalDBNotRunning}
+			}
+			return nil
+		},
+	}
+}
+
+func printLocalDBStatus(out io.Writer, st localenv.PersistentStatus) {
+	switch {
+	case st.DataDir == "":
+		fmt.Fprintf(out, "no local PostgreSQL under %s: `podflow standalone` makes one when DATABASE_URL is not set\n", st.Home)
+		return
+	case st.Running():
+		fmt.Fprintf(out, "local PostgreSQL under %s: running (pid %d)\n", st.Home, st.PID)
+	default:
+		fmt.Fprintf(out, "local PostgreSQL under %s: not running (`podflow standalone` starts it)\n", st.Home)
+	}
+	fmt.Fprintf(out, "  data directory: %s\n", st.DataDir)
+	if st.Port != 0 {
+		fmt.Fprintf(out, "  port:           %d\n", st.Port)
+	}
+	if st.URL != "" {
+		fmt.Fprintf(out, "  url:            %s\n", localenv.RedactURL(st.URL))
+	}
+}
+
+func newDBStopCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the local PostgreSQL that standalone keeps under PODFLOW_HOME (its data stays; standalone starts it again)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			home := localenv.Home()
+			stopped, err := localenv.StopPersistentPostgres(cmd.Context(), home)
+			if err != nil {
+				return err
+			}
+			if !stopped {
+				fmt.Fprintf(cmd.OutOrStdout(), "the local PostgreSQL under %s is not running: nothing to stop\n", home)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stopped the local PostgreSQL under %s (its data stays; `podflow standalone` starts it again)\n", home)
+			return nil
+		},
+	}
 }

@@ -27,7 +27,8 @@ func newStandaloneCmd(app *App) *cobra.Command {
 		Short: "Run everything in one process: migrations, scheduler, workers and triggerer (and the local Postgres when no DATABASE_URL)",
 		Long: "Run everything in one process: migrations, the scheduler and its workers, and a triggerer. Without DATABASE_URL it " +
 			"starts (or reuses) a persistent local PostgreSQL under PODFLOW_HOME (default ~/.podflow) and records its " +
-			"URL there, so every other podflow command in another shell finds the same database.",
+			"URL (with its password; the file is readable by you only) there, so every other podflow command in another " +
+			"shell finds the same database. `podflow db status` shows it, `podflow db stop` stops it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -38,7 +39,7 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			logger := daemon.Logger("standalone")
 			if cfg.DatabaseURL == "" {
 				home := localenv.Home()
-				url, err := localenv.EnsurePersistentPostgres(ctx, home)
+				url, err := localenv.EnsurePersistentPostgres(ctx, home, cmd.ErrOrStderr())
 				if err != nil && ctx.Err() != nil {
 					return nil // stopped (Ctrl-C) while starting
 				}
@@ -46,7 +47,7 @@ func newStandaloneCmd(app *App) *cobra.Command {
 					return fmt.Errorf("start the local PostgreSQL under %s: %w (or set DATABASE_URL)", home, err)
 				}
 				cfg.DatabaseURL = url
-				logger.Info("using the local PostgreSQL", "home", home, "url", url)
+				logger.Info("using the local PostgreSQL", "home", home, "url", localenv.RedactURL(url))
 			}
 			if localCluster {
 				stop, err := startLocalCluster(ctx, logger)

@@ -59,11 +59,7 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Chmod(home, 0o755)
-	t.Cleanup(func() {
-		_ = localenv.StopPersistentPostgres(context.Background(), home)
-		_ = os.RemoveAll(home)
-	})
+	t.Cleanup(func() { removePersistentHome(home) })
 	t.Setenv("PODFLOW_HOME", home)
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("PODFLOW_DATABASE_URL", "")
@@ -167,4 +163,15 @@ func TestStandaloneLocalCluster(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "localcluster.log")); err != nil {
 		t.Errorf("no local cluster log: %v", err)
 	}
+}
+
+// removePersistentHome stops the local PostgreSQL of home and removes home
+// and its data directory (relocated under /var/lib/podflow as root).
+func removePersistentHome(home string) {
+	st, _ := localenv.PersistentPostgresStatus(home)
+	_, _ = localenv.StopPersistentPostgres(context.Background(), home)
+	if strings.HasPrefix(st.DataDir, "/var/lib/podflow/") {
+		_ = os.RemoveAll(st.DataDir)
+	}
+	_ = os.RemoveAll(home)
 }

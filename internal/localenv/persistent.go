@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,17 +51,37 @@ func Home() string {
 // this process exits; StopPersistentPostgres stops it. Concurrent calls,
 // from goroutines or processes, are serialized by a lock file under home.
 //
+// Only the OS user who owns home can log in: home is mode 0700, the URL
+// (with the superuser's password) is in database_url, mode 0600, and the
+// server asks every connection for that password. A home made by an older
+// podflow (mode 0755, a cluster trusting local connections) is locked down
+// the same way, and a sentence saying so is written to notice (nil: none).
+//
 // As root the server runs as OS user postgres, which must be able to reach
-// the data directory; when home is not reachable by it (root's home is
-// usually mode 0700), the data directory is /var/lib/podflow/postgres-HASH
-// and home/postgres is a symlink to it.
-func EnsurePersistentPostgres(ctx context.Context, home string) (string, error) {
+// the data directory: the data directory is /var/lib/podflow/postgres-HASH
+// (mode 0700, owned by postgres) and home/postgres is a symlink to it. A
+// data directory that an older podflow put inside home keeps its place:
+// home is then mode 0710 with group postgres, so that OS user can pass.
+func EnsurePersistentPostgres(ctx context.Context, home string, notice io.Writer) (string, error) {
 	home, err := absHome(home)
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
+	if err := os.MkdirAll(home, 0o700); err != nil {
 		return "", fmt.Errorf("localenv: create podflow home: %w", err)
+	}
+	r, err := newPGRunner()
+	if err != nil {
+		return "", err
+	}
+	_, err = os.Lstat(filepath.Join(home, homePGDir))
+	hadCluster := err == nil
+	tightened, err := tightenHome(home, r)
+	if err != nil {
+		return "", err
+	}
+	if !hadCluster {
+		tightened = nil // nothing was exposed: no need to tell
 	}
 	unlock, err := lockFile(ctx, filepath.Join(home, homePGLock))
 	if err != nil {
@@ -68,19 +89,24 @@ func EnsurePersistentPostgres(ctx context.Context, home string) (string, error) 
 	}
 	defer unlock()
 
-	r, err := newPGRunner()
+	dir, err := persistentDataDir(home, r, true)
 	if err != nil {
 		return "", err
 	}
-	dir, err := persistentDataDir(home, r, true)
-	if err != nil {
+	if err := tightenDataDir(dir, r); err != nil {
 		return "", err
 	}
 	port, running, err := runningPort(ctx, dir)
 	if err != nil {
 		return "", err
 	}
-	if !running {
+	var password string
+	var migrated bool
+	if running {
+		if password, migrated, err = lockDown(ctx, dir, port, r, false); err != nil {
+			return "", err
+		}
+	} else {
 		want := recordedPort(home)
 		if want != 0 && !portFree(want) {
 			want = 0
@@ -94,9 +120,9 @@ func EnsurePersistentPostgres(ctx context.Context, home string) (string, error) 
 		if err != nil {
 			return "", fmt.Errorf("localenv: start the persistent PostgreSQL of %s: %w", home, err)
 		}
-		port = p.Port
+		port, password, migrated = p.Port, p.Password, p.migrated
 	}
-	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	admin := adminURL(port, password)
 	if err := ensureDatabase(ctx, admin, persistentDB); err != nil {
 		return "", err
 	}
@@ -104,45 +130,205 @@ func EnsurePersistentPostgres(ctx context.Context, home string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(home, homeURLFile), []byte(dbURL+"\n")); err != nil {
+	urlFile := filepath.Join(home, homeURLFile)
+	if err := writeFileAtomic(urlFile, []byte(dbURL+"\n")); err != nil {
 		return "", fmt.Errorf("localenv: record database URL: %w", err)
+	}
+	if (migrated || len(tightened) > 0) && notice != nil {
+		fmt.Fprintln(notice, lockDownNotice(home, urlFile, migrated, tightened))
 	}
 	return dbURL, nil
 }
 
-// StopPersistentPostgres stops the persistent cluster of home ("" means
-// Home()) if it is running (pg_ctl stop -m fast). The recorded URL stays;
-// EnsurePersistentPostgres starts the cluster again with its data.
-func StopPersistentPostgres(ctx context.Context, home string) error {
-	home, err := absHome(home)
+// lockDownNotice tells the user what EnsurePersistentPostgres changed in a
+// home made by an older podflow.
+func lockDownNotice(home, urlFile string, migrated bool, tightened []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "podflow: secured the local PostgreSQL under %s:", home)
+	if migrated {
+		fmt.Fprintf(&b, " it let every local user in as superuser (pg_hba.conf \"trust\"); it now asks for a password (SCRAM-SHA-256), "+
+			"recorded in %s — a URL copied from that file before now has no password and must be copied again;", urlFile)
+	}
+	if len(tightened) > 0 {
+		fmt.Fprintf(&b, " %s.", strings.Join(tightened, ", "))
+	} else {
+		b.WriteString(".")
+	}
+	return strings.Replace(b.String(), ";.", ".", 1)
+}
+
+// tightenHome closes home, its lock file and its recorded URL to other OS
+// users and says what it changed. home is 0700, except as root when
+// home/postgres is a data directory (not a symlink) that an older podflow
+// made there: 0710 with group postgres then, so the server can reach it.
+func tightenHome(home string, r *pgRunner) (changed []string, err error) {
+	want, group := os.FileMode(0o700), -1
+	if fi, err := os.Lstat(filepath.Join(home, homePGDir)); err == nil && fi.IsDir() && r.asOtherUser() {
+		want, group = 0o710, r.gid
+	}
+	if group >= 0 {
+		if err := os.Chown(home, -1, group); err != nil {
+			return nil, fmt.Errorf("localenv: give %s to group postgres: %w", home, err)
+		}
+	}
+	fi, err := os.Stat(home)
 	if err != nil {
+		return nil, fmt.Errorf("localenv: %w", err)
+	}
+	if fi.Mode().Perm() != want {
+		if err := os.Chmod(home, want); err != nil {
+			return nil, fmt.Errorf("localenv: close podflow home %s to other users: %w", home, err)
+		}
+		what := fmt.Sprintf("%s is now mode %#o (was %#o)", home, want, fi.Mode().Perm())
+		if group >= 0 {
+			what += " with group postgres, so that the server can reach its data directory inside"
+		}
+		changed = append(changed, what)
+	}
+	for _, name := range []string{homeURLFile, homePGLock} {
+		path := filepath.Join(home, name)
+		fi, err := os.Stat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("localenv: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return nil, fmt.Errorf("localenv: close %s to other users: %w", path, err)
+			}
+			changed = append(changed, fmt.Sprintf("%s is now mode 0600 (was %#o)", name, fi.Mode().Perm()))
+		}
+	}
+	return changed, nil
+}
+
+// tightenDataDir makes an existing data directory 0700 and owned by the
+// server's OS user (PostgreSQL itself refuses a group- or world-writable
+// one, but not one another user may list or a relocated one owned by root).
+func tightenDataDir(dir string, r *pgRunner) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("localenv: %w", err)
+	}
+	if err := r.chown(dir); err != nil {
 		return err
 	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("localenv: close data directory %s to other users: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// StopPersistentPostgres stops the persistent cluster of home ("" means
+// Home()) if it is running (pg_ctl stop -m fast) and reports whether it
+// was. The recorded URL stays; EnsurePersistentPostgres starts the cluster
+// again with its data.
+func StopPersistentPostgres(ctx context.Context, home string) (stopped bool, err error) {
+	home, err = absHome(home)
+	if err != nil {
+		return false, err
+	}
 	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	unlock, err := lockFile(ctx, filepath.Join(home, homePGLock))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
 	r, err := newPGRunner()
 	if err != nil {
-		return err
+		return false, err
 	}
 	dir, err := persistentDataDir(home, r, false)
 	if err != nil || dir == "" {
-		return err
+		return false, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
-		return nil
+	if pid, _ := postmasterStatus(dir); pid == 0 {
+		return false, nil
 	}
 	bin, err := BinDir()
 	if err != nil {
-		return err
+		return false, err
 	}
 	p := &Postgres{Dir: dir, bin: bin, runner: r}
-	return p.pgCtlStop(ctx, "fast")
+	if err := p.pgCtlStop(ctx, "fast"); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// PersistentStatus describes the persistent local cluster of a home.
+type PersistentStatus struct {
+	Home    string
+	DataDir string // "" when there is no cluster yet
+	PID     int    // of the running server; 0 when it is not running
+	Port    int    // the running server's port, else the recorded one
+	URL     string // recorded in home/database_url (with its password), or ""
+}
+
+// Running reports whether the server is running.
+func (s PersistentStatus) Running() bool { return s.PID != 0 }
+
+// PersistentPostgresStatus reports on the persistent cluster of home (""
+// means Home()) without changing anything: whether it exists, runs, where
+// and on which port, and the URL recorded for it.
+func PersistentPostgresStatus(home string) (PersistentStatus, error) {
+	home, err := absHome(home)
+	if err != nil {
+		return PersistentStatus{}, err
+	}
+	st := PersistentStatus{Home: home}
+	if b, err := os.ReadFile(filepath.Join(home, homeURLFile)); err == nil {
+		st.URL = strings.TrimSpace(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return st, fmt.Errorf("localenv: read recorded database URL: %w", err)
+	}
+	st.Port = recordedPort(home)
+	r, err := newPGRunner()
+	if err != nil {
+		return st, err
+	}
+	if st.DataDir, err = persistentDataDir(home, r, false); err != nil || st.DataDir == "" {
+		return st, err
+	}
+	if pid, port := postmasterStatus(st.DataDir); pid != 0 {
+		st.PID, st.Port = pid, port
+	}
+	return st, nil
+}
+
+// postmasterStatus reads dir/postmaster.pid: the pid and port of the
+// server running there, or 0, 0 when none is (no file, or a file left by a
+// server that died and whose pid is gone or now another program's).
+func postmasterStatus(dir string) (pid, port int) {
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0, 0
+	}
+	lines := strings.Split(string(b), "\n")
+	pid, _ = strconv.Atoi(strings.TrimSpace(lines[0]))
+	if len(lines) >= 4 {
+		port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+	}
+	if !processAlive(pid) || !isPostgresProcess(pid) {
+		return 0, 0
+	}
+	return pid, port
+}
+
+// isPostgresProcess reports whether pid runs postgres (true when that
+// cannot be told, as without /proc).
+func isPostgresProcess(pid int) bool {
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err != nil || strings.Contains(string(comm), "postgres") || strings.Contains(string(comm), "postmaster")
 }
 
 // RecordedDatabaseURL returns the URL recorded in home/database_url ("" home
@@ -168,7 +354,7 @@ func RecordedDatabaseURL(ctx context.Context, home string) (string, error) {
 	}
 	if err := ping(ctx, dbURL, 2*time.Second); err != nil {
 		return "", fmt.Errorf("localenv: %w: %s (recorded in %s) does not answer: %v; start it with `podflow standalone`, or set DATABASE_URL",
-			ErrNotRunning, dbURL, path, err)
+			ErrNotRunning, RedactURL(dbURL), path, err)
 	}
 	return dbURL, nil
 }
@@ -213,14 +399,18 @@ func persistentDataDir(home string, r *pgRunner, create bool) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(home))
 	dir := filepath.Join(relocatedBase, "postgres-"+hex.EncodeToString(sum[:6]))
-	if err := os.MkdirAll(relocatedBase, 0o755); err != nil {
+	// Others may pass through relocatedBase (postgres must), not list it.
+	if err := os.MkdirAll(relocatedBase, 0o711); err != nil {
 		return "", fmt.Errorf("localenv: data directory for %s: %w", home, err)
 	}
-	if err := os.Chmod(relocatedBase, 0o755); err != nil {
+	if err := os.Chmod(relocatedBase, 0o711); err != nil {
 		return "", fmt.Errorf("localenv: data directory for %s: %w", home, err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("localenv: data directory for %s: %w", home, err)
+	}
+	if err := r.chown(dir); err != nil {
+		return "", err
 	}
 	if err := os.Symlink(dir, link); err != nil {
 		return "", fmt.Errorf("localenv: data directory for %s: %w", home, err)
@@ -250,7 +440,7 @@ func runningPort(ctx context.Context, dir string) (int, bool, error) {
 	if !processAlive(pid) {
 		return 0, false, nil // pg_ctl start handles this stale file
 	}
-	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && !strings.Contains(string(comm), "postgres") && !strings.Contains(string(comm), "postmaster") {
+	if !isPostgresProcess(pid) {
 		// The pid belongs to another program now: the server would refuse
 		// to start over this lock file.
 		if err := os.Remove(pidFile); err != nil {
@@ -258,8 +448,11 @@ func runningPort(ctx context.Context, dir string) (int, bool, error) {
 		}
 		return 0, false, nil
 	}
-	admin := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	if err := waitAccepting(ctx, admin, 15*time.Second); err != nil {
+	password, err := readPassword(dir)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := waitAccepting(ctx, adminURL(port, password), 15*time.Second); err != nil {
 		return 0, false, fmt.Errorf("localenv: postgres (pid %d) in %s is running but does not accept connections on 127.0.0.1:%d: %w; see %s",
 			pid, dir, port, err, filepath.Join(dir, "postgres.log"))
 	}
@@ -301,9 +494,12 @@ func ensureDatabase(ctx context.Context, adminURL, name string) error {
 	return nil
 }
 
+// writeFileAtomic writes path, mode 0600 (the recorded URL holds a
+// password).
 func writeFileAtomic(path string, data []byte) error {
 	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	os.Remove(tmp) // left by a crash, perhaps with a wider mode
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -12,7 +12,7 @@ var errPGUnsupported = errors.New("localenv: a local PostgreSQL is only supporte
 
 type pgRunner struct {
 	username string
-	uid      int
+	uid, gid int
 }
 
 func newPGRunner() (*pgRunner, error)                  { return nil, errPGUnsupported }

@@ -178,7 +178,7 @@ func processAlive(pid int) bool {
 // flock locks belong to the open file description, so this also excludes
 // other goroutines of this process.
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("localenv: open lock file: %w", err)
 	}

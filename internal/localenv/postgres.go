@@ -98,15 +98,18 @@ func versionLess(a, b []int) bool {
 
 // Postgres is a PostgreSQL server started by StartPostgres.
 type Postgres struct {
-	Dir  string // data directory (also holds the unix socket and, by default, postgres.log)
-	Port int    // TCP port on 127.0.0.1
-	URL  string // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
+	Dir      string // data directory (also holds the unix socket and, by default, postgres.log)
+	Port     int    // TCP port on 127.0.0.1
+	URL      string // postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable
+	Password string // of the superuser postgres, also in Dir/podflow.password
 
-	bin       string
-	runner    *pgRunner
-	removeDir bool          // Dir was made by StartPostgres: Stop removes it
-	watchdog  *exec.Cmd     // stops the server if this process dies without Stop
-	logDone   chan struct{} // closed when the server's output pipe is drained
+	bin          string
+	runner       *pgRunner
+	removeDir    bool          // Dir was made by StartPostgres: Stop removes it
+	fromTemplate bool          // Dir is a copy of the cached template: its password is not its own
+	migrated     bool          // Dir trusted local connections until this start locked it down
+	watchdog     *exec.Cmd     // stops the server if this process dies without Stop
+	logDone      chan struct{} // closed when the server's output pipe is drained
 
 	mu      sync.Mutex
 	stopped bool
@@ -135,11 +138,13 @@ type pgStartConfig struct {
 	watchdog bool
 }
 
-// StartPostgres initdb's opts.Dir if it holds no cluster (trust
-// authentication for connections on 127.0.0.1 and the unix socket only,
-// superuser "postgres", UTF8, C locale), starts the server with pg_ctl on
+// StartPostgres initdb's opts.Dir if it holds no cluster (superuser
+// "postgres" with a random password, SCRAM-SHA-256 authentication for every
+// connection, UTF8, C locale), starts the server with pg_ctl on
 // 127.0.0.1:opts.Port (unix socket in Dir, max_connections 300) and waits
-// until it accepts connections. As root, the server runs as OS user
+// until it accepts connections. A Dir made by an older podflow, whose
+// pg_hba.conf trusts local connections, gets a password and loses its
+// trust lines (see lockDown). As root, the server runs as OS user
 // "postgres" and Dir is given to that user.
 //
 // The server is tied to this process: Stop it; if the process dies first, a
@@ -221,10 +226,17 @@ func startPostgres(ctx context.Context, cfg pgStartConfig) (_ *Postgres, err err
 			return nil, err
 		}
 	}
-	p.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port)
-	if err := waitAccepting(ctx, p.URL, 30*time.Second); err != nil {
+	recorded, err := readPassword(p.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitAccepting(ctx, adminURL(p.Port, recorded), 30*time.Second); err != nil {
 		return nil, fmt.Errorf("localenv: postgres in %s started but does not accept connections: %w%s", p.Dir, err, p.logTail(nil))
 	}
+	if p.Password, p.migrated, err = lockDown(ctx, p.Dir, p.Port, r, p.fromTemplate); err != nil {
+		return nil, err
+	}
+	p.URL = adminURL(p.Port, p.Password)
 	return p, nil
 }
 
@@ -251,26 +263,18 @@ func (p *Postgres) initdb(ctx context.Context, fsync bool) error {
 		return err
 	}
 	// A throwaway cluster is a copy of a cached, freshly initdb'd one when
-	// there is one: copying takes a fraction of initdb's seconds.
-	fromTemplate := false
+	// there is one: copying takes a fraction of initdb's seconds. The copy's
+	// password is the template's; startPostgres replaces it once running.
 	tpl := p.templateDir()
 	if !fsync && p.runner.ownsPrivateDir(tpl) {
 		if err := p.copyDir(ctx, tpl, tmp); err == nil {
-			fromTemplate = true
+			p.fromTemplate = true
 		} else if err := resetDir(tmp, p.runner); err != nil {
 			return err
 		}
 	}
-	if !fromTemplate {
-		args := []string{"-D", tmp, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"}
-		if !fsync {
-			args = append(args, "--no-sync")
-		}
-		cmd := p.runner.command(ctx, filepath.Join(p.bin, "initdb"), args...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("localenv: initdb %s (as %s): %w\n%s", p.Dir, p.runner.username, err, bytes.TrimSpace(out))
-		}
-		if err := p.writeHBA(tmp); err != nil {
+	if !p.fromTemplate {
+		if err := p.initdbWithPassword(ctx, tmp, fsync); err != nil {
 			return err
 		}
 		if !fsync {
@@ -291,7 +295,7 @@ func (p *Postgres) initdb(ctx context.Context, fsync bool) error {
 // reboot). Only a directory owned by the user the server runs as, and
 // private to it, is used.
 func (p *Postgres) templateDir() string {
-	key := p.bin
+	key := p.bin + "|scram" // templates of older podflows trusted local connections
 	if fi, err := os.Stat(filepath.Join(p.bin, "postgres")); err == nil {
 		key += fmt.Sprintf("|%d|%d", fi.Size(), fi.ModTime().UnixNano())
 	}
@@ -336,19 +340,43 @@ func resetDir(dir string, r *pgRunner) error {
 	return r.chown(dir)
 }
 
-func (p *Postgres) writeHBA(dir string) error {
-	// Trust only the unix socket (in Dir, mode 0700) and 127.0.0.1; the
-	// server listens on nothing else.
-	hba := "# written by podflow (internal/localenv)\n" +
-		"local all all trust\n" +
-		"host all all 127.0.0.1/32 trust\n" +
-		"local replication all trust\n" +
-		"host replication all 127.0.0.1/32 trust\n"
-	path := filepath.Join(dir, "pg_hba.conf")
-	if err := os.WriteFile(path, []byte(hba), 0o600); err != nil {
-		return fmt.Errorf("localenv: write pg_hba.conf: %w", err)
+// initdbWithPassword runs initdb in dir with a new random password for
+// the superuser, which it records in dir/podflow.password, and podflow's
+// pg_hba.conf (password needed on every connection).
+func (p *Postgres) initdbWithPassword(ctx context.Context, dir string, fsync bool) error {
+	password, err := newPassword()
+	if err != nil {
+		return err
 	}
-	return p.runner.chown(path)
+	// initdb reads the password from a file, which the server's OS user
+	// must be able to open; a fresh one (O_EXCL, 0600) beside dir.
+	pwFile, err := os.CreateTemp(filepath.Dir(dir), ".podflow-initdb-pw-")
+	if err != nil {
+		return fmt.Errorf("localenv: initdb password file: %w", err)
+	}
+	defer os.Remove(pwFile.Name())
+	_, err = pwFile.WriteString(password + "\n")
+	if cerr := pwFile.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("localenv: initdb password file: %w", err)
+	}
+	if err := p.runner.chown(pwFile.Name()); err != nil {
+		return err
+	}
+	args := []string{"-D", dir, "-U", superuser, "--auth=scram-sha-256", "--pwfile=" + pwFile.Name(), "--encoding=UTF8", "--locale=C"}
+	if !fsync {
+		args = append(args, "--no-sync")
+	}
+	cmd := p.runner.command(ctx, filepath.Join(p.bin, "initdb"), args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("localenv: initdb %s (as %s): %w\n%s", p.Dir, p.runner.username, err, bytes.TrimSpace(out))
+	}
+	if err := writePrivateFile(filepath.Join(dir, "pg_hba.conf"), []byte(hbaContents), p.runner); err != nil {
+		return err
+	}
+	return writePrivateFile(filepath.Join(dir, passwordFile), []byte(password+"\n"), p.runner)
 }
 
 // maxSocketDir is the longest Dir that fits a unix socket path

@@ -86,7 +86,7 @@ func TestStartPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	p := startTestPostgres(t, PostgresOptions{})
-	if want := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.Port); p.URL != want {
+	if want := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", p.Password, p.Port); p.Password == "" || p.URL != want {
 		t.Errorf("URL = %s, want %s", p.URL, want)
 	}
 	for setting, want := range map[string]string{
@@ -107,7 +107,7 @@ func TestStartPostgres(t *testing.T) {
 		t.Errorf("current_database() = %q via %s", got, url)
 	}
 	// Through the unix socket in Dir too.
-	sock := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres", p.Dir, p.Port)
+	sock := fmt.Sprintf("host=%s port=%d user=postgres password=%s dbname=postgres", p.Dir, p.Port, p.Password)
 	if got := queryString(t, ctx, sock, "SELECT 'ok'"); got != "ok" {
 		t.Errorf("unix socket: %q", got)
 	}
@@ -240,6 +240,13 @@ func TestWatchdogStopsOrphan(t *testing.T) {
 // /var/lib/podflow when running as root).
 func persistentHome(t *testing.T) string {
 	home := t.TempDir()
+	persistentCleanup(t, home)
+	return home
+}
+
+// persistentCleanup stops the persistent cluster of home at cleanup and
+// removes its data directory if relocated.
+func persistentCleanup(t *testing.T, home string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -248,7 +255,7 @@ func persistentHome(t *testing.T) string {
 		if dir != "" {
 			pid = postmasterPID(dir)
 		}
-		if err := StopPersistentPostgres(ctx, home); err != nil {
+		if _, err := StopPersistentPostgres(ctx, home); err != nil {
 			t.Errorf("StopPersistentPostgres: %v", err)
 		}
 		if pid != 0 && processAlive(pid) {
@@ -258,7 +265,6 @@ func persistentHome(t *testing.T) string {
 			os.RemoveAll(dir)
 		}
 	})
-	return home
 }
 
 func mustRunner(t *testing.T) *pgRunner {
@@ -278,7 +284,7 @@ func TestPersistentPostgres(t *testing.T) {
 		t.Fatalf("RecordedDatabaseURL before Ensure = %q, %v; want \"\", nil", u, err)
 	}
 	begin := time.Now()
-	url1, err := EnsurePersistentPostgres(ctx, home)
+	url1, err := EnsurePersistentPostgres(ctx, home, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +293,7 @@ func TestPersistentPostgres(t *testing.T) {
 		t.Errorf("URL %s: want database podflow", url1)
 	}
 	begin = time.Now()
-	url2, err := EnsurePersistentPostgres(ctx, home)
+	url2, err := EnsurePersistentPostgres(ctx, home, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +322,11 @@ func TestPersistentPostgres(t *testing.T) {
 		t.Errorf("RecordedDatabaseURL = %q, %v; want %s", u, err, url1)
 	}
 
-	if err := StopPersistentPostgres(ctx, home); err != nil {
-		t.Fatal(err)
+	if stopped, err := StopPersistentPostgres(ctx, home); err != nil || !stopped {
+		t.Fatalf("StopPersistentPostgres of a running cluster = %v, %v; want true, nil", stopped, err)
+	}
+	if stopped, err := StopPersistentPostgres(ctx, home); err != nil || stopped {
+		t.Fatalf("StopPersistentPostgres of a stopped cluster = %v, %v; want false, nil", stopped, err)
 	}
 	if u, err := RecordedDatabaseURL(ctx, home); u != "" || !errors.Is(err, ErrNotRunning) {
 		t.Errorf("RecordedDatabaseURL of a stopped server = %q, %v; want ErrNotRunning", u, err)
@@ -333,7 +342,7 @@ func TestPersistentPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	begin = time.Now()
-	url3, err := EnsurePersistentPostgres(ctx, home)
+	url3, err := EnsurePersistentPostgres(ctx, home, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +369,7 @@ func TestPersistentPostgresConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			urls[i], errs[i] = EnsurePersistentPostgres(ctx, home)
+			urls[i], errs[i] = EnsurePersistentPostgres(ctx, home, nil)
 		}()
 	}
 	wg.Wait()

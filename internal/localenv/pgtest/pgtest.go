@@ -1,6 +1,8 @@
 // Package pgtest gives each test a fresh PostgreSQL database: on the server
 // of DATABASE_URL when set, else on a throwaway local cluster (fsync off)
-// shared by the tests of one test binary.
+// shared by the tests of one test binary. The throwaway cluster has a
+// random superuser password, which is in every URL handed out: other OS
+// users of the machine cannot log in to it.
 //
 //	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 //

@@ -2,12 +2,15 @@ package pgtest
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/podflow/podflow/internal/localenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -77,5 +80,36 @@ func TestDatabaseName(t *testing.T) {
 	}
 	if a, b := databaseName("T", 1, 1), databaseName("T", 1, 2); a == b {
 		t.Errorf("not unique: %s", a)
+	}
+}
+
+// The throwaway cluster asks for a password: a database URL without it is
+// refused, with it admitted.
+func TestNewDatabaseNeedsPassword(t *testing.T) {
+	if os.Getenv("DATABASE_URL") != "" {
+		t.Skip("DATABASE_URL is set: its server's authentication is not ours to test")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := u.User.Password(); !ok {
+		t.Fatalf("NewDatabase URL %s has no password", localenv.RedactURL(dbURL))
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	conn.Close(ctx)
+	u.User = url.User(u.User.Username())
+	conn, err = pgx.Connect(ctx, u.String())
+	if err == nil {
+		conn.Close(ctx)
+	}
+	if !localenv.IsAuthFailure(err) {
+		t.Errorf("without the password: %v; want the login refused", err)
 	}
 }
