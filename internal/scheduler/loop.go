@@ -33,7 +33,6 @@ func (s *Scheduler) loop(ctx context.Context) {
 
 func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
 	now := time.Now()
-	s.syncDags(ctx, now)
 	steps := []struct {
 		name string
 		run  func(context.Context) error

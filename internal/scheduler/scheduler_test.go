@@ -462,3 +462,50 @@ tasks:
 		t.Errorf("without catchup: %d runs (%v), want only the latest interval", len(runs), runs)
 	}
 }
+
+// TestHostileDAGFilesDoNotSlowOthers: files built to crash or stall the
+// parser cost their own file only; the good DAG runs as fast as alone.
+func TestHostileDAGFilesDoNotSlowOthers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	nested := strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000)
+	b.DAG("parens", "dag_id: parens\ntasks:\n  - {task_id: a, operator: bash, bash_command: '{{ "+nested+" }}'}\n")
+	ifs := strings.Repeat("{% if true %}", 8000) + "x" + strings.Repeat("{% endif %}", 8000) // 192 KB
+	b.DAG("ifs", "dag_id: ifs\ntasks:\n  - {task_id: a, operator: bash, bash_command: '"+ifs+"'}\n")
+	b.DAG("huge", "dag_id: huge\ntasks:\n  - {task_id: a, operator: bash, bash_command: echo}\n# "+strings.Repeat("x", 2<<20)+"\n")
+	b.DAG("good", "dag_id: good\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo fine'}\n")
+	b.Scheduler(nil)
+	start := time.Now()
+	runID := b.Trigger("good", "")
+	if got := b.WaitRun("good", runID, 30*time.Second); got != runstate.RunSuccess {
+		t.Fatalf("good run %s", got)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the good run took %s beside the hostile files", took)
+	}
+	want := map[string]string{"parens.yaml": "nested", "ifs.yaml": "nested", "huge.yaml": "over 1048576 bytes"}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		files, err := b.store.BrokenFiles(b.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, f := range files {
+			got[filepath.Base(f.Path)] = f.Errors
+		}
+		missing := false
+		for name, msg := range want {
+			if !strings.Contains(got[name], msg) {
+				missing = true
+			}
+		}
+		if !missing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broken files recorded: %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
