@@ -1,8 +1,10 @@
 // Package store holds every SQL statement of podflow's metadata database:
 // DAGs and their versions, runs, task instances, XComs, task logs,
-// triggers, heartbeats and the figures /metrics reads. No other package
-// writes SQL against these tables; a new statement gets a function here,
-// named for what it does.
+// triggers, heartbeats and the figures /metrics reads. No other package's
+// code writes SQL against these tables (a few system tests still read or
+// age rows directly); a new statement gets a function here, named for what
+// it does. Schema changes are in migrations/, LISTEN connections in the
+// daemons.
 //
 // # Calling it
 //
@@ -46,18 +48,17 @@
 //
 // A task instance's life, as runstate.Decide and the workers drive it:
 //
-//	           ┌────────────── QueueReady ──────────────┐
-//	           │                                        ▼
-//	  none ────┼── MarkUpstreamFailed ──▶ upstream_failed
-//	           ├── MarkSkipped ─────────▶ skipped
-//	           ▼
-//	        queued ◀──── QueueDueRetries ──── up_for_retry
-//	           │                                   ▲
-//	      ClaimTasks                               │
-//	           ▼                                   │
-//	        running ──── FinishTasks ──────────────┼──▶ success | failed | skipped
-//	           │                                   │
-//	           └─ FinishTasks ─▶ deferred ─ FireTrigger ─▶ scheduled ─ QueueResumed ─▶ queued
+//	none ─QueueReady─▶ queued ─ClaimTasks─▶ running ─FinishTasks─▶ success | failed | skipped
+//	 │                  ▲  ▲                 │  │
+//	 │                  │  │                 │  └─FinishTasks─▶ up_for_retry ─┐
+//	 │                  │  └─────────────────│───── QueueDueRetries ──────────┘
+//	 │                  │                    └─FinishTasks─▶ deferred ─FireTrigger─▶ scheduled ─┐
+//	 │                  └─────────────────────── QueueResumed ──────────────────────────────────┘
+//	 ├─MarkUpstreamFailed─▶ upstream_failed
+//	 └─MarkSkipped────────▶ skipped
+//
+// ClearTasks puts any task instance back to none; FailForRunTimeout fails
+// running and deferred ones and skips waiting ones.
 //
 // Every transition appends {state, try, at} to the row's history in the same
 // statement (StateHistory reads it). A try's XComs are written in the
