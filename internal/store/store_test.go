@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/internal/localenv/pgtest"
-	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -172,5 +171,3 @@ func wantStates(t *testing.T, got, want map[string]string) {
 		t.Errorf("task states = %v\nwant          %v", got, want)
 	}
 }
-
-var _ = runstate.None
