@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,13 +18,22 @@ import (
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/operators"
 )
 
 // End-to-end tests: the operator's Execute against a real cluster (the local
 // cluster unless KUBECONFIG is set), each test in its own namespace.
 
-func TestMain(m *testing.M) { kubetest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	kubetest.Stop()
+	if err := pgtest.Stop(); err != nil && code == 0 { // the trigger benchmark's database
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 type e2eBundle struct {
 	kubeconfig string
@@ -461,7 +471,10 @@ func TestE2EDeferrable(t *testing.T) {
 		done, ev = EvaluatePod(p, time.Now(), args.Timeouts())
 		return done
 	})
-	event, _ := json.Marshal(ev)
+	event, err := podTriggerEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resumed := b.newTask(t, "deferred", writeXCom+"deferrable: true\n")
 	res, err = b.op.Resume(context.Background(), resumed.tc, res.Deferral.Method, event)
 	t.Logf("resumed log:\n%s", resumed.log)
