@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podflow/podflow/internal/kube"
@@ -406,5 +407,57 @@ func TestPodDeletedWhileDeferred(t *testing.T) {
 	}
 	if !strings.Contains(tis[0].Error, "pod deleted") {
 		t.Errorf("error %q does not say pod deleted", tis[0].Error)
+	}
+}
+
+// Given a pod task with execution_timeout 6 s whose pod sleeps 120 s (and
+// on_finish_action: keep_pod), when the timeout passes, then the task fails
+// on time and its pod is deleted: a timed-out task's pod never outlives it,
+// whether the task waited in a worker or deferred to the triggerer.
+func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
+	for _, deferrable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("deferrable=%v", deferrable), func(t *testing.T) {
+			b := setup(t).withCluster()
+			extra := "    execution_timeout: 6s\n"
+			if deferrable {
+				extra += "    deferrable: true\n"
+			}
+			d := b.writeDAG("timeout", "dag_id: timeout\ntasks:\n"+b.podTask("sleeper", "sleep 120", extra))
+			b.scheduler(2)
+			b.triggerer(10, 2*time.Second)
+			run, tis := b.waitRunTasks("timeout", b.trigger(d), time.Minute)
+			ti := tis[0]
+			if run.State != runstate.RunFailed || ti.State != runstate.Failed {
+				t.Fatalf("run %s, task %s (%s); want both failed", run.State, ti.State, ti.Error)
+			}
+			if !strings.Contains(ti.Error, "execution_timeout") {
+				t.Errorf("error %q does not name execution_timeout", ti.Error)
+			}
+			if took := ti.EndedAt.Sub(*ti.StartedAt); took > 6*time.Second+10*time.Second {
+				t.Errorf("the task failed %s after it started, want about 6 s", took.Round(time.Millisecond))
+			}
+			if ti.ExternalName == "" {
+				t.Fatal("no pod recorded on the task instance")
+			}
+			if deferrable && !strings.Contains(b.history(ti), "deferred") {
+				t.Errorf("history %s: the task never deferred", b.history(ti))
+			}
+			// Then: the pod is gone or terminating, by the Kubernetes API.
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				p, err := b.client.CoreV1().Pods(ti.ExternalNS).Get(b.ctx, ti.ExternalName, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("pod %s/%s still %s (not terminating) 15 s after its task timed out; task log:\n%s",
+						p.Namespace, p.Name, p.Status.Phase, b.log(ti))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -485,3 +485,67 @@ func TestE2EDeferrable(t *testing.T) {
 	expect(t, "return_value", string(got), "[1,2,3,4]")
 	expect(t, "base log", resumed.log.sourceLines("base"), []string{"hello from the pod"})
 }
+
+// TestE2EResumeStopsThePod: a deferred task resumed with a timeout event, or
+// resumed after its own deadline, deletes its pod (keep_pod
+// notwithstanding); an error event from the triggerer itself fails the task
+// with its message and applies on_finish_action.
+func TestE2EResumeStopsThePod(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		event      func(pe PodEvent) operators.Event
+		ctxEnded   bool
+		wantErr    string
+		wantDelete bool
+	}{
+		{name: "timeout", event: func(PodEvent) operators.Event {
+			return operators.Event{Status: operators.EventTimeout, Message: "trigger deadline passed"}
+		}, wantErr: "timed out while deferred: trigger deadline passed", wantDelete: true},
+		{name: "late success", event: func(pe PodEvent) operators.Event {
+			ev, _ := podTriggerEvent(PodEvent{Status: PodSucceeded, Namespace: pe.Namespace, Name: pe.Name, ExitCode: new(int32)})
+			return ev
+		}, ctxEnded: true, wantErr: "context deadline exceeded", wantDelete: true},
+		{name: "triggerer error", event: func(PodEvent) operators.Event {
+			return operators.ErrorEvent("cluster unreachable")
+		}, wantErr: "cluster unreachable", wantDelete: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupE2E(t)
+			opts := "image: alpine\ncmds: [\"sh\", \"-c\", \"sleep 120\"]\ndeferrable: true\non_finish_action: keep_pod\ntermination_grace_period: 1\n"
+			tk := b.newTask(t, "stopped", opts)
+			res, err := tk.execute(t, time.Minute)
+			if err != nil || res.Deferral == nil {
+				t.Fatalf("Execute = %+v, %v; want a deferral", res, err)
+			}
+			var args TriggerArgs
+			if err := json.Unmarshal(res.Deferral.Args, &args); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Minute, "pod running", func() bool {
+				p, err := b.client.CoreV1().Pods(args.Namespace).Get(context.Background(), args.Name, metav1.GetOptions{})
+				return err == nil && p.Status.Phase == corev1.PodRunning
+			})
+			resumed := b.newTask(t, "stopped", opts)
+			resumed.tc.ExternalNamespace, resumed.tc.ExternalName = args.Namespace, args.Name
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if tc.ctxEnded {
+				var late context.CancelFunc
+				ctx, late = context.WithDeadline(ctx, time.Now().Add(-time.Second))
+				defer late()
+			}
+			_, err = b.op.Resume(ctx, resumed.tc, res.Deferral.Method, tc.event(PodEvent{Namespace: args.Namespace, Name: args.Name}))
+			t.Logf("resumed log:\n%s", resumed.log)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Resume error %v, want %q", err, tc.wantErr)
+			}
+			p, err := b.client.CoreV1().Pods(args.Namespace).Get(context.Background(), args.Name, metav1.GetOptions{})
+			deleted := apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+			if deleted != tc.wantDelete {
+				t.Errorf("pod deleted = %v, want %v (get: %v)", deleted, tc.wantDelete, err)
+			}
+		})
+	}
+}
