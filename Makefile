@@ -41,7 +41,7 @@ bench: build localcluster
 	$(GO) test -run '^$$' -bench 'LoadFolder1000$$' -benchtime 3x ./dag/
 	$(GO) test -run '^$$' -bench RenderXComPull ./internal/templating/
 	$(GO) test -run '^$$' -bench PodOverhead -benchtime 50x ./operators/kubernetes/
-	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./internal/podtrigger/
+	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./operators/kubernetes/
 
 vet:
 	$(GO) vet ./...

@@ -117,15 +117,15 @@ tasks:
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deps := builtin.Deps{Clients: kube.NewClients()}
-	d, errs := dag.NewParser(builtin.Registry(deps).Schemas()).ParseFile(path)
+	ops := builtin.Registry(builtin.Deps{Clients: kube.NewClients()})
+	d, errs := dag.NewParser(ops.Schemas()).ParseFile(path)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})
-	s := scheduler.New(st, builtin.Registry(deps), scheduler.Config{DagsFolder: dir, Workers: 4,
+	s := scheduler.New(st, ops, scheduler.Config{DagsFolder: dir, Workers: 4,
 		LoopInterval: 100 * time.Millisecond, SyncInterval: 50 * time.Millisecond, Logger: log})
-	tr := triggerer.New(st, builtin.TriggerKinds(deps), triggerer.Config{PollInterval: 100 * time.Millisecond, Logger: log})
+	tr := triggerer.New(st, ops.Triggers(), triggerer.Config{PollInterval: 100 * time.Millisecond, Logger: log})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { _ = s.Run(runCtx); done <- struct{}{} }()

@@ -1,13 +1,23 @@
-// Package operators defines what a task's operator is to the worker: a schema
-// of options (for validation) and an Execute step, optionally a Resume step
-// after a deferral. Operators are registered in a Registry built once per
-// process; nothing is global.
+// Package operators is the contract between podflow and its operators: a
+// schema of options (for validation), an Execute step, and for operators
+// that defer (Deferrer) their trigger kinds and a Resume step. Operators
+// are registered in a Registry built once per process; nothing is global.
+//
+//	worker:    Execute ──▶ Result{Deferral{Kind, Args, Deadline, Method}}
+//	triggerer: Trigger(Kind).Run(Args) ──▶ Event{Status, Message, Detail}
+//	           (deadline passed: Event{Status: timeout}; error: Event{Status: error})
+//	worker:    Resume(Method, Event) ──▶ Result or error
+//
+// A deferrable operator lives in one package with its trigger and its
+// event detail; registering the operator registers its triggers.
 package operators
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/podflow/podflow/dag"
@@ -26,7 +36,9 @@ type Operator interface {
 // Resumer is implemented by operators that defer: the worker calls Resume
 // with the trigger's event when the task comes back from the triggerer.
 type Resumer interface {
-	Resume(ctx context.Context, tc *TaskContext, method string, event json.RawMessage) (*Result, error)
+	// Resume is called with every EventStatus; on EventTimeout (and when ctx
+	// has already ended) it stops what Execute started.
+	Resume(ctx context.Context, tc *TaskContext, method string, event Event) (*Result, error)
 }
 
 // TaskContext is everything an operator gets about the task instance it runs.
@@ -97,26 +109,51 @@ func IsSkip(err error) bool {
 	return errors.As(err, &s)
 }
 
-// Registry maps operator names to operators.
+// Registry maps operator names to operators, and trigger kinds to the
+// triggers the operators declared.
 type Registry struct {
-	ops     map[string]Operator
-	schemas *dag.Registry
+	ops      map[string]Operator
+	triggers map[string]Trigger
+	schemas  *dag.Registry
 }
 
 // NewRegistry returns a registry with the given operators.
 func NewRegistry(ops ...Operator) *Registry {
-	r := &Registry{ops: map[string]Operator{}, schemas: dag.NewRegistry()}
+	r := &Registry{ops: map[string]Operator{}, triggers: map[string]Trigger{}, schemas: dag.NewRegistry()}
 	for _, op := range ops {
 		r.Register(op)
 	}
 	return r
 }
 
-// Register adds an operator under its schema's name.
+// Register adds an operator under its schema's name, and the triggers of a
+// Deferrer under their kinds. Two operators declaring one kind with two
+// different trigger types is a programming error and panics (as
+// http.ServeMux does for a pattern registered twice).
 func (r *Registry) Register(op Operator) {
 	s := op.Schema()
 	r.ops[s.Name] = op
 	r.schemas.Register(s)
+	d, ok := op.(Deferrer)
+	if !ok {
+		return
+	}
+	for _, t := range d.Triggers() {
+		if have, ok := r.triggers[t.Kind()]; ok && reflect.TypeOf(have) != reflect.TypeOf(t) {
+			panic(fmt.Sprintf("operators: trigger kind %q declared by %T and %T", t.Kind(), have, t))
+		}
+		r.triggers[t.Kind()] = t
+	}
+}
+
+// Triggers are the registered operators' trigger kinds, by kind: what a
+// triggerer of this process runs.
+func (r *Registry) Triggers() map[string]Trigger {
+	out := make(map[string]Trigger, len(r.triggers))
+	for k, t := range r.triggers {
+		out[k] = t
+	}
+	return out
 }
 
 // Lookup returns the operator with the given name.

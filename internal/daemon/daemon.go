@@ -115,18 +115,21 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: Connections{Config: cfg},
 		FileRoots: append([]string{cfg.DagsFolder}, cfg.AllowedPaths...)}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
+	// One registry: the pod operator and the pod trigger share its clients
+	// and its pod watches.
+	ops := builtin.Registry(deps)
 	var runs []func(context.Context) error
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m
-		s := scheduler.New(st, builtin.Registry(deps), sc)
+		s := scheduler.New(st, ops, sc)
 		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
 		runs = append(runs, s.Run)
 	}
 	if withTriggerer {
 		tc := TriggererConfig(cfg, logger.Named("triggerer"))
 		tc.Metrics = m
-		t := triggerer.New(st, builtin.TriggerKinds(deps), tc)
+		t := triggerer.New(st, ops.Triggers(), tc)
 		m.RegisterTriggererCapacity(t.Running, t.Capacity())
 		checks = append(checks, heartbeatCheck(st, t.ID(), cfg.ZombieThreshold))
 		runs = append(runs, t.Run)

@@ -1,7 +1,8 @@
 // Package kube builds Kubernetes API clients from podflow's cluster settings
 // (kubeconfig file, context, in-cluster service account) and caches them, so
 // every task that talks to one cluster shares one client and its connection
-// pool and rate limiter.
+// pool and rate limiter; and it shares pod watches (PodWatches): one watch
+// per cluster and namespace, whatever the number of pods waited on.
 package kube
 
 import (

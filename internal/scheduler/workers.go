@@ -162,7 +162,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		if !ok {
 			err = fmt.Errorf("operator %s cannot resume after a deferral", task.Operator)
 		} else {
-			res, err = r.Resume(ctx, tc, c.NextMethod, json.RawMessage(c.NextEvent))
+			res, err = r.Resume(ctx, tc, c.NextMethod, resumeEvent(c.NextEvent))
 		}
 	} else {
 		res, err = op.Execute(ctx, tc)
@@ -204,6 +204,16 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 	}
 	f.outcome = out
 	return f
+}
+
+// resumeEvent is the stored trigger event; one that cannot be read is
+// resumed as an error event, so the operator still cleans up.
+func resumeEvent(raw []byte) operators.Event {
+	ev, err := operators.DecodeEvent(raw)
+	if err != nil {
+		return operators.ErrorEvent("%v", err)
+	}
+	return ev
 }
 
 // failure turns an error into failed or up_for_retry. A try stopped by a

@@ -16,33 +16,8 @@ import (
 
 	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/operators"
 )
-
-// Kind runs the triggers of one kind (e.g. "time", "pod").
-type Kind interface {
-	// Run waits until the trigger's condition holds and returns the event
-	// to resume the task with. It returns ctx's error when ctx ends first
-	// (release, cancellation or deadline — the triggerer tells them apart).
-	Run(ctx context.Context, args json.RawMessage) (json.RawMessage, error)
-}
-
-// Canceller is implemented by kinds that must clean up when their task is
-// killed while deferred (e.g. delete the pod).
-type Canceller interface {
-	Cancel(ctx context.Context, args json.RawMessage) error
-}
-
-// Event statuses the triggerer itself produces.
-const (
-	StatusError   = "error"
-	StatusTimeout = "timeout"
-)
-
-// Event is the common shape of trigger events.
-type Event struct {
-	Status  string `json:"status"`
-	Message string `json:"message,omitempty"`
-}
 
 // Config tunes a triggerer.
 type Config struct {
@@ -57,7 +32,7 @@ type Config struct {
 type Triggerer struct {
 	cfg   Config
 	store *store.Store
-	kinds map[string]Kind
+	kinds map[string]operators.Trigger
 	log   hclog.Logger
 	id    string
 	wake  chan struct{}
@@ -78,8 +53,9 @@ var (
 	errCancelled = errors.New("trigger removed (task cleared or killed)")
 )
 
-// New returns a triggerer with the given kinds.
-func New(st *store.Store, kinds map[string]Kind, cfg Config) *Triggerer {
+// New returns a triggerer that runs the given trigger kinds (by kind; an
+// operator registry's Triggers) and no other.
+func New(st *store.Store, kinds map[string]operators.Trigger, cfg Config) *Triggerer {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = 1000
 	}
@@ -277,13 +253,13 @@ func (t *Triggerer) start(parent context.Context, tr store.Trigger) {
 // run runs one trigger to its end and delivers the outcome.
 func (t *Triggerer) run(ctx context.Context, tr store.Trigger) {
 	kind, ok := t.kinds[tr.Kind]
-	var event json.RawMessage
+	var event operators.Event
 	var err error
 	switch {
 	case !ok:
 		err = fmt.Errorf("no trigger kind %q in this triggerer", tr.Kind)
 	case tr.Deadline != nil && !time.Now().Before(*tr.Deadline):
-		event = mustJSON(Event{Status: StatusTimeout, Message: fmt.Sprintf("trigger deadline %s passed", tr.Deadline.Format(time.RFC3339))})
+		event = operators.Event{Status: operators.EventTimeout, Message: fmt.Sprintf("trigger deadline %s passed", tr.Deadline.Format(time.RFC3339))}
 	default:
 		runCtx := ctx
 		if tr.Deadline != nil {
@@ -293,12 +269,12 @@ func (t *Triggerer) run(ctx context.Context, tr store.Trigger) {
 		}
 		event, err = t.runKind(runCtx, kind, tr)
 		if err != nil && ctx.Err() == nil && runCtx.Err() == context.DeadlineExceeded {
-			event, err = mustJSON(Event{Status: StatusTimeout, Message: fmt.Sprintf("trigger deadline %s passed (execution_timeout or the operator's own timeout)", tr.Deadline.Format(time.RFC3339))}), nil
+			event, err = operators.Event{Status: operators.EventTimeout, Message: fmt.Sprintf("trigger deadline %s passed (execution_timeout or the operator's own timeout)", tr.Deadline.Format(time.RFC3339))}, nil
 		}
 	}
 	if cause := context.Cause(ctx); cause != nil {
 		if errors.Is(cause, errCancelled) {
-			if c, ok := kind.(Canceller); ok {
+			if c, ok := kind.(operators.TriggerCanceller); ok {
 				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 				if err := c.Cancel(cctx, tr.Args); err != nil {
 					t.log.Warn("clean up cancelled trigger", "trigger", tr.ID, "error", err)
@@ -309,12 +285,12 @@ func (t *Triggerer) run(ctx context.Context, tr store.Trigger) {
 		return // released or cancelled: nothing to deliver
 	}
 	if err != nil {
-		event = mustJSON(Event{Status: StatusError, Message: err.Error()})
+		event = operators.ErrorEvent("%v", err)
 	}
 	t.fire(context.WithoutCancel(ctx), tr, event)
 }
 
-func (t *Triggerer) runKind(ctx context.Context, kind Kind, tr store.Trigger) (ev json.RawMessage, err error) {
+func (t *Triggerer) runKind(ctx context.Context, kind operators.Trigger, tr store.Trigger) (ev operators.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("trigger %s panicked: %v", tr.Kind, r)
@@ -323,34 +299,29 @@ func (t *Triggerer) runKind(ctx context.Context, kind Kind, tr store.Trigger) (e
 	return kind.Run(ctx, tr.Args)
 }
 
-func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event json.RawMessage) {
+func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event operators.Event) {
+	raw, err := json.Marshal(event)
+	if err != nil { // a Detail that is not JSON: the task must still resume
+		event = operators.ErrorEvent("%s trigger: event: %v", tr.Kind, err)
+		raw, _ = json.Marshal(event)
+	}
 	for attempt := 1; attempt <= 5; attempt++ {
 		var ok bool
 		err := t.store.InTx(ctx, func(q store.Q) error {
 			var err error
-			ok, err = q.FireTrigger(ctx, tr.ID, event)
+			ok, err = q.FireTrigger(ctx, tr.ID, raw)
 			return err
 		})
 		if err == nil {
 			if t.cfg.Metrics != nil {
-				var ev Event
-				_ = json.Unmarshal(event, &ev)
-				t.cfg.Metrics.TriggersFired.WithLabelValues(ev.Status).Inc()
+				t.cfg.Metrics.TriggersFired.WithLabelValues(string(event.Status)).Inc()
 			}
-			t.log.Debug("trigger fired", "trigger", tr.ID, "task_instance", tr.TaskInstanceID, "applied", ok)
+			t.log.Debug("trigger fired", "trigger", tr.ID, "task_instance", tr.TaskInstanceID, "status", event.Status, "applied", ok)
 			return
 		}
 		t.log.Error("deliver trigger event", "trigger", tr.ID, "error", err, "attempt", attempt)
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only static shapes are passed
-	}
-	return b
 }
 
 func signal(ch chan struct{}) {

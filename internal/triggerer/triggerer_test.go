@@ -11,40 +11,66 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/kube"
+	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators"
-	"github.com/podflow/podflow/operators/bash"
-	"github.com/podflow/podflow/operators/empty"
-	"github.com/podflow/podflow/operators/timesensor"
+	"github.com/podflow/podflow/operators/builtin"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if child := childProcess(); child != nil {
+		os.Exit(child())
+	}
+	code := m.Run()
+	kubetest.Stop()
+	if err := pgtest.Stop(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 type testBundle struct {
 	t     *testing.T
 	ctx   context.Context
+	url   string
 	store *store.Store
 	dir   string
 	ops   *operators.Registry
+
+	// The test's cluster and namespace, after withCluster.
+	kubeconfig string
+	ns         string
+	client     kubernetes.Interface
 }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
-	st, err := store.Open(ctx, pgtest.NewDatabase(t))
+	url := pgtest.NewDatabase(t)
+	st, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	ops := operators.NewRegistry(bash.New(), empty.New(), timesensor.Delta{}, timesensor.DateTime{})
-	return &testBundle{t: t, ctx: ctx, store: st, dir: t.TempDir(), ops: ops}
+	ops := builtin.Registry(builtin.Deps{Clients: kube.NewClients()})
+	return &testBundle{t: t, ctx: ctx, url: url, store: st, dir: t.TempDir(), ops: ops}
+}
+
+// withCluster gives the test a namespace on the test cluster.
+func (b *testBundle) withCluster() *testBundle {
+	b.t.Helper()
+	b.kubeconfig, b.ns, b.client = kubetest.Kubeconfig(b.t), kubetest.Namespace(b.t), kubetest.Client(b.t)
+	return b
 }
 
 func logger() hclog.Logger {
@@ -59,7 +85,7 @@ func (b *testBundle) scheduler(workers int) {
 
 // triggerer starts a triggerer; stop ends it cleanly.
 func (b *testBundle) triggerer(capacity int, threshold time.Duration) (t *triggerer.Triggerer, stop func()) {
-	tr := triggerer.New(b.store, map[string]triggerer.Kind{timesensor.TriggerKind: timesensor.Trigger{}},
+	tr := triggerer.New(b.store, b.ops.Triggers(),
 		triggerer.Config{Capacity: capacity, HeartbeatThreshold: threshold, PollInterval: 100 * time.Millisecond, Logger: logger()})
 	return tr, b.run(tr.Run)
 }

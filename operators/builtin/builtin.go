@@ -1,13 +1,12 @@
-// Package builtin assembles the operators and trigger kinds podflow ships
-// with.
+// Package builtin assembles the operators podflow ships with. Operators that
+// defer bring their trigger kinds with them (operators.Deferrer): the
+// registry built here is also what a triggerer runs (Registry.Triggers).
 package builtin
 
 import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/podflow/podflow/internal/kube"
-	"github.com/podflow/podflow/internal/podtrigger"
-	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
 	"github.com/podflow/podflow/operators/empty"
@@ -28,28 +27,19 @@ type Deps struct {
 	FileRoots []string
 }
 
-func (d Deps) clients() *kube.Clients {
-	if d.Clients == nil {
-		return kube.NewClients()
-	}
-	return d.Clients
-}
-
-// Registry returns a registry with every built-in operator.
+// Registry returns a registry with every built-in operator and their
+// trigger kinds.
 func Registry(d Deps) *operators.Registry {
+	clients := d.Clients
+	if clients == nil {
+		clients = kube.NewClients()
+	}
 	return operators.NewRegistry(
 		bash.New(),
 		empty.New(),
-		kubernetes.New(kubernetes.WithClients(d.clients()), kubernetes.WithFileRoots(d.FileRoots...)),
+		kubernetes.New(kubernetes.WithClients(clients), kubernetes.WithConnections(d.Connections), kubernetes.WithLogger(d.Logger),
+			kubernetes.WithFileRoots(d.FileRoots...)),
 		timesensor.Delta{},
 		timesensor.DateTime{},
 	)
-}
-
-// TriggerKinds returns the trigger kinds a triggerer runs, by name.
-func TriggerKinds(d Deps) map[string]triggerer.Kind {
-	return map[string]triggerer.Kind{
-		timesensor.TriggerKind: timesensor.Trigger{},
-		kubernetes.TriggerKind: podtrigger.New(d.clients(), d.Connections, d.Logger),
-	}
 }

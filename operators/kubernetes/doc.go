@@ -33,7 +33,13 @@
 // the base container's termination, not the pod phase (the sidecar keeps
 // the pod running until it is released).
 //
-// Killing the task (its context ends: execution_timeout, SIGTERM) deletes
-// the pod with termination_grace_period whatever on_finish_action says;
-// cleanup calls use a fresh context so they run after the task's has ended.
+// The pod trigger (trigger.go) runs in the triggerer: it follows the pod
+// through the shared watch of its namespace (kube.PodWatches) and ends with
+// an operators.Event whose detail is the final PodEvent. Resume handles
+// every event status.
+//
+// Killing the task (its context ends: execution_timeout, SIGTERM) or a
+// timeout event while deferred deletes the pod with termination_grace_period
+// whatever on_finish_action says; cleanup calls use a fresh context so they
+// run after the task's has ended.
 package kubernetes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,13 +18,22 @@ import (
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
+	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/operators"
 )
 
 // End-to-end tests: the operator's Execute against a real cluster (the local
 // cluster unless KUBECONFIG is set), each test in its own namespace.
 
-func TestMain(m *testing.M) { kubetest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	kubetest.Stop()
+	if err := pgtest.Stop(); err != nil && code == 0 { // the trigger benchmark's database
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 type e2eBundle struct {
 	kubeconfig string
@@ -479,7 +489,10 @@ func TestE2EDeferrable(t *testing.T) {
 		done, ev = EvaluatePod(p, time.Now(), args.Timeouts())
 		return done
 	})
-	event, _ := json.Marshal(ev)
+	event, err := podTriggerEvent(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resumed := b.newTask(t, "deferred", writeXCom+"deferrable: true\n")
 	res, err = b.op.Resume(context.Background(), resumed.tc, res.Deferral.Method, event)
 	t.Logf("resumed log:\n%s", resumed.log)
@@ -489,4 +502,68 @@ func TestE2EDeferrable(t *testing.T) {
 	got, _ := json.Marshal(res.XCom["return_value"])
 	expect(t, "return_value", string(got), "[1,2,3,4]")
 	expect(t, "base log", resumed.log.sourceLines("base"), []string{"hello from the pod"})
+}
+
+// TestE2EResumeStopsThePod: a deferred task resumed with a timeout event, or
+// resumed after its own deadline, deletes its pod (keep_pod
+// notwithstanding); an error event from the triggerer itself fails the task
+// with its message and applies on_finish_action.
+func TestE2EResumeStopsThePod(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		event      func(pe PodEvent) operators.Event
+		ctxEnded   bool
+		wantErr    string
+		wantDelete bool
+	}{
+		{name: "timeout", event: func(PodEvent) operators.Event {
+			return operators.Event{Status: operators.EventTimeout, Message: "trigger deadline passed"}
+		}, wantErr: "timed out while deferred: trigger deadline passed", wantDelete: true},
+		{name: "late success", event: func(pe PodEvent) operators.Event {
+			ev, _ := podTriggerEvent(PodEvent{Status: PodSucceeded, Namespace: pe.Namespace, Name: pe.Name, ExitCode: new(int32)})
+			return ev
+		}, ctxEnded: true, wantErr: "context deadline exceeded", wantDelete: true},
+		{name: "triggerer error", event: func(PodEvent) operators.Event {
+			return operators.ErrorEvent("cluster unreachable")
+		}, wantErr: "cluster unreachable", wantDelete: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupE2E(t)
+			opts := "image: alpine\ncmds: [\"sh\", \"-c\", \"sleep 120\"]\ndeferrable: true\non_finish_action: keep_pod\ntermination_grace_period: 1\n"
+			tk := b.newTask(t, "stopped", opts)
+			res, err := tk.execute(t, time.Minute)
+			if err != nil || res.Deferral == nil {
+				t.Fatalf("Execute = %+v, %v; want a deferral", res, err)
+			}
+			var args TriggerArgs
+			if err := json.Unmarshal(res.Deferral.Args, &args); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Minute, "pod running", func() bool {
+				p, err := b.client.CoreV1().Pods(args.Namespace).Get(context.Background(), args.Name, metav1.GetOptions{})
+				return err == nil && p.Status.Phase == corev1.PodRunning
+			})
+			resumed := b.newTask(t, "stopped", opts)
+			resumed.tc.ExternalNamespace, resumed.tc.ExternalName = args.Namespace, args.Name
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if tc.ctxEnded {
+				var late context.CancelFunc
+				ctx, late = context.WithDeadline(ctx, time.Now().Add(-time.Second))
+				defer late()
+			}
+			_, err = b.op.Resume(ctx, resumed.tc, res.Deferral.Method, tc.event(PodEvent{Namespace: args.Namespace, Name: args.Name}))
+			t.Logf("resumed log:\n%s", resumed.log)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Resume error %v, want %q", err, tc.wantErr)
+			}
+			p, err := b.client.CoreV1().Pods(args.Namespace).Get(context.Background(), args.Name, metav1.GetOptions{})
+			deleted := apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil)
+			if deleted != tc.wantDelete {
+				t.Errorf("pod deleted = %v, want %v (get: %v)", deleted, tc.wantDelete, err)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 
@@ -30,7 +31,10 @@ type Operator struct {
 	now          func() time.Time
 	render       renderFunc
 	onDone       func(PodEvent) // see podRun.onDone
-	fileRoots    []string       // see WithFileRoots
+	conns        operators.Connections
+	log          hclog.Logger
+	trigger      *podTrigger
+	fileRoots    []string // see WithFileRoots
 }
 
 // Option configures an Operator.
@@ -39,6 +43,14 @@ type Option func(*Operator)
 // WithClients shares a client cache (e.g. between the worker and the
 // triggerer of one process).
 func WithClients(c *kube.Clients) Option { return func(o *Operator) { o.clients = c } }
+
+// WithConnections gives the pod trigger the process's connections, to reach
+// the cluster of a task with kubernetes_conn_id (the worker passes them with
+// each task instead).
+func WithConnections(c operators.Connections) Option { return func(o *Operator) { o.conns = c } }
+
+// WithLogger gives the pod trigger a logger.
+func WithLogger(l hclog.Logger) Option { return func(o *Operator) { o.log = l } }
 
 // WithSidecarImage sets the XCom sidecar's image (default "alpine"); a
 // connection's xcom_sidecar_container_image wins over it.
@@ -69,13 +81,14 @@ func New(opts ...Option) *Operator {
 	if o.clients == nil {
 		o.clients = kube.NewClients()
 	}
+	o.trigger = newPodTrigger(o.clients, o.conns, o.log)
 	return o
 }
 
-var (
-	_ operators.Operator = (*Operator)(nil)
-	_ operators.Resumer  = (*Operator)(nil)
-)
+var _ operators.Deferrer = (*Operator)(nil)
+
+// Triggers is the pod trigger, sharing the operator's clients.
+func (o *Operator) Triggers() []operators.Trigger { return []operators.Trigger{o.trigger} }
 
 // plan is a task's pod and where to run it, before any cluster call.
 type plan struct {
@@ -346,28 +359,6 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 	return r.runToEnd(ctx)
 }
 
-// TriggerArgs are the arguments of a "pod" trigger: which pod to watch on
-// which cluster, and its timeouts.
-type TriggerArgs struct {
-	Cluster                ClusterRef `json:"cluster"`
-	Namespace              string     `json:"namespace"`
-	Name                   string     `json:"name"`
-	StartupTimeoutSeconds  int64      `json:"startup_timeout_seconds"`
-	ScheduleTimeoutSeconds int64      `json:"schedule_timeout_seconds"`
-}
-
-// Timeouts are the trigger's timeouts for EvaluatePod.
-func (a TriggerArgs) Timeouts() Timeouts {
-	return Timeouts{Schedule: time.Duration(a.ScheduleTimeoutSeconds) * time.Second,
-		Startup: time.Duration(a.StartupTimeoutSeconds) * time.Second}
-}
-
-// TriggerKind is the trigger kind of deferred pod tasks.
-const TriggerKind = "pod"
-
-// ResumeMethod is the resume step deferred pod tasks come back to.
-const ResumeMethod = "resume"
-
 func (o *Operator) deferTask(ctx context.Context, r *podRun) (*operators.Result, error) {
 	args, err := json.Marshal(TriggerArgs{
 		Cluster: r.plan.cluster, Namespace: r.ns, Name: r.name,
@@ -382,18 +373,21 @@ func (o *Operator) deferTask(ctx context.Context, r *podRun) (*operators.Result,
 	}}, nil
 }
 
-// Resume finishes a deferred task with the pod trigger's event (a PodEvent):
-// fetches the logs once, reads the XCom and stops the sidecar, applies
-// on_finish_action and returns the task's result.
-func (o *Operator) Resume(ctx context.Context, tc *operators.TaskContext, method string, event json.RawMessage) (*operators.Result, error) {
+// Resume finishes a deferred task with the pod trigger's event. success,
+// failed, error: fetches the logs once, reads the XCom and stops the sidecar,
+// applies on_finish_action and returns the task's result. timeout (the
+// trigger's deadline, i.e. execution_timeout, passed), or a task whose
+// context has already ended: the pod is deleted, as when a synchronous task
+// is timed out.
+func (o *Operator) Resume(ctx context.Context, tc *operators.TaskContext, method string, ev operators.Event) (*operators.Result, error) {
 	if method != ResumeMethod {
 		return nil, fmt.Errorf("kubernetes_pod: unknown resume method %q", method)
 	}
-	var ev PodEvent
-	if err := json.Unmarshal(event, &ev); err != nil {
-		return nil, fmt.Errorf("kubernetes_pod: read trigger event: %w", err)
-	}
-	p, err := o.plan(ctx, tc)
+	// A timeout event arrives after the task's deadline: planning (which
+	// renders templates under ctx) must still work to find the pod.
+	planCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	p, err := o.plan(planCtx, tc)
 	if err != nil {
 		return nil, err
 	}
@@ -401,30 +395,28 @@ func (o *Operator) Resume(ctx context.Context, tc *operators.TaskContext, method
 	if err != nil {
 		return nil, err
 	}
-	r.ns, r.name = ev.Namespace, ev.Name
+	pe, peErr := podEventOf(ev)
+	r.ns, r.name = pe.Namespace, pe.Name
 	if r.ns == "" || r.name == "" {
 		r.ns, r.name = tc.ExternalNamespace, tc.ExternalName
 	}
-	tc.Log.Printf("resumed: pod %s/%s is %s", r.ns, r.name, ev.Status)
-	return r.resume(ctx, ev)
-}
-
-// Cancel deletes the pod recorded on the task instance (with the task's
-// termination_grace_period): for a deferred task that is killed or whose
-// execution_timeout passes while no worker runs it.
-func (o *Operator) Cancel(ctx context.Context, tc *operators.TaskContext) error {
-	if tc.ExternalName == "" {
-		return nil
+	switch ev.Status {
+	case operators.EventTimeout:
+		tc.Log.Printf("resumed: the trigger timed out (%s)", ev.Message)
+		why := fmt.Errorf("timed out while deferred: %s", ev.Message)
+		return nil, r.kill(why, why)
+	case operators.EventSuccess, operators.EventFailed, operators.EventError:
+		if peErr != nil {
+			pe = PodEvent{Status: PodError, Message: "bad trigger event: " + peErr.Error()}
+		}
+		tc.Log.Printf("resumed: pod %s/%s is %s", r.ns, r.name, pe.Status)
+		if ctx.Err() != nil {
+			return nil, r.kill(context.Cause(ctx), ctx.Err())
+		}
+		return r.resume(ctx, pe)
 	}
-	p, err := o.plan(ctx, tc)
-	if err != nil {
-		return err
-	}
-	r, err := o.newRun(tc, p)
-	if err != nil {
-		return err
-	}
-	r.ns, r.name = tc.ExternalNamespace, tc.ExternalName
-	r.delete(p.opts.TerminationGracePeriod)
-	return nil
+	// DecodeEvent lets no other status through; should one come, the task
+	// fails and nothing of it may keep running.
+	why := fmt.Errorf("unknown trigger event status %q", ev.Status)
+	return nil, r.kill(why, why)
 }

@@ -192,9 +192,7 @@ func (r *podRun) runToEnd(ctx context.Context) (*operators.Result, error) {
 	if err != nil {
 		r.stopLogs(0)
 		if ctx.Err() != nil {
-			r.tc.Log.Printf("task stopped (%v): deleting pod %s/%s", context.Cause(ctx), r.ns, r.name)
-			r.delete(r.plan.opts.TerminationGracePeriod)
-			return nil, fmt.Errorf("pod %s/%s: %w", r.ns, r.name, ctx.Err())
+			return nil, r.kill(context.Cause(ctx), ctx.Err())
 		}
 		r.cleanup(PodEvent{Status: PodError})
 		return nil, err
@@ -359,8 +357,7 @@ func (r *podRun) finish(ctx context.Context, ev PodEvent) (*operators.Result, er
 
 	res, err := r.result(ctx, ev, value, hasValue, xcomErr)
 	if ctx.Err() != nil {
-		r.delete(r.plan.opts.TerminationGracePeriod)
-		return nil, fmt.Errorf("pod %s/%s: %w", r.ns, r.name, ctx.Err())
+		return nil, r.kill(context.Cause(ctx), ctx.Err())
 	}
 	r.cleanup(ev)
 	return res, err
@@ -500,6 +497,16 @@ func (r *podRun) cleanup(ev PodEvent) {
 	r.tc.Log.Printf("kept pod %s/%s (on_finish_action %s)", r.ns, r.name, action)
 }
 
+// kill ends a try whose task was stopped (execution_timeout, a trigger's
+// deadline, SIGTERM, a kill): the pod is deleted with
+// termination_grace_period whatever on_finish_action says. It returns err
+// about the pod.
+func (r *podRun) kill(reason, err error) error {
+	r.tc.Log.Printf("task stopped (%v): deleting pod %s/%s", reason, r.ns, r.name)
+	r.delete(r.plan.opts.TerminationGracePeriod)
+	return fmt.Errorf("pod %s/%s: %w", r.ns, r.name, err)
+}
+
 // delete deletes the pod with a fresh context, so it also works after the
 // task's context ended (execution_timeout, SIGTERM).
 func (r *podRun) delete(gracePeriod *int64) {
@@ -539,9 +546,6 @@ func (r *podRun) resume(ctx context.Context, ev PodEvent) (*operators.Result, er
 		return nil, fmt.Errorf("get pod %s/%s: %w", r.ns, r.name, err)
 	}
 	r.setLatest(pod)
-	if !ev.Done() {
-		return nil, fmt.Errorf("pod %s/%s: resumed with a non-final event (%s)", r.ns, r.name, ev.Status)
-	}
 	r.observe(ctx, pod)
 	return r.finish(ctx, ev)
 }

@@ -1,7 +1,11 @@
 // Package timesensor has the deferrable time sensors — time_delta_sensor_async
 // (wait until the run's data interval end + delta) and date_time_sensor_async
-// (wait until target_time) — and the "time" trigger they defer to. They hold
-// no worker slot while they wait.
+// (wait until target_time) — and the "time" trigger they defer to
+// (trigger.go). They hold no worker slot while they wait.
+//
+// It is the smallest deferrable operator, and the shape of any other: the
+// operators, their trigger and its arguments in one package; registering the
+// operators (operators/builtin) registers the trigger.
 package timesensor
 
 import (
@@ -13,20 +17,6 @@ import (
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/operators"
 )
-
-// TriggerKind is the trigger kind of a time wait.
-const TriggerKind = "time"
-
-// Args are a time trigger's arguments.
-type Args struct {
-	Moment time.Time `json:"moment"`
-}
-
-// Event is a trigger event.
-type Event struct {
-	Status  string `json:"status"`
-	Message string `json:"message,omitempty"`
-}
 
 // Delta is time_delta_sensor_async.
 type Delta struct{}
@@ -48,9 +38,12 @@ func (Delta) Execute(ctx context.Context, tc *operators.TaskContext) (*operators
 }
 
 // Resume finishes the wait.
-func (Delta) Resume(ctx context.Context, tc *operators.TaskContext, method string, event json.RawMessage) (*operators.Result, error) {
+func (Delta) Resume(ctx context.Context, tc *operators.TaskContext, method string, event operators.Event) (*operators.Result, error) {
 	return resume(tc, event)
 }
+
+// Triggers is the time trigger.
+func (Delta) Triggers() []operators.Trigger { return []operators.Trigger{Trigger{}} }
 
 // DateTime is date_time_sensor_async.
 type DateTime struct{}
@@ -77,9 +70,12 @@ func (DateTime) Execute(ctx context.Context, tc *operators.TaskContext) (*operat
 }
 
 // Resume finishes the wait.
-func (DateTime) Resume(ctx context.Context, tc *operators.TaskContext, method string, event json.RawMessage) (*operators.Result, error) {
+func (DateTime) Resume(ctx context.Context, tc *operators.TaskContext, method string, event operators.Event) (*operators.Result, error) {
 	return resume(tc, event)
 }
+
+// Triggers is the time trigger.
+func (DateTime) Triggers() []operators.Trigger { return []operators.Trigger{Trigger{}} }
 
 func wait(tc *operators.TaskContext, at time.Time) (*operators.Result, error) {
 	if !time.Now().Before(at) {
@@ -94,35 +90,18 @@ func wait(tc *operators.TaskContext, at time.Time) (*operators.Result, error) {
 	return &operators.Result{Deferral: &operators.Deferral{Kind: TriggerKind, Args: args, Method: "resume"}}, nil
 }
 
-func resume(tc *operators.TaskContext, raw json.RawMessage) (*operators.Result, error) {
-	var ev Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, fmt.Errorf("task %s: bad trigger event %q: %w", tc.Task.ID, raw, err)
-	}
-	if ev.Status != "success" {
+// resume ends the wait by the event: only success is the time reached;
+// failed, error and timeout (execution_timeout passed first) fail the task.
+// Nothing was started, so nothing is stopped.
+func resume(tc *operators.TaskContext, ev operators.Event) (*operators.Result, error) {
+	switch ev.Status {
+	case operators.EventSuccess:
+		tc.Log.Printf("target time reached")
+		return &operators.Result{}, nil
+	case operators.EventFailed, operators.EventError, operators.EventTimeout:
 		return nil, fmt.Errorf("task %s: time trigger %s: %s", tc.Task.ID, ev.Status, ev.Message)
 	}
-	tc.Log.Printf("target time reached")
-	return &operators.Result{}, nil
-}
-
-// Trigger is the "time" trigger kind: it fires at the moment.
-type Trigger struct{}
-
-// Run waits until the moment.
-func (Trigger) Run(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
-	var a Args
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, fmt.Errorf("time trigger args %q: %w", raw, err)
-	}
-	t := time.NewTimer(time.Until(a.Moment))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
-		return json.Marshal(Event{Status: "success"})
-	}
+	return nil, fmt.Errorf("task %s: time trigger: unknown event status %q", tc.Task.ID, ev.Status)
 }
 
 func durationOption(v any) (time.Duration, bool) {

@@ -1,4 +1,4 @@
-package podtrigger_test
+package triggerer_test
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -16,34 +15,32 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/kube"
-	"github.com/podflow/podflow/internal/localenv/kubetest"
-	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/runstate"
-	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators/builtin"
 )
 
-// childEnv makes the test binary act as a triggerer process (to kill -9 it).
-const childEnv = "PODFLOW_TEST_TRIGGERER_PROCESS"
+// Pod tasks through the scheduler and the triggerer on the test cluster.
 
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(runChildTriggerer())
+// triggererChildEnv makes the test binary act as a triggerer process (to
+// kill -9 it).
+const triggererChildEnv = "PODFLOW_TEST_TRIGGERER_PROCESS"
+
+// childProcess is the main of a child process the tests start from this
+// binary, or nil when this is the test binary itself.
+func childProcess() func() int {
+	switch {
+	case os.Getenv(triggererChildEnv) == "1":
+		return runChildTriggerer
+	case os.Getenv(schedulerChildEnv) == "1":
+		return runChildScheduler
 	}
-	code := m.Run()
-	kubetest.Stop()
-	if err := pgtest.Stop(); err != nil && code == 0 {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	return nil
 }
 
 func runChildTriggerer() int {
@@ -56,8 +53,8 @@ func runChildTriggerer() int {
 	}
 	defer st.Close()
 	threshold, _ := time.ParseDuration(os.Getenv("THRESHOLD"))
-	deps := builtin.Deps{Clients: kube.NewClients()}
-	t := triggerer.New(st, builtin.TriggerKinds(deps), triggerer.Config{Capacity: 100, HeartbeatThreshold: threshold,
+	ops := builtin.Registry(builtin.Deps{Clients: kube.NewClients()})
+	t := triggerer.New(st, ops.Triggers(), triggerer.Config{Capacity: 100, HeartbeatThreshold: threshold,
 		PollInterval: 100 * time.Millisecond, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
 	fmt.Println("ready", t.ID())
 	if err := t.Run(ctx); err != nil {
@@ -67,69 +64,10 @@ func runChildTriggerer() int {
 	return 0
 }
 
-type bundle struct {
-	t          *testing.T
-	ctx        context.Context
-	url        string
-	store      *store.Store
-	dir        string
-	kubeconfig string
-	ns         string
-	client     kubernetes.Interface
-	deps       builtin.Deps
-}
-
-func setup(t *testing.T) *bundle {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	url := pgtest.NewDatabase(t)
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return &bundle{t: t, ctx: ctx, url: url, store: st, dir: t.TempDir(),
-		kubeconfig: kubetest.Kubeconfig(t), ns: kubetest.Namespace(t), client: kubetest.Client(t),
-		deps: builtin.Deps{Clients: kube.NewClients()}}
-}
-
-func logger() hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(os.Getenv("TEST_LOG_LEVEL")), Output: os.Stderr})
-}
-
-func (b *bundle) run(fn func(context.Context) error) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = fn(ctx); close(done) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	b.t.Cleanup(stop)
-	return stop
-}
-
-func (b *bundle) scheduler(workers int) {
-	s := scheduler.New(b.store, builtin.Registry(b.deps), scheduler.Config{DagsFolder: b.dir, Workers: workers,
-		LoopInterval: 100 * time.Millisecond, SyncInterval: 50 * time.Millisecond, Logger: logger()})
-	b.run(s.Run)
-}
-
-func (b *bundle) triggerer(capacity int) (*triggerer.Triggerer, func()) {
-	tr := triggerer.New(b.store, builtin.TriggerKinds(b.deps), triggerer.Config{Capacity: capacity,
-		HeartbeatThreshold: 2 * time.Second, PollInterval: 100 * time.Millisecond, Logger: logger()})
-	return tr, b.run(tr.Run)
-}
-
 // triggererProcess starts a triggerer as a separate process.
-func (b *bundle) triggererProcess() *exec.Cmd {
+func (b *testBundle) triggererProcess() *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+b.url, "THRESHOLD=2s")
+	cmd.Env = append(os.Environ(), triggererChildEnv+"=1", "DATABASE_URL="+b.url, "THRESHOLD=2s")
 	cmd.Stderr = os.Stderr
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -143,7 +81,7 @@ func (b *bundle) triggererProcess() *exec.Cmd {
 }
 
 // podTask is a kubernetes_pod task on the test's cluster and namespace.
-func (b *bundle) podTask(id, cmd string, extra string) string {
+func (b *testBundle) podTask(id, cmd string, extra string) string {
 	return fmt.Sprintf(`  - task_id: %s
     operator: kubernetes_pod
     image: alpine
@@ -154,52 +92,18 @@ func (b *bundle) podTask(id, cmd string, extra string) string {
 %s`, id, b.ns, b.kubeconfig, cmd, extra)
 }
 
-func (b *bundle) writeDAG(name, src string) *dag.DAG {
+// waitRunTasks waits for the run to end and returns it with its tasks.
+func (b *testBundle) waitRunTasks(dagID, runID string, timeout time.Duration) (store.Run, []store.TaskInstance) {
 	b.t.Helper()
-	path := filepath.Join(b.dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	d, errs := dag.NewParser(builtin.Registry(b.deps).Schemas()).ParseFile(path)
-	if len(errs) > 0 {
-		b.t.Fatal(errs)
-	}
-	return d
-}
-
-func (b *bundle) trigger(d *dag.DAG) string {
-	b.t.Helper()
-	runID, err := scheduler.TriggerRun(b.ctx, b.store, d, time.Now().UTC(), nil)
+	run := b.waitRun(dagID, runID, timeout)
+	tis, err := b.store.TaskInstances(b.ctx, run.PK)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return runID
+	return run, tis
 }
 
-func (b *bundle) waitRun(dagID, runID string, timeout time.Duration) (store.Run, []store.TaskInstance) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		run, err := b.store.Run(b.ctx, dagID, runID)
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		tis, _ := b.store.TaskInstances(b.ctx, run.PK)
-		if run.State == runstate.RunSuccess || run.State == runstate.RunFailed {
-			return run, tis
-		}
-		if time.Now().After(deadline) {
-			var s []string
-			for _, ti := range tis {
-				s = append(s, ti.TaskID+"="+ti.State)
-			}
-			b.t.Fatalf("run %s not finished after %s: %v", runID, timeout, s)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (b *bundle) log(ti store.TaskInstance) string {
+func (b *testBundle) log(ti store.TaskInstance) string {
 	lines, _ := b.store.Logs(b.ctx, ti.ID, ti.TryNumber, 0)
 	var sb strings.Builder
 	for _, l := range lines {
@@ -208,7 +112,7 @@ func (b *bundle) log(ti store.TaskInstance) string {
 	return sb.String()
 }
 
-func (b *bundle) history(ti store.TaskInstance) string {
+func (b *testBundle) history(ti store.TaskInstance) string {
 	h, _ := b.store.StateHistory(b.ctx, ti.ID)
 	var s []string
 	for _, x := range h {
@@ -220,13 +124,13 @@ func (b *bundle) history(ti store.TaskInstance) string {
 // The seed's deferrable write-xcom → bash xcom_pull DAG succeeds through the
 // scheduler and the triggerer; the pod task passed through deferred.
 func TestDeferrableWriteXCom(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	d := b.writeDAG("xcom_async", "dag_id: xcom_async\ntasks:\n"+
 		b.podTask("write-xcom", "sleep 1; mkdir -p /airflow/xcom/; echo '[1,2,3,4]' > /airflow/xcom/return.json", "    do_xcom_push: true\n    deferrable: true\n")+
 		"  - task_id: pod_task_xcom_result\n    operator: bash\n    upstream: [write-xcom]\n    bash_command: echo \"{{ task_instance.xcom_pull('write-xcom')[0] }}\"\n")
 	b.scheduler(4)
-	b.triggerer(100)
-	run, tis := b.waitRun("xcom_async", b.trigger(d), 2*time.Minute)
+	b.triggerer(100, 2*time.Second)
+	run, tis := b.waitRunTasks("xcom_async", b.trigger(d), 2*time.Minute)
 	if run.State != runstate.RunSuccess {
 		for _, ti := range tis {
 			t.Logf("%s %s %s\n%s", ti.TaskID, ti.State, ti.Error, b.log(ti))
@@ -254,7 +158,7 @@ func TestDeferrableWriteXCom(t *testing.T) {
 }
 
 // podInterval is when a pod's base container ran, from the pod's own status.
-func (b *bundle) podIntervals(t *testing.T, dagID string) [][2]time.Time {
+func (b *testBundle) podIntervals(t *testing.T, dagID string) [][2]time.Time {
 	pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=" + dagID})
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +178,7 @@ func (b *bundle) podIntervals(t *testing.T, dagID string) [][2]time.Time {
 // time (the slot is freed while they are deferred); without deferrable they
 // run one after another.
 func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	src := func(id string, deferrable bool) string {
 		s := "dag_id: " + id + "\nmax_active_tasks: 50\ntasks:\n"
 		for i := 0; i < 10; i++ {
@@ -288,8 +192,8 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 	}
 	deferred := b.writeDAG("overlap", src("overlap", true))
 	b.scheduler(1)
-	b.triggerer(100)
-	if run, _ := b.waitRun("overlap", b.trigger(deferred), 3*time.Minute); run.State != runstate.RunSuccess {
+	b.triggerer(100, 2*time.Second)
+	if run, _ := b.waitRunTasks("overlap", b.trigger(deferred), 3*time.Minute); run.State != runstate.RunSuccess {
 		t.Fatalf("deferrable run %s", run.State)
 	}
 	iv := b.podIntervals(t, "overlap")
@@ -310,7 +214,7 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 	}
 
 	sync := b.writeDAG("serial", src("serial", false))
-	if run, _ := b.waitRun("serial", b.trigger(sync), 5*time.Minute); run.State != runstate.RunSuccess {
+	if run, _ := b.waitRunTasks("serial", b.trigger(sync), 5*time.Minute); run.State != runstate.RunSuccess {
 		t.Fatalf("synchronous run %s", run.State)
 	}
 	iv = b.podIntervals(t, "serial")
@@ -322,7 +226,7 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 	}
 }
 
-func manyDeferred(b *bundle, n int, cmd string) string {
+func manyDeferred(b *testBundle, n int, cmd string) string {
 	s := "dag_id: many\nmax_active_tasks: 100\ntasks:\n"
 	for i := 0; i < n; i++ {
 		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 5\n")
@@ -330,7 +234,7 @@ func manyDeferred(b *bundle, n int, cmd string) string {
 	return s
 }
 
-func (b *bundle) waitTriggers(n int) {
+func (b *testBundle) waitTriggers(n int) {
 	b.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -348,7 +252,7 @@ func (b *bundle) waitTriggers(n int) {
 	}
 }
 
-func assertEachResumedOnce(t *testing.T, b *bundle, tis []store.TaskInstance) {
+func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance) {
 	t.Helper()
 	for _, ti := range tis {
 		h := b.history(ti)
@@ -366,7 +270,7 @@ func assertEachResumedOnce(t *testing.T, b *bundle, tis []store.TaskInstance) {
 // (The pods keep running for longer than their 5 s startup timeout while no
 // triggerer runs.)
 func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	d := b.writeDAG("many", manyDeferred(b, 20, "sleep 8"))
 	b.scheduler(20)
 	victim := b.triggererProcess()
@@ -392,8 +296,8 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(6 * time.Second) // past the pods' startup timeout, with no triggerer alive
-	b.triggerer(100)
-	run, tis := b.waitRun("many", runID, 3*time.Minute)
+	b.triggerer(100, 2*time.Second)
+	run, tis := b.waitRunTasks("many", runID, 3*time.Minute)
 	if run.State != runstate.RunSuccess {
 		t.Errorf("run %s", run.State)
 	}
@@ -402,7 +306,7 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 
 // A pod that completes while no triggerer runs resumes as soon as one starts.
 func TestPodFinishedWhileNoTriggererResumes(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	d := b.writeDAG("many", manyDeferred(b, 1, "echo done"))
 	b.scheduler(2)
 	runID := b.trigger(d)
@@ -422,8 +326,8 @@ func TestPodFinishedWhileNoTriggererResumes(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	start := time.Now()
-	b.triggerer(10)
-	run, tis := b.waitRun("many", runID, time.Minute)
+	b.triggerer(10, 2*time.Second)
+	run, tis := b.waitRunTasks("many", runID, time.Minute)
 	if run.State != runstate.RunSuccess {
 		t.Fatalf("run %s", run.State)
 	}
@@ -445,11 +349,11 @@ func baseTerminated(p *corev1.Pod) bool {
 // Two triggerers with capacity 10 share 20 pod triggers; every task resumes
 // exactly once.
 func TestTwoTriggerersSharePodTriggers(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	d := b.writeDAG("many", manyDeferred(b, 20, "sleep 6"))
 	b.scheduler(20)
-	t1, _ := b.triggerer(10)
-	t2, _ := b.triggerer(10)
+	t1, _ := b.triggerer(10, 2*time.Second)
+	t2, _ := b.triggerer(10, 2*time.Second)
 	runID := b.trigger(d)
 	deadline := time.Now().Add(2 * time.Minute)
 	for t1.Running()+t2.Running() < 20 {
@@ -461,7 +365,7 @@ func TestTwoTriggerersSharePodTriggers(t *testing.T) {
 	if t1.Running() != 10 || t2.Running() != 10 {
 		t.Errorf("split %d/%d, want 10/10", t1.Running(), t2.Running())
 	}
-	run, tis := b.waitRun("many", runID, 3*time.Minute)
+	run, tis := b.waitRunTasks("many", runID, 3*time.Minute)
 	if run.State != runstate.RunSuccess {
 		t.Errorf("run %s", run.State)
 	}
@@ -471,10 +375,10 @@ func TestTwoTriggerersSharePodTriggers(t *testing.T) {
 // A pod deleted by someone else while its task is deferred fails the task
 // with "pod deleted".
 func TestPodDeletedWhileDeferred(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	d := b.writeDAG("gone", "dag_id: gone\ntasks:\n"+b.podTask("victim", "sleep 60", "    deferrable: true\n"))
 	b.scheduler(2)
-	b.triggerer(10)
+	b.triggerer(10, 2*time.Second)
 	runID := b.trigger(d)
 	b.waitTriggers(1)
 	var pod corev1.Pod
@@ -497,11 +401,63 @@ func TestPodDeletedWhileDeferred(t *testing.T) {
 	if err := b.client.CoreV1().Pods(b.ns).Delete(b.ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
 	}
-	run, tis := b.waitRun("gone", runID, time.Minute)
+	run, tis := b.waitRunTasks("gone", runID, time.Minute)
 	if run.State != runstate.RunFailed {
 		t.Fatalf("run %s, want failed", run.State)
 	}
 	if !strings.Contains(tis[0].Error, "pod deleted") {
 		t.Errorf("error %q does not say pod deleted", tis[0].Error)
+	}
+}
+
+// Given a pod task with execution_timeout 6 s whose pod sleeps 120 s (and
+// on_finish_action: keep_pod), when the timeout passes, then the task fails
+// on time and its pod is deleted: a timed-out task's pod never outlives it,
+// whether the task waited in a worker or deferred to the triggerer.
+func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
+	for _, deferrable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("deferrable=%v", deferrable), func(t *testing.T) {
+			b := setup(t).withCluster()
+			extra := "    execution_timeout: 6s\n"
+			if deferrable {
+				extra += "    deferrable: true\n"
+			}
+			d := b.writeDAG("timeout", "dag_id: timeout\ntasks:\n"+b.podTask("sleeper", "sleep 120", extra))
+			b.scheduler(2)
+			b.triggerer(10, 2*time.Second)
+			run, tis := b.waitRunTasks("timeout", b.trigger(d), time.Minute)
+			ti := tis[0]
+			if run.State != runstate.RunFailed || ti.State != runstate.Failed {
+				t.Fatalf("run %s, task %s (%s); want both failed", run.State, ti.State, ti.Error)
+			}
+			if !strings.Contains(ti.Error, "execution_timeout") {
+				t.Errorf("error %q does not name execution_timeout", ti.Error)
+			}
+			if took := ti.EndedAt.Sub(*ti.StartedAt); took > 6*time.Second+10*time.Second {
+				t.Errorf("the task failed %s after it started, want about 6 s", took.Round(time.Millisecond))
+			}
+			if ti.ExternalName == "" {
+				t.Fatal("no pod recorded on the task instance")
+			}
+			if deferrable && !strings.Contains(b.history(ti), "deferred") {
+				t.Errorf("history %s: the task never deferred", b.history(ti))
+			}
+			// Then: the pod is gone or terminating, by the Kubernetes API.
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				p, err := b.client.CoreV1().Pods(ti.ExternalNS).Get(b.ctx, ti.ExternalName, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("pod %s/%s still %s (not terminating) 15 s after its task timed out; task log:\n%s",
+						p.Namespace, p.Name, p.Status.Phase, b.log(ti))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 }

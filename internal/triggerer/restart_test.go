@@ -1,4 +1,4 @@
-package podtrigger_test
+package triggerer_test
 
 import (
 	"bufio"
@@ -25,12 +25,6 @@ import (
 // schedulerChildEnv makes the test binary a scheduler process (to kill -9 it).
 const schedulerChildEnv = "PODFLOW_TEST_SCHEDULER_PROCESS"
 
-func init() {
-	if os.Getenv(schedulerChildEnv) == "1" {
-		os.Exit(runChildScheduler())
-	}
-}
-
 func runChildScheduler() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -56,7 +50,7 @@ func runChildScheduler() int {
 // and another one takes the task over (zombie → retry), then the retry
 // re-attaches to the running pod: exactly one pod ever existed for the task.
 func TestKilledWorkerReattachesToItsPod(t *testing.T) {
-	b := setup(t)
+	b := setup(t).withCluster()
 	d := b.writeDAG("restart", "dag_id: restart\ndefault_args: {retries: 2, retry_delay: 0}\ntasks:\n"+
 		b.podTask("long", "sleep 8; echo finished", "    get_logs: true\n"))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -90,10 +84,10 @@ func TestKilledWorkerReattachesToItsPod(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
-	s := scheduler.New(b.store, builtin.Registry(b.deps), scheduler.Config{DagsFolder: b.dir, Workers: 4,
+	s := scheduler.New(b.store, b.ops, scheduler.Config{DagsFolder: b.dir, Workers: 4,
 		ZombieThreshold: 2 * time.Second, LoopInterval: 100 * time.Millisecond, Logger: logger()})
 	b.run(s.Run)
-	run, tis := b.waitRun("restart", runID, 2*time.Minute)
+	run, tis := b.waitRunTasks("restart", runID, 2*time.Minute)
 	if run.State != runstate.RunSuccess {
 		t.Fatalf("run %s: %s", run.State, tis[0].Error)
 	}

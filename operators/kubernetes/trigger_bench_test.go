@@ -1,4 +1,4 @@
-package podtrigger_test
+package kubernetes_test
 
 import (
 	"bufio"
@@ -28,7 +28,7 @@ import (
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
-	"github.com/podflow/podflow/operators/builtin"
+	"github.com/podflow/podflow/operators"
 	k8sop "github.com/podflow/podflow/operators/kubernetes"
 )
 
@@ -60,7 +60,8 @@ func runBenchTriggerer() int {
 		mu.Unlock()
 	})
 	capacity, _ := strconv.Atoi(os.Getenv("CAPACITY"))
-	tr := triggerer.New(st, builtin.TriggerKinds(builtin.Deps{Clients: clients}), triggerer.Config{Capacity: capacity,
+	ops := operators.NewRegistry(k8sop.New(k8sop.WithClients(clients)))
+	tr := triggerer.New(st, ops.Triggers(), triggerer.Config{Capacity: capacity,
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
@@ -86,7 +87,7 @@ func runBenchTriggerer() int {
 // Reported: API requests the triggerer made, its watch connections, its
 // memory per deferred pod, and event → task scheduled latency.
 //
-//	go test -run '^$' -bench DeferredPods -benchtime 1x ./internal/podtrigger/
+//	go test -run '^$' -bench DeferredPods -benchtime 1x ./operators/kubernetes/
 func BenchmarkDeferredPods(b *testing.B) {
 	n := 2000
 	if s := os.Getenv("PODFLOW_BENCH_PODS"); s != "" {
