@@ -25,13 +25,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 )
 
 var (
 	mu       sync.Mutex
-	started  bool               // the first NewDatabase looked for a server
-	server   *localenv.Postgres // the throwaway cluster, if we started one
+	started  bool              // the first NewDatabase looked for a server
+	server   *localpg.Postgres // the throwaway cluster, if we started one
 	adminURL string
 	startErr error
 
@@ -86,7 +86,7 @@ func admin() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := localenv.StartPostgres(ctx, localenv.PostgresOptions{})
+	p, err := localpg.StartPostgres(ctx, localpg.PostgresOptions{})
 	if err != nil {
 		startErr = fmt.Errorf("pgtest: these tests need PostgreSQL: set DATABASE_URL to a server where they may create databases, "+
 			"or install the PostgreSQL server binaries (e.g. apt-get install postgresql) for a throwaway local cluster: %w", err)
@@ -109,7 +109,7 @@ func NewDatabase(t testing.TB) string {
 	name := databaseName(t.Name(), os.Getpid(), counter.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dbURL, err := (&localenv.Postgres{URL: base}).CreateDatabase(ctx, name)
+	dbURL, err := (&localpg.Postgres{URL: base}).CreateDatabase(ctx, name)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
