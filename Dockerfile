@@ -33,7 +33,7 @@ RUN groupadd --gid 10001 podflow \
     && chown podflow:podflow /dags /etc/podflow/kube
 COPY --from=build /out/podflow /out/scheduler /out/triggerer /usr/local/bin/
 ENV PODFLOW_DAGS_FOLDER=/dags \
-    PODFLOW_HEALTH_ADDR=:8080
+    PODFLOW_HEALTH_ADDR=0.0.0.0:8080
 USER 10001:10001
 WORKDIR /home/podflow
 EXPOSE 8080

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Folder is the result of loading DAG files: the DAGs that are valid and
@@ -60,7 +61,7 @@ func (p *Parser) LoadPaths(paths ...string) *Folder {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				dags[i], errs[i] = p.ParseFile(files[i])
+				dags[i], errs[i] = p.parseWithinBudget(files[i])
 			}
 		}()
 	}
@@ -86,6 +87,34 @@ func (p *Parser) LoadPaths(paths ...string) *Folder {
 		folder.DAGs = append(folder.DAGs, d)
 	}
 	return folder
+}
+
+// parseWithinBudget parses a file, giving up on it after the parser's
+// FileBudget. The parse it gave up on finishes in the background (the
+// template and size limits bound it); its result is dropped.
+func (p *Parser) parseWithinBudget(path string) (*DAG, Errors) {
+	budget := p.FileBudget
+	if budget <= 0 {
+		budget = DefaultFileBudget
+	}
+	type parsed struct {
+		d    *DAG
+		errs Errors
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		d, errs := p.ParseFile(path)
+		done <- parsed{d, errs}
+	}()
+	timer := time.NewTimer(budget)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.d, r.errs
+	case <-timer.C:
+		return nil, Errors{{Path: path, Line: 1, Column: 1,
+			Msg: fmt.Sprintf("parsing took longer than %s; the file is skipped until it changes", budget)}}
+	}
 }
 
 // dagFiles lists the DAG files named by paths, sorted and each once;

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeFiles writes files (path -> content) under dir.
@@ -101,5 +102,37 @@ func TestParseFileMissing(t *testing.T) {
 	_, errs := NewParser(testRegistry()).ParseFile("/nonexistent/dag.yaml")
 	if len(errs) != 1 || errs[0].Error() != "/nonexistent/dag.yaml: read DAG file: no such file or directory" {
 		t.Errorf("errors = %v", errs)
+	}
+}
+
+func TestLoadFolderRefusesOversizedFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"good.yaml": simpleDAG("good"),
+		"huge.yaml": simpleDAG("huge") + "# " + strings.Repeat("x", MaxFileBytes) + "\n",
+	})
+	folder := NewParser(testRegistry()).LoadFolder(dir)
+	if folder.DAG("good") == nil {
+		t.Error("the good DAG did not load")
+	}
+	errs := folder.Errors[filepath.Join(dir, "huge.yaml")]
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "huge.yaml:1:1: the file is over 1048576 bytes") {
+		t.Errorf("errors of the oversized file = %v", errs)
+	}
+}
+
+func TestLoadFolderGivesUpOnASlowFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"slow.yaml": simpleDAG("slow")})
+	p := NewParser(testRegistry())
+	p.FileBudget = time.Nanosecond // any real parse takes longer
+	folder := p.LoadFolder(dir)
+	errs := folder.Errors[filepath.Join(dir, "slow.yaml")]
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "parsing took longer than 1ns; the file is skipped until it changes") {
+		t.Errorf("errors = %v, want the budget", errs)
+	}
+	p.FileBudget = 0 // the default: ample
+	if folder := p.LoadFolder(dir); folder.DAG("slow") == nil {
+		t.Errorf("with the default budget: %v", folder.AllErrors())
 	}
 }

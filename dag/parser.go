@@ -38,14 +38,32 @@ type Parser struct {
 
 	locations sync.Map         // IANA name -> *time.Location; time.LoadLocation reads the disk on every call
 	templates templating.Cache // templates checked, bounded in bytes
+
+	// FileBudget bounds the time one file may take to parse when a folder
+	// is loaded (DefaultFileBudget when zero): a file over it is reported
+	// as an error and the others load without waiting for it.
+	FileBudget time.Duration
 }
+
+// DefaultFileBudget is the time a DAG file may take to parse.
+const DefaultFileBudget = 10 * time.Second
 
 // NewParser returns a parser that validates tasks against registry.
 func NewParser(registry *Registry) *Parser { return &Parser{Registry: registry} }
 
-// ParseFile reads and parses one DAG file.
+// MaxFileBytes bounds one DAG file: a DAG of hundreds of pod tasks is a
+// few hundred KiB.
+const MaxFileBytes = 1 << 20
+
+// ParseFile reads and parses one DAG file; at most MaxFileBytes+1 bytes are
+// ever read.
 func (p *Parser) ParseFile(path string) (*DAG, Errors) {
-	data, err := os.ReadFile(path)
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, Errors{{Path: path, Msg: fmt.Sprintf("read DAG file: %v", unwrapPathError(err))}}
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
 	if err != nil {
 		return nil, Errors{{Path: path, Msg: fmt.Sprintf("read DAG file: %v", unwrapPathError(err))}}
 	}
@@ -66,6 +84,10 @@ func unwrapPathError(err error) error {
 // errors and kept on the DAG. It returns the DAG, or nil and every problem
 // found, sorted by position.
 func (p *Parser) ParseBytes(path string, data []byte) (d *DAG, errs Errors) {
+	if len(data) > MaxFileBytes {
+		return nil, Errors{{Path: path, Line: 1, Column: 1,
+			Msg: fmt.Sprintf("the file is over %d bytes, the limit for a DAG file", MaxFileBytes)}}
+	}
 	f := &fileParser{
 		p:              p,
 		path:           path,

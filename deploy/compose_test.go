@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,9 +178,13 @@ func TestComposeDaemons(t *testing.T) {
 			if s.Healthcheck == nil {
 				t.Fatal("no healthcheck")
 			}
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("PODFLOW_HEALTH_ADDR %q: %v", addr, err)
+			}
 			test := strings.Join(s.Healthcheck.Test, " ")
-			if !strings.Contains(test, "localhost"+addr+"/healthz") {
-				t.Errorf("healthcheck %q does not hit localhost%s/healthz", test, addr)
+			if !strings.Contains(test, "localhost:"+port+"/healthz") {
+				t.Errorf("healthcheck %q does not hit localhost:%s/healthz", test, port)
 			}
 
 			// DAGs: ./examples/dags, read-only, where PODFLOW_DAGS_FOLDER says.

@@ -241,8 +241,8 @@ func TestManifestsDeployments(t *testing.T) {
 			if len(c.Command) != 0 {
 				t.Errorf("command %v replaces the image's tini entrypoint; use args", c.Command)
 			}
-			if len(c.Args) == 0 || c.Args[0] != component || !slices.Contains(c.Args, "--health-addr=:8080") {
-				t.Errorf("args = %v, want [%s --health-addr=:8080]", c.Args, component)
+			if len(c.Args) == 0 || c.Args[0] != component || !slices.Contains(c.Args, "--health-addr=0.0.0.0:8080") {
+				t.Errorf("args = %v, want [%s --health-addr=0.0.0.0:8080]", c.Args, component)
 			}
 			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 				t.Errorf("resources %+v: want cpu and memory requests and a memory limit", c.Resources)

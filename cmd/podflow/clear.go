@@ -60,7 +60,7 @@ func newClearCmd(app *App) *cobra.Command {
 					return err
 				}
 				if locked.State != runstate.RunRunning && locked.State != runstate.RunQueued {
-					if err := q.SetRunRunningAgain(ctx, run.PK); err != nil {
+					if _, err := q.ReopenRun(ctx, run.PK); err != nil {
 						return err
 					}
 				}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
@@ -80,10 +82,24 @@ func newTriggerCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// waitForRun follows a run until it finishes, printing a live progress line
-// to w, and returns its final state.
+// waitForRun follows a run until it finishes and returns its final state.
+// It learns of the end from the run-finished notification (a slow poll is
+// the fallback); on a terminal it also shows a live progress line on w.
 func waitForRun(ctx context.Context, st *store.Store, dagID, runID string, w io.Writer) (string, error) {
-	tick := time.NewTicker(100 * time.Millisecond)
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	n := notifier.New(st.Pool.Config().ConnConfig, nil, store.ChannelTaskFinished)
+	finished, err := n.Subscribe(store.ChannelTaskFinished)
+	if err != nil {
+		return "", err
+	}
+	go n.Run(ctx)
+	live := isTerminal(w)
+	interval := time.Second
+	if live {
+		interval = 250 * time.Millisecond
+	}
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	last := ""
 	for {
@@ -91,25 +107,48 @@ func waitForRun(ctx context.Context, st *store.Store, dagID, runID string, w io.
 		if err != nil {
 			return "", err
 		}
-		tis, err := st.TaskInstances(ctx, run.PK)
-		if err != nil {
-			return "", err
+		done := run.State == runstate.RunSuccess || run.State == runstate.RunFailed
+		if live || done {
+			tis, err := st.TaskInstances(ctx, run.PK)
+			if err != nil {
+				return "", err
+			}
+			line := progressLine(run.State, tis)
+			switch {
+			case !live: // a pipe or a file: the summary only, as one plain line
+				fmt.Fprintln(w, line)
+			case line != last:
+				fmt.Fprintf(w, "\r\033[K%s", line)
+				last = line
+			}
+			if done && live {
+				fmt.Fprintln(w)
+			}
 		}
-		if line := progressLine(run.State, tis); line != last {
-			fmt.Fprintf(w, "\r\033[K%s", line)
-			last = line
-		}
-		if run.State == runstate.RunSuccess || run.State == runstate.RunFailed {
-			fmt.Fprintln(w)
+		if done {
 			return run.State, nil
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(w)
+			if live {
+				fmt.Fprintln(w)
+			}
 			return "", ctx.Err()
+		case <-finished.C:
 		case <-tick.C:
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal (a progress line with
+// carriage returns would garble a pipe or a file).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
 func progressLine(runState string, tis []store.TaskInstance) string {

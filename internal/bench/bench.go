@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -186,6 +187,7 @@ func timeRuns(ctx context.Context, st *store.Store, d *dag.DAG, n int) (time.Dur
 	if err != nil {
 		return 0, err
 	}
+	var last time.Time // the last run's end, by the database's clock
 	for _, id := range runIDs {
 		for {
 			run, err := st.Run(ctx, d.ID, id)
@@ -196,6 +198,9 @@ func timeRuns(ctx context.Context, st *store.Store, d *dag.DAG, n int) (time.Dur
 				return 0, fmt.Errorf("bench run %s of %s failed", id, d.ID)
 			}
 			if run.State == runstate.RunSuccess {
+				if run.EndedAt != nil && run.EndedAt.After(last) {
+					last = *run.EndedAt
+				}
 				break
 			}
 			if time.Since(start) > 10*time.Minute {
@@ -204,36 +209,41 @@ func timeRuns(ctx context.Context, st *store.Store, d *dag.DAG, n int) (time.Dur
 			time.Sleep(time.Millisecond)
 		}
 	}
-	var last time.Time
-	if err := st.Pool.QueryRow(ctx, `SELECT max(ended_at) FROM dag_runs WHERE dag_id = $1 AND run_id = ANY($2)`, d.ID, runIDs).Scan(&last); err != nil {
-		return 0, err
-	}
 	if last.IsZero() || last.Before(start) {
 		return time.Since(start), nil
 	}
 	return last.Sub(start), nil
 }
 
-// latencies are upstream ended_at → downstream started_at of every edge of
-// a DAG's chain runs, from the database timestamps.
+// latencies are upstream ended_at → downstream started_at of every edge
+// t<i> → t<i+1> of a DAG's chain runs, from the database timestamps.
 func latencies(ctx context.Context, st *store.Store, dagID string) ([]time.Duration, error) {
-	rows, err := st.Pool.Query(ctx, `SELECT extract(epoch FROM (d.started_at - u.ended_at)) * 1e6
-		FROM task_instances u JOIN task_instances d ON d.run_pk = u.run_pk
-		 AND d.task_id = 't' || (substr(u.task_id, 2)::int + 1)
-		WHERE u.dag_id = $1`, dagID)
+	runs, err := st.Runs(ctx, dagID, math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []time.Duration
-	for rows.Next() {
-		var us float64
-		if err := rows.Scan(&us); err != nil {
+	for _, r := range runs {
+		tis, err := st.TaskInstances(ctx, r.PK)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, time.Duration(us*float64(time.Microsecond)))
+		byID := make(map[string]store.TaskInstance, len(tis))
+		for _, ti := range tis {
+			byID[ti.TaskID] = ti
+		}
+		for i := 0; ; i++ {
+			up, ok1 := byID[fmt.Sprintf("t%d", i)]
+			down, ok2 := byID[fmt.Sprintf("t%d", i+1)]
+			if !ok1 || !ok2 {
+				break
+			}
+			if up.EndedAt != nil && down.StartedAt != nil {
+				out = append(out, down.StartedAt.Sub(*up.EndedAt))
+			}
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func median(ds []time.Duration) time.Duration { return percentile(ds, 50) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -23,6 +24,7 @@ type File struct {
 	Connections     map[string]map[string]any `yaml:"connections"`
 	ZombieThreshold string                    `yaml:"zombie_threshold"`
 	HealthAddr      string                    `yaml:"health_addr"`
+	AllowedPaths    []string                  `yaml:"allowed_paths"`
 }
 
 // Config is the resolved configuration.
@@ -35,6 +37,9 @@ type Config struct {
 	Connections     map[string]map[string]any
 	ZombieThreshold time.Duration
 	HealthAddr      string
+	// AllowedPaths are folders besides the DAGs folder whose files DAGs may
+	// name (pod_template_file, config_file).
+	AllowedPaths []string
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -102,6 +107,10 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 		} else if c.ZombieThreshold, err = time.ParseDuration(s); err != nil {
 			return nil, fmt.Errorf("zombie_threshold: %w", err)
 		}
+	}
+	c.AllowedPaths = file.AllowedPaths
+	if env := getenv("PODFLOW_ALLOWED_PATHS"); env != "" {
+		c.AllowedPaths = filepath.SplitList(env)
 	}
 	for name, slots := range file.Pools {
 		c.Pools[name] = slots

@@ -112,7 +112,8 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 	clients.ObserveRequests(func(method string, code int) {
 		m.PodAPIRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})
-	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: Connections{Config: cfg}}
+	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: Connections{Config: cfg},
+		FileRoots: append([]string{cfg.DagsFolder}, cfg.AllowedPaths...)}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
 	var runs []func(context.Context) error
 	if withScheduler {

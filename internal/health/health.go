@@ -45,10 +45,22 @@ func Handler(reg *prometheus.Registry, checks ...Check) http.Handler {
 	return mux
 }
 
-// Serve serves h on addr until ctx ends. ready, if not nil, receives the
-// bound address (useful with ":0").
+// ListenAddr is where an address given as only a port (":8080") listens:
+// on loopback, so /metrics is not open to the network by accident. Give a
+// host to listen elsewhere: "0.0.0.0:8080" (all interfaces, as the
+// container image and the Kubernetes manifests do) or an interface's
+// address.
+func ListenAddr(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+// Serve serves h on ListenAddr(addr) until ctx ends. ready, if not nil,
+// receives the bound address (useful with ":0").
 func Serve(ctx context.Context, addr string, h http.Handler, ready func(net.Addr)) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", ListenAddr(addr))
 	if err != nil {
 		return fmt.Errorf("health server: %w", err)
 	}

@@ -25,19 +25,18 @@ func (s *Scheduler) evaluateRun(ctx context.Context, q store.Q, run store.Run) (
 	if dec.Empty() {
 		return 0, nil
 	}
-	none := []string{runstate.None}
-	queued, err := q.SetStates(ctx, run.PK, dec.Queue, none, runstate.Queued)
+	queued, err := q.QueueReady(ctx, run.PK, dec.Queue)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := q.SetStates(ctx, run.PK, dec.UpstreamFailed, none, runstate.UpstreamFailed); err != nil {
+	if _, err := q.MarkUpstreamFailed(ctx, run.PK, dec.UpstreamFailed); err != nil {
 		return 0, err
 	}
-	if _, err := q.SetStates(ctx, run.PK, dec.Skip, none, runstate.Skipped); err != nil {
+	if _, err := q.MarkSkipped(ctx, run.PK, dec.Skip); err != nil {
 		return 0, err
 	}
 	if dec.RunState != "" {
-		if _, err := q.SetRunFinished(ctx, run.PK, dec.RunState); err != nil {
+		if _, err := q.FinishRun(ctx, run.PK, dec.RunState); err != nil {
 			return 0, err
 		}
 		s.log.Info("run finished", "dag_id", run.DagID, "run_id", run.RunID, "state", dec.RunState)

@@ -136,7 +136,7 @@ func TestCleanShutdownLeavesNothingRunning(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.DAG("stuck", "dag_id: stuck\ntasks:\n  - {task_id: long, operator: bash, bash_command: 'sleep 60'}\n")
-	s := scheduler.New(b.store, b.ops, scheduler.Config{DagsFolder: b.dir, Workers: 2, ShutdownGrace: 500 * time.Millisecond,
+	s := scheduler.New(b.Store, b.Ops, scheduler.Config{DagsFolder: b.Dir, Workers: 2, ShutdownGrace: 500 * time.Millisecond,
 		SyncInterval: 50 * time.Millisecond, LoopInterval: 100 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -162,7 +162,7 @@ func TestCleanShutdownLeavesNothingRunning(t *testing.T) {
 	if ti.State != runstate.UpForRetry || !strings.Contains(ti.Error, "shutting down") {
 		t.Errorf("after shutdown: state %s error %q, want up_for_retry because of the shutdown", ti.State, ti.Error)
 	}
-	if _, ok, _ := b.store.HeartbeatAge(b.ctx, s.ID()); ok {
+	if _, ok, _ := b.Store.HeartbeatAge(b.Ctx, s.ID()); ok {
 		t.Error("heartbeat left behind")
 	}
 }
@@ -174,12 +174,12 @@ func TestPausedDagCreatesNoScheduledRuns(t *testing.T) {
 	b.DAG("paused", "dag_id: paused\nschedule: '@hourly'\ncatchup: true\nstart_date: "+start.Format(time.RFC3339)+"\ntasks:\n  - {task_id: a, operator: empty}\n")
 	// Register it paused before any scheduler sees it.
 	b.Trigger("paused", "")
-	if err := b.store.SetPaused(b.ctx, "paused", true); err != nil {
+	if err := b.Store.SetPaused(b.Ctx, "paused", true); err != nil {
 		t.Fatal(err)
 	}
 	b.Scheduler(nil)
 	time.Sleep(1500 * time.Millisecond)
-	runs, err := b.store.Runs(b.ctx, "paused", 10)
+	runs, err := b.Store.Runs(b.Ctx, "paused", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,12 +189,12 @@ func TestPausedDagCreatesNoScheduledRuns(t *testing.T) {
 	if runs[0].State != runstate.RunSuccess && runs[0].State != runstate.RunRunning {
 		t.Errorf("a manual run of a paused DAG is %s; triggering works while paused", runs[0].State)
 	}
-	if err := b.store.SetPaused(b.ctx, "paused", false); err != nil {
+	if err := b.Store.SetPaused(b.Ctx, "paused", false); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		runs, _ = b.store.Runs(b.ctx, "paused", 10)
+		runs, _ = b.Store.Runs(b.Ctx, "paused", 10)
 		if len(runs) == 4 {
 			break
 		}
@@ -207,11 +207,11 @@ func TestPausedDagCreatesNoScheduledRuns(t *testing.T) {
 
 // tryState is a task instance's state, "" while it does not exist yet.
 func (b *testBundle) tryState(dagID, runID, taskID string) string {
-	run, err := b.store.Run(b.ctx, dagID, runID)
+	run, err := b.Store.Run(b.Ctx, dagID, runID)
 	if err != nil {
 		return ""
 	}
-	ti, err := b.store.TaskInstance(b.ctx, run.PK, taskID)
+	ti, err := b.Store.TaskInstance(b.Ctx, run.PK, taskID)
 	if err != nil {
 		return ""
 	}

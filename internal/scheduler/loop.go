@@ -33,7 +33,6 @@ func (s *Scheduler) loop(ctx context.Context) {
 
 func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
 	now := time.Now()
-	s.syncDags(ctx, now)
 	steps := []struct {
 		name string
 		run  func(context.Context) error
@@ -48,7 +47,7 @@ func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
 			return s.sweepRuns(ctx, now)
 		}},
 		{"queue retries", func(ctx context.Context) error { _, err := s.store.QueueDueRetries(ctx); return err }},
-		{"queue resumed tasks", func(ctx context.Context) error { _, err := s.store.QueueScheduled(ctx); return err }},
+		{"queue resumed tasks", func(ctx context.Context) error { _, err := s.store.QueueResumed(ctx); return err }},
 		{"fail zombies", s.failZombies},
 	}
 	for _, step := range steps {
@@ -186,7 +185,7 @@ func (s *Scheduler) startRun(ctx context.Context, q store.Q, run store.Run) erro
 	if err != nil {
 		return err
 	}
-	if ok, err := q.SetRunRunning(ctx, run.PK); err != nil || !ok {
+	if ok, err := q.StartRun(ctx, run.PK); err != nil || !ok {
 		return err
 	}
 	// Tasks ready from the start (no upstream) are created queued.
@@ -259,29 +258,13 @@ func (s *Scheduler) runNeedsSweep(ctx context.Context, run store.Run, now time.T
 // timeOutRun fails a run past dagrun_timeout: running tasks fail (their
 // workers notice and stop them), unfinished ones are skipped.
 func (s *Scheduler) timeOutRun(ctx context.Context, q store.Q, run store.Run, timeout time.Duration) error {
-	tis, err := q.TaskInstances(ctx, run.PK)
-	if err != nil {
+	res, err := q.FailForRunTimeout(ctx, run.PK)
+	if err != nil || !res.Finished {
 		return err
 	}
-	var running, waiting []string
-	for _, ti := range tis {
-		switch ti.State {
-		case runstate.Running, runstate.Deferred:
-			running = append(running, ti.TaskID)
-		case runstate.Success, runstate.Failed, runstate.Skipped, runstate.UpstreamFailed:
-		default:
-			waiting = append(waiting, ti.TaskID)
-		}
-	}
-	if _, err := q.SetStates(ctx, run.PK, running, []string{runstate.Running, runstate.Deferred}, runstate.Failed); err != nil {
-		return err
-	}
-	if _, err := q.SetStates(ctx, run.PK, waiting, []string{runstate.None, runstate.Scheduled, runstate.Queued, runstate.UpForRetry}, runstate.Skipped); err != nil {
-		return err
-	}
-	s.log.Warn("run timed out", "dag_id", run.DagID, "run_id", run.RunID, "dagrun_timeout", timeout)
-	_, err = q.SetRunFinished(ctx, run.PK, runstate.RunFailed)
-	return err
+	s.log.Warn("run timed out", "dag_id", run.DagID, "run_id", run.RunID, "dagrun_timeout", timeout,
+		"failed_tasks", res.Failed, "skipped_tasks", res.Skipped)
+	return nil
 }
 
 // failZombies fails (or retries) running task instances whose scheduler

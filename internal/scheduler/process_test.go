@@ -54,19 +54,19 @@ func runChildScheduler() int {
 
 // startSchedulerProcess starts one scheduler process and waits until it runs.
 func (b *testBundle) startSchedulerProcess(workers int, zombie time.Duration) *exec.Cmd {
-	b.t.Helper()
+	b.T.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+b.url, "DAGS_FOLDER="+b.dir,
+	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+b.URL, "DAGS_FOLDER="+b.Dir,
 		"WORKERS="+strconv.Itoa(workers), "ZOMBIE_THRESHOLD="+zombie.String())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
-	b.t.Cleanup(func() {
+	b.T.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
@@ -78,7 +78,7 @@ func (b *testBundle) startSchedulerProcess(workers int, zombie time.Duration) *e
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "ready") {
-		b.t.Fatalf("scheduler process did not start: %q %v", line, err)
+		b.T.Fatalf("scheduler process did not start: %q %v", line, err)
 	}
 	return cmd
 }
@@ -111,9 +111,9 @@ func (b *testBundle) triggerMany(dagID string, n int) []string {
 func (b *testBundle) waitAllRuns(dagID string, runIDs []string, timeout time.Duration) map[string]int {
 	deadline := time.Now().Add(timeout)
 	for {
-		runs, err := b.store.Runs(b.ctx, dagID, len(runIDs)+10)
+		runs, err := b.Store.Runs(b.Ctx, dagID, len(runIDs)+10)
 		if err != nil {
-			b.t.Fatal(err)
+			b.T.Fatal(err)
 		}
 		counts := map[string]int{}
 		for _, r := range runs {
@@ -123,7 +123,7 @@ func (b *testBundle) waitAllRuns(dagID string, runIDs []string, timeout time.Dur
 			return counts
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("runs not finished after %s: %v", timeout, counts)
+			b.T.Fatalf("runs not finished after %s: %v", timeout, counts)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -168,7 +168,7 @@ func TestThreeSchedulersRunEveryTaskOnce(t *testing.T) {
 		}
 	}
 	// Work was shared: every scheduler ran some tasks.
-	rows, err := b.store.Pool.Query(b.ctx, `SELECT count(DISTINCT owner_id) FROM task_instances`)
+	rows, err := b.Store.Pool.Query(b.Ctx, `SELECT count(DISTINCT owner_id) FROM task_instances`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestKilledSchedulerTasksAreRetried(t *testing.T) {
 	var victimID string
 	deadline := time.Now().Add(time.Minute)
 	for victimID == "" {
-		rows, err := b.store.Pool.Query(b.ctx, `SELECT h.id FROM heartbeats h JOIN task_instances ti ON ti.owner_id = h.id
+		rows, err := b.Store.Pool.Query(b.Ctx, `SELECT h.id FROM heartbeats h JOIN task_instances ti ON ti.owner_id = h.id
 			WHERE ti.state = 'running' AND h.pid = $1 LIMIT 1`, victim.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
@@ -224,7 +224,7 @@ func TestKilledSchedulerTasksAreRetried(t *testing.T) {
 		t.Fatalf("run states %v, want 30 success", counts)
 	}
 	// Tasks the victim held were failed as zombies and retried elsewhere.
-	rows, err := b.store.Pool.Query(b.ctx, `SELECT ti.id, ti.try_number, ti.owner_id FROM task_instances ti
+	rows, err := b.Store.Pool.Query(b.Ctx, `SELECT ti.id, ti.try_number, ti.owner_id FROM task_instances ti
 		WHERE EXISTS (SELECT 1 FROM task_logs l WHERE l.ti_id = ti.id AND l.line LIKE 'zombie:%')`)
 	if err != nil {
 		t.Fatal(err)

@@ -135,7 +135,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	completerDone := make(chan struct{})
 	go func() { defer close(completerDone); s.completer(completerCtx, taskCtx) }()
 
-	bg.Add(4)
+	bg.Add(5)
+	go func() { defer bg.Done(); s.syncLoop(ctx) }()
 	go func() { defer bg.Done(); s.listen(ctx) }()
 	go func() { defer bg.Done(); s.heartbeatLoop(ctx) }()
 	go func() { defer bg.Done(); s.loop(ctx) }()

@@ -1,20 +1,15 @@
 package scheduler_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/runstate"
-	"github.com/podflow/podflow/internal/scheduler"
-	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
 	"github.com/podflow/podflow/operators/empty"
@@ -27,151 +22,13 @@ func TestMain(m *testing.M) {
 	os.Exit(pgtest.Main(m))
 }
 
-// testBundle is one test's database, DAGs folder and schedulers.
-type testBundle struct {
-	t      *testing.T
-	ctx    context.Context
-	store  *store.Store
-	url    string
-	dir    string
-	ops    *operators.Registry
-	parser *dag.Parser
-}
+// testBundle is the shared system-test harness plus this package's own
+// helpers (child processes, interval files).
+type testBundle struct{ *flowtest.Bundle }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	ops := operators.NewRegistry(bash.New(), empty.New())
-	return &testBundle{t: t, ctx: ctx, store: st, url: url, dir: t.TempDir(), ops: ops, parser: dag.NewParser(ops.Schemas())}
-}
-
-// DAG writes a DAG file into the bundle's folder.
-func (b *testBundle) DAG(name, yaml string) {
-	b.t.Helper()
-	if err := os.WriteFile(filepath.Join(b.dir, name+".yaml"), []byte(yaml), 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
-// Scheduler starts a scheduler on the bundle's folder; it stops at cleanup.
-func (b *testBundle) Scheduler(mod func(*scheduler.Config)) *scheduler.Scheduler {
-	b.t.Helper()
-	cfg := scheduler.Config{
-		DagsFolder:   b.dir,
-		Workers:      8,
-		SyncInterval: 50 * time.Millisecond,
-		LoopInterval: 100 * time.Millisecond,
-		Logger:       hclog.New(&hclog.LoggerOptions{Level: hclog.LevelFromString(os.Getenv("TEST_LOG_LEVEL")), Output: os.Stderr}),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	s := scheduler.New(b.store, b.ops, cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	b.t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			b.t.Error("scheduler did not stop")
-		}
-	})
-	return s
-}
-
-// Trigger creates a manual run of the DAG file's current version.
-func (b *testBundle) Trigger(dagID string, conf string) string {
-	b.t.Helper()
-	folder := b.parser.LoadFolder(b.dir)
-	d := folder.DAG(dagID)
-	if d == nil {
-		b.t.Fatalf("no DAG %s in folder: %v", dagID, folder.AllErrors())
-	}
-	var c []byte
-	if conf != "" {
-		c = []byte(conf)
-	}
-	runID, err := scheduler.TriggerRun(b.ctx, b.store, d, time.Now().UTC(), c)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return runID
-}
-
-// WaitRun waits for a run to finish and returns its state.
-func (b *testBundle) WaitRun(dagID, runID string, timeout time.Duration) string {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		run, err := b.store.Run(b.ctx, dagID, runID)
-		if err == nil && (run.State == runstate.RunSuccess || run.State == runstate.RunFailed) {
-			return run.State
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.t.Fatalf("run %s of %s did not finish in %s; tasks: %s", runID, dagID, timeout, b.States(dagID, runID))
-	return ""
-}
-
-// States returns task_id=state pairs of a run, for assertions and messages.
-func (b *testBundle) States(dagID, runID string) map[string]string {
-	run, err := b.store.Run(b.ctx, dagID, runID)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	tis, err := b.store.TaskInstances(b.ctx, run.PK)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, ti := range tis {
-		m[ti.TaskID] = ti.State
-	}
-	return m
-}
-
-// Log returns a task's log text (latest try).
-func (b *testBundle) Log(dagID, runID, taskID string) string {
-	run, err := b.store.Run(b.ctx, dagID, runID)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	ti, err := b.store.TaskInstance(b.ctx, run.PK, taskID)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	var sb strings.Builder
-	for try := 1; try <= ti.TryNumber; try++ {
-		lines, err := b.store.Logs(b.ctx, ti.ID, try, 0)
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		for _, l := range lines {
-			sb.WriteString(l.Line + "\n")
-		}
-	}
-	return sb.String()
-}
-
-func (b *testBundle) TI(dagID, runID, taskID string) store.TaskInstance {
-	run, err := b.store.Run(b.ctx, dagID, runID)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	ti, err := b.store.TaskInstance(b.ctx, run.PK, taskID)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return ti
+	return &testBundle{flowtest.New(t, operators.NewRegistry(bash.New(), empty.New()))}
 }
 
 func TestChainPassesXCom(t *testing.T) {
@@ -200,7 +57,7 @@ tasks:
 	if log := b.Log("etl", runID, "load"); !strings.Contains(log, "loaded 84 for ops") {
 		t.Errorf("load's log lacks the upstream XCom:\n%s", log)
 	}
-	raw, ok, err := b.store.XCom(b.ctx, "etl", runID, "transform", "return_value")
+	raw, ok, err := b.Store.XCom(b.Ctx, "etl", runID, "transform", "return_value")
 	if err != nil || !ok || string(raw) != `"84"` {
 		t.Errorf("transform's XCom = %s, %v, %v; want \"84\"", raw, ok, err)
 	}
@@ -351,7 +208,7 @@ func TestBrokenFileDoesNotStopOthers(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		files, err := b.store.BrokenFiles(b.ctx)
+		files, err := b.Store.BrokenFiles(b.Ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,7 +234,7 @@ func TestBrokenEditKeepsLastGoodVersion(t *testing.T) {
 	b.Scheduler(nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if row, err := b.store.Dag(b.ctx, "v"); err == nil && row.Hash != "" {
+		if row, err := b.Store.Dag(b.Ctx, "v"); err == nil && row.Hash != "" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -387,7 +244,7 @@ func TestBrokenEditKeepsLastGoodVersion(t *testing.T) {
 	}
 	b.DAG("v", "dag_id: v\ntasks:\n  - {task_id: a, operator: bash, bash_commnd: 'echo v2'}\n")
 	for {
-		row, err := b.store.Dag(b.ctx, "v")
+		row, err := b.Store.Dag(b.Ctx, "v")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +284,7 @@ tasks:
 	b.Scheduler(nil)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		runs, err := b.store.Runs(b.ctx, "hourly", 100)
+		runs, err := b.Store.Runs(b.Ctx, "hourly", 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,11 +311,58 @@ tasks:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	runs, err := b.store.Runs(b.ctx, "nocatch", 100)
+	runs, err := b.Store.Runs(b.Ctx, "nocatch", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(runs) != 1 || !runs[0].LogicalDate.Equal(start.Add(4*time.Hour)) {
 		t.Errorf("without catchup: %d runs (%v), want only the latest interval", len(runs), runs)
+	}
+}
+
+// TestHostileDAGFilesDoNotSlowOthers: files built to crash or stall the
+// parser cost their own file only; the good DAG runs as fast as alone.
+func TestHostileDAGFilesDoNotSlowOthers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	nested := strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000)
+	b.DAG("parens", "dag_id: parens\ntasks:\n  - {task_id: a, operator: bash, bash_command: '{{ "+nested+" }}'}\n")
+	ifs := strings.Repeat("{% if true %}", 8000) + "x" + strings.Repeat("{% endif %}", 8000) // 192 KB
+	b.DAG("ifs", "dag_id: ifs\ntasks:\n  - {task_id: a, operator: bash, bash_command: '"+ifs+"'}\n")
+	b.DAG("huge", "dag_id: huge\ntasks:\n  - {task_id: a, operator: bash, bash_command: echo}\n# "+strings.Repeat("x", 2<<20)+"\n")
+	b.DAG("good", "dag_id: good\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo fine'}\n")
+	b.Scheduler(nil)
+	start := time.Now()
+	runID := b.Trigger("good", "")
+	if got := b.WaitRun("good", runID, 30*time.Second); got != runstate.RunSuccess {
+		t.Fatalf("good run %s", got)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the good run took %s beside the hostile files", took)
+	}
+	want := map[string]string{"parens.yaml": "nested", "ifs.yaml": "nested", "huge.yaml": "over 1048576 bytes"}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		files, err := b.Store.BrokenFiles(b.Ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, f := range files {
+			got[filepath.Base(f.Path)] = f.Errors
+		}
+		missing := false
+		for name, msg := range want {
+			if !strings.Contains(got[name], msg) {
+				missing = true
+			}
+		}
+		if !missing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broken files recorded: %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -20,7 +20,6 @@ import (
 // so an unchanged folder costs one directory walk and no parsing.
 type folderState struct {
 	signature string
-	lastCheck time.Time
 	synced    map[string]string // dag_id or path → hash last written
 }
 
@@ -51,21 +50,39 @@ func folderSignature(dir string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// syncDags parses the DAGs folder when it changed (or every SyncInterval×10
-// regardless) and writes new versions and parse errors to the database. A
-// broken file keeps its DAG's last good version running.
-func (s *Scheduler) syncDags(ctx context.Context, now time.Time) {
-	if s.cfg.DagsFolder == "" || now.Sub(s.folder.lastCheck) < s.cfg.SyncInterval {
+// syncLoop keeps the DAGs folder in sync every SyncInterval, apart from the
+// scheduling loop: a slow or hostile DAG file delays only this sync, never
+// run creation, task starts, retries or zombie checks. A sync that loaded
+// something wakes the loop.
+func (s *Scheduler) syncLoop(ctx context.Context) {
+	if s.cfg.DagsFolder == "" {
 		return
 	}
-	s.folder.lastCheck = now
+	t := time.NewTicker(s.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		if s.syncDags(ctx) {
+			signal(s.loopWake)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// syncDags parses the DAGs folder when it changed and writes new versions
+// and parse errors to the database; it reports whether a DAG was saved. A
+// broken file keeps its DAG's last good version running.
+func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 	if _, err := os.Stat(s.cfg.DagsFolder); err != nil {
 		s.log.Warn("DAGs folder not readable", "dags_folder", s.cfg.DagsFolder, "error", err)
-		return
+		return false
 	}
 	sig := folderSignature(s.cfg.DagsFolder)
 	if sig == s.folder.signature {
-		return
+		return false
 	}
 	folder := s.parser.LoadFolder(s.cfg.DagsFolder)
 	ok := true
@@ -80,6 +97,7 @@ func (s *Scheduler) syncDags(ctx context.Context, now time.Time) {
 			continue
 		}
 		s.folder.synced[d.ID] = d.Hash
+		loaded = true
 		s.log.Info("DAG loaded", "dag_id", d.ID, "path", d.Path, "version", d.Hash[:12], "tasks", len(d.Tasks))
 	}
 	for path, errs := range folder.Errors {
@@ -100,6 +118,7 @@ func (s *Scheduler) syncDags(ctx context.Context, now time.Time) {
 	if ok {
 		s.folder.signature = sig
 	}
+	return loaded
 }
 
 func (s *Scheduler) saveDag(ctx context.Context, d *dag.DAG) error {

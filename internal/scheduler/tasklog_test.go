@@ -58,11 +58,11 @@ tasks:
 
 // TryLog returns the lines of one try's log.
 func (b *testBundle) TryLog(dagID, runID, taskID string, try int) []string {
-	b.t.Helper()
+	b.T.Helper()
 	ti := b.TI(dagID, runID, taskID)
-	lines, err := b.store.Logs(b.ctx, ti.ID, try, 0)
+	lines, err := b.Store.Logs(b.Ctx, ti.ID, try, 0)
 	if err != nil {
-		b.t.Fatal(err)
+		b.T.Fatal(err)
 	}
 	var out []string
 	for _, l := range lines {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -151,12 +150,14 @@ func (q Q) DagSource(ctx context.Context, hash string) (source []byte, path stri
 	return source, path, err
 }
 
-// ErrNotFound is returned for unknown DAGs, runs and tasks.
-var ErrNotFound = errors.New("not found")
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
+// DeleteUnusedDagVersions deletes the stored DAG versions that no run is
+// pinned to and that are no DAG's current version. It returns how many went.
+func (q Q) DeleteUnusedDagVersions(ctx context.Context) (int64, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM dag_versions v
+		WHERE NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_hash = v.hash)
+		  AND NOT EXISTS (SELECT 1 FROM dags d WHERE d.hash = v.hash)`)
+	if err != nil {
+		return 0, fmt.Errorf("delete unused DAG versions: %w", err)
 	}
-	return &t
+	return tag.RowsAffected(), nil
 }

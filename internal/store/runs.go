@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/podflow/podflow/internal/runstate"
 )
 
 // Run is a DAG run.
@@ -110,8 +112,8 @@ func (q Q) RunsToStart(ctx context.Context, dagID string, maxActive int) ([]Run,
 	return pgx.CollectRows(rows, scanRun)
 }
 
-// SetRunRunning moves a run queued → running.
-func (q Q) SetRunRunning(ctx context.Context, pk int64) (bool, error) {
+// StartRun moves a run queued → running; false if it was not queued.
+func (q Q) StartRun(ctx context.Context, pk int64) (bool, error) {
 	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = 'running', started_at = clock_timestamp() WHERE id = $1 AND state = 'queued'`, pk)
 	if err != nil {
 		return false, fmt.Errorf("start run %d: %w", pk, err)
@@ -119,8 +121,12 @@ func (q Q) SetRunRunning(ctx context.Context, pk int64) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-// SetRunFinished moves a run running → success|failed.
-func (q Q) SetRunFinished(ctx context.Context, pk int64, state string) (bool, error) {
+// FinishRun moves a run running → success or failed (state) and tells
+// waiters at commit; false if it was not running.
+func (q Q) FinishRun(ctx context.Context, pk int64, state string) (bool, error) {
+	if state != runstate.RunSuccess && state != runstate.RunFailed {
+		return false, fmt.Errorf("finish run %d: state %q is not %s or %s", pk, state, runstate.RunSuccess, runstate.RunFailed)
+	}
 	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = $2, ended_at = clock_timestamp() WHERE id = $1 AND state = 'running'`, pk, state)
 	if err != nil {
 		return false, fmt.Errorf("finish run %d: %w", pk, err)
@@ -131,11 +137,49 @@ func (q Q) SetRunFinished(ctx context.Context, pk int64, state string) (bool, er
 	return false, nil
 }
 
-// SetRunRunningAgain moves a finished run back to running (clear).
-func (q Q) SetRunRunningAgain(ctx context.Context, pk int64) error {
-	_, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = 'running', ended_at = NULL,
+// ReopenRun moves a finished run success|failed → running, for a clear that
+// makes some of its tasks run again; false if it was not finished.
+func (q Q) ReopenRun(ctx context.Context, pk int64) (bool, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = 'running', ended_at = NULL,
 		started_at = coalesce(started_at, clock_timestamp()) WHERE id = $1 AND state IN ('success', 'failed')`, pk)
-	return err
+	if err != nil {
+		return false, fmt.Errorf("reopen run %d: %w", pk, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// RunTimeout is what FailForRunTimeout changed.
+type RunTimeout struct {
+	Finished bool  // the run went running → failed
+	Failed   int64 // running or deferred task instances → failed
+	Skipped  int64 // waiting task instances → skipped
+}
+
+// FailForRunTimeout fails a run past its dagrun_timeout: the run goes
+// running → failed and, only if it did, its running and deferred task
+// instances go to failed (their workers notice and stop them) and those
+// still waiting (none, scheduled, queued, up_for_retry) go to skipped. A run
+// that is no longer running changes nothing.
+func (q Q) FailForRunTimeout(ctx context.Context, pk int64) (RunTimeout, error) {
+	var res RunTimeout
+	var err error
+	if res.Finished, err = q.FinishRun(ctx, pk, runstate.RunFailed); err != nil || !res.Finished {
+		return res, err
+	}
+	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'failed', `+appendHistory("'failed'", "try_number")+`
+		WHERE run_pk = $1 AND state IN ('running', 'deferred')`, pk)
+	if err != nil {
+		return res, fmt.Errorf("fail tasks of timed-out run %d: %w", pk, err)
+	}
+	res.Failed = tag.RowsAffected()
+	tag, err = q.db.Exec(ctx, `UPDATE task_instances SET state = 'skipped', ended_at = clock_timestamp(),
+			`+appendHistory("'skipped'", "try_number")+`
+		WHERE run_pk = $1 AND state IN ('none', 'scheduled', 'queued', 'up_for_retry')`, pk)
+	if err != nil {
+		return res, fmt.Errorf("skip tasks of timed-out run %d: %w", pk, err)
+	}
+	res.Skipped = tag.RowsAffected()
+	return res, nil
 }
 
 // RunningRuns lists every running run.
@@ -192,45 +236,15 @@ func (q Q) Run(ctx context.Context, dagID, runID string) (Run, error) {
 	return r, err
 }
 
-// RunByPK returns one run.
-func (q Q) RunByPK(ctx context.Context, pk int64) (Run, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs WHERE id = $1`, pk)
-	if err != nil {
-		return Run{}, err
-	}
-	return pgx.CollectExactlyOneRow(rows, scanRun)
-}
-
-// CountActiveRuns counts a DAG's queued and running runs.
-func (q Q) CountActiveRuns(ctx context.Context, dagID string) (int, error) {
-	var n int
-	err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state IN ('queued', 'running')`, dagID).Scan(&n)
-	return n, err
-}
-
 // DeleteFinishedRunsBefore deletes finished runs that ended before t, with
 // their task instances, logs and XComs. It returns how many runs went.
 func (q Q) DeleteFinishedRunsBefore(ctx context.Context, t time.Time) (int64, error) {
-	_, err := q.db.Exec(ctx, `DELETE FROM xcom x USING dag_runs r
-		WHERE x.dag_id = r.dag_id AND x.run_id = r.run_id AND r.state IN ('success', 'failed') AND r.ended_at < $1`, t)
-	if err != nil {
-		return 0, fmt.Errorf("delete old xcoms: %w", err)
+	if err := q.deleteXComsOfRunsFinishedBefore(ctx, t); err != nil {
+		return 0, err
 	}
 	tag, err := q.db.Exec(ctx, `DELETE FROM dag_runs WHERE state IN ('success', 'failed') AND ended_at < $1`, t)
 	if err != nil {
 		return 0, fmt.Errorf("delete old runs: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
-// DeleteUnusedDagVersions deletes the stored DAG versions that no run is
-// pinned to and that are no DAG's current version. It returns how many went.
-func (q Q) DeleteUnusedDagVersions(ctx context.Context) (int64, error) {
-	tag, err := q.db.Exec(ctx, `DELETE FROM dag_versions v
-		WHERE NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.dag_hash = v.hash)
-		  AND NOT EXISTS (SELECT 1 FROM dags d WHERE d.hash = v.hash)`)
-	if err != nil {
-		return 0, fmt.Errorf("delete unused DAG versions: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

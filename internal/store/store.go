@@ -1,13 +1,10 @@
-// Package store holds every SQL statement of podflow's metadata database.
-// Each state transition is one statement guarded by the expected current
-// state (UPDATE … WHERE state = $expected), so a late or duplicate actor
-// changes nothing. Methods live on Q, which runs either on the pool or inside
-// a transaction (Store.InTx).
 package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -87,4 +84,20 @@ func (s *Store) InTx(ctx context.Context, fn func(q Q) error) error {
 func (q Q) Notify(ctx context.Context, channel, payload string) error {
 	_, err := q.db.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload)
 	return err
+}
+
+// Ping checks the database answers.
+func (q Q) Ping(ctx context.Context) error {
+	var one int
+	return q.db.QueryRow(ctx, `SELECT 1`).Scan(&one)
+}
+
+// ErrNotFound is returned for unknown DAGs, runs and tasks.
+var ErrNotFound = errors.New("not found")
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/podflow/podflow/internal/runstate"
 )
 
 // TaskInstance is one task of one run.
@@ -130,276 +130,51 @@ func (q Q) TaskInstanceByID(ctx context.Context, id int64) (TaskInstance, error)
 	return t, err
 }
 
-// SetStates moves task instances of a run by task id from state "from" to
-// "to"; it returns the ids that moved. Moving to queued stamps queued_at and
-// notifies the workers (at commit).
-func (q Q) SetStates(ctx context.Context, runPK int64, taskIDs []string, from []string, to string) ([]int64, error) {
+// QueueReady moves a run's ready task instances none → queued and wakes the
+// workers at commit; it returns the ids that moved.
+func (q Q) QueueReady(ctx context.Context, runPK int64, taskIDs []string) ([]int64, error) {
 	if len(taskIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = $4,
-			queued_at = CASE WHEN $4 = 'queued' THEN clock_timestamp() ELSE queued_at END,
-			ended_at = CASE WHEN $4 IN ('skipped', 'upstream_failed') THEN clock_timestamp() ELSE ended_at END,
-			`+appendHistory("$4::text", "try_number")+`
-		WHERE run_pk = $1 AND task_id = ANY($2) AND state = ANY($3) RETURNING id`, runPK, taskIDs, from, to)
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp(),
+			`+appendHistory("'queued'", "try_number")+`
+		WHERE run_pk = $1 AND task_id = ANY($2) AND state = 'none' RETURNING id`, runPK, taskIDs)
 	if err != nil {
-		return nil, fmt.Errorf("set %v to %s: %w", taskIDs, to, err)
+		return nil, fmt.Errorf("queue %v of run %d: %w", taskIDs, runPK, err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
+	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	if to == "queued" && len(ids) > 0 {
-		return ids, q.Notify(ctx, ChannelTaskQueued, "")
-	}
-	return ids, nil
+	return ids, q.Notify(ctx, ChannelTaskQueued, "")
 }
 
-// Claimed is a task instance claimed by a worker, with its run's details.
-type Claimed struct {
-	TaskInstance
-	Hash              string
-	LogicalDate       time.Time
-	DataIntervalStart time.Time
-	DataIntervalEnd   time.Time
-	Conf              []byte
+// MarkUpstreamFailed moves task instances none → upstream_failed (their
+// trigger rule can no longer be met because an upstream failed); it returns
+// the ids that moved.
+func (q Q) MarkUpstreamFailed(ctx context.Context, runPK int64, taskIDs []string) ([]int64, error) {
+	return q.endWaiting(ctx, runPK, taskIDs, runstate.UpstreamFailed)
 }
 
-// claimLockKey serialises claiming across schedulers so pool and
-// max_active_tasks limits hold; each claim takes a batch, so this costs one
-// short transaction per batch.
-const claimLockKey = 0x706f64636c61696d
-
-// Limits bound how many task instances may run at once.
-type Limits struct {
-	Pools       map[string]int // pool → slots
-	DefaultSlot int            // slots of a pool not in Pools
+// MarkSkipped moves task instances none → skipped (their trigger rule says
+// so); it returns the ids that moved.
+func (q Q) MarkSkipped(ctx context.Context, runPK int64, taskIDs []string) ([]int64, error) {
+	return q.endWaiting(ctx, runPK, taskIDs, runstate.Skipped)
 }
 
-// ClaimTasks moves up to n queued task instances to running for owner, in
-// priority order, within pool slots and each DAG's max_active_tasks. A
-// task instance resuming after a deferral keeps its try number.
-func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]Claimed, error) {
-	if _, err := q.db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLockKey); err != nil {
-		return nil, fmt.Errorf("claim lock: %w", err)
-	}
-	type cand struct {
-		id             int64
-		pool, dagID    string
-		maxActiveTasks int
-		running        bool // a row of the running counts, not a candidate
-		count          int
-		priority       int
-		queuedAt       time.Time
-	}
-	// One statement, after the lock: the candidates and what runs now.
-	rows, err := q.db.Query(ctx, `WITH cand AS (
-			SELECT ti.id, ti.pool, ti.dag_id, r.max_active_tasks, ti.priority_weight, ti.queued_at
-			FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
-			WHERE ti.state = 'queued'
-			ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
-			LIMIT $1 FOR UPDATE OF ti SKIP LOCKED)
-		SELECT id, pool, dag_id, max_active_tasks, false, 0, priority_weight, coalesce(queued_at, now()) FROM cand
-		UNION ALL
-		SELECT 0, pool, dag_id, 0, true, count(*)::int, 0, now() FROM task_instances WHERE state = 'running' GROUP BY pool, dag_id`, n*2)
-	if err != nil {
-		return nil, fmt.Errorf("find queued tasks: %w", err)
-	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cand, error) {
-		var c cand
-		err := r.Scan(&c.id, &c.pool, &c.dagID, &c.maxActiveTasks, &c.running, &c.count, &c.priority, &c.queuedAt)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("find queued tasks: %w", err)
-	}
-	poolUse := map[string]int{}
-	dagUse := map[string]int{}
-	var cands []cand
-	for _, c := range all {
-		if c.running {
-			poolUse[c.pool] += c.count
-			dagUse[c.dagID] += c.count
-		} else {
-			cands = append(cands, c)
-		}
-	}
-	if len(cands) == 0 {
+// endWaiting is MarkUpstreamFailed and MarkSkipped: none → a final state
+// that no try reached.
+func (q Q) endWaiting(ctx context.Context, runPK int64, taskIDs []string, state string) ([]int64, error) {
+	if len(taskIDs) == 0 {
 		return nil, nil
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		if a.priority != b.priority {
-			return a.priority > b.priority
-		}
-		if !a.queuedAt.Equal(b.queuedAt) {
-			return a.queuedAt.Before(b.queuedAt)
-		}
-		return a.id < b.id
-	})
-	var ids []int64
-	for _, c := range cands {
-		if len(ids) == n {
-			break
-		}
-		slots, ok := lim.Pools[c.pool]
-		if !ok {
-			slots = lim.DefaultSlot
-		}
-		if poolUse[c.pool] >= slots || (c.maxActiveTasks > 0 && dagUse[c.dagID] >= c.maxActiveTasks) {
-			continue
-		}
-		poolUse[c.pool]++
-		dagUse[c.dagID]++
-		ids = append(ids, c.id)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	rows, err = q.db.Query(ctx, `WITH claimed AS (
-			UPDATE task_instances ti SET state = 'running', owner_id = $2,
-				try_number = CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END,
-				started_at = CASE WHEN ti.next_method IS NULL THEN clock_timestamp() ELSE ti.started_at END,
-				ended_at = NULL,
-				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
-			WHERE ti.id = ANY($1) AND ti.state = 'queued'
-			RETURNING ti.*)
-		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf
-		FROM claimed ti JOIN dag_runs r ON r.id = ti.run_pk`, ids, owner)
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = $3, ended_at = clock_timestamp(),
+			`+appendHistory("$3::text", "try_number")+`
+		WHERE run_pk = $1 AND task_id = ANY($2) AND state = 'none' RETURNING id`, runPK, taskIDs, state)
 	if err != nil {
-		return nil, fmt.Errorf("claim tasks: %w", err)
+		return nil, fmt.Errorf("mark %v of run %d %s: %w", taskIDs, runPK, state, err)
 	}
-	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
-		var c Claimed
-		t := &c.TaskInstance
-		err := r.Scan(&t.ID, &t.RunPK, &t.DagID, &t.RunID, &t.TaskID, &t.MapIndex, &t.State, &t.TryNumber, &t.MaxTries,
-			&t.Pool, &t.Priority, &t.QueuedAt, &t.StartedAt, &t.EndedAt, &t.OwnerID, &t.NextMethod, &t.NextEvent,
-			&t.ExternalNS, &t.ExternalName, &t.Error, &c.Hash, &c.LogicalDate, &c.DataIntervalStart, &c.DataIntervalEnd, &c.Conf)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim tasks: %w", err)
-	}
-	return claimed, nil
-}
-
-// Outcome is how a claimed task instance's try ended.
-type Outcome struct {
-	ID        int64
-	TryNumber int
-	Owner     string
-	State     string // success | failed | skipped | up_for_retry | deferred
-	Error     string
-	// RetryAt is when an up_for_retry task is queued again.
-	RetryAt time.Time
-	// XCom values (JSON) to store with a success, by key.
-	XCom map[string]json.RawMessage
-	// Trigger to store with a deferral.
-	Trigger *NewTrigger
-	// Identity of the task instance, for XCom rows.
-	DagID, RunID, TaskID string
-	MapIndex             int
-}
-
-// FinishTasks records tries' outcomes in one statement, each guarded by
-// state running, its try number and its owner, so a zombie's late report
-// changes nothing. XComs (on success) and triggers (on deferral) of the
-// outcomes that applied are written too; call it inside a transaction. It
-// returns which outcomes applied.
-func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
-	if len(outs) == 0 {
-		return nil, nil
-	}
-	n := len(outs)
-	ids, tries := make([]int64, n), make([]int32, n)
-	owners, states, errs, methods := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	retryAts := make([]*time.Time, n)
-	for i, o := range outs {
-		ids[i], tries[i], owners[i], states[i], errs[i] = o.ID, int32(o.TryNumber), o.Owner, o.State, o.Error
-		if o.State == "up_for_retry" {
-			at := o.RetryAt
-			retryAts[i] = &at
-		}
-		if o.Trigger != nil {
-			methods[i] = o.Trigger.Method
-		}
-	}
-	rows, err := q.db.Query(ctx, `WITH o AS (
-			SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-				AS o(id, try, owner, state, error, retry_at, method)),
-		upd AS (
-			UPDATE task_instances ti SET state = o.state, error = nullif(o.error, ''), next_retry_at = o.retry_at,
-				ended_at = CASE WHEN o.state = 'deferred' THEN NULL ELSE clock_timestamp() END,
-				next_method = CASE WHEN o.state = 'deferred' THEN o.method ELSE NULL END,
-				next_event = NULL,
-				owner_id = CASE WHEN o.state = 'deferred' THEN NULL ELSE ti.owner_id END,
-				`+appendHistory("o.state", "ti.try_number")+`
-			FROM o WHERE ti.id = ANY($1) AND ti.id = o.id AND ti.state = 'running' AND ti.try_number = o.try AND ti.owner_id = o.owner
-			RETURNING ti.id)
-		SELECT id FROM upd`, ids, tries, owners, states, errs, retryAts, methods)
-	if err != nil {
-		return nil, fmt.Errorf("finish task instances: %w", err)
-	}
-	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("finish task instances: %w", err)
-	}
-	applied := make(map[int64]bool, len(done))
-	for _, id := range done {
-		applied[id] = true
-	}
-	ok := make([]bool, n)
-	var xDag, xRun, xTask, xKey []string
-	var xMap []int32
-	var xVal [][]byte
-	for i, o := range outs {
-		ok[i] = applied[o.ID]
-		if !ok[i] {
-			continue
-		}
-		switch o.State {
-		case "success":
-			for key, v := range o.XCom {
-				xDag, xRun, xTask, xKey = append(xDag, o.DagID), append(xRun, o.RunID), append(xTask, o.TaskID), append(xKey, key)
-				xMap, xVal = append(xMap, int32(o.MapIndex)), append(xVal, []byte(v))
-			}
-		case "deferred":
-			if o.Trigger == nil {
-				return nil, fmt.Errorf("finish task instance %d: deferred without a trigger", o.ID)
-			}
-			t := *o.Trigger
-			t.TaskInstanceID = o.ID
-			if _, err := q.CreateTrigger(ctx, t); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if len(xDag) > 0 {
-		_, err := q.db.Exec(ctx, `INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])
-			ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET value = excluded.value, created_at = now()`,
-			xDag, xRun, xTask, xMap, xKey, xVal)
-		if err != nil {
-			return nil, fmt.Errorf("push xcoms: %w", err)
-		}
-	}
-	return ok, nil
-}
-
-// FinishTask records one try's outcome (see FinishTasks).
-func (q Q) FinishTask(ctx context.Context, o Outcome) (bool, error) {
-	ok, err := q.FinishTasks(ctx, []Outcome{o})
-	if err != nil {
-		return false, err
-	}
-	return ok[0], nil
-}
-
-func triggerMethod(t *NewTrigger) *string {
-	if t == nil {
-		return nil
-	}
-	return &t.Method
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
 // QueueDueRetries moves up_for_retry task instances whose delay has passed to
@@ -418,8 +193,9 @@ func (q Q) QueueDueRetries(ctx context.Context) (int, error) {
 	return len(ids), q.Notify(ctx, ChannelTaskQueued, "")
 }
 
-// QueueScheduled moves resumed (scheduled) task instances to queued.
-func (q Q) QueueScheduled(ctx context.Context) (int, error) {
+// QueueResumed moves task instances resumed by their trigger scheduled →
+// queued and wakes the workers at commit; it returns how many moved.
+func (q Q) QueueResumed(ctx context.Context) (int, error) {
 	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp(),
 			`+appendHistory("'queued'", "try_number")+`
 		WHERE state = 'scheduled' RETURNING id`)
@@ -497,8 +273,8 @@ func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	if _, err := q.db.Exec(ctx, `DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3)`, run.DagID, run.RunID, taskIDs); err != nil {
-		return 0, fmt.Errorf("clear xcoms: %w", err)
+	if err := q.clearXComs(ctx, run.DagID, run.RunID, taskIDs); err != nil {
+		return 0, err
 	}
 	if _, err := q.db.Exec(ctx, `DELETE FROM triggers WHERE ti_id = ANY($1)`, ids); err != nil {
 		return 0, fmt.Errorf("clear triggers: %w", err)

@@ -3,21 +3,99 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
 
-	"github.com/podflow/podflow/xcomstore"
+	"github.com/jackc/pgx/v5"
 )
 
-// PushXCom stores one XCom value.
-func (q Q) PushXCom(ctx context.Context, dagID, runID, taskID string, mapIndex int, key string, v json.RawMessage) error {
-	return xcomstore.Push(ctx, q.db, dagID, runID, taskID, mapIndex, key, v)
+// xcomRow is one XCom value with its key: (dag_id, run_id, task_id,
+// map_index, key) → jsonb. Values are written only with their task's
+// success (FinishTasks) and deleted when the task is cleared (ClearTasks) or
+// its run is deleted (DeleteFinishedRunsBefore).
+type xcomRow struct {
+	DagID, RunID, TaskID string
+	MapIndex             int
+	Key                  string
+	Value                json.RawMessage
 }
 
-// XCom reads one XCom value.
-func (q Q) XCom(ctx context.Context, dagID, runID, taskID, key string) (json.RawMessage, bool, error) {
-	return xcomstore.Get(ctx, q.db, dagID, runID, taskID, -1, key)
+// pushXComs stores values in one statement, replacing a value already under
+// the same key (a retried task that pushed before).
+func (q Q) pushXComs(ctx context.Context, xs []xcomRow) error {
+	if len(xs) == 0 {
+		return nil
+	}
+	dags, runs, tasks, keys := make([]string, len(xs)), make([]string, len(xs)), make([]string, len(xs)), make([]string, len(xs))
+	maps, values := make([]int32, len(xs)), make([][]byte, len(xs))
+	for i, x := range xs {
+		dags[i], runs[i], tasks[i], maps[i], keys[i], values[i] = x.DagID, x.RunID, x.TaskID, int32(x.MapIndex), x.Key, []byte(x.Value)
+	}
+	_, err := q.db.Exec(ctx, `INSERT INTO xcom (dag_id, run_id, task_id, map_index, key, value)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])
+		ON CONFLICT (dag_id, run_id, task_id, map_index, key) DO UPDATE SET value = excluded.value, created_at = now()`,
+		dags, runs, tasks, maps, keys, values)
+	if err != nil {
+		return fmt.Errorf("push xcoms: %w", err)
+	}
+	return nil
 }
 
-// XComPuller reads the XComs of one run for templates.
-func (q Q) XComPuller(dagID, runID string) *xcomstore.Puller {
-	return &xcomstore.Puller{DB: q.db, DagID: dagID, RunID: runID}
+// XCom reads the value an unmapped task pushed under key in a run; found is
+// false when there is none.
+func (q Q) XCom(ctx context.Context, dagID, runID, taskID, key string) (value json.RawMessage, found bool, err error) {
+	var b []byte
+	err = q.db.QueryRow(ctx, `SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1 AND key = $4`,
+		dagID, runID, taskID, key).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read xcom %s/%s/%s %q: %w", dagID, runID, taskID, key, err)
+	}
+	return b, true, nil
+}
+
+// RunXComs reads the XComs of one DAG run for templates (it is a
+// templating.XComPuller).
+type RunXComs struct {
+	q            Q
+	dagID, runID string
+}
+
+// XComPuller returns the XComs of one DAG run for templates.
+func (q Q) XComPuller(dagID, runID string) *RunXComs {
+	return &RunXComs{q: q, dagID: dagID, runID: runID}
+}
+
+// Pull returns the value taskID pushed under key in this run as raw JSON
+// (json.RawMessage), which templates decode with numbers kept exact.
+func (x *RunXComs) Pull(ctx context.Context, taskID, key string) (any, bool, error) {
+	raw, ok, err := x.q.XCom(ctx, x.dagID, x.runID, taskID, key)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	return raw, true, nil
+}
+
+// clearXComs deletes what tasks of a run pushed (they are being cleared).
+func (q Q) clearXComs(ctx context.Context, dagID, runID string, taskIDs []string) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = ANY($3)`, dagID, runID, taskIDs)
+	if err != nil {
+		return fmt.Errorf("clear xcoms of %s/%s %v: %w", dagID, runID, taskIDs, err)
+	}
+	return nil
+}
+
+// deleteXComsOfRunsFinishedBefore deletes the XComs of the runs that
+// DeleteFinishedRunsBefore deletes: xcom rows name their run by (dag_id,
+// run_id) with no foreign key, so they do not go with it by cascade.
+func (q Q) deleteXComsOfRunsFinishedBefore(ctx context.Context, t time.Time) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM xcom x USING dag_runs r
+		WHERE x.dag_id = r.dag_id AND x.run_id = r.run_id AND r.state IN ('success', 'failed') AND r.ended_at < $1`, t)
+	if err != nil {
+		return fmt.Errorf("delete old xcoms: %w", err)
+	}
+	return nil
 }

@@ -42,11 +42,8 @@ func (e *budgetError) Error() string { return e.what }
 // charge takes n bytes from the budget, or says that what would exceed it.
 // It also stops the render when the context is done.
 func (b *budget) charge(n float64, what string) error {
-	if err := b.ctx.Err(); err != nil {
+	if err := b.check(n, what); err != nil {
 		return err
-	}
-	if n > float64(b.left) || math.IsNaN(n) {
-		return &budgetError{what: fmt.Sprintf("%s exceeds the render budget: %.0f bytes needed, over the limit of %d bytes left of %d", what, n, b.left, b.max)}
 	}
 	b.left -= int64(n)
 	return nil

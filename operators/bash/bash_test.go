@@ -16,49 +16,9 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/operators"
 )
-
-// recordLog keeps a task's log lines and signals each new one.
-type recordLog struct {
-	mu    sync.Mutex
-	lines []string
-	added chan struct{}
-}
-
-func newRecordLog() *recordLog { return &recordLog{added: make(chan struct{}, 1)} }
-
-func (l *recordLog) Printf(format string, args ...any) { l.add(fmt.Sprintf(format, args...)) }
-func (l *recordLog) Line(source, text string)          { l.add(source + ": " + text) }
-
-func (l *recordLog) add(s string) {
-	l.mu.Lock()
-	l.lines = append(l.lines, s)
-	l.mu.Unlock()
-	select {
-	case l.added <- struct{}{}:
-	default:
-	}
-}
-
-func (l *recordLog) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-// waitFor waits until a log line contains s.
-func (l *recordLog) waitFor(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for !strings.Contains(l.text(), s) {
-		select {
-		case <-l.added:
-		case <-deadline:
-			t.Fatalf("no log line with %q; log:\n%s", s, l.text())
-		}
-	}
-}
 
 func taskContext(command string, log operators.Log) *operators.TaskContext {
 	return &operators.TaskContext{
@@ -92,11 +52,11 @@ func TestTaskDoesNotSeeDatabaseURL(t *testing.T) {
 	t.Setenv("DATABASE_URL", "postgres://podflow:hunter2@127.0.0.1/podflow")
 	t.Setenv("PODFLOW_CONN_WAREHOUSE", `{"password":"hunter2"}`)
 	t.Setenv("UNRELATED_SETTING", "visible")
-	log := newRecordLog()
+	log := flowtest.NewLog()
 	if _, err := New().Execute(context.Background(), taskContext("env", log)); err != nil {
 		t.Fatal(err)
 	}
-	out := log.text()
+	out := log.String()
 	if strings.Contains(out, "hunter2") {
 		t.Errorf("the task saw the daemon's credentials:\n%s", out)
 	}
@@ -109,7 +69,7 @@ func TestTaskDoesNotSeeDatabaseURL(t *testing.T) {
 // must not see the rendered command, which may hold conf values or tokens.
 func TestCommandNotOnCommandLine(t *testing.T) {
 	const marker = "token-7f3a9c"
-	log := newRecordLog()
+	log := flowtest.NewLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -117,7 +77,7 @@ func TestCommandNotOnCommandLine(t *testing.T) {
 		_, err := New().Execute(ctx, taskContext("secret="+marker+"; echo started; sleep 30", log))
 		done <- err
 	}()
-	log.waitFor(t, "stdout: started")
+	log.WaitFor(t, "[stdout] started", 10*time.Second)
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	seenTask := false
 	for _, p := range procs {
@@ -140,21 +100,21 @@ func TestCommandNotOnCommandLine(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Error("a cancelled task succeeded")
 	}
-	if strings.Contains(log.text(), marker) {
-		t.Errorf("the log quotes the command:\n%s", log.text())
+	if strings.Contains(log.String(), marker) {
+		t.Errorf("the log quotes the command:\n%s", log.String())
 	}
 }
 
 func TestScriptFromPipeKeepsStdinAndExitCode(t *testing.T) {
-	log := newRecordLog()
+	log := flowtest.NewLog()
 	// A long script (more than a pipe's buffer) with a command reading stdin.
 	long := strings.Repeat("# padding to pass the pipe buffer\n", 4000)
 	_, err := New().Execute(context.Background(), taskContext(long+"read -r x || echo eof; echo done; exit 3", log))
 	if err == nil || !strings.Contains(err.Error(), "exit code 3") {
 		t.Fatalf("err = %v, want exit code 3", err)
 	}
-	if !strings.Contains(log.text(), "stdout: eof") || !strings.Contains(log.text(), "stdout: done") {
-		t.Errorf("log:\n%s", log.text())
+	if !strings.Contains(log.String(), "[stdout] eof") || !strings.Contains(log.String(), "[stdout] done") {
+		t.Errorf("log:\n%s", log.String())
 	}
 }
 

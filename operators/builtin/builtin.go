@@ -23,6 +23,9 @@ type Deps struct {
 	Clients *kube.Clients
 	// Connections resolve kubernetes_conn_id for the pod trigger.
 	Connections operators.Connections
+	// FileRoots confine the files DAGs name (pod_template_file,
+	// config_file): the DAGs folder and allowed_paths. None: not confined.
+	FileRoots []string
 }
 
 func (d Deps) clients() *kube.Clients {
@@ -37,7 +40,7 @@ func Registry(d Deps) *operators.Registry {
 	return operators.NewRegistry(
 		bash.New(),
 		empty.New(),
-		kubernetes.New(kubernetes.WithClients(d.clients())),
+		kubernetes.New(kubernetes.WithClients(d.clients()), kubernetes.WithFileRoots(d.FileRoots...)),
 		timesensor.Delta{},
 		timesensor.DateTime{},
 	)

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -30,6 +30,7 @@ type Operator struct {
 	now          func() time.Time
 	render       renderFunc
 	onDone       func(PodEvent) // see podRun.onDone
+	fileRoots    []string       // see WithFileRoots
 }
 
 // Option configures an Operator.
@@ -101,6 +102,9 @@ func (o *Operator) plan(ctx context.Context, tc *operators.TaskContext) (*plan, 
 	}
 	conn, err := lookupConnection(tc.Connections, opts.ConnID)
 	if err != nil {
+		return nil, err
+	}
+	if err := o.checkFiles(tc, opts); err != nil {
 		return nil, err
 	}
 	template, err := podTemplate(tc, opts)
@@ -201,26 +205,30 @@ func podTemplate(tc *operators.TaskContext, opts *PodOptions) (*corev1.Pod, erro
 	if opts.PodTemplateFile == "" {
 		return nil, nil
 	}
-	path := opts.PodTemplateFile
-	if !filepath.IsAbs(path) && tc.DAG != nil && tc.DAG.Path != "" {
-		path = filepath.Join(filepath.Dir(tc.DAG.Path), path)
-	}
-	return ReadPodTemplate(path)
+	return ReadPodTemplate(templatePath(tc, opts))
 }
 
+// maxPodTemplateBytes bounds pod_template_file.
+const maxPodTemplateBytes = 1 << 20
+
 // ReadPodTemplate reads a Pod manifest strictly; errors carry the file's
-// line and column.
+// line and column. A file that is not a Pod manifest (no `kind: Pod`, or
+// not YAML) is refused without quoting any of its content: the path may
+// name a file that is not the DAG author's to read.
 func ReadPodTemplate(path string) (*corev1.Pod, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileUpTo(path, maxPodTemplateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("pod_template_file: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("pod_template_file %s: %w", path, err)
+		return nil, fmt.Errorf("pod_template_file %s is not a YAML Pod manifest (content not shown)", path)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("pod_template_file %s is empty", path)
+	}
+	if !looksLikePod(doc.Content[0]) {
+		return nil, fmt.Errorf("pod_template_file %s is not a Pod manifest: want `kind: Pod` or a `spec` at its top level (content not shown)", path)
 	}
 	var pod corev1.Pod
 	if errs := decodeNode(doc.Content[0], &pod, "pod", nil); len(errs) > 0 {
@@ -229,10 +237,43 @@ func ReadPodTemplate(path string) (*corev1.Pod, error) {
 		}
 		return nil, fmt.Errorf("pod_template_file: %w", dag.Errors(errs))
 	}
-	if pod.Kind != "" && pod.Kind != "Pod" {
-		return nil, fmt.Errorf("pod_template_file %s: kind is %s, want Pod", path, pod.Kind)
-	}
 	return &pod, nil
+}
+
+// looksLikePod reports whether a YAML document is a mapping with `kind:
+// Pod`, or without a kind but with a `spec`: only then are decoding errors,
+// which may quote keys and values, shown.
+func looksLikePod(n *yaml.Node) bool {
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	kind, hasSpec := "", false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "kind":
+			kind = n.Content[i+1].Value
+		case "spec":
+			hasSpec = true
+		}
+	}
+	return kind == "Pod" || kind == "" && hasSpec
+}
+
+// readFileUpTo reads a file of at most limit bytes.
+func readFileUpTo(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
+	}
+	return b, nil
 }
 
 // renderFunc renders one template string.

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/podflow/podflow/internal/localpg"
+	"github.com/podflow/podflow/migrations"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -111,5 +112,32 @@ func TestNewDatabaseNeedsPassword(t *testing.T) {
 	}
 	if !localpg.IsAuthFailure(err) {
 		t.Errorf("without the password: %v; want the login refused", err)
+	}
+}
+
+// Migrated databases are copies of one template: each has the current
+// schema, and writes to one are not seen by another.
+func TestNewMigratedDatabase(t *testing.T) {
+	ctx := context.Background()
+	for _, sub := range []string{"a", "b", "c"} {
+		t.Run(sub, func(t *testing.T) {
+			t.Parallel()
+			conn, err := pgx.Connect(ctx, NewMigratedDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			var version, dags int
+			if err := conn.QueryRow(ctx, "SELECT max(version), (SELECT count(*) FROM dags) FROM schema_migrations").Scan(&version, &dags); err != nil {
+				t.Fatal(err)
+			}
+			if version != migrations.Latest() || dags != 0 {
+				t.Errorf("schema version %d, %d dags; want %d and none", version, dags, migrations.Latest())
+			}
+			// Would fail on the second copy if the copies shared rows.
+			if _, err := conn.Exec(ctx, "INSERT INTO dags (dag_id, path, schedule) VALUES ('d', 'd.yaml', '')"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -1,0 +1,86 @@
+// Package store holds every SQL statement of podflow's metadata database:
+// DAGs and their versions, runs, task instances, XComs, task logs,
+// triggers, heartbeats and the figures /metrics reads. No other package's
+// code writes SQL against these tables (a few system tests still read or
+// age rows directly); a new statement gets a function here, named for what
+// it does. Schema changes are in migrations/, LISTEN connections in the
+// daemons.
+//
+// # Calling it
+//
+// Methods live on Q, which runs either on the pool (Store embeds one) or in
+// a transaction (Store.InTx). Notifications (Notify and the Channel…
+// constants) sent inside a transaction are delivered at commit, so a worker
+// woken by "task queued" always finds the row.
+//
+// # Transitions
+//
+// Each state change is one statement guarded by the state it expects
+// (UPDATE … WHERE state = $expected): a late or duplicate actor — a second
+// scheduler, a zombie's worker reporting after it was failed, a trigger event
+// delivered twice — matches no row and changes nothing. Functions that make a
+// transition report whether it applied (a bool, the ids that moved, or a
+// count), never an error for "someone else got there first".
+//
+// Runs (dag_runs):
+//
+//	CreateRun            (new) → queued        once per (dag_id, run_id)
+//	StartRun             queued → running
+//	FinishRun            running → success | failed
+//	FailForRunTimeout    running → failed, with its tasks (below)
+//	ReopenRun            success | failed → running   (a clear)
+//
+// Task instances (task_instances):
+//
+//	InsertTaskInstances  (new) → none, or queued when nothing to wait for
+//	QueueReady           none → queued              trigger rule met
+//	MarkUpstreamFailed   none → upstream_failed     trigger rule can't be met
+//	MarkSkipped          none → skipped             trigger rule says skip
+//	ClaimTasks           queued → running           try_number+1, owner set
+//	FinishTasks          running → success | failed | skipped | up_for_retry | deferred
+//	                     (guarded by state, try number and owner)
+//	QueueDueRetries      up_for_retry → queued      once next_retry_at passed
+//	FireTrigger          deferred → scheduled       with the trigger's event
+//	QueueResumed         scheduled → queued
+//	FailForRunTimeout    running | deferred → failed;
+//	                     none | scheduled | queued | up_for_retry → skipped
+//	ClearTasks           any → none                 XComs and triggers deleted
+//
+// A task instance's life, as runstate.Decide and the workers drive it:
+//
+//	none ─QueueReady─▶ queued ─ClaimTasks─▶ running ─FinishTasks─▶ success | failed | skipped
+//	 │                  ▲  ▲                 │  │
+//	 │                  │  │                 │  └─FinishTasks─▶ up_for_retry ─┐
+//	 │                  │  └─────────────────│───── QueueDueRetries ──────────┘
+//	 │                  │                    └─FinishTasks─▶ deferred ─FireTrigger─▶ scheduled ─┐
+//	 │                  └─────────────────────── QueueResumed ──────────────────────────────────┘
+//	 ├─MarkUpstreamFailed─▶ upstream_failed
+//	 └─MarkSkipped────────▶ skipped
+//
+// ClearTasks puts any task instance back to none; FailForRunTimeout fails
+// running and deferred ones and skips waiting ones.
+//
+// Every transition appends {state, try, at} to the row's history in the same
+// statement (StateHistory reads it). A try's XComs are written in the
+// transaction of its success (FinishTasks) and deleted when it is cleared;
+// a deferral's trigger row is written with the deferral.
+//
+// # Claiming
+//
+// ClaimTasks is River's pattern with podflow's limits. Inside one
+// transaction it takes a transaction-level advisory lock (claimLockKey), so
+// claims from any number of schedulers run one at a time and pool slots and
+// each run's max_active_tasks hold; it then selects up to 2n queued task
+// instances, highest priority_weight first, then oldest queued_at, with
+// FOR UPDATE SKIP LOCKED, counts what runs now per pool and DAG, picks those
+// that fit and moves them queued → running for the owner, guarded by state
+// queued. A task instance resuming after a deferral keeps its try number and
+// start time. Triggers are claimed the same way (ClaimTriggers), without
+// the advisory lock since they have no limits.
+//
+// # Serialisation
+//
+// Row locks, not "only one scheduler": LockDag serialises run creation and
+// starting per DAG, and LockRun serialises decisions about one run, so two
+// task instances of a run finishing at once never decide from stale states.
+package store

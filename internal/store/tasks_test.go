@@ -1,0 +1,288 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/store"
+)
+
+// QueueReady, MarkUpstreamFailed and MarkSkipped move only task instances
+// still in none; a second decision from stale states changes nothing.
+func TestDecisionTransitions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		move func(q store.Q, ctx context.Context, runPK int64, ids []string) ([]int64, error)
+		to   string
+	}{
+		{"QueueReady", store.Q.QueueReady, runstate.Queued},
+		{"MarkUpstreamFailed", store.Q.MarkUpstreamFailed, runstate.UpstreamFailed},
+		{"MarkSkipped", store.Q.MarkSkipped, runstate.Skipped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setup(t)
+			r := b.runningRun("r", []string{"a", "b", "busy"})
+			b.force(r, "busy", runstate.Running)
+			ids, err := tc.move(b.st.Q, b.ctx, r.PK, []string{"a", "busy"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int64{b.ti(r, "a").ID}; fmt.Sprint(ids) != fmt.Sprint(want) {
+				t.Errorf("moved %v, want %v (only a)", ids, want)
+			}
+			wantStates(t, b.states(r), map[string]string{"a": tc.to, "b": runstate.None, "busy": runstate.Running})
+			a := b.ti(r, "a")
+			if (tc.to == runstate.Queued) != (a.QueuedAt != nil) || (tc.to != runstate.Queued) != (a.EndedAt != nil) {
+				t.Errorf("a: queued_at %v ended_at %v", a.QueuedAt, a.EndedAt)
+			}
+			if ids, err := tc.move(b.st.Q, b.ctx, r.PK, []string{"a"}); err != nil || len(ids) != 0 {
+				t.Errorf("second %s = %v, %v; want nothing moved", tc.name, ids, err)
+			}
+			if ids, err := tc.move(b.st.Q, b.ctx, r.PK, nil); err != nil || len(ids) != 0 {
+				t.Errorf("%s of no tasks = %v, %v", tc.name, ids, err)
+			}
+			hist, err := b.st.StateHistory(b.ctx, a.ID)
+			if err != nil || len(hist) != 1 || hist[0].State != tc.to {
+				t.Errorf("history of a = %+v, %v; want one entry %s", hist, err, tc.to)
+			}
+		})
+	}
+}
+
+// Queuing wakes the workers at commit, and a transition that moved nothing
+// sends nothing.
+func TestQueueReadyNotifies(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("r", []string{"a"})
+	conn, err := pgx.ConnectConfig(b.ctx, b.st.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(b.ctx, "LISTEN "+store.ChannelTaskQueued); err != nil {
+		t.Fatal(err)
+	}
+	queue := func() {
+		err := b.st.InTx(b.ctx, func(q store.Q) error {
+			_, err := q.QueueReady(b.ctx, r.PK, []string{"a"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() string {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Payload
+	}
+	queue()
+	if p := next(); p != "" {
+		t.Errorf("payload %q", p)
+	}
+	queue() // a is queued already: no wake-up
+	if err := b.st.Notify(b.ctx, store.ChannelTaskQueued, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	if p := next(); p != "marker" {
+		t.Errorf("a QueueReady that moved nothing notified (got %q before the marker)", p)
+	}
+}
+
+// A try's outcome applies once, for the owner and try that claimed it: a
+// late report (a zombie's worker, or a duplicate) changes nothing and
+// stores no XCom.
+func TestFinishTaskGuard(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("r", []string{"a"}, "a")
+	c := b.claim("w1", 10)
+	if len(c) != 1 || c[0].TryNumber != 1 || c[0].OwnerID != "w1" || c[0].State != runstate.Running {
+		t.Fatalf("claimed %+v", c)
+	}
+	out := func(owner string, try int, state, value string) store.Outcome {
+		return store.Outcome{ID: c[0].ID, TryNumber: try, Owner: owner, State: state, Error: "e",
+			XCom:  map[string]json.RawMessage{"return_value": json.RawMessage(value)},
+			DagID: r.DagID, RunID: r.RunID, TaskID: "a", MapIndex: -1}
+	}
+	if b.finish(out("w2", 1, runstate.Success, `"other owner"`)) {
+		t.Error("another owner's outcome applied")
+	}
+	if b.finish(out("w1", 2, runstate.Success, `"other try"`)) {
+		t.Error("another try's outcome applied")
+	}
+	if _, ok, _ := b.st.XCom(b.ctx, r.DagID, r.RunID, "a", "return_value"); ok {
+		t.Error("a refused outcome stored its XCom")
+	}
+	if !b.finish(out("w1", 1, runstate.Success, `[1, 2]`)) {
+		t.Fatal("the owner's outcome did not apply")
+	}
+	if b.finish(out("w1", 1, runstate.Failed, `"late"`)) {
+		t.Error("a duplicate report applied")
+	}
+	ti := b.ti(r, "a")
+	if ti.State != runstate.Success || ti.EndedAt == nil || ti.Error != "e" {
+		t.Errorf("a: state %s ended %v error %q", ti.State, ti.EndedAt, ti.Error)
+	}
+	if v, ok, err := b.st.XCom(b.ctx, r.DagID, r.RunID, "a", "return_value"); err != nil || !ok || string(v) != "[1, 2]" {
+		t.Errorf("XCom = %s, %v, %v; want [1, 2]", v, ok, err)
+	}
+	err := b.st.InTx(b.ctx, func(q store.Q) error {
+		_, err := q.FinishTask(b.ctx, store.Outcome{ID: c[0].ID, TryNumber: 1, Owner: "w1", State: runstate.Queued})
+		return err
+	})
+	if err == nil {
+		t.Error("an outcome in state queued: want an error")
+	}
+}
+
+// XComs: stored with a success only, read back by key and by the template
+// puller, replaced on a later success, deleted by a clear.
+func TestXComPushGetClear(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("r", []string{"a", "f", "keep"}, "a", "f", "keep")
+	byTask := map[string]store.Claimed{}
+	for _, c := range b.claim("w", 10) {
+		byTask[c.TaskID] = c
+	}
+	finish := func(task, state string, xcom map[string]json.RawMessage) {
+		t.Helper()
+		c := byTask[task]
+		if !b.finish(store.Outcome{ID: c.ID, TryNumber: c.TryNumber, Owner: "w", State: state, XCom: xcom,
+			DagID: r.DagID, RunID: r.RunID, TaskID: task, MapIndex: -1}) {
+			t.Fatalf("finish %s not applied", task)
+		}
+	}
+	finish("a", runstate.Success, map[string]json.RawMessage{"return_value": json.RawMessage(`{"n": 1}`), "other": json.RawMessage(`2`)})
+	finish("f", runstate.Failed, map[string]json.RawMessage{"return_value": json.RawMessage(`"no"`)})
+	finish("keep", runstate.Success, map[string]json.RawMessage{"return_value": json.RawMessage(`"kept"`)})
+
+	for _, tc := range []struct {
+		task, key, want string
+		found           bool
+	}{
+		{"a", "return_value", `{"n": 1}`, true},
+		{"a", "other", `2`, true},
+		{"a", "missing", ``, false},
+		{"f", "return_value", ``, false}, // a failed try pushes nothing
+		{"keep", "return_value", `"kept"`, true},
+	} {
+		v, ok, err := b.st.XCom(b.ctx, r.DagID, r.RunID, tc.task, tc.key)
+		if err != nil || ok != tc.found || string(v) != tc.want {
+			t.Errorf("XCom(%s, %s) = %s, %v, %v; want %s, %v", tc.task, tc.key, v, ok, err, tc.want, tc.found)
+		}
+	}
+	v, ok, err := b.st.XComPuller(r.DagID, r.RunID).Pull(b.ctx, "a", "other")
+	if raw, isRaw := v.(json.RawMessage); err != nil || !ok || !isRaw || string(raw) != "2" {
+		t.Errorf("Pull(a, other) = %#v, %v, %v; want raw JSON 2", v, ok, err)
+	}
+	if _, ok, err := b.st.XComPuller(r.DagID, "another-run").Pull(b.ctx, "a", "other"); err != nil || ok {
+		t.Errorf("Pull from another run found a value (%v)", err)
+	}
+
+	n, err := b.st.ClearTasks(b.ctx, r, []string{"a"})
+	if err != nil || n != 1 {
+		t.Fatalf("ClearTasks = %d, %v", n, err)
+	}
+	if _, ok, _ := b.st.XCom(b.ctx, r.DagID, r.RunID, "a", "return_value"); ok {
+		t.Error("cleared task's XCom still there")
+	}
+	if _, ok, _ := b.st.XCom(b.ctx, r.DagID, r.RunID, "keep", "return_value"); !ok {
+		t.Error("XCom of a task not cleared is gone")
+	}
+	ti := b.ti(r, "a")
+	if ti.State != runstate.None || ti.OwnerID != "" || ti.EndedAt != nil || ti.MaxTries != 1 {
+		t.Errorf("cleared a: state %s owner %q ended %v max_tries %d; want none, no owner, no end, one more try", ti.State, ti.OwnerID, ti.EndedAt, ti.MaxTries)
+	}
+
+	// The second try's success replaces nothing stale: only its own values.
+	if _, err := b.st.QueueReady(b.ctx, r.PK, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	c := b.claim("w", 10)
+	if len(c) != 1 || c[0].TryNumber != 2 {
+		t.Fatalf("second claim %+v", c)
+	}
+	byTask["a"] = c[0]
+	finish("a", runstate.Success, map[string]json.RawMessage{"return_value": json.RawMessage(`"second"`)})
+	if v, _, _ := b.st.XCom(b.ctx, r.DagID, r.RunID, "a", "return_value"); string(v) != `"second"` {
+		t.Errorf("after the second try: %s", v)
+	}
+	if _, ok, _ := b.st.XCom(b.ctx, r.DagID, r.RunID, "a", "other"); ok {
+		t.Error("the first try's other key survived the clear")
+	}
+}
+
+// up_for_retry → queued only once the delay has passed, and once.
+func TestQueueDueRetries(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("r", []string{"due", "later"}, "due", "later")
+	for _, c := range b.claim("w", 10) {
+		at := time.Now().Add(-time.Second)
+		if c.TaskID == "later" {
+			at = time.Now().Add(time.Hour)
+		}
+		if !b.finish(store.Outcome{ID: c.ID, TryNumber: c.TryNumber, Owner: "w", State: runstate.UpForRetry, RetryAt: at}) {
+			t.Fatal("retry outcome not applied")
+		}
+	}
+	if n, err := b.st.QueueDueRetries(b.ctx); err != nil || n != 1 {
+		t.Fatalf("QueueDueRetries = %d, %v; want 1", n, err)
+	}
+	if n, err := b.st.QueueDueRetries(b.ctx); err != nil || n != 0 {
+		t.Fatalf("second QueueDueRetries = %d, %v; want 0", n, err)
+	}
+	wantStates(t, b.states(r), map[string]string{"due": runstate.Queued, "later": runstate.UpForRetry})
+	c := b.claim("w", 10)
+	if len(c) != 1 || c[0].TaskID != "due" || c[0].TryNumber != 2 {
+		t.Errorf("retry claimed as %+v; want due, try 2", c)
+	}
+}
+
+// deferred → scheduled (by its trigger's event) → queued, then claimed
+// with the same try number; each step once.
+func TestDeferResumeQueue(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("r", []string{"a"}, "a")
+	c := b.claim("w", 1)[0]
+	o := store.Outcome{ID: c.ID, TryNumber: 1, Owner: "w", State: runstate.Deferred,
+		Trigger: &store.NewTrigger{Kind: "k", Args: json.RawMessage(`{}`), Method: "resume"}}
+	if !b.finish(o) {
+		t.Fatal("deferral not applied")
+	}
+	if n, err := b.st.QueueResumed(b.ctx); err != nil || n != 0 {
+		t.Fatalf("QueueResumed of a deferred task = %d, %v; want 0", n, err)
+	}
+	var trig []store.Trigger
+	err := b.st.InTx(b.ctx, func(q store.Q) error {
+		var err error
+		trig, err = q.ClaimTriggers(b.ctx, "triggerer", 10, time.Minute)
+		return err
+	})
+	if err != nil || len(trig) != 1 {
+		t.Fatalf("claim triggers: %v, %v", trig, err)
+	}
+	if ok, err := b.st.FireTrigger(b.ctx, trig[0].ID, json.RawMessage(`{"status": "success"}`)); err != nil || !ok {
+		t.Fatalf("FireTrigger = %v, %v", ok, err)
+	}
+	if n, err := b.st.QueueResumed(b.ctx); err != nil || n != 1 {
+		t.Fatalf("QueueResumed = %d, %v; want 1", n, err)
+	}
+	if n, err := b.st.QueueResumed(b.ctx); err != nil || n != 0 {
+		t.Fatalf("second QueueResumed = %d, %v; want 0", n, err)
+	}
+	again := b.claim("w2", 1)
+	if len(again) != 1 || again[0].TryNumber != 1 || again[0].NextMethod != "resume" || string(again[0].NextEvent) != `{"status": "success"}` {
+		t.Errorf("resumed claim %+v; want try 1 with method resume and the event", again)
+	}
+	wantStates(t, b.states(r), map[string]string{"a": runstate.Running})
+}
