@@ -26,9 +26,15 @@ test: localcluster build
 	$(MAKE) fuzz
 	$(MAKE) -C localcluster test BIN=$(BIN)
 
-## fuzz: fuzz the DAG parser for a few seconds
+## fuzz: fuzz the DAG parser and the template sandbox, 10 s each
+# -fuzzminimizetime 0: by default a worker spends up to 60 s shrinking each
+# input that reaches new code before it fuzzes on, so the first one (found
+# within a second) took the whole run and ~15 inputs ran. Unminimized
+# corpus entries and crashers are fine here; to shrink a crasher, rerun it
+# with the default.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s ./dag/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 10s -fuzzminimizetime 0 ./dag/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime 10s -fuzzminimizetime 0 ./internal/templating/
 
 ## demo: run the example DAGs end to end (local PostgreSQL; local cluster unless KUBECONFIG is set)
 demo: build

@@ -13,7 +13,7 @@ import (
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/daemon"
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
@@ -84,12 +84,12 @@ func (a *App) DatabaseURL(ctx context.Context) (string, error) {
 	if cfg.DatabaseURL != "" {
 		return cfg.DatabaseURL, nil
 	}
-	url, err := localenv.RecordedDatabaseURL(ctx, localenv.Home())
+	url, err := localpg.RecordedDatabaseURL(ctx, localpg.Home())
 	if err != nil {
 		return "", err
 	}
 	if url == "" {
-		return "", fmt.Errorf("no database: set DATABASE_URL (or --database-url), or start `podflow standalone` once to create the local one under %s", localenv.Home())
+		return "", fmt.Errorf("no database: set DATABASE_URL (or --database-url), or start `podflow standalone` once to create the local one under %s", localpg.Home())
 	}
 	return url, nil
 }

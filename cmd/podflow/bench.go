@@ -9,7 +9,7 @@ import (
 
 	"github.com/podflow/podflow/internal/bench"
 	"github.com/podflow/podflow/internal/daemon"
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 )
 
 func init() {
@@ -45,7 +45,7 @@ func newBenchCmd(app *App) *cobra.Command {
 				if err := os.Chmod(dir, 0o755); err != nil { // the server may run as the postgres user
 					return err
 				}
-				pg, err := localenv.StartPostgres(ctx, localenv.PostgresOptions{Dir: dir, Fsync: true})
+				pg, err := localpg.StartPostgres(ctx, localpg.PostgresOptions{Dir: dir, Fsync: true})
 				if err != nil {
 					return err
 				}

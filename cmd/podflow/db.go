@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/dag"
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 	"github.com/podflow/podflow/migrations"
 )
 
@@ -147,7 +147,7 @@ func newDBStatusCmd(app *App) *cobra.Command {
 			"Exit status 0 when it is running, 3 when it is not, 4 when there is none.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := localenv.PersistentPostgresStatus(localenv.Home())
+			st, err := localpg.PersistentPostgresStatus(localpg.Home())
 			if err != nil {
 				return err
 			}
@@ -167,7 +167,7 @@ func newDBStatusCmd(app *App) *cobra.Command {
 	}
 }
 
-func printLocalDBStatus(out io.Writer, st localenv.PersistentStatus) {
+func printLocalDBStatus(out io.Writer, st localpg.PersistentStatus) {
 	switch {
 	case st.DataDir == "":
 		fmt.Fprintf(out, "no local PostgreSQL under %s: `podflow standalone` makes one when DATABASE_URL is not set\n", st.Home)
@@ -182,7 +182,7 @@ func printLocalDBStatus(out io.Writer, st localenv.PersistentStatus) {
 		fmt.Fprintf(out, "  port:           %d\n", st.Port)
 	}
 	if st.URL != "" {
-		fmt.Fprintf(out, "  url:            %s\n", localenv.RedactURL(st.URL))
+		fmt.Fprintf(out, "  url:            %s\n", localpg.RedactURL(st.URL))
 	}
 }
 
@@ -192,8 +192,8 @@ func newDBStopCmd() *cobra.Command {
 		Short: "Stop the local PostgreSQL that standalone keeps under PODFLOW_HOME (its data stays; standalone starts it again)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			home := localenv.Home()
-			stopped, err := localenv.StopPersistentPostgres(cmd.Context(), home)
+			home := localpg.Home()
+			stopped, err := localpg.StopPersistentPostgres(cmd.Context(), home)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 )
 
 // Given a PODFLOW_HOME, `podflow db status` and `db stop` report on and
@@ -35,18 +35,18 @@ func TestDBStatusAndStop(t *testing.T) {
 	}
 
 	// What `podflow standalone` does first without DATABASE_URL.
-	dbURL, err := localenv.EnsurePersistentPostgres(ctx, home, nil)
+	dbURL, err := localpg.EnsurePersistentPostgres(ctx, home, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(dbURL)
 	password, _ := u.User.Password()
-	st, err := localenv.PersistentPostgresStatus(home)
+	st, err := localpg.PersistentPostgresStatus(home)
 	if err != nil || !st.Running() {
 		t.Fatalf("status after Ensure: %+v, %v", st, err)
 	}
 	out, code = cli("db", "status")
-	for _, want := range []string{"running (pid ", st.DataDir, "port:           " + u.Port(), localenv.RedactURL(dbURL)} {
+	for _, want := range []string{"running (pid ", st.DataDir, "port:           " + u.Port(), localpg.RedactURL(dbURL)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("db status lacks %q:\n%s", want, out)
 		}

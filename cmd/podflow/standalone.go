@@ -11,7 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/internal/daemon"
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localkube"
+	"github.com/podflow/podflow/internal/localpg"
 )
 
 func init() {
@@ -38,8 +39,8 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			}
 			logger := daemon.Logger("standalone")
 			if cfg.DatabaseURL == "" {
-				home := localenv.Home()
-				url, err := localenv.EnsurePersistentPostgres(ctx, home, cmd.ErrOrStderr())
+				home := localpg.Home()
+				url, err := localpg.EnsurePersistentPostgres(ctx, home, cmd.ErrOrStderr())
 				if err != nil && ctx.Err() != nil {
 					return nil // stopped (Ctrl-C) while starting
 				}
@@ -47,7 +48,7 @@ func newStandaloneCmd(app *App) *cobra.Command {
 					return fmt.Errorf("start the local PostgreSQL under %s: %w (or set DATABASE_URL)", home, err)
 				}
 				cfg.DatabaseURL = url
-				logger.Info("using the local PostgreSQL", "home", home, "url", localenv.RedactURL(url))
+				logger.Info("using the local PostgreSQL", "home", home, "url", localpg.RedactURL(url))
 			}
 			if localCluster {
 				stop, err := startLocalCluster(ctx, logger)
@@ -78,20 +79,20 @@ func newStandaloneCmd(app *App) *cobra.Command {
 // startLocalCluster starts bin/localcluster under PODFLOW_HOME/cluster and
 // points this process's pod tasks at it (KUBECONFIG).
 func startLocalCluster(ctx context.Context, logger hclog.Logger) (stop func(), err error) {
-	bin, err := localenv.FindClusterBinary()
+	bin, err := localkube.FindClusterBinary()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(localenv.Home(), "cluster")
+	dir := filepath.Join(localpg.Home(), "cluster")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("local cluster dir: %w", err)
 	}
-	logFile, err := os.Create(filepath.Join(localenv.Home(), "localcluster.log"))
+	logFile, err := os.Create(filepath.Join(localpg.Home(), "localcluster.log"))
 	if err != nil {
 		return nil, fmt.Errorf("local cluster log: %w", err)
 	}
 	logger.Info("starting the local Kubernetes cluster: pod commands run as processes on this machine", "binary", bin, "dir", dir)
-	c, err := localenv.StartCluster(ctx, bin, dir, logFile)
+	c, err := localkube.StartCluster(ctx, bin, dir, logFile)
 	if err != nil {
 		logFile.Close()
 		return nil, err

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/podflow/podflow/internal/localenv"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
+	"github.com/podflow/podflow/internal/localpg"
 )
 
 // runCLI runs one podflow command in-process, as a user would in a shell.
@@ -52,7 +52,7 @@ func startStandalone(t *testing.T, dags string) (stop func()) {
 // PostgreSQL under PODFLOW_HOME: other commands find it, and a restarted
 // standalone sees its earlier runs.
 func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
-	if _, err := localenv.BinDir(); err != nil {
+	if _, err := localpg.BinDir(); err != nil {
 		t.Fatalf("this test needs the PostgreSQL server binaries: %v", err)
 	}
 	home, err := os.MkdirTemp("", "podflow-home-")
@@ -168,8 +168,8 @@ func TestStandaloneLocalCluster(t *testing.T) {
 // removePersistentHome stops the local PostgreSQL of home and removes home
 // and its data directory (relocated under /var/lib/podflow as root).
 func removePersistentHome(home string) {
-	st, _ := localenv.PersistentPostgresStatus(home)
-	_, _ = localenv.StopPersistentPostgres(context.Background(), home)
+	st, _ := localpg.PersistentPostgresStatus(home)
+	_, _ = localpg.StopPersistentPostgres(context.Background(), home)
 	if strings.HasPrefix(st.DataDir, "/var/lib/podflow/") {
 		_ = os.RemoveAll(st.DataDir)
 	}

@@ -2,12 +2,15 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/operators"
 )
 
 // taskLog buffers one try's log lines. Lines reach the database every
@@ -30,6 +33,40 @@ func (l *taskLog) Line(source, text string) {
 	l.mu.Lock()
 	l.buf = append(l.buf, store.LogLine{TIID: l.tiID, TryNumber: l.try, At: time.Now(), Source: source, Line: text})
 	l.mu.Unlock()
+}
+
+// outcomeLine is a try's last log line: how it ended and why, so that
+// `podflow logs` tells what `podflow tasks` does. skipReason is the
+// operator's reason for a skip, if it gave one.
+func outcomeLine(out store.Outcome, skipReason string) string {
+	switch out.State {
+	case runstate.Success:
+		return "task succeeded"
+	case runstate.Skipped:
+		if skipReason != "" {
+			return "task skipped: " + skipReason
+		}
+		return "task skipped"
+	case runstate.Deferred:
+		line := "task deferred to a " + out.Trigger.Kind + " trigger; the worker slot is free until it fires"
+		if !out.Trigger.Deadline.IsZero() {
+			line += " (deadline " + out.Trigger.Deadline.UTC().Format(time.RFC3339) + ")"
+		}
+		return line
+	case runstate.UpForRetry:
+		return "task failed: " + out.Error + " (up for retry at " + out.RetryAt.UTC().Format(time.RFC3339) + ")"
+	default:
+		return "task " + out.State + ": " + out.Error
+	}
+}
+
+// skipReasonOf is the reason an operator gave for skipping, without the
+// "skipped: " its error message starts with.
+func skipReasonOf(err error) string {
+	if s, ok := errors.AsType[*operators.SkipError](err); ok {
+		return s.Reason
+	}
+	return err.Error()
 }
 
 func (l *taskLog) take() []store.LogLine {

@@ -111,12 +111,12 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 	out := store.Outcome{ID: c.ID, TryNumber: c.TryNumber, Owner: s.id,
 		DagID: c.DagID, RunID: c.RunID, TaskID: c.TaskID, MapIndex: c.MapIndex}
 	f = &finished{runPK: c.RunPK}
+	skipReason := ""
 	defer func() {
 		if r := recover(); r != nil {
-			err := fmt.Errorf("operator panicked: %v", r)
-			log.Printf("%v", err)
-			f.outcome = s.failure(out, c, nil, err)
+			f.outcome = s.failure(out, c, nil, fmt.Errorf("operator panicked: %v", r))
 		}
+		log.Printf("%s", outcomeLine(f.outcome, skipReason))
 		f.logs = log.take()
 	}()
 	if c.NextMethod != "" {
@@ -169,7 +169,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 	}
 	switch {
 	case err != nil && operators.IsSkip(err):
-		log.Printf("skipped: %v", err)
+		skipReason = skipReasonOf(err)
 		out.State = runstate.Skipped
 	case err != nil:
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
@@ -184,7 +184,6 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 			deadline = tc.Deadline
 		}
 		out.Trigger = &store.NewTrigger{Kind: res.Deferral.Kind, Args: res.Deferral.Args, Deadline: deadline, Method: res.Deferral.Method}
-		log.Printf("deferred to a %s trigger; the worker slot is free until it fires", res.Deferral.Kind)
 	case res != nil && res.Skipped:
 		out.State = runstate.Skipped
 	default:
@@ -200,7 +199,6 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 				out.XCom[k] = raw
 			}
 		}
-		log.Printf("success")
 	}
 	f.outcome = out
 	return f

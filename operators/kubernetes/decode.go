@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/suggest"
 	"github.com/podflow/podflow/internal/templating"
 )
 
@@ -404,38 +405,10 @@ func didYouMean(got string, fields map[string]field) string {
 	for name := range fields {
 		names = append(names, name)
 	}
-	sort.Strings(names)
-	best, bestDist := "", 3
-	for _, name := range names {
-		if strings.EqualFold(name, got) {
-			return fmt.Sprintf(" (did you mean %q?)", name)
-		}
-		if dist := editDistance(strings.ToLower(got), strings.ToLower(name)); dist < bestDist {
-			best, bestDist = name, dist
-		}
-	}
+	sort.Strings(names) // ties go to the first: keep the choice stable
+	best := suggest.Closest(got, names)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

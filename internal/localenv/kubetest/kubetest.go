@@ -29,7 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localkube"
 )
 
 // cluster is the test binary's cluster. Test binaries have one process-wide
@@ -38,7 +38,7 @@ var cluster struct {
 	once       sync.Once
 	kubeconfig string
 	err        error
-	local      *localenv.Cluster
+	local      *localkube.Cluster
 }
 
 // Main runs the tests and stops the local cluster if one was started.
@@ -133,7 +133,7 @@ func namePrefix(testName string) string {
 
 // start runs the local cluster (bin/localcluster) in a temporary folder.
 func start() (string, error) {
-	bin, err := localenv.FindClusterBinary()
+	bin, err := localkube.FindClusterBinary()
 	if err != nil {
 		return "", fmt.Errorf("no Kubernetes cluster: KUBECONFIG is not set and %w", err)
 	}
@@ -141,7 +141,7 @@ func start() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c, err := localenv.StartCluster(context.Background(), bin, dir, nil)
+	c, err := localkube.StartCluster(context.Background(), bin, dir, nil)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return "", err

@@ -32,14 +32,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 	"github.com/podflow/podflow/migrations"
 )
 
 var (
 	mu       sync.Mutex
-	started  bool               // the first NewDatabase looked for a server
-	server   *localenv.Postgres // the throwaway cluster, if we started one
+	started  bool              // the first NewDatabase looked for a server
+	server   *localpg.Postgres // the throwaway cluster, if we started one
 	adminURL string
 	startErr error
 
@@ -104,7 +104,7 @@ func admin() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := localenv.StartPostgres(ctx, localenv.PostgresOptions{})
+	p, err := localpg.StartPostgres(ctx, localpg.PostgresOptions{})
 	if err != nil {
 		startErr = fmt.Errorf("pgtest: these tests need PostgreSQL: set DATABASE_URL to a server where they may create databases, "+
 			"or install the PostgreSQL server binaries (e.g. apt-get install postgresql) for a throwaway local cluster: %w", err)
@@ -127,7 +127,7 @@ func NewDatabase(t testing.TB) string {
 	name := databaseName(t.Name(), os.Getpid(), counter.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dbURL, err := (&localenv.Postgres{URL: base}).CreateDatabase(ctx, name)
+	dbURL, err := (&localpg.Postgres{URL: base}).CreateDatabase(ctx, name)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -172,7 +172,7 @@ func NewMigratedDatabase(t testing.TB) string {
 			t.Errorf("pgtest: %v", err)
 		}
 	})
-	dbURL, err := localenv.WithDatabase(base, name)
+	dbURL, err := localpg.WithDatabase(base, name)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -187,7 +187,7 @@ func migratedTemplate(base string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		name := databaseName("template", os.Getpid(), counter.Add(1))
-		url, err := (&localenv.Postgres{URL: base}).CreateDatabase(ctx, name)
+		url, err := (&localpg.Postgres{URL: base}).CreateDatabase(ctx, name)
 		if err != nil {
 			templateErr = err
 			return

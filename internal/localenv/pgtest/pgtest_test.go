@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/podflow/podflow/internal/localenv"
+	"github.com/podflow/podflow/internal/localpg"
 	"github.com/podflow/podflow/migrations"
 )
 
@@ -98,7 +98,7 @@ func TestNewDatabaseNeedsPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, ok := u.User.Password(); !ok {
-		t.Fatalf("NewDatabase URL %s has no password", localenv.RedactURL(dbURL))
+		t.Fatalf("NewDatabase URL %s has no password", localpg.RedactURL(dbURL))
 	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -110,7 +110,7 @@ func TestNewDatabaseNeedsPassword(t *testing.T) {
 	if err == nil {
 		conn.Close(ctx)
 	}
-	if !localenv.IsAuthFailure(err) {
+	if !localpg.IsAuthFailure(err) {
 		t.Errorf("without the password: %v; want the login refused", err)
 	}
 }

@@ -1,4 +1,4 @@
-package localenv
+package localpg
 
 import (
 	"bufio"
@@ -30,7 +30,7 @@ import (
 const (
 	superuser    = "postgres"
 	passwordFile = "podflow.password" // in the data directory, mode 0600
-	hbaHeader    = "# written by podflow (internal/localenv)\n"
+	hbaHeader    = "# written by podflow (internal/localpg)\n"
 )
 
 // hbaContents is the pg_hba.conf of every cluster podflow makes.
@@ -47,7 +47,7 @@ const hbaContents = hbaHeader +
 func newPassword() (string, error) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("localenv: generate a password: %w", err)
+		return "", fmt.Errorf("localpg: generate a password: %w", err)
 	}
 	return hex.EncodeToString(b), nil
 }
@@ -60,7 +60,7 @@ func readPassword(dataDir string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("localenv: read the local PostgreSQL password: %w", err)
+		return "", fmt.Errorf("localpg: read the local PostgreSQL password: %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -70,7 +70,7 @@ func readPassword(dataDir string) (string, error) {
 func writePrivateFile(path string, data []byte, r *pgRunner) error {
 	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("localenv: write %s: %w", path, err)
+		return fmt.Errorf("localpg: write %s: %w", path, err)
 	}
 	if err := r.chown(tmp); err != nil {
 		os.Remove(tmp)
@@ -78,7 +78,7 @@ func writePrivateFile(path string, data []byte, r *pgRunner) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("localenv: write %s: %w", path, err)
+		return fmt.Errorf("localpg: write %s: %w", path, err)
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func lockDown(ctx context.Context, dataDir string, port int, r *pgRunner, rotate
 	hbaPath := filepath.Join(dataDir, "pg_hba.conf")
 	hba, err := os.ReadFile(hbaPath)
 	if err != nil {
-		return "", false, fmt.Errorf("localenv: %w", err)
+		return "", false, fmt.Errorf("localpg: %w", err)
 	}
 	password, err = readPassword(dataDir)
 	if err != nil {
@@ -154,7 +154,7 @@ func lockDown(ctx context.Context, dataDir string, port int, r *pgRunner, rotate
 	trusts := hbaTrusts(hba)
 	if !trusts && !rotate {
 		if password == "" {
-			return "", false, fmt.Errorf("localenv: data directory %s has no %s and its pg_hba.conf does not trust local connections: podflow cannot log in to this cluster; point DATABASE_URL at it, or move the directory away to let podflow make a new one", dataDir, passwordFile)
+			return "", false, fmt.Errorf("localpg: data directory %s has no %s and its pg_hba.conf does not trust local connections: podflow cannot log in to this cluster; point DATABASE_URL at it, or move the directory away to let podflow make a new one", dataDir, passwordFile)
 		}
 		return password, false, nil
 	}
@@ -181,7 +181,7 @@ func lockDown(ctx context.Context, dataDir string, port int, r *pgRunner, rotate
 		return "", false, err
 	}
 	if err := reloadAndWaitForPassword(ctx, adminURL(port, password), port); err != nil {
-		return "", false, fmt.Errorf("localenv: lock down the PostgreSQL in %s: %w", dataDir, err)
+		return "", false, fmt.Errorf("localpg: lock down the PostgreSQL in %s: %w", dataDir, err)
 	}
 	return password, true, nil
 }
@@ -189,7 +189,7 @@ func lockDown(ctx context.Context, dataDir string, port int, r *pgRunner, rotate
 func setSuperuserPassword(ctx context.Context, connURL, password string) error {
 	conn, err := pgx.Connect(ctx, connURL)
 	if err != nil {
-		return fmt.Errorf("localenv: connect to set the local PostgreSQL password: %w", err)
+		return fmt.Errorf("localpg: connect to set the local PostgreSQL password: %w", err)
 	}
 	defer conn.Close(context.Background())
 	// ALTER ROLE takes no parameters; the password is hex, the quoting is
@@ -197,7 +197,7 @@ func setSuperuserPassword(ctx context.Context, connURL, password string) error {
 	stmt := "SET password_encryption = 'scram-sha-256'; ALTER ROLE " + pgx.Identifier{superuser}.Sanitize() +
 		" PASSWORD '" + strings.ReplaceAll(password, "'", "''") + "'"
 	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("localenv: set the local PostgreSQL password: %w", err)
+		return fmt.Errorf("localpg: set the local PostgreSQL password: %w", err)
 	}
 	return nil
 }

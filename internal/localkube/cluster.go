@@ -1,4 +1,4 @@
-package localenv
+package localkube
 
 import (
 	"bufio"

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package localenv
+package localpg
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"os/exec"
 )
 
-var errPGUnsupported = errors.New("localenv: a local PostgreSQL is only supported on Unix; set DATABASE_URL")
+var errPGUnsupported = errors.New("localpg: a local PostgreSQL is only supported on Unix; set DATABASE_URL")
 
 type pgRunner struct {
 	username string

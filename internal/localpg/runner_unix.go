@@ -1,6 +1,6 @@
 //go:build unix
 
-package localenv
+package localpg
 
 import (
 	"bytes"
@@ -32,17 +32,17 @@ func newPGRunner() (*pgRunner, error) {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("localenv: running as root, but PostgreSQL refuses to run as root and there is no %q OS user to run it as (%v); "+
+		return nil, fmt.Errorf("localpg: running as root, but PostgreSQL refuses to run as root and there is no %q OS user to run it as (%v); "+
 			"install the PostgreSQL server package (it creates the user), create one (useradd --system --home-dir /var/lib/postgresql postgres), "+
 			"run as a non-root user, or set DATABASE_URL", "postgres", err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("localenv: OS user postgres has a non-numeric uid/gid %q/%q", u.Uid, u.Gid)
+		return nil, fmt.Errorf("localpg: OS user postgres has a non-numeric uid/gid %q/%q", u.Uid, u.Gid)
 	}
 	if uid == 0 {
-		return nil, errors.New("localenv: OS user postgres has uid 0; PostgreSQL refuses to run as root")
+		return nil, errors.New("localpg: OS user postgres has uid 0; PostgreSQL refuses to run as root")
 	}
 	r := &pgRunner{username: "postgres", uid: uid, gid: gid}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
@@ -86,7 +86,7 @@ func (r *pgRunner) chown(path string) error {
 		return nil
 	}
 	if err := os.Lchown(path, r.uid, r.gid); err != nil {
-		return fmt.Errorf("localenv: chown %s to OS user postgres: %w", path, err)
+		return fmt.Errorf("localpg: chown %s to OS user postgres: %w", path, err)
 	}
 	return nil
 }
@@ -102,7 +102,7 @@ func (r *pgRunner) checkReachable(dir string) error {
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil {
-			return fmt.Errorf("localenv: stat %s: %w", p, err)
+			return fmt.Errorf("localpg: stat %s: %w", p, err)
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if ok {
@@ -117,7 +117,7 @@ func (r *pgRunner) checkReachable(dir string) error {
 				bit = 0o001
 			}
 			if mode&bit == 0 {
-				return fmt.Errorf("localenv: PostgreSQL runs as OS user postgres (we are root), which cannot reach %s: "+
+				return fmt.Errorf("localpg: PostgreSQL runs as OS user postgres (we are root), which cannot reach %s: "+
 					"directory %s (mode %v, owner uid %d) is not searchable by it; use a directory under /tmp or /var/lib, or grant access (chmod o+x %s)",
 					dir, p, mode, st.Uid, p)
 			}
@@ -180,7 +180,7 @@ func processAlive(pid int) bool {
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("localenv: open lock file: %w", err)
+		return nil, fmt.Errorf("localpg: open lock file: %w", err)
 	}
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -189,12 +189,12 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("localenv: lock %s: %w", path, err)
+			return nil, fmt.Errorf("localpg: lock %s: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("localenv: waiting for lock %s: %w", path, ctx.Err())
+			return nil, fmt.Errorf("localpg: waiting for lock %s: %w", path, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
