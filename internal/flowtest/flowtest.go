@@ -2,12 +2,15 @@
 // database, a DAGs folder, schedulers and triggerers of this process, and
 // waits that wake on the database's notifications instead of sleeping.
 //
-//	b := flowtest.New(t)
+//	b := flowtest.New(t, ops)
 //	b.DAG("etl", yaml)
 //	b.Scheduler(nil)
+//	b.Triggerer(nil)
 //	state := b.WaitRun("etl", b.Trigger("etl", `{"n": 1}`), time.Minute)
 //
-// Log is the recording task log of operator tests.
+// Daemons can also run as child processes of the test binary (Main,
+// StartChild), to be killed with -9. Operator tests get a recording task
+// log (Log) and a task context builder (TaskContext).
 package flowtest
 
 import (
@@ -41,7 +44,11 @@ type Bundle struct {
 	Parser *dag.Parser
 
 	finished *notifier.Subscription
+	changed  []*notifier.Subscription // every channel: wakes WaitFor
 }
+
+// channels are the notifications a Bundle listens to.
+var channels = []string{store.ChannelTaskQueued, store.ChannelTaskFinished, store.ChannelSchedulerWake, store.ChannelTriggerCreated}
 
 // New gives the test a fresh database and DAGs folder; ops are the
 // operators its schedulers run. Everything stops at the test's cleanup.
@@ -59,17 +66,25 @@ func New(t *testing.T, ops *operators.Registry) *Bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := notifier.New(cfg, nil, store.ChannelTaskFinished)
+	n := notifier.New(cfg, nil, channels...)
 	finished, err := n.Subscribe(store.ChannelTaskFinished)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var changed []*notifier.Subscription
+	for _, ch := range channels {
+		sub, err := n.Subscribe(ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed = append(changed, sub)
 	}
 	nctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); n.Run(nctx) }()
 	t.Cleanup(func() { stop(); <-done })
 	return &Bundle{T: t, Ctx: ctx, Store: st, URL: url, Dir: t.TempDir(), Ops: ops,
-		Parser: dag.NewParser(ops.Schemas()), finished: finished}
+		Parser: dag.NewParser(ops.Schemas()), finished: finished, changed: changed}
 }
 
 // Logger is the daemons' logger: quiet unless TEST_LOG_LEVEL says.
@@ -171,6 +186,47 @@ func (b *Bundle) WaitRun(dagID, runID string, timeout time.Duration) string {
 	}
 }
 
+// WaitFor waits until cond holds, checking it again on every notification
+// of the database (a task queued or finished, a run woken, a trigger
+// created) and, for state no notification reports (a daemon's counters, a
+// pod), every 100 ms.
+func (b *Bundle) WaitFor(what string, timeout time.Duration, cond func() bool) {
+	b.T.Helper()
+	deadline := time.After(timeout)
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		select {
+		case <-b.changed[0].C:
+		case <-b.changed[1].C:
+		case <-b.changed[2].C:
+		case <-b.changed[3].C:
+		case <-poll.C:
+		case <-deadline:
+			b.T.Fatalf("%s: not within %s", what, timeout)
+		}
+	}
+}
+
+// WaitRuns waits until all these runs of a DAG have finished and returns how
+// many ended in each state.
+func (b *Bundle) WaitRuns(dagID string, runIDs []string, timeout time.Duration) map[string]int {
+	b.T.Helper()
+	var counts map[string]int
+	b.WaitFor("runs of "+dagID+" finish", timeout, func() bool {
+		runs, err := b.Store.Runs(b.Ctx, dagID, len(runIDs)+10)
+		if err != nil {
+			b.T.Fatal(err)
+		}
+		counts = map[string]int{}
+		for _, r := range runs {
+			counts[r.State]++
+		}
+		return counts[runstate.RunSuccess]+counts[runstate.RunFailed] == len(runIDs)
+	})
+	return counts
+}
+
 // Run is a run's row.
 func (b *Bundle) Run(dagID, runID string) store.Run {
 	b.T.Helper()
@@ -203,6 +259,44 @@ func (b *Bundle) TI(dagID, runID, taskID string) store.TaskInstance {
 		b.T.Fatal(err)
 	}
 	return ti
+}
+
+// TIs returns a run's task instances.
+func (b *Bundle) TIs(dagID, runID string) []store.TaskInstance {
+	b.T.Helper()
+	tis, err := b.Store.TaskInstances(b.Ctx, b.Run(dagID, runID).PK)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	return tis
+}
+
+// History is a task instance's states in order, comma-separated.
+func (b *Bundle) History(ti store.TaskInstance) string {
+	b.T.Helper()
+	h, err := b.Store.StateHistory(b.Ctx, ti.ID)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	s := make([]string, len(h))
+	for i, x := range h {
+		s[i] = x.State
+	}
+	return strings.Join(s, ",")
+}
+
+// TryLog is one try's log, each line as "[source] line".
+func (b *Bundle) TryLog(ti store.TaskInstance, try int) string {
+	b.T.Helper()
+	lines, err := b.Store.Logs(b.Ctx, ti.ID, try, 0)
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString("[" + l.Source + "] " + l.Line + "\n")
+	}
+	return sb.String()
 }
 
 // Log returns a task's log, every try in order.
