@@ -1,23 +1,16 @@
 package triggerer_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
@@ -27,57 +20,17 @@ import (
 
 // Pod tasks through the scheduler and the triggerer on the test cluster.
 
-// triggererChildEnv makes the test binary act as a triggerer process (to
-// kill -9 it).
-const triggererChildEnv = "PODFLOW_TEST_TRIGGERER_PROCESS"
-
-// childProcess is the main of a child process the tests start from this
-// binary, or nil when this is the test binary itself.
-func childProcess() func() int {
-	switch {
-	case os.Getenv(triggererChildEnv) == "1":
-		return runChildTriggerer
-	case os.Getenv(schedulerChildEnv) == "1":
-		return runChildScheduler
-	}
-	return nil
-}
-
-func runChildTriggerer() int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	st, err := store.Open(ctx, os.Getenv("DATABASE_URL"))
+// runChildTriggerer is a triggerer process (to kill -9 it).
+func runChildTriggerer(c *flowtest.Child) error {
+	threshold, err := time.ParseDuration(c.Env("THRESHOLD"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer st.Close()
-	threshold, _ := time.ParseDuration(os.Getenv("THRESHOLD"))
 	ops := builtin.Registry(builtin.Deps{Clients: kube.NewClients()})
-	t := triggerer.New(st, ops.Triggers(), triggerer.Config{Capacity: 100, HeartbeatThreshold: threshold,
-		PollInterval: 100 * time.Millisecond, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
-	fmt.Println("ready", t.ID())
-	if err := t.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-// triggererProcess starts a triggerer as a separate process.
-func (b *testBundle) triggererProcess() *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), triggererChildEnv+"=1", "DATABASE_URL="+b.url, "THRESHOLD=2s")
-	cmd.Stderr = os.Stderr
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "ready") {
-		b.t.Fatalf("triggerer process: %q %v", line, err)
-	}
-	return cmd
+	t := triggerer.New(c.Store, ops.Triggers(), triggerer.Config{Capacity: 100, HeartbeatThreshold: threshold,
+		PollInterval: 100 * time.Millisecond, Logger: c.Logger})
+	c.Ready(t.ID())
+	return t.Run(c.Ctx)
 }
 
 // podTask is a kubernetes_pod task on the test's cluster and namespace.
@@ -92,65 +45,36 @@ func (b *testBundle) podTask(id, cmd string, extra string) string {
 %s`, id, b.ns, b.kubeconfig, cmd, extra)
 }
 
-// waitRunTasks waits for the run to end and returns it with its tasks.
-func (b *testBundle) waitRunTasks(dagID, runID string, timeout time.Duration) (store.Run, []store.TaskInstance) {
-	b.t.Helper()
-	run := b.waitRun(dagID, runID, timeout)
-	tis, err := b.store.TaskInstances(b.ctx, run.PK)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return run, tis
-}
-
-func (b *testBundle) log(ti store.TaskInstance) string {
-	lines, _ := b.store.Logs(b.ctx, ti.ID, ti.TryNumber, 0)
-	var sb strings.Builder
-	for _, l := range lines {
-		sb.WriteString("[" + l.Source + "] " + l.Line + "\n")
-	}
-	return sb.String()
-}
-
-func (b *testBundle) history(ti store.TaskInstance) string {
-	h, _ := b.store.StateHistory(b.ctx, ti.ID)
-	var s []string
-	for _, x := range h {
-		s = append(s, x.State)
-	}
-	return strings.Join(s, ",")
-}
-
 // The seed's deferrable write-xcom → bash xcom_pull DAG succeeds through the
 // scheduler and the triggerer; the pod task passed through deferred.
 func TestDeferrableWriteXCom(t *testing.T) {
 	b := setup(t).withCluster()
-	d := b.writeDAG("xcom_async", "dag_id: xcom_async\ntasks:\n"+
+	b.DAG("xcom_async", "dag_id: xcom_async\ntasks:\n"+
 		b.podTask("write-xcom", "sleep 1; mkdir -p /airflow/xcom/; echo '[1,2,3,4]' > /airflow/xcom/return.json", "    do_xcom_push: true\n    deferrable: true\n")+
 		"  - task_id: pod_task_xcom_result\n    operator: bash\n    upstream: [write-xcom]\n    bash_command: echo \"{{ task_instance.xcom_pull('write-xcom')[0] }}\"\n")
-	b.scheduler(4)
-	b.triggerer(100, 2*time.Second)
-	run, tis := b.waitRunTasks("xcom_async", b.trigger(d), 2*time.Minute)
+	b.Scheduler(workers(4))
+	b.Triggerer(limits(100, 2*time.Second))
+	run, tis := b.waitRunTasks("xcom_async", b.Trigger("xcom_async", ""), 2*time.Minute)
 	if run.State != runstate.RunSuccess {
 		for _, ti := range tis {
-			t.Logf("%s %s %s\n%s", ti.TaskID, ti.State, ti.Error, b.log(ti))
+			t.Logf("%s %s %s\n%s", ti.TaskID, ti.State, ti.Error, b.TryLog(ti, ti.TryNumber))
 		}
 		t.Fatalf("run %s", run.State)
 	}
 	for _, ti := range tis {
 		switch ti.TaskID {
 		case "write-xcom":
-			if h := b.history(ti); !strings.Contains(h, "running,deferred,scheduled,queued,running,success") {
+			if h := b.History(ti); !strings.Contains(h, "running,deferred,scheduled,queued,running,success") {
 				t.Errorf("write-xcom's states %s: it did not pass through deferred", h)
 			}
-			log := b.log(ti)
+			log := b.TryLog(ti, ti.TryNumber)
 			for _, want := range []string{"deferring", "deferred to a pod trigger", "resuming", "resumed"} {
 				if !strings.Contains(log, want) {
 					t.Errorf("write-xcom's log lacks %q:\n%s", want, log)
 				}
 			}
 		case "pod_task_xcom_result":
-			if log := b.log(ti); !strings.Contains(log, "[stdout] 1\n") {
+			if log := b.TryLog(ti, ti.TryNumber); !strings.Contains(log, "[stdout] 1\n") {
 				t.Errorf("pod_task_xcom_result's log lacks the XCom value 1:\n%s", log)
 			}
 		}
@@ -159,7 +83,7 @@ func TestDeferrableWriteXCom(t *testing.T) {
 
 // podInterval is when a pod's base container ran, from the pod's own status.
 func (b *testBundle) podIntervals(t *testing.T, dagID string) [][2]time.Time {
-	pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=" + dagID})
+	pods, err := b.client.CoreV1().Pods(b.ns).List(b.Ctx, metav1.ListOptions{LabelSelector: "dag_id=" + dagID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +114,10 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 		}
 		return s
 	}
-	deferred := b.writeDAG("overlap", src("overlap", true))
-	b.scheduler(1)
-	b.triggerer(100, 2*time.Second)
-	if run, _ := b.waitRunTasks("overlap", b.trigger(deferred), 3*time.Minute); run.State != runstate.RunSuccess {
+	b.DAG("overlap", src("overlap", true))
+	b.Scheduler(workers(1))
+	b.Triggerer(limits(100, 2*time.Second))
+	if run, _ := b.waitRunTasks("overlap", b.Trigger("overlap", ""), 3*time.Minute); run.State != runstate.RunSuccess {
 		t.Fatalf("deferrable run %s", run.State)
 	}
 	iv := b.podIntervals(t, "overlap")
@@ -213,8 +137,8 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 		t.Errorf("deferrable pods did not all run at once: last start %s, first end %s", latestStart, earliestEnd)
 	}
 
-	sync := b.writeDAG("serial", src("serial", false))
-	if run, _ := b.waitRunTasks("serial", b.trigger(sync), 5*time.Minute); run.State != runstate.RunSuccess {
+	b.DAG("serial", src("serial", false))
+	if run, _ := b.waitRunTasks("serial", b.Trigger("serial", ""), 5*time.Minute); run.State != runstate.RunSuccess {
 		t.Fatalf("synchronous run %s", run.State)
 	}
 	iv = b.podIntervals(t, "serial")
@@ -235,31 +159,24 @@ func manyDeferred(b *testBundle, n int, cmd string) string {
 }
 
 func (b *testBundle) waitTriggers(n int) {
-	b.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := b.store.TriggerCount(b.ctx)
+	b.T.Helper()
+	b.WaitFor(fmt.Sprintf("%d triggers", n), 2*time.Minute, func() bool {
+		c, err := b.Store.TriggerCount(b.Ctx)
 		if err != nil {
-			b.t.Fatal(err)
+			b.T.Fatal(err)
 		}
-		if c >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("%d triggers, want %d", c, n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return c >= n
+	})
 }
 
 func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance) {
 	t.Helper()
 	for _, ti := range tis {
-		h := b.history(ti)
+		h := b.History(ti)
 		if strings.Count(h, "scheduled") != 1 || ti.State != runstate.Success {
 			t.Errorf("%s: state %s, history %s, error %q: want resumed exactly once, then success", ti.TaskID, ti.State, h, ti.Error)
 		}
-		if strings.Contains(ti.Error, "StartupTimeout") || strings.Contains(b.log(ti), "startup timeout") {
+		if strings.Contains(ti.Error, "StartupTimeout") || strings.Contains(b.TryLog(ti, ti.TryNumber), "startup timeout") {
 			t.Errorf("%s was timed out for startup", ti.TaskID)
 		}
 	}
@@ -271,32 +188,21 @@ func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance
 // triggerer runs.)
 func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 	b := setup(t).withCluster()
-	d := b.writeDAG("many", manyDeferred(b, 20, "sleep 8"))
-	b.scheduler(20)
-	victim := b.triggererProcess()
-	runID := b.trigger(d)
+	b.DAG("many", manyDeferred(b, 20, "sleep 8"))
+	b.Scheduler(workers(20))
+	victim := b.StartChild("triggerer", "THRESHOLD=2s")
+	runID := b.Trigger("many", "")
 	b.waitTriggers(20)
-	deadline := time.Now().Add(time.Minute)
-	for { // the victim owns them all
-		owned, _ := b.store.Pool.Query(b.ctx, `SELECT count(*) FROM triggers WHERE owner_id IS NOT NULL`)
+	b.WaitFor("the victim owns all 20 triggers", time.Minute, func() bool {
 		var n int
-		for owned.Next() {
-			_ = owned.Scan(&n)
+		if err := b.Store.Pool.QueryRow(b.Ctx, `SELECT count(*) FROM triggers WHERE owner_id IS NOT NULL`).Scan(&n); err != nil {
+			t.Fatal(err)
 		}
-		owned.Close()
-		if n == 20 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("victim owns %d triggers", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := victim.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+		return n == 20
+	})
+	victim.Kill()
 	time.Sleep(6 * time.Second) // past the pods' startup timeout, with no triggerer alive
-	b.triggerer(100, 2*time.Second)
+	b.Triggerer(limits(100, 2*time.Second))
 	run, tis := b.waitRunTasks("many", runID, 3*time.Minute)
 	if run.State != runstate.RunSuccess {
 		t.Errorf("run %s", run.State)
@@ -307,26 +213,15 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 // A pod that completes while no triggerer runs resumes as soon as one starts.
 func TestPodFinishedWhileNoTriggererResumes(t *testing.T) {
 	b := setup(t).withCluster()
-	d := b.writeDAG("many", manyDeferred(b, 1, "echo done"))
-	b.scheduler(2)
-	runID := b.trigger(d)
+	b.DAG("many", manyDeferred(b, 1, "echo done"))
+	b.Scheduler(workers(2))
+	runID := b.Trigger("many", "")
 	b.waitTriggers(1)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=many"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(pods.Items) == 1 && baseTerminated(&pods.Items[0]) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pod did not finish")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	flowtest.WaitPods(t, b.client, b.ns, "dag_id=many", time.Minute, func(pods []corev1.Pod) bool {
+		return len(pods) == 1 && baseTerminated(&pods[0])
+	})
 	start := time.Now()
-	b.triggerer(10, 2*time.Second)
+	b.Triggerer(limits(10, 2*time.Second))
 	run, tis := b.waitRunTasks("many", runID, time.Minute)
 	if run.State != runstate.RunSuccess {
 		t.Fatalf("run %s", run.State)
@@ -350,18 +245,12 @@ func baseTerminated(p *corev1.Pod) bool {
 // exactly once.
 func TestTwoTriggerersSharePodTriggers(t *testing.T) {
 	b := setup(t).withCluster()
-	d := b.writeDAG("many", manyDeferred(b, 20, "sleep 6"))
-	b.scheduler(20)
-	t1, _ := b.triggerer(10, 2*time.Second)
-	t2, _ := b.triggerer(10, 2*time.Second)
-	runID := b.trigger(d)
-	deadline := time.Now().Add(2 * time.Minute)
-	for t1.Running()+t2.Running() < 20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("running %d + %d", t1.Running(), t2.Running())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	b.DAG("many", manyDeferred(b, 20, "sleep 6"))
+	b.Scheduler(workers(20))
+	t1 := b.Triggerer(limits(10, 2*time.Second))
+	t2 := b.Triggerer(limits(10, 2*time.Second))
+	runID := b.Trigger("many", "")
+	b.WaitFor("20 triggers running", 2*time.Minute, func() bool { return t1.Running()+t2.Running() >= 20 })
 	if t1.Running() != 10 || t2.Running() != 10 {
 		t.Errorf("split %d/%d, want 10/10", t1.Running(), t2.Running())
 	}
@@ -376,29 +265,16 @@ func TestTwoTriggerersSharePodTriggers(t *testing.T) {
 // with "pod deleted".
 func TestPodDeletedWhileDeferred(t *testing.T) {
 	b := setup(t).withCluster()
-	d := b.writeDAG("gone", "dag_id: gone\ntasks:\n"+b.podTask("victim", "sleep 60", "    deferrable: true\n"))
-	b.scheduler(2)
-	b.triggerer(10, 2*time.Second)
-	runID := b.trigger(d)
+	b.DAG("gone", "dag_id: gone\ntasks:\n"+b.podTask("victim", "sleep 60", "    deferrable: true\n"))
+	b.Scheduler(workers(2))
+	b.Triggerer(limits(10, 2*time.Second))
+	runID := b.Trigger("gone", "")
 	b.waitTriggers(1)
-	var pod corev1.Pod
-	deadline := time.Now().Add(time.Minute)
-	for {
-		pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=gone"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning {
-			pod = pods.Items[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pod never ran")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	pod := flowtest.WaitPods(t, b.client, b.ns, "dag_id=gone", time.Minute, func(pods []corev1.Pod) bool {
+		return len(pods) == 1 && pods[0].Status.Phase == corev1.PodRunning
+	})[0]
 	zero := int64(0)
-	if err := b.client.CoreV1().Pods(b.ns).Delete(b.ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+	if err := b.client.CoreV1().Pods(b.ns).Delete(b.Ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
 	}
 	run, tis := b.waitRunTasks("gone", runID, time.Minute)
@@ -422,10 +298,10 @@ func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
 			if deferrable {
 				extra += "    deferrable: true\n"
 			}
-			d := b.writeDAG("timeout", "dag_id: timeout\ntasks:\n"+b.podTask("sleeper", "sleep 120", extra))
-			b.scheduler(2)
-			b.triggerer(10, 2*time.Second)
-			run, tis := b.waitRunTasks("timeout", b.trigger(d), time.Minute)
+			b.DAG("timeout", "dag_id: timeout\ntasks:\n"+b.podTask("sleeper", "sleep 120", extra))
+			b.Scheduler(workers(2))
+			b.Triggerer(limits(10, 2*time.Second))
+			run, tis := b.waitRunTasks("timeout", b.Trigger("timeout", ""), time.Minute)
 			ti := tis[0]
 			if run.State != runstate.RunFailed || ti.State != runstate.Failed {
 				t.Fatalf("run %s, task %s (%s); want both failed", run.State, ti.State, ti.Error)
@@ -439,25 +315,18 @@ func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
 			if ti.ExternalName == "" {
 				t.Fatal("no pod recorded on the task instance")
 			}
-			if deferrable && !strings.Contains(b.history(ti), "deferred") {
-				t.Errorf("history %s: the task never deferred", b.history(ti))
+			if deferrable && !strings.Contains(b.History(ti), "deferred") {
+				t.Errorf("history %s: the task never deferred", b.History(ti))
 			}
 			// Then: the pod is gone or terminating, by the Kubernetes API.
-			deadline := time.Now().Add(15 * time.Second)
-			for {
-				p, err := b.client.CoreV1().Pods(ti.ExternalNS).Get(b.ctx, ti.ExternalName, metav1.GetOptions{})
-				if apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil) {
-					break
+			flowtest.WaitPods(t, b.client, ti.ExternalNS, "dag_id=timeout", 15*time.Second, func(pods []corev1.Pod) bool {
+				for _, p := range pods {
+					if p.Name == ti.ExternalName && p.DeletionTimestamp == nil {
+						return false // still there, not terminating
+					}
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("pod %s/%s still %s (not terminating) 15 s after its task timed out; task log:\n%s",
-						p.Namespace, p.Name, p.Status.Phase, b.log(ti))
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return true
+			})
 		})
 	}
 }
