@@ -142,13 +142,7 @@ func TestCleanShutdownLeavesNothingRunning(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	runID := b.Trigger("stuck", "")
-	deadline := time.Now().Add(30 * time.Second)
-	for b.tryState("stuck", runID, "long") != runstate.Running {
-		if time.Now().After(deadline) {
-			t.Fatal("task never ran")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	b.WaitFor("long runs", 30*time.Second, func() bool { return b.tryState("stuck", runID, "long") == runstate.Running })
 	cancel()
 	select {
 	case err := <-done:
@@ -192,17 +186,10 @@ func TestPausedDagCreatesNoScheduledRuns(t *testing.T) {
 	if err := b.Store.SetPaused(b.Ctx, "paused", false); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	b.WaitFor("after unpause, 1 manual + 3 scheduled runs", 20*time.Second, func() bool {
 		runs, _ = b.Store.Runs(b.Ctx, "paused", 10)
-		if len(runs) == 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after unpause: %d runs, want 1 manual + 3 scheduled", len(runs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(runs) == 4
+	})
 }
 
 // tryState is a task instance's state, "" while it does not exist yet.

@@ -1,86 +1,45 @@
 package scheduler_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/scheduler"
-	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
 	"github.com/podflow/podflow/operators/empty"
 )
 
-// childEnv makes the test binary act as one scheduler process, so tests can
-// run several and kill -9 one.
-const childEnv = "PODFLOW_TEST_SCHEDULER_PROCESS"
-
-func runChildScheduler() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	st, err := store.Open(ctx, os.Getenv("DATABASE_URL"))
+// runChildScheduler is one scheduler process, so tests can run several and
+// kill -9 one.
+func runChildScheduler(c *flowtest.Child) error {
+	workers, err := strconv.Atoi(c.Env("WORKERS"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer st.Close()
-	workers, _ := strconv.Atoi(os.Getenv("WORKERS"))
-	zombie, _ := time.ParseDuration(os.Getenv("ZOMBIE_THRESHOLD"))
-	s := scheduler.New(st, operators.NewRegistry(bash.New(), empty.New()), scheduler.Config{
-		DagsFolder: os.Getenv("DAGS_FOLDER"), Workers: workers, ZombieThreshold: zombie,
-		LoopInterval: 200 * time.Millisecond, SyncInterval: 200 * time.Millisecond,
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}),
+	zombie, err := time.ParseDuration(c.Env("ZOMBIE_THRESHOLD"))
+	if err != nil {
+		return err
+	}
+	s := scheduler.New(c.Store, operators.NewRegistry(bash.New(), empty.New()), scheduler.Config{
+		DagsFolder: c.Dir, Workers: workers, ZombieThreshold: zombie,
+		LoopInterval: 200 * time.Millisecond, SyncInterval: 200 * time.Millisecond, Logger: c.Logger,
 	})
-	fmt.Println("ready", s.ID())
-	if err := s.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	c.Ready(s.ID())
+	return s.Run(c.Ctx)
 }
 
 // startSchedulerProcess starts one scheduler process and waits until it runs.
-func (b *testBundle) startSchedulerProcess(workers int, zombie time.Duration) *exec.Cmd {
+func (b *testBundle) startSchedulerProcess(workers int, zombie time.Duration) *flowtest.Process {
 	b.T.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "DATABASE_URL="+b.URL, "DAGS_FOLDER="+b.Dir,
-		"WORKERS="+strconv.Itoa(workers), "ZOMBIE_THRESHOLD="+zombie.String())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.T.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.T.Fatal(err)
-	}
-	b.T.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-		}
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ready") {
-		b.T.Fatalf("scheduler process did not start: %q %v", line, err)
-	}
-	return cmd
+	return b.StartChild("scheduler", "WORKERS="+strconv.Itoa(workers), "ZOMBIE_THRESHOLD="+zombie.String())
 }
 
 // appendDAG is 10 tasks (a 4-level fan-out/fan-in) that each append their
@@ -108,27 +67,6 @@ func (b *testBundle) triggerMany(dagID string, n int) []string {
 	return runIDs
 }
 
-func (b *testBundle) waitAllRuns(dagID string, runIDs []string, timeout time.Duration) map[string]int {
-	deadline := time.Now().Add(timeout)
-	for {
-		runs, err := b.Store.Runs(b.Ctx, dagID, len(runIDs)+10)
-		if err != nil {
-			b.T.Fatal(err)
-		}
-		counts := map[string]int{}
-		for _, r := range runs {
-			counts[r.State]++
-		}
-		if counts[runstate.RunSuccess]+counts[runstate.RunFailed] == len(runIDs) {
-			return counts
-		}
-		if time.Now().After(deadline) {
-			b.T.Fatalf("runs not finished after %s: %v", timeout, counts)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 func countLines(t *testing.T, file string) map[string]int {
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -154,7 +92,7 @@ func TestThreeSchedulersRunEveryTaskOnce(t *testing.T) {
 		b.startSchedulerProcess(8, 30*time.Second)
 	}
 	runIDs := b.triggerMany("append", 300)
-	counts := b.waitAllRuns("append", runIDs, 5*time.Minute)
+	counts := b.WaitRuns("append", runIDs, 5*time.Minute)
 	if counts[runstate.RunSuccess] != 300 {
 		t.Fatalf("run states %v, want 300 success", counts)
 	}
@@ -198,10 +136,9 @@ func TestKilledSchedulerTasksAreRetried(t *testing.T) {
 
 	// Wait until the victim runs tasks, then kill it hard.
 	var victimID string
-	deadline := time.Now().Add(time.Minute)
-	for victimID == "" {
+	b.WaitFor("the victim runs a task", time.Minute, func() bool {
 		rows, err := b.Store.Pool.Query(b.Ctx, `SELECT h.id FROM heartbeats h JOIN task_instances ti ON ti.owner_id = h.id
-			WHERE ti.state = 'running' AND h.pid = $1 LIMIT 1`, victim.Process.Pid)
+			WHERE ti.state = 'running' AND h.pid = $1 LIMIT 1`, victim.Cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,17 +146,12 @@ func TestKilledSchedulerTasksAreRetried(t *testing.T) {
 			_ = rows.Scan(&victimID)
 		}
 		rows.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("victim never ran a task")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := victim.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+		return victimID != ""
+	})
+	victim.Kill()
 	killedAt := time.Now()
 
-	counts := b.waitAllRuns("append", runIDs, 3*time.Minute)
+	counts := b.WaitRuns("append", runIDs, 3*time.Minute)
 	if counts[runstate.RunSuccess] != 30 {
 		t.Fatalf("run states %v, want 30 success", counts)
 	}

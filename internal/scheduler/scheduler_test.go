@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/internal/flowtest"
-	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
@@ -16,10 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		os.Exit(runChildScheduler())
-	}
-	os.Exit(pgtest.Main(m))
+	os.Exit(flowtest.Main(m, map[string]func(*flowtest.Child) error{"scheduler": runChildScheduler}))
 }
 
 // testBundle is the shared system-test harness plus this package's own
@@ -232,33 +228,21 @@ func TestBrokenEditKeepsLastGoodVersion(t *testing.T) {
 	b := setup(t)
 	b.DAG("v", "dag_id: v\ntasks:\n  - {task_id: a, operator: bash, bash_command: 'echo v1'}\n")
 	b.Scheduler(nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if row, err := b.Store.Dag(b.Ctx, "v"); err == nil && row.Hash != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("DAG v was not synced")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	b.WaitFor("DAG v synced", 10*time.Second, func() bool {
+		row, err := b.Store.Dag(b.Ctx, "v")
+		return err == nil && row.Hash != ""
+	})
 	b.DAG("v", "dag_id: v\ntasks:\n  - {task_id: a, operator: bash, bash_commnd: 'echo v2'}\n")
-	for {
+	b.WaitFor("broken edit recorded", 20*time.Second, func() bool {
 		row, err := b.Store.Dag(b.Ctx, "v")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if row.Errors != "" {
-			if !strings.Contains(row.Errors, "did you mean") || row.Hash == "" {
-				t.Errorf("row %+v", row)
-			}
-			break
+		if row.Errors != "" && (!strings.Contains(row.Errors, "did you mean") || row.Hash == "") {
+			t.Errorf("row %+v", row)
 		}
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			t.Fatal("broken edit not recorded")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return row.Errors != ""
+	})
 }
 
 func TestCatchupCreatesRuns(t *testing.T) {
