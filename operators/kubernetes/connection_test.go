@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/operators"
 )
@@ -79,7 +80,7 @@ func TestInClusterOutsideAPodFailsClearly(t *testing.T) {
 	}
 	op := New()
 	_, err := op.Execute(context.Background(), &operators.TaskContext{DAG: &dag.DAG{ID: "d"},
-		Task: parseTask(t, "t", "image: alpine\nin_cluster: true\n"), Log: &testLog{}})
+		Task: parseTask(t, "t", "image: alpine\nin_cluster: true\n"), Log: flowtest.NewLog()})
 	if err == nil || !strings.Contains(err.Error(), "not running inside a Kubernetes pod") {
 		t.Fatalf("err = %v", err)
 	}

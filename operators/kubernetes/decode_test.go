@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -284,7 +285,7 @@ arguments: ['{{ ds }}', '{{ params.mem }}', '{{ dag_run.conf.get("k", 1) }}']
 container_resources: {limits: {memory: '{{ params.mem }}'}}
 `)
 	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
-	tc := DryRunContext(d, task, map[string]any{"k": "v"}, now, nil, &testLog{})
+	tc := DryRunContext(d, task, map[string]any{"k": "v"}, now, nil, flowtest.NewLog())
 	pod, err := op.DryRun(context.Background(), tc)
 	if err != nil {
 		t.Fatalf("DryRun: %v", err)

@@ -20,7 +20,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/podflow/podflow/dag"
-	"github.com/podflow/podflow/operators"
+	"github.com/podflow/podflow/internal/flowtest"
 )
 
 // applyDemoResources creates examples/k8s/demo-resources.yaml in the test's
@@ -115,9 +115,8 @@ func exampleTask(t *testing.T, b *e2eBundle, file, taskID string) *task {
 		dt.Options[k] = v
 		dt.Nodes[k] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
 	}
-	tk := &task{b: b, log: &testLog{}}
-	tk.tc = &operators.TaskContext{DAG: d, Task: dt, RunID: "manual__2026-11-28T09:00:00+00:00", TryNumber: 1, Log: tk.log}
-	return tk
+	kit := flowtest.NewTask(d, dt)
+	return &task{b: b, tc: kit.TC, log: kit.Log, kit: kit}
 }
 
 // TestE2EExampleKubernetes runs the seed's full example pod with the demo's

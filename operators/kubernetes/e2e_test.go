@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
@@ -59,9 +59,8 @@ func setupE2E(t *testing.T) *e2eBundle {
 type task struct {
 	b    *e2eBundle
 	tc   *operators.TaskContext
-	log  *testLog
-	mu   sync.Mutex
-	ids  []string // recorded with SetExternalID
+	log  *flowtest.Log
+	kit  *flowtest.Task // records SetExternalID
 	opts string
 }
 
@@ -70,21 +69,8 @@ type task struct {
 func (b *e2eBundle) newTask(t *testing.T, id, opts string) *task {
 	t.Helper()
 	src := fmt.Sprintf("namespace: %s\nconfig_file: %s\n%s", b.ns, b.kubeconfig, opts)
-	tk := &task{b: b, log: &testLog{}, opts: src}
-	tk.tc = &operators.TaskContext{
-		DAG:       &dag.DAG{ID: "e2e"},
-		Task:      parseTask(t, id, src),
-		RunID:     "manual__2026-11-28T09:00:00+00:00",
-		TryNumber: 1,
-		Log:       tk.log,
-		SetExternalID: func(_ context.Context, ns, name string) error {
-			tk.mu.Lock()
-			defer tk.mu.Unlock()
-			tk.ids = append(tk.ids, ns+"/"+name)
-			return nil
-		},
-	}
-	return tk
+	kit := flowtest.NewTask(&dag.DAG{ID: "e2e"}, parseTask(t, id, src))
+	return &task{b: b, tc: kit.TC, log: kit.Log, kit: kit, opts: src}
 }
 
 func (tk *task) execute(t *testing.T, timeout time.Duration) (*operators.Result, error) {
@@ -154,9 +140,9 @@ func TestE2EWriteXCom(t *testing.T) {
 	if res.XCom["pod_namespace"] != b.ns || !strings.HasPrefix(fmt.Sprint(res.XCom["pod_name"]), "write-xcom-") {
 		t.Errorf("pod XComs = %v", res.XCom)
 	}
-	expect(t, "base log", tk.log.sourceLines("base"), []string{"hello from the pod"})
-	if len(tk.ids) != 1 || tk.ids[0] != b.ns+"/"+fmt.Sprint(res.XCom["pod_name"]) {
-		t.Errorf("SetExternalID calls = %v", tk.ids)
+	expect(t, "base log", tk.log.SourceLines("base"), []string{"hello from the pod"})
+	if ids := tk.kit.ExternalIDs(); len(ids) != 1 || ids[0] != b.ns+"/"+fmt.Sprint(res.XCom["pod_name"]) {
+		t.Errorf("SetExternalID calls = %v", ids)
 	}
 	if live := tk.livePods(t); len(live) != 0 {
 		t.Errorf("pod not deleted (on_finish_action delete_pod): %d live", len(live))
@@ -382,12 +368,11 @@ func startAndWaitRunning(t *testing.T, ctx context.Context, tk *task) (<-chan er
 	}()
 	var name string
 	waitFor(t, time.Minute, "base container running", func() bool {
-		tk.mu.Lock()
-		defer tk.mu.Unlock()
-		if len(tk.ids) == 0 {
+		ids := tk.kit.ExternalIDs()
+		if len(ids) == 0 {
 			return false
 		}
-		name = strings.SplitN(tk.ids[0], "/", 2)[1]
+		name = strings.SplitN(ids[0], "/", 2)[1]
 		p, err := tk.b.client.CoreV1().Pods(tk.b.ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -457,7 +442,7 @@ cmds: ["sh", "-c", "i=1; while [ $i -le 300 ]; do echo line $i; i=$((i+1)); done
 	if _, err := tk.execute(t, 2*time.Minute); err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
-	lines := tk.log.sourceLines("base")
+	lines := tk.log.SourceLines("base")
 	if len(lines) != 300 || lines[0] != "line 1" || lines[299] != "line 300" {
 		t.Errorf("got %d lines (first %q), want line 1 … line 300", len(lines), strings.Join(lines[:min(3, len(lines))], ","))
 	}
@@ -501,7 +486,7 @@ func TestE2EDeferrable(t *testing.T) {
 	}
 	got, _ := json.Marshal(res.XCom["return_value"])
 	expect(t, "return_value", string(got), "[1,2,3,4]")
-	expect(t, "base log", resumed.log.sourceLines("base"), []string{"hello from the pod"})
+	expect(t, "base log", resumed.log.SourceLines("base"), []string{"hello from the pod"})
 }
 
 // TestE2EResumeStopsThePod: a deferred task resumed with a timeout event, or

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -80,7 +81,7 @@ func TestFileRootsConfineTemplateAndKubeconfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		task := parseTask(t, "t", "image: alpine\n"+tt.option+": "+tt.value+"\n")
-		tc := &operators.TaskContext{DAG: &dag.DAG{ID: "d", Path: filepath.Join(dags, "team", "dag.yaml")}, Task: task, Log: &testLog{}}
+		tc := &operators.TaskContext{DAG: &dag.DAG{ID: "d", Path: filepath.Join(dags, "team", "dag.yaml")}, Task: task, Log: flowtest.NewLog()}
 		opts, err := op.options(context.Background(), tc)
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -47,7 +48,7 @@ func TestDryRunExamples(t *testing.T) {
 				if task.Operator != OperatorName {
 					continue
 				}
-				tc := DryRunContext(d, task, nil, now, nil, &testLog{})
+				tc := DryRunContext(d, task, nil, now, nil, flowtest.NewLog())
 				pod, err := op.DryRun(context.Background(), tc)
 				if err != nil {
 					t.Fatalf("dry-run %s: %v", task.ID, err)

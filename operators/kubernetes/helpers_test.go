@@ -4,52 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/templating"
-	"github.com/podflow/podflow/operators"
 )
-
-// testLog collects a task's log.
-type testLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *testLog) Printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, "podflow: "+fmt.Sprintf(format, args...))
-}
-
-func (l *testLog) Line(source, text string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, "["+source+"] "+text)
-}
-
-func (l *testLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-// sourceLines are the lines written from one source (a container).
-func (l *testLog) sourceLines(source string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range l.lines {
-		if rest, ok := strings.CutPrefix(line, "["+source+"] "); ok {
-			out = append(out, rest)
-		}
-	}
-	return out
-}
 
 // testConns is a fixed set of connections.
 type testConns map[string]map[string]any
@@ -104,10 +65,6 @@ func schemaRegistry(op *Operator) *dag.Registry {
 		{Name: "cwd", Kind: dag.KindString},
 		{Name: "skip_on_exit_code", Kind: dag.KindIntList},
 	}})
-}
-
-func newTestTaskContext(log *testLog) *operators.TaskContext {
-	return &operators.TaskContext{Log: log}
 }
 
 func fmtValue(v any) string { return fmt.Sprint(v) }

@@ -12,6 +12,9 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/podflow/podflow/internal/flowtest"
+	"github.com/podflow/podflow/operators"
 )
 
 // TestLogFollowerResumesAfterDrop: the log stream breaks mid-line; the
@@ -66,13 +69,13 @@ func TestLogFollowerResumesAfterDrop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &testLog{}
-	f := &logFollower{r: &podRun{tc: newTestTaskContext(log), client: cs, ns: "ns", name: "p"},
+	log := flowtest.NewLog()
+	f := &logFollower{r: &podRun{tc: &operators.TaskContext{Log: log}, client: cs, ns: "ns", name: "p"},
 		container: "base", terminated: terminated, done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	go func() { // the container terminates once its last line was read
-		for len(log.sourceLines("base")) < len(lines) && ctx.Err() == nil {
+		for len(log.SourceLines("base")) < len(lines) && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		close(terminated)
@@ -81,7 +84,7 @@ func TestLogFollowerResumesAfterDrop(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("follower did not finish")
 	}
-	expect(t, "lines", log.sourceLines("base"), []string{"one", "two", "two, same time", "three", "four"})
+	expect(t, "lines", log.SourceLines("base"), []string{"one", "two", "two, same time", "three", "four"})
 	mu.Lock()
 	defer mu.Unlock()
 	expect(t, "requests", requests, []string{

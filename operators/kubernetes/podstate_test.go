@@ -7,6 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podflow/podflow/internal/flowtest"
+	"github.com/podflow/podflow/operators"
 )
 
 var t0 = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -183,9 +186,9 @@ func TestParseXCom(t *testing.T) {
 // none is lost.
 func TestLogResumeNoDuplicates(t *testing.T) {
 	t.Parallel()
-	log := &testLog{}
+	log := flowtest.NewLog()
 	f := &logFollower{r: &podRun{tc: nil}, container: "base"}
-	f.r.tc = newTestTaskContext(log)
+	f.r.tc = &operators.TaskContext{Log: log}
 	first := []string{
 		"2026-11-28T09:00:00.100000000Z one",
 		"2026-11-28T09:00:00.200000000Z two",
@@ -207,5 +210,5 @@ func TestLogResumeNoDuplicates(t *testing.T) {
 	for _, l := range second {
 		f.write(l, &skip)
 	}
-	expect(t, "lines", log.sourceLines("base"), []string{"one", "two", "two-again-same-ts", "three-same-ts", "four", "no timestamp"})
+	expect(t, "lines", log.SourceLines("base"), []string{"one", "two", "two-again-same-ts", "three-same-ts", "four", "no timestamp"})
 }

@@ -14,6 +14,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -23,7 +24,7 @@ import (
 type fakeBundle struct {
 	cs      *fake.Clientset
 	r       *podRun
-	log     *testLog
+	log     *flowtest.Log
 	mu      sync.Mutex
 	records []string
 }
@@ -54,7 +55,7 @@ func setupFake(t *testing.T, mut func(*PodOptions), objs ...*corev1.Pod) *fakeBu
 		pod.CreationTimestamp = metav1.NewTime(time.Now())
 		return false, nil, nil
 	})
-	b := &fakeBundle{cs: cs, log: &testLog{}}
+	b := &fakeBundle{cs: cs, log: flowtest.NewLog()}
 	tc := &operators.TaskContext{DAG: &dag.DAG{ID: "dag"}, Task: &dag.Task{ID: "task"}, RunID: "run", TryNumber: 1, Log: b.log,
 		SetExternalID: func(_ context.Context, ns, name string) error {
 			b.mu.Lock()
