@@ -2,13 +2,11 @@ package deploy_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -18,14 +16,12 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
-	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
-	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
-	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators/builtin"
 )
 
@@ -89,21 +85,14 @@ func serviceAccountKubeconfig(t *testing.T, admin kubernetes.Interface, adminCon
 // kubeconfig, and returns the run's task instances.
 func runXComDAG(t *testing.T, kubeconfig, ns string) (store.Run, []store.TaskInstance) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	st, err := store.Open(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	dir := t.TempDir()
-	src := `dag_id: rbac
+	b := flowtest.New(t, builtin.Registry(builtin.Deps{Clients: kube.NewClients()}))
+	b.DAG("rbac", `dag_id: rbac
 tasks:
   - task_id: write-xcom
     operator: kubernetes_pod
     image: alpine
-    namespace: ` + ns + `
-    config_file: ` + kubeconfig + `
+    namespace: `+ns+`
+    config_file: `+kubeconfig+`
     cmds: ["sh", "-c", "mkdir -p /airflow/xcom/; echo '[1,2,3,4]' > /airflow/xcom/return.json"]
     do_xcom_push: true
     deferrable: true
@@ -112,53 +101,16 @@ tasks:
     operator: bash
     upstream: [write-xcom]
     bash_command: echo "{{ task_instance.xcom_pull('write-xcom')[0] }}"
-`
-	path := filepath.Join(dir, "rbac.yaml")
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
+`)
+	b.Scheduler(func(c *scheduler.Config) { c.Workers = 4 })
+	b.Triggerer(nil)
+	runID := b.Trigger("rbac", "")
+	b.WaitRun("rbac", runID, 3*time.Minute)
+	tis := b.TIs("rbac", runID)
+	for i := range tis { // keep each task's log in its error for the assertions
+		tis[i].Error += "\n" + b.Log("rbac", runID, tis[i].TaskID)
 	}
-	ops := builtin.Registry(builtin.Deps{Clients: kube.NewClients()})
-	d, errs := dag.NewParser(ops.Schemas()).ParseFile(path)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})
-	s := scheduler.New(st, ops, scheduler.Config{DagsFolder: dir, Workers: 4,
-		LoopInterval: 100 * time.Millisecond, SyncInterval: 50 * time.Millisecond, Logger: log})
-	tr := triggerer.New(st, ops.Triggers(), triggerer.Config{PollInterval: 100 * time.Millisecond, Logger: log})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = s.Run(runCtx); done <- struct{}{} }()
-	go func() { _ = tr.Run(runCtx); done <- struct{}{} }()
-	defer func() { stop(); <-done; <-done }()
-
-	runID, err := scheduler.TriggerRun(ctx, st, d, time.Now().UTC(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		run, err := st.Run(ctx, "rbac", runID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if run.State == runstate.RunSuccess || run.State == runstate.RunFailed {
-			tis, err := st.TaskInstances(ctx, run.PK)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range tis { // keep each task's log in its error for the assertions
-				lines, _ := st.Logs(ctx, tis[i].ID, tis[i].TryNumber, 0)
-				for _, l := range lines {
-					tis[i].Error += "\n" + l.Line
-				}
-			}
-			return run, tis
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("run not finished: %s", run.State)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return b.Run("rbac", runID), tis
 }
 
 // Given only the ServiceAccount's Role from deploy/kubernetes, a deferred
