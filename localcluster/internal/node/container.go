@@ -109,6 +109,7 @@ func (r *podRuntime) runOnce(c corev1.Container, isInit bool, restarts int32, pa
 		// Mount points are made inside the container's own root, not on the host; except under /dev,
 		// which the private root shares with the host (the termination log's default place).
 		spec.RootScratch = filepath.Join(r.dir, "containers", fmt.Sprintf("%s-%d.root", c.Name, restarts))
+		spec.MaskPaths = r.p.hiddenDirs
 		targets = onHostMounts(targets)
 	}
 	held, err := r.p.mountPoints.acquire(targets)

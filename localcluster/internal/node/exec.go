@@ -15,6 +15,8 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/podflow/podflow/localcluster/internal/sandbox"
 )
 
 // RunInContainer serves `kubectl exec`: the command joins the container's PID and mount namespaces (so it
@@ -38,20 +40,30 @@ func (p *provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	}
 	c := r.containerSpec(containerName)
 
+	// nsenter joins the container's namespaces and root; the command then starts through the sandbox helper
+	// (passed as descriptor 3: its path may not exist inside the container's root), which gives it the
+	// container's capability limits and user before executing it.
+	helper, err := os.Open(p.self)
+	if err != nil {
+		return fmt.Errorf("open sandbox helper: %w", err)
+	}
+	defer helper.Close()
 	args := []string{"--target", strconv.Itoa(proc.hostPID), "--pid", "--mount", "--wd"}
 	if p.privateRoot {
 		args = append(args, "--root")
 	}
+	uidArg, gidArg := "-", "-"
 	if uid, gid := runAs(pod, c); uid != nil {
-		args = append(args, "--setuid", strconv.FormatInt(*uid, 10), "--setgid", strconv.FormatInt(*gid, 10))
+		uidArg, gidArg = strconv.FormatInt(*uid, 10), strconv.FormatInt(*gid, 10)
 	}
-	args = append(append(args, "--"), cmd...)
+	args = append(args, "--", "/proc/self/fd/3", sandbox.ExecCommand, uidArg, gidArg, "--")
+	args = append(args, cmd...)
 	command := exec.CommandContext(ctx, "nsenter", args...)
 	command.Env = env
+	command.ExtraFiles = []*os.File{helper}
 	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	command.WaitDelay = 500 * time.Millisecond
 
-	var err error
 	if attach.TTY() {
 		err = runWithTTY(command, attach)
 	} else {
