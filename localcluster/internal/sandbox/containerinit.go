@@ -73,7 +73,7 @@ func RunContainerInit(specPath string) int {
 }
 
 // prepareContainerFS builds the container's view of the filesystem in its own mount namespace: the private
-// root (unless the host's is used), masked paths, volumes at their mount paths, read-only kernel
+// root (unless the host's is used) with its own small /dev, masked paths, volumes at their mount paths, read-only kernel
 // interfaces, and finally pivot_root into the private root.
 func prepareContainerFS(spec ContainerSpec) error {
 	root := ""
@@ -81,6 +81,9 @@ func prepareContainerFS(spec ContainerSpec) error {
 		var err error
 		if root, err = enterPrivateRoot(spec.RootScratch); err != nil {
 			return fmt.Errorf("private root filesystem: %w", err)
+		}
+		if err := privateDev(root); err != nil {
+			return err
 		}
 		if err := maskPaths(root, spec.MaskPaths); err != nil {
 			return err

@@ -208,6 +208,7 @@ func TestContainerHasDockersDefaultCapabilitiesAndReadOnlyKernelPaths(t *testing
 			"echo 1 > /sys/kernel/profiling 2>/dev/null && echo sys-writable; " +
 			"mount -t tmpfs t /mnt 2>/dev/null && echo mount-allowed; " +
 			"ls /proc/1/root/ >/dev/null 2>&1 && echo pause-root-readable; " +
+			"find /dev -type b | grep -q . && echo block-devices; " +
 			"echo done"}}
 		if private {
 			spec.RootScratch = filepath.Join(t.TempDir(), "root")
@@ -227,8 +228,8 @@ func TestContainerHasDockersDefaultCapabilitiesAndReadOnlyKernelPaths(t *testing
 				t.Errorf("private root %v: %s = %s, want none", private, set, caps[set])
 			}
 		}
-		for _, bad := range []string{"proc-sys-writable", "sys-writable", "mount-allowed", "pause-root-readable"} {
-			if strings.Contains(out, bad) {
+		for _, bad := range []string{"proc-sys-writable", "sys-writable", "mount-allowed", "pause-root-readable", "block-devices"} {
+			if strings.Contains(out, bad) && (private || bad != "block-devices") {
 				t.Errorf("private root %v: %s:\n%s", private, bad, out)
 			}
 		}
@@ -296,4 +297,34 @@ func TestExecHelperDropsCapabilitiesAndSwitchesUser(t *testing.T) {
 	if out, err := exec.Command(self, ExecCommand, "x", "-", "--", "true").CombinedOutput(); err == nil {
 		t.Errorf("a bad uid was accepted: %s", out)
 	}
+}
+
+func TestPrivateDevHasOnlyTheUsualDevices(t *testing.T) {
+	p := startTestPause(t)
+	out, code := runInPod(t, p, ContainerSpec{
+		Argv: []string{"sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | wc -c && " +
+			"head -c 4 /dev/urandom | wc -c && echo shm > /dev/shm/f && cat /dev/shm/f && ls /dev/fd/ >/dev/null && " +
+			"echo msg > /dev/termination-log && ls /dev | tr '\\n' ' '"},
+		RootScratch: filepath.Join(t.TempDir(), "root"),
+		Mounts:      []Mount{{Source: writeTemp(t, ""), Target: "/dev/termination-log"}},
+	})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	want := "4\n4\nshm\nfd full null ptmx pts random shm stderr stdin stdout termination-log tty urandom zero "
+	if out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+	if _, err := os.Stat("/dev/shm/f"); err == nil {
+		t.Errorf("the container's /dev/shm is the host's")
+	}
+}
+
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
