@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,7 +21,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/grpclog"
 )
+
+func init() {
+	// Refused etcd connections are expected in TestNoListeningPortAcceptsAnUnauthenticatedEtcdWrite.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+}
 
 // dockerDefaultCaps is Docker's default capability set (no CAP_SYS_ADMIN) as /proc/self/status prints it.
 const dockerDefaultCaps = "00000000a80425fb"
@@ -87,7 +95,7 @@ func TestNoListeningPortAcceptsAnUnauthenticatedEtcdWrite(t *testing.T) {
 		}
 		for _, scheme := range []string{"http", "https"} {
 			endpoint := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
-			cfg := clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second}
+			cfg := clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()}
 			if scheme == "https" {
 				cfg.TLS = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // as an attacker would.
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,7 +14,14 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/grpclog"
 )
+
+func init() {
+	// The refused connections are the point of these tests; gRPC's retry warnings would only be noise.
+	grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+}
 
 // startTestEtcd starts the cluster's etcd exactly as `up` does, in a temporary directory.
 func startTestEtcd(t *testing.T) (*etcd, *PKI) {
@@ -35,7 +43,7 @@ func startTestEtcd(t *testing.T) (*etcd, *PKI) {
 
 func etcdClient(t *testing.T, endpoint string, tlsInfo *transport.TLSInfo) *clientv3.Client {
 	t.Helper()
-	cfg := clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 3 * time.Second}
+	cfg := clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 3 * time.Second, Logger: zap.NewNop()}
 	if tlsInfo != nil {
 		tlsCfg, err := tlsInfo.ClientConfig()
 		if err != nil {

@@ -44,6 +44,10 @@ func NewPKI(dir string) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create pki dir %s: %w", dir, err)
 	}
+	// Owner only even if it existed: the keys in it give control of the cluster (and so of the host).
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict pki dir %s: %w", dir, err)
+	}
 	p := &PKI{
 		Dir:               dir,
 		CACert:            filepath.Join(dir, "ca.crt"),
