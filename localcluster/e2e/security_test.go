@@ -162,8 +162,8 @@ func TestPodsAreConfined(t *testing.T) {
 	t.Cleanup(func() { os.Remove(marker); os.Remove(escapeFile) })
 
 	checks := "grep ^CapEff /proc/self/status; " +
-		"echo x > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-writable; " +
-		"echo 1 > /proc/sys/vm/drop_caches 2>/dev/null && echo proc-sys-writable; " +
+		// Writes the hostname it read, so that a build without the fix does not rename the host.
+		"h=$(cat /proc/sys/kernel/hostname); echo \"$h\" > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-writable; " +
 		"touch /sys/localcluster-probe 2>/dev/null && echo sys-writable; " +
 		"mount -t tmpfs t /mnt 2>/dev/null && echo mount-allowed; " +
 		"ls /proc/1/root/ >/dev/null 2>&1 && echo pause-root-readable; " +

@@ -204,7 +204,7 @@ func TestContainerHasDockersDefaultCapabilitiesAndReadOnlyKernelPaths(t *testing
 	p := startTestPause(t)
 	for _, private := range []bool{true, false} {
 		spec := ContainerSpec{Argv: []string{"sh", "-c", "grep ^Cap /proc/self/status; " +
-			"echo x > /proc/sys/kernel/hostname && echo proc-sys-writable; " +
+			"h=$(cat /proc/sys/kernel/hostname); echo \"$h\" > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-writable; " +
 			"echo 1 > /sys/kernel/profiling 2>/dev/null && echo sys-writable; " +
 			"mount -t tmpfs t /mnt 2>/dev/null && echo mount-allowed; " +
 			"ls /proc/1/root/ >/dev/null 2>&1 && echo pause-root-readable; " +
