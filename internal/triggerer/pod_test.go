@@ -229,7 +229,7 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 func manyDeferred(b *testBundle, n int, cmd string) string {
 	s := "dag_id: many\nmax_active_tasks: 100\ntasks:\n"
 	for i := 0; i < n; i++ {
-		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 5\n")
+		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 60\n") // 20 pods start at once on 2 busy cores
 	}
 	return s
 }
