@@ -67,6 +67,16 @@ func (q Q) OwnedTriggerIDs(ctx context.Context, owner string) ([]int64, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
+// ExistingTriggerIDs returns those of ids whose trigger rows still exist
+// (whoever owns them).
+func (q Q) ExistingTriggerIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, `SELECT id FROM triggers WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("existing triggers: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
 // ReleaseTriggers gives up owner's triggers so another triggerer takes them.
 func (q Q) ReleaseTriggers(ctx context.Context, owner string) error {
 	_, err := q.db.Exec(ctx, `UPDATE triggers SET owner_id = NULL WHERE owner_id = $1`, owner)

@@ -153,7 +153,7 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 func manyDeferred(b *testBundle, n int, cmd string) string {
 	s := "dag_id: many\nmax_active_tasks: 100\ntasks:\n"
 	for i := 0; i < n; i++ {
-		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 5\n")
+		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 60\n") // 20 pods start at once on 2 busy cores
 	}
 	return s
 }
@@ -328,5 +328,53 @@ func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
 				return true
 			})
 		})
+	}
+}
+
+// A triggerer that finds its trigger owned by another (it missed
+// heartbeats and was taken over) stops it without deleting the pod: the
+// pod belongs to the new owner's wait now. Only a trigger whose row is gone
+// (task cleared or killed) cleans up.
+func TestTakenOverPodTriggerKeepsItsPod(t *testing.T) {
+	b := setup(t).withCluster()
+	d := b.writeDAG("taken", "dag_id: taken\ntasks:\n"+b.podTask("survivor", "sleep 8", "    deferrable: true\n"))
+	b.scheduler(2)
+	tr, _ := b.triggerer(10, time.Hour)
+	runID := b.trigger(d)
+	b.waitTriggers(1)
+	deadline := time.Now().Add(time.Minute)
+	for tr.Running() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the triggerer never ran the trigger")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Another triggerer, alive, takes the trigger over.
+	if err := b.store.Heartbeat(b.ctx, "other-triggerer", "triggerer", "elsewhere", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Pool.Exec(b.ctx, `UPDATE triggers SET owner_id = 'other-triggerer'`); err != nil {
+		t.Fatal(err)
+	}
+	for tr.Running() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the triggerer kept running a trigger it no longer owns")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=taken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 1 || pods.Items[0].DeletionTimestamp != nil {
+		t.Fatalf("the pod of a taken-over trigger was deleted: %d pods", len(pods.Items))
+	}
+	// The other triggerer "dies": ours takes the trigger back and finishes.
+	if _, err := b.store.Pool.Exec(b.ctx, `UPDATE heartbeats SET heartbeat_at = now() - interval '2 hours' WHERE id = 'other-triggerer'`); err != nil {
+		t.Fatal(err)
+	}
+	run, tis := b.waitRunTasks("taken", runID, 2*time.Minute)
+	if run.State != runstate.RunSuccess {
+		t.Fatalf("run %s: %s", run.State, tis[0].Error)
 	}
 }

@@ -51,6 +51,10 @@ type runningTrigger struct {
 var (
 	errReleased  = errors.New("triggerer shutting down")
 	errCancelled = errors.New("trigger removed (task cleared or killed)")
+	// errTakenOver stops a trigger another triggerer now runs (this one
+	// missed heartbeats): its pod or timer is theirs now, so nothing is
+	// cleaned up.
+	errTakenOver = errors.New("trigger taken over by another triggerer")
 )
 
 // New returns a triggerer that runs the given trigger kinds (by kind; an
@@ -149,7 +153,9 @@ func (t *Triggerer) heartbeatLoop(ctx context.Context) {
 	}
 }
 
-// cancelRemoved stops triggers whose rows are gone or were taken over.
+// cancelRemoved stops triggers whose rows are gone (the task was cleared
+// or killed: the trigger cleans up, e.g. deletes its pod) or were taken
+// over by another triggerer (stopped here without cleaning up).
 func (t *Triggerer) cancelRemoved(ctx context.Context) {
 	owned, err := t.store.OwnedTriggerIDs(ctx, t.id)
 	if err != nil {
@@ -160,9 +166,35 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 		mine[id] = true
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	for id, r := range t.running {
+	var lost []int64
+	for id := range t.running {
 		if !mine[id] {
+			lost = append(lost, id)
+		}
+	}
+	t.mu.Unlock()
+	if len(lost) == 0 {
+		return
+	}
+	existing, err := t.store.ExistingTriggerIDs(ctx, lost)
+	if err != nil {
+		return
+	}
+	elsewhere := make(map[int64]bool, len(existing))
+	for _, id := range existing {
+		elsewhere[id] = true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range lost {
+		r, ok := t.running[id]
+		if !ok {
+			continue
+		}
+		if elsewhere[id] {
+			t.log.Warn("trigger taken over by another triggerer; stopping it here", "trigger_id", id)
+			r.cancel(errTakenOver)
+		} else {
 			r.cancel(errCancelled)
 		}
 	}

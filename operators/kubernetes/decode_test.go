@@ -292,5 +292,5 @@ container_resources: {limits: {memory: '{{ params.mem }}'}}
 	}
 	expect(t, "args", pod.Spec.Containers[0].Args, []string{"2026-11-28", "256Mi", "v"})
 	expect(t, "memory", pod.Spec.Containers[0].Resources.Limits.Memory().String(), "256Mi")
-	expect(t, "run_id", tc.RunID, "manual__2026-11-28T09:00:00+00:00")
+	expect(t, "run_id", tc.RunID, "manual__2026-11-28T09:00:00Z")
 }

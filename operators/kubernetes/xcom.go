@@ -19,17 +19,24 @@ import (
 	"github.com/podflow/podflow/xcomstore"
 )
 
+// readEndMarker follows return.json in the read's output: seeing it means
+// the whole file was read, even when the exec then ends badly because the
+// sidecar, released by the same script, exited and took the exec's shell
+// with it (a container's remaining processes die with it).
+const readEndMarker = "\n--podflow-xcom-end--"
+
 // readAndStopScript prints return.json if it exists — at most one byte
-// over the XCom limit, so an oversized file is never sent whole — then
-// releases the sidecar: one exec for both.
-var readAndStopScript = fmt.Sprintf(`if [ -f %[1]s ]; then head -c %[2]d %[1]s; fi; touch %[3]s`,
-	XComReturnFile, xcomstore.DefaultMaxSize+1, XComDoneFile)
+// over the XCom limit, so an oversized file is never sent whole — and the
+// end marker, then releases the sidecar: one exec for both.
+var readAndStopScript = fmt.Sprintf(`if [ -f %[1]s ]; then head -c %[2]d %[1]s; fi; printf '%[4]s'; touch %[3]s`,
+	XComReturnFile, xcomstore.DefaultMaxSize+1, XComDoneFile, strings.ReplaceAll(readEndMarker, "\n", `\n`))
 
 // readXCom reads the XCom value from the sidecar and stops it. An empty or
 // missing file is no value.
 func (r *podRun) readXCom(ctx context.Context) (value any, ok bool, err error) {
-	out, err := r.exec(ctx, SidecarContainerName, "sh", "-c", readAndStopScript)
-	if err != nil {
+	out, err := r.exec(ctx, SidecarContainerName, xcomstore.DefaultMaxSize+1+len(readEndMarker), "sh", "-c", readAndStopScript)
+	out, complete := bytes.CutSuffix(out, []byte(readEndMarker))
+	if err != nil && !complete {
 		r.stopSidecar(ctx)
 		return nil, false, fmt.Errorf("read XCom from %s: %w", XComReturnFile, err)
 	}
@@ -85,7 +92,7 @@ func (r *podRun) stopSidecar(ctx context.Context) {
 	defer cancel()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if _, err = r.exec(ctx, SidecarContainerName, "touch", XComDoneFile); err == nil {
+		if _, err = r.exec(ctx, SidecarContainerName, 0, "touch", XComDoneFile); err == nil {
 			r.mu.Lock()
 			r.sidecarStopped = true
 			r.mu.Unlock()
@@ -98,8 +105,10 @@ func (r *podRun) stopSidecar(ctx context.Context) {
 	r.tc.Log.Printf("stop XCom sidecar of pod %s/%s: %v", r.ns, r.name, err)
 }
 
-// exec runs a command in a container of the pod and returns its stdout.
-func (r *podRun) exec(ctx context.Context, container string, command ...string) ([]byte, error) {
+// exec runs a command in a container of the pod and returns its stdout, at
+// most maxOut bytes of it; a command that sends more fails. On an error,
+// what was received so far is returned with it.
+func (r *podRun) exec(ctx context.Context, container string, maxOut int, command ...string) ([]byte, error) {
 	req := r.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(r.ns).Name(r.name).
 		SubResource("exec").VersionedParams(&corev1.PodExecOptions{
 		Container: container, Command: command, Stdout: true, Stderr: true,
@@ -122,15 +131,14 @@ func (r *podRun) exec(ctx context.Context, container string, command ...string) 
 	if err != nil {
 		return nil, fmt.Errorf("exec in %s: %w", container, err)
 	}
-	// Whatever the container sends, keep at most one byte over the XCom
-	// limit in memory; a container that sends more fails the exec.
-	stdout := &cappedBuffer{max: xcomstore.DefaultMaxSize + 1}
+	// Whatever the container sends, keep at most maxOut bytes in memory.
+	stdout := &cappedBuffer{max: maxOut}
 	stderr := &cappedBuffer{max: 64 << 10}
 	if err := executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr}); err != nil {
 		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return nil, fmt.Errorf("exec %q in container %s: %w: %s", strings.Join(command, " "), container, err, msg)
+			return stdout.Bytes(), fmt.Errorf("exec %q in container %s: %w: %s", strings.Join(command, " "), container, err, msg)
 		}
-		return nil, fmt.Errorf("exec %q in container %s: %w", strings.Join(command, " "), container, err)
+		return stdout.Bytes(), fmt.Errorf("exec %q in container %s: %w", strings.Join(command, " "), container, err)
 	}
 	return stdout.Bytes(), nil
 }

@@ -24,6 +24,8 @@ func main() {
 			os.Exit(128)
 		}
 		os.Exit(sandbox.RunContainerInit(os.Args[2]))
+	case sandbox.ExecCommand:
+		os.Exit(sandbox.RunExec(os.Args[2:]))
 	}
 	fmt.Fprintf(os.Stderr, "localcluster-sandbox: unknown command %q\n", os.Args[1])
 	os.Exit(2)

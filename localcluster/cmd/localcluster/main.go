@@ -33,6 +33,8 @@ func main() {
 			os.Exit(128)
 		}
 		os.Exit(sandbox.RunContainerInit(os.Args[2]))
+	case sandbox.ExecCommand:
+		os.Exit(sandbox.RunExec(os.Args[2:]))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -21,6 +21,12 @@ type apiserver struct {
 func apiserverFlags(pki *PKI, etcdURL string) []string {
 	return []string{
 		"--etcd-servers=" + etcdURL,
+		"--etcd-cafile=" + pki.CACert,
+		"--etcd-certfile=" + pki.EtcdClientCert,
+		"--etcd-keyfile=" + pki.EtcdClientKey,
+		// Kubernetes' default, stated because the security of the loopback port depends on it: anonymous
+		// requests are system:anonymous, which RBAC lets read only /healthz, /version and the like.
+		"--anonymous-auth=true",
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		"--tls-cert-file=" + pki.APIServerCert,

@@ -55,7 +55,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("create certificates: %w", err)
 	}
-	store, err := startEtcd(ctx, opts.Dir)
+	store, err := startEtcd(ctx, opts.Dir, pki)
 	if err != nil {
 		return err
 	}
@@ -102,6 +102,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 
+	absDir, err := filepath.Abs(opts.Dir)
+	if err == nil {
+		// Masked inside each container's root by this path: it must not go through a symbolic link.
+		absDir, err = filepath.EvalSymlinks(absDir)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster dir: %w", err)
+	}
 	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
 	n, err := node.Start(nodeCtx, node.Config{
 		Name:          opts.NodeName,
@@ -114,6 +122,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		APIServerHost: "127.0.0.1",
 		APIServerPort: api.port(),
 		HostRootfs:    opts.HostRootfs,
+		HiddenDirs:    []string{absDir},
 	})
 	if err != nil {
 		stopNode()

@@ -10,21 +10,24 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-// etcd is an embedded, single-member, throwaway etcd listening on two free loopback ports.
+// etcd is an embedded, single-member, throwaway etcd listening on two free loopback ports. Both speak TLS
+// and require a client certificate signed by the cluster's CA: every local user can connect to a loopback
+// port, and whoever can write etcd owns the cluster and, through a hostPath pod, the host.
 type etcd struct {
 	server    *embed.Etcd
 	clientURL string
 }
 
 // startEtcd starts etcd, retrying with new ports if another process took one between picking and binding.
-func startEtcd(ctx context.Context, dir string) (*etcd, error) {
+func startEtcd(ctx context.Context, dir string, pki *PKI) (*etcd, error) {
 	var err error
 	for range 3 {
 		var e *etcd
-		if e, err = startEtcdOnce(ctx, dir); err == nil {
+		if e, err = startEtcdOnce(ctx, dir, pki); err == nil {
 			return e, nil
 		}
 		if !strings.Contains(err.Error(), "address already in use") {
@@ -37,13 +40,13 @@ func startEtcd(ctx context.Context, dir string) (*etcd, error) {
 	return nil, err
 }
 
-func startEtcdOnce(ctx context.Context, dir string) (*etcd, error) {
+func startEtcdOnce(ctx context.Context, dir string, pki *PKI) (*etcd, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("pick etcd ports: %w", err)
 	}
-	clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
-	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
+	clientURL := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	peerURL := url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 
 	cfg := embed.NewConfig()
 	cfg.Name = "localcluster"
@@ -53,6 +56,14 @@ func startEtcdOnce(ctx context.Context, dir string) (*etcd, error) {
 	cfg.ListenPeerUrls = []url.URL{peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	tls := transport.TLSInfo{
+		CertFile:       pki.EtcdCert,
+		KeyFile:        pki.EtcdKey,
+		TrustedCAFile:  pki.CACert,
+		ClientCertAuth: true,
+	}
+	cfg.ClientTLSInfo = tls
+	cfg.PeerTLSInfo = tls
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
 	// The data is thrown away on every `up`; durability buys nothing and fsync costs seconds on a busy disk.

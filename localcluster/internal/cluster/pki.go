@@ -28,6 +28,10 @@ type PKI struct {
 	KubeletCert, KubeletKey              string
 	KubeletClientCert, KubeletClientKey  string
 	ServiceAccountKey, ServiceAccountPub string
+	// EtcdCert serves etcd's client and peer URLs; EtcdClientCert is the apiserver's certificate for etcd.
+	// etcd requires a client certificate signed by the CA, so only holders of pki/ (mode 0700) reach it.
+	EtcdCert, EtcdKey             string
+	EtcdClientCert, EtcdClientKey string
 }
 
 type signer struct {
@@ -39,6 +43,10 @@ type signer struct {
 func NewPKI(dir string) (*PKI, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create pki dir %s: %w", dir, err)
+	}
+	// Owner only even if it existed: the keys in it give control of the cluster (and so of the host).
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict pki dir %s: %w", dir, err)
 	}
 	p := &PKI{
 		Dir:               dir,
@@ -54,6 +62,10 @@ func NewPKI(dir string) (*PKI, error) {
 		KubeletClientKey:  filepath.Join(dir, "apiserver-kubelet-client.key"),
 		ServiceAccountKey: filepath.Join(dir, "sa.key"),
 		ServiceAccountPub: filepath.Join(dir, "sa.pub"),
+		EtcdCert:          filepath.Join(dir, "etcd.crt"),
+		EtcdKey:           filepath.Join(dir, "etcd.key"),
+		EtcdClientCert:    filepath.Join(dir, "apiserver-etcd-client.crt"),
+		EtcdClientKey:     filepath.Join(dir, "apiserver-etcd-client.key"),
 	}
 	ca, err := p.writeCA()
 	if err != nil {
@@ -70,6 +82,8 @@ func NewPKI(dir string) (*PKI, error) {
 		{p.KubeletCert, p.KubeletKey, servingTemplate("localcluster-kubelet", []string{"localhost"}, loopbackIPs[:1])},
 		{p.AdminCert, p.AdminKey, clientTemplate("localcluster-admin", "system:masters")},
 		{p.KubeletClientCert, p.KubeletClientKey, clientTemplate("kube-apiserver-kubelet-client", "system:masters")},
+		{p.EtcdCert, p.EtcdKey, etcdTemplate(loopbackIPs[:1])},
+		{p.EtcdClientCert, p.EtcdClientKey, clientTemplate("kube-apiserver-etcd-client", "")},
 	}
 	for _, l := range leaves {
 		if err := writeSigned(ca, l.tmpl, l.certPath, l.keyPath); err != nil {
@@ -139,9 +153,25 @@ func servingTemplate(cn string, names []string, ips []net.IP) *x509.Certificate 
 	}
 }
 
-func clientTemplate(cn, group string) *x509.Certificate {
+// etcdTemplate is etcd's serving certificate. It also authenticates as a client, because etcd's own gRPC
+// gateway and its peer connections present it to the server.
+func etcdTemplate(ips []net.IP) *x509.Certificate {
 	return &x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn, Organization: []string{group}},
+		Subject:     pkix.Name{CommonName: "localcluster-etcd"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: ips,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+}
+
+func clientTemplate(cn, group string) *x509.Certificate {
+	var org []string
+	if group != "" {
+		org = []string{group}
+	}
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn, Organization: org},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}

@@ -30,6 +30,8 @@ func TestPKIChainsToOneCA(t *testing.T) {
 		{p.KubeletCert, p.KubeletKey, x509.ExtKeyUsageServerAuth, "127.0.0.1"},
 		{p.AdminCert, p.AdminKey, x509.ExtKeyUsageClientAuth, ""},
 		{p.KubeletClientCert, p.KubeletClientKey, x509.ExtKeyUsageClientAuth, ""},
+		{p.EtcdCert, p.EtcdKey, x509.ExtKeyUsageServerAuth, "127.0.0.1"},
+		{p.EtcdClientCert, p.EtcdClientKey, x509.ExtKeyUsageClientAuth, ""},
 	} {
 		pair, err := tls.LoadX509KeyPair(tc.cert, tc.key)
 		if err != nil {

@@ -106,9 +106,10 @@ func (r *podRuntime) runOnce(c corev1.Container, isInit bool, restarts int32, pa
 	}
 	spec.UID, spec.GID = runAs(r.pod, c)
 	if r.p.privateRoot {
-		// Mount points are made inside the container's own root, not on the host; except under /dev,
-		// which the private root shares with the host (the termination log's default place).
+		// Mount points are made inside the container's own root (and its own /dev, the termination log's
+		// default place), not on the host; except under /proc and /sys, which it shares with the host.
 		spec.RootScratch = filepath.Join(r.dir, "containers", fmt.Sprintf("%s-%d.root", c.Name, restarts))
+		spec.MaskPaths = r.p.hiddenDirs
 		targets = onHostMounts(targets)
 	}
 	held, err := r.p.mountPoints.acquire(targets)
@@ -201,11 +202,12 @@ func (r *podRuntime) containerSpec(name string) corev1.Container {
 	return corev1.Container{}
 }
 
-// onHostMounts keeps the mount targets that lie in a host mount a private root shares (/dev, /proc, /sys).
+// onHostMounts keeps the mount targets that lie in a host mount a private root shares (/proc, /sys). /dev is
+// the container's own tmpfs (see sandbox.privateDev): mount points there are made inside it.
 func onHostMounts(targets []mountTarget) []mountTarget {
 	var kept []mountTarget
 	for _, t := range targets {
-		for _, shared := range []string{"/dev/", "/proc/", "/sys/"} {
+		for _, shared := range []string{"/proc/", "/sys/"} {
 			if strings.HasPrefix(t.path, shared) {
 				kept = append(kept, t)
 				break

@@ -14,7 +14,10 @@ import (
 	"github.com/creack/pty"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	"golang.org/x/sys/unix"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/podflow/podflow/localcluster/internal/sandbox"
 )
 
 // RunInContainer serves `kubectl exec`: the command joins the container's PID and mount namespaces (so it
@@ -38,22 +41,32 @@ func (p *provider) RunInContainer(ctx context.Context, namespace, podName, conta
 	}
 	c := r.containerSpec(containerName)
 
+	// nsenter joins the container's namespaces and root; the command then starts through the sandbox helper
+	// (passed as descriptor 3: its path may not exist inside the container's root), which gives it the
+	// container's capability limits and user before executing it.
+	helper, err := os.Open(p.self)
+	if err != nil {
+		return fmt.Errorf("open sandbox helper: %w", err)
+	}
+	defer helper.Close()
 	args := []string{"--target", strconv.Itoa(proc.hostPID), "--pid", "--mount", "--wd"}
 	if p.privateRoot {
 		args = append(args, "--root")
 	}
+	uidArg, gidArg := "-", "-"
 	if uid, gid := runAs(pod, c); uid != nil {
-		args = append(args, "--setuid", strconv.FormatInt(*uid, 10), "--setgid", strconv.FormatInt(*gid, 10))
+		uidArg, gidArg = strconv.FormatInt(*uid, 10), strconv.FormatInt(*gid, 10)
 	}
-	args = append(append(args, "--"), cmd...)
+	args = append(args, "--", "/proc/self/fd/3", sandbox.ExecCommand, uidArg, gidArg, "--")
+	args = append(args, cmd...)
 	command := exec.CommandContext(ctx, "nsenter", args...)
 	command.Env = env
+	command.ExtraFiles = []*os.File{helper}
 	command.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	command.WaitDelay = 500 * time.Millisecond
 
-	var err error
 	if attach.TTY() {
-		err = runWithTTY(command, attach)
+		err = runWithTTY(command, attach, p.privateRoot, proc.hostPID)
 	} else {
 		err = runWithPipes(command, attach)
 	}
@@ -94,8 +107,8 @@ func runWithPipes(command *exec.Cmd, attach api.AttachIO) error {
 	return err
 }
 
-func runWithTTY(command *exec.Cmd, attach api.AttachIO) error {
-	tty, err := pty.Start(command)
+func runWithTTY(command *exec.Cmd, attach api.AttachIO, privateRoot bool, containerPID int) error {
+	tty, err := startWithTTY(command, privateRoot, containerPID)
 	if err != nil {
 		return err
 	}
@@ -136,4 +149,51 @@ func execResult(command *exec.Cmd, err error) error {
 		return nil
 	}
 	return utilexec.CodeExitError{Err: fmt.Errorf("command terminated with exit code %d", code), Code: code}
+}
+
+// startWithTTY starts command on a new terminal as its controlling terminal. With a private root the
+// terminal is allocated in the container's own devpts (its /dev/pts), so `tty` and programs that look up
+// their terminal by name find it there; the host's /dev/pts is not visible in the container.
+func startWithTTY(command *exec.Cmd, privateRoot bool, containerPID int) (*os.File, error) {
+	if !privateRoot {
+		return pty.Start(command)
+	}
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", containerPID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open container root: %w", err)
+	}
+	// The container (root in it) controls its filesystem: no symbolic link may lead this host-side open
+	// anywhere but to its own devpts.
+	mfd, err := unix.Openat2(root, "dev/pts/ptmx", &unix.OpenHow{
+		Flags:   unix.O_RDWR | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+	})
+	unix.Close(root)
+	if err != nil {
+		return nil, fmt.Errorf("open the container's /dev/pts/ptmx: %w", err)
+	}
+	master := os.NewFile(uintptr(mfd), "ptmx")
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("unlock pty: %w", err)
+	}
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		master.Close()
+		return nil, fmt.Errorf("open pty peer: %w", errno)
+	}
+	slave := os.NewFile(sfd, "pty")
+	defer slave.Close()
+	command.Stdin, command.Stdout, command.Stderr = slave, slave, slave
+	if command.SysProcAttr == nil {
+		command.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	command.SysProcAttr.Setsid = true
+	command.SysProcAttr.Setctty = true
+	command.SysProcAttr.Ctty = 0
+	if err := command.Start(); err != nil {
+		master.Close()
+		return nil, err
+	}
+	return master, nil
 }

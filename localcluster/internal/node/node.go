@@ -42,6 +42,9 @@ type Config struct {
 	// HostRootfs lets containers write the host's root filesystem directly instead of a private
 	// copy-on-write view of it.
 	HostRootfs bool
+	// HiddenDirs are hidden from containers with a private root (an empty read-only directory in their
+	// place): the cluster's own directory, with its CA key, client certificates and other pods' volumes.
+	HiddenDirs []string
 }
 
 // Node is a running node.

@@ -39,6 +39,8 @@ type provider struct {
 	apiserverHost, apiserverPort string
 	// privateRoot gives every container a copy-on-write view of the host's root (see sandbox).
 	privateRoot bool
+	// hiddenDirs are masked in every private root.
+	hiddenDirs []string
 
 	mu       sync.Mutex
 	pods     map[string]*podRuntime
@@ -62,6 +64,7 @@ func newProvider(client kubernetes.Interface, recorder record.EventRecorder, cfg
 		apiserverHost: cfg.APIServerHost,
 		apiserverPort: cfg.APIServerPort,
 		privateRoot:   !cfg.HostRootfs,
+		hiddenDirs:    cfg.HiddenDirs,
 		pods:          map[string]*podRuntime{},
 	}, nil
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"syscall"
 )
 
@@ -24,6 +26,9 @@ type ContainerSpec struct {
 	// RootScratch, when set, gives the container a private copy-on-write root (see enterPrivateRoot),
 	// built in this directory.
 	RootScratch string `json:"rootScratch,omitempty"`
+	// MaskPaths are directories hidden under an empty read-only tmpfs in the private root (the cluster's
+	// state directory: keys, certificates, other pods' volumes).
+	MaskPaths []string `json:"maskPaths,omitempty"`
 }
 
 // Mount is one bind mount of a materialised volume.
@@ -34,10 +39,13 @@ type Mount struct {
 }
 
 // RunContainerInit runs inside the container's private mount namespace (made by `unshare --mount`): it binds
-// every volume at its mountPath, changes to the working directory and replaces itself with the command, so
-// the command keeps this PID. The environment it was started with is the container's.
+// every volume at its mountPath, makes /proc/sys and /sys read-only, pivots into the private root, changes
+// to the working directory, drops to Docker's default capabilities and replaces itself with the command,
+// so the command keeps this PID. The environment it was started with is the container's.
 // A command that cannot be found exits 127, as a shell would.
 func RunContainerInit(specPath string) int {
+	// Capabilities are per thread and execve takes the calling thread's: stay on one thread to the end.
+	runtime.LockOSThread()
 	data, err := os.ReadFile(specPath)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: read container spec: %v\n", err)
@@ -48,34 +56,9 @@ func RunContainerInit(specPath string) int {
 		fmt.Fprintf(os.Stderr, "localcluster: parse container spec: %v\n", err)
 		return 128
 	}
-	root := ""
-	if spec.RootScratch != "" {
-		if root, err = enterPrivateRoot(spec.RootScratch); err != nil {
-			fmt.Fprintf(os.Stderr, "localcluster: private root filesystem: %v\n", err)
-			return 128
-		}
-	}
-	for _, m := range spec.Mounts {
-		if root != "" {
-			if m.Target, err = resolveInRoot(root, m.Target); err != nil {
-				fmt.Fprintf(os.Stderr, "localcluster: mount point: %v\n", err)
-				return 128
-			}
-		}
-		if err := bindMount(m); err != nil {
-			fmt.Fprintf(os.Stderr, "localcluster: mount %s at %s: %v\n", m.Source, m.Target, err)
-			return 128
-		}
-	}
-	if root != "" {
-		if err := syscall.Chroot(root); err != nil {
-			fmt.Fprintf(os.Stderr, "localcluster: chroot: %v\n", err)
-			return 128
-		}
-		if err := os.Chdir("/"); err != nil {
-			fmt.Fprintf(os.Stderr, "localcluster: chdir /: %v\n", err)
-			return 128
-		}
+	if err := prepareContainerFS(spec); err != nil {
+		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
+		return 128
 	}
 	if spec.WorkingDir != "" {
 		if err := os.MkdirAll(spec.WorkingDir, 0o755); err == nil {
@@ -86,25 +69,112 @@ func RunContainerInit(specPath string) int {
 			return 128
 		}
 	}
-	if err := switchUser(spec.UID, spec.GID); err != nil {
+	return execConfined(spec.Argv, spec.UID, spec.GID)
+}
+
+// prepareContainerFS builds the container's view of the filesystem in its own mount namespace: the private
+// root (unless the host's is used) with its own small /dev, masked paths, volumes at their mount paths, read-only kernel
+// interfaces, and finally pivot_root into the private root.
+func prepareContainerFS(spec ContainerSpec) error {
+	root := ""
+	if spec.RootScratch != "" {
+		var err error
+		if root, err = enterPrivateRoot(spec.RootScratch); err != nil {
+			return fmt.Errorf("private root filesystem: %w", err)
+		}
+		if err := privateDev(root); err != nil {
+			return err
+		}
+		if err := maskPaths(root, spec.MaskPaths); err != nil {
+			return err
+		}
+	}
+	for _, m := range spec.Mounts {
+		if root != "" {
+			var err error
+			if m.Target, err = resolveInRoot(root, m.Target); err != nil {
+				return fmt.Errorf("mount point: %w", err)
+			}
+		}
+		if err := bindMount(m); err != nil {
+			return fmt.Errorf("mount %s at %s: %w", m.Source, m.Target, err)
+		}
+	}
+	if err := makeKernelPathsReadOnly(root); err != nil {
+		return err
+	}
+	if root != "" {
+		if err := pivotRoot(root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execConfined drops the capabilities a pod does not have, switches to uid/gid and replaces this process
+// with argv. It only returns on failure, with the exit code to report (127: not found, 126: not
+// executable, 128: set-up failed). The caller holds runtime.LockOSThread.
+func execConfined(argv []string, uid, gid *int64) int {
+	closeExtraFiles()
+	if err := dropCapabilities(); err != nil {
+		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
+		return 128
+	}
+	if err := switchUser(uid, gid); err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: run as user: %v\n", err)
 		return 128
 	}
-	if len(spec.Argv) == 0 {
+	if len(argv) == 0 {
 		fmt.Fprintln(os.Stderr, "localcluster: container has neither command nor args (the image's entrypoint is unknown: images are ignored)")
 		return 127
 	}
-	path, err := exec.LookPath(spec.Argv[0])
+	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "localcluster: %s: command not found\n", spec.Argv[0])
+		fmt.Fprintf(os.Stderr, "localcluster: %s: command not found\n", argv[0])
 		return 127
 	}
-	err = syscall.Exec(path, spec.Argv, os.Environ())
+	err = syscall.Exec(path, argv, os.Environ())
 	fmt.Fprintf(os.Stderr, "localcluster: exec %s: %v\n", path, err)
 	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) {
 		return 126
 	}
 	return 127
+}
+
+// ExecCommand is the hidden subcommand that runs RunExec.
+const ExecCommand = "sandbox-exec"
+
+// RunExec serves `kubectl exec` after nsenter has joined the container's namespaces and root: the same
+// capability limits and user as the container, then the command. args: UID GID -- ARGV..., where UID and
+// GID are numbers or "-" for unchanged.
+func RunExec(args []string) int {
+	runtime.LockOSThread()
+	if len(args) < 4 || args[2] != "--" {
+		fmt.Fprintln(os.Stderr, "localcluster: usage: sandbox-exec UID GID -- COMMAND...")
+		return 128
+	}
+	uid, err := optionalID(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localcluster: uid: %v\n", err)
+		return 128
+	}
+	gid, err := optionalID(args[1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "localcluster: gid: %v\n", err)
+		return 128
+	}
+	return execConfined(args[3:], uid, gid)
+}
+
+func optionalID(s string) (*int64, error) {
+	if s == "-" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("%q is not a user or group id", s)
+	}
+	return &n, nil
 }
 
 func bindMount(m Mount) error {

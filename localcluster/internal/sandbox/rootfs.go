@@ -13,7 +13,7 @@ import (
 // enterPrivateRoot gives the container a filesystem of its own without an image: a copy-on-write view of
 // the host's root (overlayfs, lower "/", upper on a tmpfs mounted at scratch in this mount namespace) with
 // every other mount (/proc of the pod, /dev, /sys, …) bound again inside it. It returns the new root, which
-// the caller binds the volumes into and chroots to. Nothing written outside a volume reaches the host, and
+// the caller binds the volumes into and pivots to. Nothing written outside a volume reaches the host, and
 // it all disappears with the container's mount namespace.
 func enterPrivateRoot(scratch string) (string, error) {
 	mounts, err := currentMountPoints()
@@ -119,7 +119,7 @@ func unescapeOctal(s string) string {
 	return b.String()
 }
 
-// resolveInRoot turns path, as the container will see it after chroot(root), into a host path under root,
+// resolveInRoot turns path, as the container will see it after pivoting to root, into a host path under root,
 // following symbolic links the way they resolve inside root (/var/run → /run must not lead to the
 // host's /run).
 func resolveInRoot(root, path string) (string, error) {
