@@ -337,32 +337,21 @@ func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
 // (task cleared or killed) cleans up.
 func TestTakenOverPodTriggerKeepsItsPod(t *testing.T) {
 	b := setup(t).withCluster()
-	d := b.writeDAG("taken", "dag_id: taken\ntasks:\n"+b.podTask("survivor", "sleep 8", "    deferrable: true\n"))
-	b.scheduler(2)
-	tr, _ := b.triggerer(10, time.Hour)
-	runID := b.trigger(d)
+	b.DAG("taken", "dag_id: taken\ntasks:\n"+b.podTask("survivor", "sleep 8", "    deferrable: true\n"))
+	b.Scheduler(workers(2))
+	tr := b.Triggerer(limits(10, time.Hour))
+	runID := b.Trigger("taken", "")
 	b.waitTriggers(1)
-	deadline := time.Now().Add(time.Minute)
-	for tr.Running() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the triggerer never ran the trigger")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	b.WaitFor("the triggerer runs the trigger", time.Minute, func() bool { return tr.Running() == 1 })
 	// Another triggerer, alive, takes the trigger over.
-	if err := b.store.Heartbeat(b.ctx, "other-triggerer", "triggerer", "elsewhere", 1); err != nil {
+	if err := b.Store.Heartbeat(b.Ctx, "other-triggerer", "triggerer", "elsewhere", 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.Pool.Exec(b.ctx, `UPDATE triggers SET owner_id = 'other-triggerer'`); err != nil {
+	if _, err := b.Store.Pool.Exec(b.Ctx, `UPDATE triggers SET owner_id = 'other-triggerer'`); err != nil {
 		t.Fatal(err)
 	}
-	for tr.Running() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the triggerer kept running a trigger it no longer owns")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	pods, err := b.client.CoreV1().Pods(b.ns).List(b.ctx, metav1.ListOptions{LabelSelector: "dag_id=taken"})
+	b.WaitFor("the triggerer stops the trigger it no longer owns", time.Minute, func() bool { return tr.Running() == 0 })
+	pods, err := b.client.CoreV1().Pods(b.ns).List(b.Ctx, metav1.ListOptions{LabelSelector: "dag_id=taken"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +359,7 @@ func TestTakenOverPodTriggerKeepsItsPod(t *testing.T) {
 		t.Fatalf("the pod of a taken-over trigger was deleted: %d pods", len(pods.Items))
 	}
 	// The other triggerer "dies": ours takes the trigger back and finishes.
-	if _, err := b.store.Pool.Exec(b.ctx, `UPDATE heartbeats SET heartbeat_at = now() - interval '2 hours' WHERE id = 'other-triggerer'`); err != nil {
+	if _, err := b.Store.Pool.Exec(b.Ctx, `UPDATE heartbeats SET heartbeat_at = now() - interval '2 hours' WHERE id = 'other-triggerer'`); err != nil {
 		t.Fatal(err)
 	}
 	run, tis := b.waitRunTasks("taken", runID, 2*time.Minute)
