@@ -150,10 +150,12 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 	}
 }
 
-func manyDeferred(b *testBundle, n int, cmd string) string {
+// manyDeferred is a DAG of n deferrable pod tasks running cmd, with a
+// startup timeout (seconds) long enough for n pods starting at once.
+func manyDeferred(b *testBundle, n int, cmd string, startup int) string {
 	s := "dag_id: many\nmax_active_tasks: 100\ntasks:\n"
 	for i := 0; i < n; i++ {
-		s += b.podTask(fmt.Sprintf("p%d", i), cmd, "    deferrable: true\n    startup_timeout_seconds: 60\n") // 20 pods start at once on 2 busy cores
+		s += b.podTask(fmt.Sprintf("p%d", i), cmd, fmt.Sprintf("    deferrable: true\n    startup_timeout_seconds: %d\n", startup))
 	}
 	return s
 }
@@ -184,11 +186,11 @@ func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance
 
 // kill -9 the only triggerer while 20 pods are deferred, then start another:
 // all 20 tasks resume and succeed, none with a startup timeout, none twice.
-// (The pods keep running for longer than their 5 s startup timeout while no
-// triggerer runs.)
+// (The pods keep running for longer than their 15 s startup timeout while
+// no triggerer runs: it is judged from the pods' own conditions.)
 func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 	b := setup(t).withCluster()
-	b.DAG("many", manyDeferred(b, 20, "sleep 8"))
+	b.DAG("many", manyDeferred(b, 20, "sleep 25", 15))
 	b.Scheduler(workers(20))
 	victim := b.StartChild("triggerer", "THRESHOLD=2s")
 	runID := b.Trigger("many", "")
@@ -201,7 +203,7 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 		return n == 20
 	})
 	victim.Kill()
-	time.Sleep(6 * time.Second) // past the pods' startup timeout, with no triggerer alive
+	time.Sleep(16 * time.Second) // past the pods' startup timeout, with no triggerer alive
 	b.Triggerer(limits(100, 2*time.Second))
 	run, tis := b.waitRunTasks("many", runID, 3*time.Minute)
 	if run.State != runstate.RunSuccess {
@@ -213,7 +215,7 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 // A pod that completes while no triggerer runs resumes as soon as one starts.
 func TestPodFinishedWhileNoTriggererResumes(t *testing.T) {
 	b := setup(t).withCluster()
-	b.DAG("many", manyDeferred(b, 1, "echo done"))
+	b.DAG("many", manyDeferred(b, 1, "echo done", 60))
 	b.Scheduler(workers(2))
 	runID := b.Trigger("many", "")
 	b.waitTriggers(1)
@@ -245,7 +247,7 @@ func baseTerminated(p *corev1.Pod) bool {
 // exactly once.
 func TestTwoTriggerersSharePodTriggers(t *testing.T) {
 	b := setup(t).withCluster()
-	b.DAG("many", manyDeferred(b, 20, "sleep 6"))
+	b.DAG("many", manyDeferred(b, 20, "sleep 6", 60)) // 20 pods start at once on 2 busy cores
 	b.Scheduler(workers(20))
 	t1 := b.Triggerer(limits(10, 2*time.Second))
 	t2 := b.Triggerer(limits(10, 2*time.Second))
