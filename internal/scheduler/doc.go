@@ -11,7 +11,7 @@
 //	  create scheduled runs (ON CONFLICT DO NOTHING)      under a claim lock (pools,
 //	  start queued runs  (dag row lock, max_active_runs)  max_active_tasks)
 //	  sweep running runs (run row lock, SKIP LOCKED)    execute operator
-//	  queue due retries, resumed tasks                  completer: one transaction per
+//	  queue due retries (and stray scheduled rows)      completer: one transaction per
 //	  zombies, dagrun_timeout                             batch: finish + decide the run
 //	                                                      (run row lock) + NOTIFY
 //

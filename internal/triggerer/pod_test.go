@@ -140,7 +140,7 @@ func TestDeferrableWriteXCom(t *testing.T) {
 	for _, ti := range tis {
 		switch ti.TaskID {
 		case "write-xcom":
-			if h := b.history(ti); !strings.Contains(h, "running,deferred,scheduled,queued,running,success") {
+			if h := b.history(ti); !strings.Contains(h, "running,deferred,queued,running,success") {
 				t.Errorf("write-xcom's states %s: it did not pass through deferred", h)
 			}
 			log := b.log(ti)
@@ -256,7 +256,7 @@ func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance
 	t.Helper()
 	for _, ti := range tis {
 		h := b.history(ti)
-		if strings.Count(h, "scheduled") != 1 || ti.State != runstate.Success {
+		if strings.Count(h, "deferred,queued") != 1 || ti.State != runstate.Success {
 			t.Errorf("%s: state %s, history %s, error %q: want resumed exactly once, then success", ti.TaskID, ti.State, h, ti.Error)
 		}
 		if strings.Contains(ti.Error, "StartupTimeout") || strings.Contains(b.log(ti), "startup timeout") {

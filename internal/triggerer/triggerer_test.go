@@ -246,9 +246,9 @@ func assertResumedOnce(t *testing.T, b *testBundle, run store.Run) {
 	}
 	for _, ti := range tis {
 		hist, _ := b.store.StateHistory(b.ctx, ti.ID)
-		n := 0
-		for _, h := range hist {
-			if h.State == runstate.Scheduled {
+		n := 0 // deferred → queued: the trigger's event resumed it
+		for i := 1; i < len(hist); i++ {
+			if hist[i-1].State == runstate.Deferred && hist[i].State == runstate.Queued {
 				n++
 			}
 		}
