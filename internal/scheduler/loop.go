@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/podflow/podflow/internal/executor"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
 )
@@ -255,7 +256,7 @@ func (s *Scheduler) failZombies(ctx context.Context) error {
 				out.RetryAt = time.Now()
 				if d, err := s.dags.get(ctx, q, run.Hash); err == nil {
 					if t := d.Task(ti.TaskID); t != nil {
-						out.RetryAt = time.Now().Add(retryDelay(t, z.TryNumber))
+						out.RetryAt = time.Now().Add(executor.RetryDelay(t, z.TryNumber))
 					}
 				}
 			}

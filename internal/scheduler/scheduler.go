@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/executor"
 	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
@@ -65,6 +66,7 @@ type Scheduler struct {
 	ops    *operators.Registry
 	parser *dag.Parser
 	dags   *dagCache
+	exec   *executor.Executor
 	log    hclog.Logger
 	id     string
 
@@ -85,12 +87,15 @@ type Scheduler struct {
 func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 	cfg.defaults()
 	parser := dag.NewParser(ops.Schemas())
+	dags := newDagCache(parser)
 	return &Scheduler{
-		cfg:       cfg,
-		store:     st,
-		ops:       ops,
-		parser:    parser,
-		dags:      newDagCache(parser),
+		cfg:    cfg,
+		store:  st,
+		ops:    ops,
+		parser: parser,
+		dags:   dags,
+		exec: &executor.Executor{Operators: ops, Connections: cfg.Connections,
+			LoadDAG: func(ctx context.Context, hash string) (*dag.DAG, error) { return dags.get(ctx, st.Q, hash) }},
 		log:       cfg.Logger,
 		id:        newInstanceID(),
 		loopWake:  make(chan struct{}, 1),
@@ -149,7 +154,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	bg.Wait()
 	s.log.Info("scheduler stopping", "running_tasks", s.runningCount(), "grace", s.cfg.ShutdownGrace)
 	if !s.waitIdle(s.cfg.ShutdownGrace) {
-		stopTasks(errShutdown)
+		stopTasks(executor.ErrShutdown)
 		s.waitIdle(time.Minute)
 	}
 	stopCompleter()
