@@ -1,7 +1,7 @@
 // Package scheduler is podflow's engine: it syncs the DAGs folder into the
 // database, creates DAG runs from schedules, decides which task instances are
 // ready (package runstate), and runs a pool of workers that claim queued task
-// instances and execute their operators.
+// instances and hand each try to package executor.
 //
 // Several schedulers may run against one database. Correctness comes from
 // row locks and guarded transitions, never from "only one is running":
