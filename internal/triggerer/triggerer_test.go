@@ -192,7 +192,7 @@ func TestDeferralFreesTheWorkerSlot(t *testing.T) {
 			states = append(states, h.State)
 		}
 		got := strings.Join(states, ",")
-		if got != "queued,running,deferred,scheduled,queued,running,success" {
+		if got != "queued,running,deferred,queued,running,success" {
 			t.Errorf("%s went %s", ti.TaskID, got)
 		}
 		if ti.TryNumber != 1 {
