@@ -12,7 +12,6 @@ import (
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/daemon"
-	"github.com/podflow/podflow/internal/templating"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -51,21 +50,13 @@ func newTestCmd(app *App) *cobra.Command {
 			if err := d.CheckConf(confMap); err != nil {
 				return err
 			}
-			params := d.RunParams(confMap) // as the scheduler
 			now := time.Now().UTC().Truncate(time.Second)
-			runID := dag.RunID("test", now)
 			cfg, err := app.Config()
 			if err != nil {
 				return err
 			}
-			tc := &operators.TaskContext{
-				DAG: d, Task: task, RunID: runID, TryNumber: 1,
-				Log: &printLog{w: cmd.OutOrStdout()},
-				Template: &templating.Context{DagID: d.ID, TaskID: task.ID, RunID: runID, TryNumber: 1,
-					LogicalDate: now, DataIntervalStart: now, DataIntervalEnd: now, Params: params, Conf: confMap,
-					XCom: noXCom{}},
-				Connections: daemon.Connections{Config: cfg},
-			}
+			run := operators.TaskRun{RunID: dag.RunID("test", now), TryNumber: 1, LogicalDate: now, Conf: confMap, XCom: noXCom{}}
+			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.OutOrStdout()}, daemon.Connections{Config: cfg})
 			if task.ExecutionTimeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, task.ExecutionTimeout)

@@ -21,6 +21,7 @@ import (
 	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/metrics"
+	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
@@ -118,10 +119,14 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 	// One registry: the pod operator and the pod trigger share its clients
 	// and its pod watches.
 	ops := builtin.Registry(deps)
-	var runs []func(context.Context) error
+	// One LISTEN connection for the whole process, shared by its daemons.
+	n := notifier.New(st.Pool.Config().ConnConfig, logger.Named("notifier"),
+		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTriggerCreated)
+	runs := []func(context.Context) error{func(ctx context.Context) error { n.Run(ctx); return nil }}
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m
+		sc.Notifier = n
 		s := scheduler.New(st, ops, sc)
 		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
 		runs = append(runs, s.Run)
@@ -129,6 +134,7 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 	if withTriggerer {
 		tc := TriggererConfig(cfg, logger.Named("triggerer"))
 		tc.Metrics = m
+		tc.Notifier = n
 		t := triggerer.New(st, ops.Triggers(), tc)
 		m.RegisterTriggererCapacity(t.Running, t.Capacity())
 		checks = append(checks, heartbeatCheck(st, t.ID(), cfg.ZombieThreshold))

@@ -5,7 +5,7 @@
 //
 //	none ──ready──▶ queued ──claim──▶ running ──▶ success | failed | skipped
 //	  │                                   │  └──▶ up_for_retry ──delay──▶ queued
-//	  ├──▶ upstream_failed                └──▶ deferred ──event──▶ scheduled ──▶ queued
+//	  ├──▶ upstream_failed                └──▶ deferred ──event──▶ queued
 //	  └──▶ skipped
 package runstate
 
@@ -14,7 +14,7 @@ import "github.com/podflow/podflow/dag"
 // Task instance states.
 const (
 	None           = "none"
-	Scheduled      = "scheduled"
+	Scheduled      = "scheduled" // no longer entered: a fired trigger queues its task (rows of older versions)
 	Queued         = "queued"
 	Running        = "running"
 	Deferred       = "deferred"

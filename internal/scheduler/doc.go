@@ -1,7 +1,7 @@
 // Package scheduler is podflow's engine: it syncs the DAGs folder into the
 // database, creates DAG runs from schedules, decides which task instances are
 // ready (package runstate), and runs a pool of workers that claim queued task
-// instances and execute their operators.
+// instances and hand each try to package executor.
 //
 // Several schedulers may run against one database. Correctness comes from
 // row locks and guarded transitions, never from "only one is running":
@@ -11,7 +11,7 @@
 //	  create scheduled runs (ON CONFLICT DO NOTHING)      under a claim lock (pools,
 //	  start queued runs  (dag row lock, max_active_runs)  max_active_tasks)
 //	  sweep running runs (run row lock, SKIP LOCKED)    execute operator
-//	  queue due retries, resumed tasks                  completer: one transaction per
+//	  queue due retries (and stray scheduled rows)      completer: one transaction per
 //	  zombies, dagrun_timeout                             batch: finish + decide the run
 //	                                                      (run row lock) + NOTIFY
 //

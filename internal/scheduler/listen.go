@@ -2,51 +2,46 @@ package scheduler
 
 import (
 	"context"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/store"
 )
 
-// listen wakes the claimer on "task queued" and the loop on "task finished"
-// notifications, reconnecting on errors. Polling in the loop and the claimer
-// covers any notification lost while reconnecting.
-func (s *Scheduler) listen(ctx context.Context) {
-	for ctx.Err() == nil {
-		if err := s.listenOnce(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("listen for notifications", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
+// subscriptions are the scheduler's wake-ups from the process's notifier.
+type subscriptions struct {
+	queued, wake *notifier.Subscription
 }
 
-func (s *Scheduler) listenOnce(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, s.store.Pool.Config().ConnConfig.Copy())
+func (s *Scheduler) subscribe(n *notifier.Notifier) (subscriptions, error) {
+	queued, err := n.Subscribe(store.ChannelTaskQueued)
 	if err != nil {
-		return err
+		return subscriptions{}, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{store.ChannelTaskQueued, store.ChannelSchedulerWake} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
-			return err
-		}
+	wake, err := n.Subscribe(store.ChannelSchedulerWake)
+	if err != nil {
+		queued.Close()
+		return subscriptions{}, err
 	}
-	// Anything queued before we listened is found by this first wake-up.
-	signal(s.claimWake)
-	signal(s.loopWake)
+	return subscriptions{queued: queued, wake: wake}, nil
+}
+
+func (subs subscriptions) close() {
+	subs.queued.Close()
+	subs.wake.Close()
+}
+
+// listen wakes the claimer on "task queued" (queued by another scheduler, a
+// retry or a fired trigger) and the loop on "scheduler wake" (a run was
+// created) until ctx ends. Polling in the loop and the claimer covers any
+// notification lost while the notifier reconnects.
+func (s *Scheduler) listen(ctx context.Context, subs subscriptions) {
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		switch n.Channel {
-		case store.ChannelTaskQueued:
+		select {
+		case <-ctx.Done():
+			return
+		case <-subs.queued.C:
 			signal(s.claimWake)
-		default:
+		case <-subs.wake.C:
 			signal(s.loopWake)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/executor"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
 )
@@ -102,41 +102,6 @@ func (s *Scheduler) createScheduledRuns(ctx context.Context, now time.Time, next
 		}
 	}
 	return nil
-}
-
-// createRun creates one queued run of d.
-func (s *Scheduler) createRun(ctx context.Context, d *dag.DAG, runType string, logical time.Time, conf []byte) (bool, error) {
-	runID, created, err := CreateRun(ctx, s.store.Q, d, runType, logical, conf)
-	if created {
-		s.log.Info("run created", "dag_id", d.ID, "run_id", runID)
-	}
-	return created, err
-}
-
-// CreateRun creates a queued run of d with the given logical date and
-// conf (JSON object, nil = {}) and wakes the schedulers. created is false
-// when a run with the same run id exists.
-func CreateRun(ctx context.Context, q store.Q, d *dag.DAG, runType string, logical time.Time, conf []byte) (runID string, created bool, err error) {
-	if len(conf) > 0 {
-		m, err := dag.ParseConf(conf)
-		if err != nil {
-			return "", false, fmt.Errorf("run of %s: %w", d.ID, err)
-		}
-		if err := d.CheckConf(m); err != nil {
-			return "", false, err
-		}
-	}
-	start, end := d.DataInterval(logical)
-	runID = dag.RunID(runType, logical)
-	_, created, err = q.CreateRun(ctx, store.NewRun{
-		DagID: d.ID, RunID: runID, Hash: d.Hash, RunType: runType,
-		LogicalDate: logical, DataIntervalStart: start, DataIntervalEnd: end, Conf: conf,
-		MaxActiveTasks: d.MaxActiveTasks,
-	})
-	if err != nil || !created {
-		return runID, created, err
-	}
-	return runID, true, q.Notify(ctx, store.ChannelSchedulerWake, d.ID)
 }
 
 // startQueuedRuns starts queued runs within each DAG's max_active_runs,
@@ -291,7 +256,7 @@ func (s *Scheduler) failZombies(ctx context.Context) error {
 				out.RetryAt = time.Now()
 				if d, err := s.dags.get(ctx, q, run.Hash); err == nil {
 					if t := d.Task(ti.TaskID); t != nil {
-						out.RetryAt = time.Now().Add(retryDelay(t, z.TryNumber))
+						out.RetryAt = time.Now().Add(executor.RetryDelay(t, z.TryNumber))
 					}
 				}
 			}
@@ -313,30 +278,4 @@ func (s *Scheduler) failZombies(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// RegisterDAG stores a parsed DAG's version and makes it the DAG's current
-// one (what the scheduler does when it syncs the DAGs folder).
-func RegisterDAG(ctx context.Context, q store.Q, d *dag.DAG) error {
-	if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
-		return err
-	}
-	return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
-}
-
-// TriggerRun registers d's version and creates a manual run of it at
-// logical, in one transaction: `podflow trigger` for code and tests.
-func TriggerRun(ctx context.Context, st *store.Store, d *dag.DAG, logical time.Time, conf []byte) (runID string, err error) {
-	err = st.InTx(ctx, func(q store.Q) error {
-		if err := RegisterDAG(ctx, q, d); err != nil {
-			return err
-		}
-		var created bool
-		runID, created, err = CreateRun(ctx, q, d, "manual", logical, conf)
-		if err == nil && !created {
-			err = fmt.Errorf("a run %s of %s already exists", runID, d.ID)
-		}
-		return err
-	})
-	return runID, err
 }

@@ -1,14 +1,11 @@
 package scheduler
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
-	"github.com/podflow/podflow/operators"
 )
 
 func TestOutcomeLine(t *testing.T) {
@@ -37,15 +34,5 @@ func TestOutcomeLine(t *testing.T) {
 				t.Errorf("outcomeLine = %q, want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestSkipReasonOf(t *testing.T) {
-	wrapped := fmt.Errorf("resume: %w", &operators.SkipError{Reason: "nothing to do"})
-	if got := skipReasonOf(wrapped); got != "nothing to do" {
-		t.Errorf("skipReasonOf(wrapped SkipError) = %q", got)
-	}
-	if got := skipReasonOf(errors.New("other")); got != "other" {
-		t.Errorf("skipReasonOf(other) = %q", got)
 	}
 }

@@ -13,7 +13,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/executor"
+	"github.com/podflow/podflow/internal/heartbeat"
 	"github.com/podflow/podflow/internal/metrics"
+	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 )
@@ -32,6 +35,10 @@ type Config struct {
 	Logger      hclog.Logger
 	// Metrics, if set, receives scheduling latency and finished tries.
 	Metrics *metrics.Metrics
+	// Notifier is the process's LISTEN connection; it must listen on
+	// store.ChannelTaskQueued and store.ChannelSchedulerWake. When nil, the
+	// scheduler runs a notifier of its own.
+	Notifier *notifier.Notifier
 }
 
 func (c *Config) defaults() {
@@ -65,6 +72,7 @@ type Scheduler struct {
 	ops    *operators.Registry
 	parser *dag.Parser
 	dags   *dagCache
+	exec   *executor.Executor
 	log    hclog.Logger
 	id     string
 
@@ -76,6 +84,8 @@ type Scheduler struct {
 	running map[int64]*runningTask // by task instance id
 	slots   *slots
 
+	beat *heartbeat.Heartbeat
+
 	stopping  atomic.Bool // set when shutdown begins: claim nothing more
 	folder    *folderState
 	lastSweep time.Time // loop goroutine only
@@ -85,14 +95,19 @@ type Scheduler struct {
 func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 	cfg.defaults()
 	parser := dag.NewParser(ops.Schemas())
+	dags := newDagCache(parser)
+	id := newInstanceID()
 	return &Scheduler{
-		cfg:       cfg,
-		store:     st,
-		ops:       ops,
-		parser:    parser,
-		dags:      newDagCache(parser),
+		cfg:    cfg,
+		store:  st,
+		ops:    ops,
+		parser: parser,
+		dags:   dags,
+		exec: &executor.Executor{Operators: ops, Connections: cfg.Connections,
+			LoadDAG: func(ctx context.Context, hash string) (*dag.DAG, error) { return dags.get(ctx, st.Q, hash) }},
 		log:       cfg.Logger,
-		id:        newInstanceID(),
+		id:        id,
+		beat:      heartbeat.New(st, id, "scheduler", cfg.ZombieThreshold, cfg.Logger),
 		loopWake:  make(chan struct{}, 1),
 		claimWake: make(chan struct{}, 1),
 		outcomes:  make(chan *finished, 1024),
@@ -118,7 +133,16 @@ func newInstanceID() string {
 // (they go up_for_retry) and removes its heartbeat. No task it ran is left
 // running.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if err := s.heartbeat(ctx); err != nil {
+	n, ownNotifier := s.cfg.Notifier, s.cfg.Notifier == nil
+	if ownNotifier {
+		n = notifier.New(s.store.Pool.Config().ConnConfig, s.log, store.ChannelTaskQueued, store.ChannelSchedulerWake)
+	}
+	subs, err := s.subscribe(n)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	defer subs.close()
+	if err := s.beat.Beat(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
 		}
@@ -135,10 +159,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	completerDone := make(chan struct{})
 	go func() { defer close(completerDone); s.completer(completerCtx, taskCtx) }()
 
+	if ownNotifier {
+		bg.Add(1)
+		go func() { defer bg.Done(); n.Run(ctx) }()
+	}
 	bg.Add(5)
 	go func() { defer bg.Done(); s.syncLoop(ctx) }()
-	go func() { defer bg.Done(); s.listen(ctx) }()
-	go func() { defer bg.Done(); s.heartbeatLoop(ctx) }()
+	go func() { defer bg.Done(); s.listen(ctx, subs) }()
+	// After each beat, stop tasks that are no longer ours to run (cleared,
+	// or failed as zombies by another scheduler after a long pause).
+	go func() { defer bg.Done(); s.beat.Run(ctx, s.stopLostTasks) }()
 	go func() { defer bg.Done(); s.loop(ctx) }()
 	go func() { defer bg.Done(); s.claimer(ctx, taskCtx) }()
 	logFlusherDone := make(chan struct{})
@@ -149,7 +179,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	bg.Wait()
 	s.log.Info("scheduler stopping", "running_tasks", s.runningCount(), "grace", s.cfg.ShutdownGrace)
 	if !s.waitIdle(s.cfg.ShutdownGrace) {
-		stopTasks(errShutdown)
+		stopTasks(executor.ErrShutdown)
 		s.waitIdle(time.Minute)
 	}
 	stopCompleter()
@@ -157,7 +187,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	<-logFlusherDone
 	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.store.RemoveHeartbeat(cleanup, s.id); err != nil {
+	if err := s.beat.Remove(cleanup); err != nil {
 		s.log.Warn("remove heartbeat", "error", err)
 	}
 	s.log.Info("scheduler stopped")
@@ -184,37 +214,7 @@ func (s *Scheduler) waitIdle(d time.Duration) bool {
 	}
 }
 
-func (s *Scheduler) heartbeat(ctx context.Context) error {
-	host, _ := os.Hostname()
-	return s.store.Heartbeat(ctx, s.id, "scheduler", host, os.Getpid())
-}
-
-// heartbeatLoop keeps this process's heartbeat fresh and stops tasks that
-// are no longer ours to run (cleared, or failed as zombies by another
-// scheduler after a long pause).
-func (s *Scheduler) heartbeatLoop(ctx context.Context) {
-	interval := s.cfg.ZombieThreshold / 6
-	if interval > 5*time.Second {
-		interval = 5 * time.Second
-	}
-	if interval < 50*time.Millisecond {
-		interval = 50 * time.Millisecond
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := s.heartbeat(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("heartbeat failed", "error", err)
-		}
-		s.stopLostTasks(ctx)
-	}
-}
-
+// stopLostTasks stops running tasks whose rows say they are no longer ours.
 func (s *Scheduler) stopLostTasks(ctx context.Context) {
 	s.mu.Lock()
 	ids := make([]int64, 0, len(s.running))

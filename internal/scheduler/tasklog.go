@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
-	"github.com/podflow/podflow/operators"
 )
 
 // taskLog buffers one try's log lines. Lines reach the database every
@@ -58,15 +56,6 @@ func outcomeLine(out store.Outcome, skipReason string) string {
 	default:
 		return "task " + out.State + ": " + out.Error
 	}
-}
-
-// skipReasonOf is the reason an operator gave for skipping, without the
-// "skipped: " its error message starts with.
-func skipReasonOf(err error) string {
-	if s, ok := errors.AsType[*operators.SkipError](err); ok {
-		return s.Reason
-	}
-	return err.Error()
 }
 
 func (l *taskLog) take() []store.LogLine {

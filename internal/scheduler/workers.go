@@ -2,24 +2,16 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"math"
 	"time"
 
-	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/executor"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
-	"github.com/podflow/podflow/internal/templating"
 	"github.com/podflow/podflow/operators"
-	"github.com/podflow/podflow/xcomstore"
 )
 
-var (
-	errShutdown = errors.New("scheduler shutting down")
-	errKilled   = errors.New("task instance is no longer running here (cleared, or failed by another scheduler)")
-)
+var errKilled = errors.New("task instance is no longer running here (cleared, or failed by another scheduler)")
 
 // claimBatch bounds one claim transaction.
 const claimBatch = 128
@@ -105,179 +97,31 @@ func (s *Scheduler) start(taskCtx context.Context, c store.Claimed) {
 	}()
 }
 
-// execute runs one claimed try and returns its outcome. It never panics
-// out: an operator's panic fails the try.
-func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) (f *finished) {
+// execute runs one claimed try through the executor and returns its
+// outcome, with the try's log ending in the outcome line.
+func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) *finished {
 	out := store.Outcome{ID: c.ID, TryNumber: c.TryNumber, Owner: s.id,
 		DagID: c.DagID, RunID: c.RunID, TaskID: c.TaskID, MapIndex: c.MapIndex}
-	f = &finished{runPK: c.RunPK}
-	skipReason := ""
-	defer func() {
-		if r := recover(); r != nil {
-			f.outcome = s.failure(out, c, nil, fmt.Errorf("operator panicked: %v", r))
-		}
-		log.Printf("%s", outcomeLine(f.outcome, skipReason))
-		f.logs = log.take()
-	}()
-	if c.NextMethod != "" {
-		log.Printf("resuming %s.%s (try %d) after deferral: %s", c.DagID, c.TaskID, c.TryNumber, string(c.NextEvent))
-	} else {
-		log.Printf("starting %s.%s run %s (try %d of %d)", c.DagID, c.TaskID, c.RunID, c.TryNumber, c.MaxTries+1)
-	}
-	d, err := s.dags.get(ctx, s.store.Q, c.Hash)
-	if err != nil {
-		f.outcome = s.failure(out, c, nil, err)
-		return f
-	}
-	task := d.Task(c.TaskID)
-	if task == nil {
-		f.outcome = s.failure(out, c, nil, fmt.Errorf("task %s is not in DAG %s version %s", c.TaskID, c.DagID, c.Hash[:12]))
-		return f
-	}
-	op, ok := s.ops.Lookup(task.Operator)
-	if !ok {
-		f.outcome = s.failure(out, c, task, fmt.Errorf("unknown operator %q", task.Operator))
-		return f
-	}
-	tc, err := s.taskContext(ctx, d, task, c, log)
-	if err != nil {
-		f.outcome = s.failure(out, c, task, err)
-		return f
-	}
-	if task.ExecutionTimeout > 0 {
-		started := time.Now()
-		if c.StartedAt != nil {
-			started = *c.StartedAt // across a deferral, the timeout counts from the try's start
-		}
-		tc.Deadline = started.Add(task.ExecutionTimeout)
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadlineCause(ctx, tc.Deadline,
-			fmt.Errorf("execution_timeout %s exceeded", task.ExecutionTimeout))
-		defer cancel()
-	}
-
-	var res *operators.Result
-	if c.NextMethod != "" {
-		r, ok := op.(operators.Resumer)
-		if !ok {
-			err = fmt.Errorf("operator %s cannot resume after a deferral", task.Operator)
-		} else {
-			res, err = r.Resume(ctx, tc, c.NextMethod, resumeEvent(c.NextEvent))
-		}
-	} else {
-		res, err = op.Execute(ctx, tc)
-	}
-	switch {
-	case err != nil && operators.IsSkip(err):
-		skipReason = skipReasonOf(err)
-		out.State = runstate.Skipped
-	case err != nil:
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
-			err = fmt.Errorf("%w (%v)", err, cause)
-		}
-		f.outcome = s.failure(out, c, task, err)
-		return f
-	case res != nil && res.Deferral != nil:
-		out.State = runstate.Deferred
-		deadline := res.Deferral.Deadline
-		if !tc.Deadline.IsZero() && (deadline.IsZero() || tc.Deadline.Before(deadline)) {
-			deadline = tc.Deadline
-		}
-		out.Trigger = &store.NewTrigger{Kind: res.Deferral.Kind, Args: res.Deferral.Args, Deadline: deadline, Method: res.Deferral.Method}
-	case res != nil && res.Skipped:
-		out.State = runstate.Skipped
-	default:
-		out.State = runstate.Success
-		if res != nil && len(res.XCom) > 0 {
-			out.XCom = map[string]json.RawMessage{}
-			for k, v := range res.XCom {
-				raw, err := xcomstore.Encode(k, v, xcomstore.DefaultMaxSize)
-				if err != nil {
-					f.outcome = s.failure(out, c, task, err)
-					return f
-				}
-				out.XCom[k] = raw
-			}
-		}
-	}
-	f.outcome = out
-	return f
-}
-
-// resumeEvent is the stored trigger event; one that cannot be read is
-// resumed as an error event, so the operator still cleans up.
-func resumeEvent(raw []byte) operators.Event {
-	ev, err := operators.DecodeEvent(raw)
-	if err != nil {
-		return operators.ErrorEvent("%v", err)
-	}
-	return ev
-}
-
-// failure turns an error into failed or up_for_retry. A try stopped by a
-// shutdown is retried at once whatever its retries: it did not fail.
-func (s *Scheduler) failure(out store.Outcome, c store.Claimed, task *dag.Task, err error) store.Outcome {
-	out.Error = err.Error()
-	switch {
-	case errors.Is(err, errShutdown):
-		out.State = runstate.UpForRetry
-		out.RetryAt = time.Now()
-	case c.TryNumber <= c.MaxTries && task != nil:
-		out.State = runstate.UpForRetry
-		out.RetryAt = time.Now().Add(retryDelay(task, c.TryNumber))
-	default:
-		out.State = runstate.Failed
-	}
-	return out
-}
-
-// retryDelay is retry_delay, doubled per try with retry_exponential_backoff,
-// capped by max_retry_delay.
-func retryDelay(t *dag.Task, try int) time.Duration {
-	d := t.RetryDelay
-	if t.RetryExponentialBackoff && try > 1 {
-		d = time.Duration(float64(d) * math.Pow(2, float64(try-1)))
-		if d <= 0 { // overflow
-			d = math.MaxInt64
-		}
-	}
-	if t.MaxRetryDelay > 0 && d > t.MaxRetryDelay {
-		d = t.MaxRetryDelay
-	}
-	return d
-}
-
-func (s *Scheduler) taskContext(ctx context.Context, d *dag.DAG, t *dag.Task, c store.Claimed, log *taskLog) (*operators.TaskContext, error) {
-	conf := map[string]any{}
-	if len(c.Conf) > 0 {
-		v, err := xcomstore.Decode(c.Conf)
-		if err != nil {
-			return nil, fmt.Errorf("run conf: %w", err)
-		}
-		if m, ok := v.(map[string]any); ok {
-			conf = m
-		}
-	}
-	params := d.RunParams(conf)
-	tc := &operators.TaskContext{
-		DAG:       d,
-		Task:      t,
-		RunID:     c.RunID,
-		TryNumber: c.TryNumber,
-		Log:       log,
-		Template: &templating.Context{
-			DagID: d.ID, TaskID: t.ID, RunID: c.RunID, TryNumber: c.TryNumber,
-			LogicalDate: c.LogicalDate, DataIntervalStart: c.DataIntervalStart, DataIntervalEnd: c.DataIntervalEnd,
-			Params: params, Conf: conf, XCom: s.store.XComPuller(c.DagID, c.RunID),
-		},
-		Connections:       s.cfg.Connections,
+	o := s.exec.Execute(ctx, executor.Try{
+		DagID: c.DagID, TaskID: c.TaskID, Hash: c.Hash,
+		Run: operators.TaskRun{RunID: c.RunID, TryNumber: c.TryNumber, LogicalDate: c.LogicalDate,
+			DataIntervalStart: c.DataIntervalStart, DataIntervalEnd: c.DataIntervalEnd,
+			XCom: s.store.XComPuller(c.DagID, c.RunID)},
+		RawConf:           c.Conf,
+		MaxTries:          c.MaxTries,
+		Started:           c.StartedAt,
+		NextMethod:        c.NextMethod,
+		NextEvent:         c.NextEvent,
+		Log:               log,
 		ExternalNamespace: c.ExternalNS,
 		ExternalName:      c.ExternalName,
 		SetExternalID: func(ctx context.Context, ns, name string) error {
 			return s.store.SetExternalID(ctx, c.ID, ns, name)
 		},
-	}
-	return tc, nil
+	})
+	out.State, out.Error, out.RetryAt, out.Trigger, out.XCom = o.State, o.Error, o.RetryAt, o.Trigger, o.XCom
+	log.Printf("%s", outcomeLine(out, o.SkipReason))
+	return &finished{outcome: out, runPK: c.RunPK, logs: log.take()}
 }
 
 // completerBatch bounds one completion transaction.

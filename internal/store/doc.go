@@ -40,8 +40,8 @@
 //	FinishTasks          running → success | failed | skipped | up_for_retry | deferred
 //	                     (guarded by state, try number and owner)
 //	QueueDueRetries      up_for_retry → queued      once next_retry_at passed
-//	FireTrigger          deferred → scheduled       with the trigger's event
-//	QueueResumed         scheduled → queued
+//	FireTrigger          deferred → queued          with the trigger's event; wakes workers
+//	QueueResumed         scheduled → queued         safety net for rows an older podflow left scheduled
 //	FailForRunTimeout    running | deferred → failed;
 //	                     none | scheduled | queued | up_for_retry → skipped
 //	ClearTasks           any → none                 XComs and triggers deleted
@@ -52,8 +52,8 @@
 //	 │                  ▲  ▲                 │  │
 //	 │                  │  │                 │  └─FinishTasks─▶ up_for_retry ─┐
 //	 │                  │  └─────────────────│───── QueueDueRetries ──────────┘
-//	 │                  │                    └─FinishTasks─▶ deferred ─FireTrigger─▶ scheduled ─┐
-//	 │                  └─────────────────────── QueueResumed ──────────────────────────────────┘
+//	 │                  │                    └─FinishTasks─▶ deferred ─┐
+//	 │                  └──────────────────────── FireTrigger ─────────┘
 //	 ├─MarkUpstreamFailed─▶ upstream_failed
 //	 └─MarkSkipped────────▶ skipped
 //

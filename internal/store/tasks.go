@@ -193,8 +193,10 @@ func (q Q) QueueDueRetries(ctx context.Context) (int, error) {
 	return len(ids), q.Notify(ctx, ChannelTaskQueued, "")
 }
 
-// QueueResumed moves task instances resumed by their trigger scheduled →
-// queued and wakes the workers at commit; it returns how many moved.
+// QueueResumed moves task instances left scheduled to queued and wakes the
+// workers at commit; it returns how many moved. FireTrigger queues a resumed
+// task itself; this is the safety net for rows that an older podflow (whose
+// FireTrigger stopped at scheduled) left behind.
 func (q Q) QueueResumed(ctx context.Context) (int, error) {
 	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'queued', queued_at = clock_timestamp(),
 			`+appendHistory("'queued'", "try_number")+`

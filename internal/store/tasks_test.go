@@ -248,8 +248,8 @@ func TestQueueDueRetries(t *testing.T) {
 	}
 }
 
-// deferred → scheduled (by its trigger's event) → queued, then claimed
-// with the same try number; each step once.
+// deferred → queued (by its trigger's event, in one step), then claimed
+// with the same try number; a second delivery changes nothing.
 func TestDeferResumeQueue(t *testing.T) {
 	b := setup(t)
 	r := b.runningRun("r", []string{"a"}, "a")
@@ -274,11 +274,12 @@ func TestDeferResumeQueue(t *testing.T) {
 	if ok, err := b.st.FireTrigger(b.ctx, trig[0].ID, json.RawMessage(`{"status": "success"}`)); err != nil || !ok {
 		t.Fatalf("FireTrigger = %v, %v", ok, err)
 	}
-	if n, err := b.st.QueueResumed(b.ctx); err != nil || n != 1 {
-		t.Fatalf("QueueResumed = %d, %v; want 1", n, err)
+	wantStates(t, b.states(r), map[string]string{"a": runstate.Queued})
+	if ok, err := b.st.FireTrigger(b.ctx, trig[0].ID, json.RawMessage(`{"status": "failed"}`)); err != nil || ok {
+		t.Fatalf("second FireTrigger = %v, %v; want false", ok, err)
 	}
 	if n, err := b.st.QueueResumed(b.ctx); err != nil || n != 0 {
-		t.Fatalf("second QueueResumed = %d, %v; want 0", n, err)
+		t.Fatalf("QueueResumed after FireTrigger = %d, %v; want 0 (already queued)", n, err)
 	}
 	again := b.claim("w2", 1)
 	if len(again) != 1 || again[0].TryNumber != 1 || again[0].NextMethod != "resume" || string(again[0].NextEvent) != `{"status": "success"}` {

@@ -87,8 +87,10 @@ func (q Q) ReleaseTriggers(ctx context.Context, owner string) error {
 }
 
 // FireTrigger delivers a trigger's event: the task instance goes deferred →
-// scheduled with the event, only if still deferred, and the trigger is
-// deleted. ok is false when the event changed nothing (duplicate).
+// queued with the event, only if still deferred, the trigger is deleted and
+// the workers are woken at commit — a fired trigger queues its task without
+// a scheduling loop tick. ok is false when the event changed nothing
+// (duplicate, or the task instance was cleared or failed meanwhile).
 func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessage) (bool, error) {
 	var tiID int64
 	err := q.db.QueryRow(ctx, `DELETE FROM triggers WHERE id = $1 RETURNING ti_id`, triggerID).Scan(&tiID)
@@ -98,8 +100,8 @@ func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessa
 	if err != nil {
 		return false, fmt.Errorf("fire trigger %d: %w", triggerID, err)
 	}
-	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'scheduled', next_event = $2,
-			`+appendHistory("'scheduled'", "try_number")+`
+	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'queued', next_event = $2, queued_at = clock_timestamp(),
+			`+appendHistory("'queued'", "try_number")+`
 		WHERE id = $1 AND state = 'deferred'`, tiID, []byte(event))
 	if err != nil {
 		return false, fmt.Errorf("resume task instance %d: %w", tiID, err)
@@ -107,5 +109,5 @@ func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessa
 	if tag.RowsAffected() == 0 {
 		return false, nil
 	}
-	return true, q.Notify(ctx, ChannelSchedulerWake, "")
+	return true, q.Notify(ctx, ChannelTaskQueued, "")
 }

@@ -2,13 +2,14 @@
 // triggers (unowned, or owned by a triggerer whose heartbeat expired) up to
 // its capacity, runs each with the operators.Trigger of its kind (it runs
 // only the kinds it is given: the operator registry's Triggers), and writes
-// the event back: the task goes deferred → scheduled, only if still
-// deferred, and a worker resumes it.
+// the event back: in one transaction the task goes deferred → queued, only
+// if still deferred, and the workers are notified (ChannelTaskQueued), so a
+// worker resumes it without waiting for a scheduling loop tick.
 //
 //	worker: running ──defer──▶ deferred + trigger row ──NOTIFY──▶ triggerer
 //	triggerer: claim (SKIP LOCKED) ─▶ Trigger.Run ─▶ event ─▶ FireTrigger
-//	                                                   (deferred → scheduled)
-//	scheduler: scheduled → queued ─▶ worker: operator.Resume(event)
+//	                                         (deferred → queued, NOTIFY task_queued)
+//	worker: claim ─▶ operator.Resume(event)
 //
 // Errors and deadlines are events too (operators.EventError, EventTimeout),
 // so the operator's resume step cleans up (e.g. deletes the pod) and the

@@ -64,7 +64,7 @@ func TestDeferrableWriteXCom(t *testing.T) {
 	for _, ti := range tis {
 		switch ti.TaskID {
 		case "write-xcom":
-			if h := b.History(ti); !strings.Contains(h, "running,deferred,scheduled,queued,running,success") {
+			if h := b.History(ti); !strings.Contains(h, "running,deferred,queued,running,success") {
 				t.Errorf("write-xcom's states %s: it did not pass through deferred", h)
 			}
 			log := b.TryLog(ti, ti.TryNumber)
@@ -175,7 +175,7 @@ func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance
 	t.Helper()
 	for _, ti := range tis {
 		h := b.History(ti)
-		if strings.Count(h, "scheduled") != 1 || ti.State != runstate.Success {
+		if strings.Count(h, "deferred,queued") != 1 || ti.State != runstate.Success {
 			t.Errorf("%s: state %s, history %s, error %q: want resumed exactly once, then success", ti.TaskID, ti.State, h, ti.Error)
 		}
 		if strings.Contains(ti.Error, "StartupTimeout") || strings.Contains(b.TryLog(ti, ti.TryNumber), "startup timeout") {

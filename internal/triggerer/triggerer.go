@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/jackc/pgx/v5"
 
+	"github.com/podflow/podflow/internal/heartbeat"
 	"github.com/podflow/podflow/internal/metrics"
+	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	PollInterval       time.Duration // claim fallback when no NOTIFY arrives (default 1s)
 	Logger             hclog.Logger
 	Metrics            *metrics.Metrics // optional
+	// Notifier is the process's LISTEN connection; it must listen on
+	// store.ChannelTriggerCreated. When nil, the triggerer runs its own.
+	Notifier *notifier.Notifier
 }
 
 // Triggerer is one triggerer process.
@@ -35,7 +39,7 @@ type Triggerer struct {
 	kinds map[string]operators.Trigger
 	log   hclog.Logger
 	id    string
-	wake  chan struct{}
+	beat  *heartbeat.Heartbeat
 
 	mu      sync.Mutex
 	running map[int64]*runningTrigger
@@ -75,10 +79,10 @@ func New(st *store.Store, kinds map[string]operators.Trigger, cfg Config) *Trigg
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
+	id := fmt.Sprintf("triggerer-%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	return &Triggerer{
-		cfg: cfg, store: st, kinds: kinds, log: cfg.Logger,
-		id:      fmt.Sprintf("triggerer-%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b)),
-		wake:    make(chan struct{}, 1),
+		cfg: cfg, store: st, kinds: kinds, log: cfg.Logger, id: id,
+		beat:    heartbeat.New(st, id, "triggerer", cfg.HeartbeatThreshold, cfg.Logger),
 		running: map[int64]*runningTrigger{},
 	}
 }
@@ -99,7 +103,17 @@ func (t *Triggerer) Capacity() int { return t.cfg.Capacity }
 // Run runs until ctx ends, then releases its triggers so another triggerer
 // takes them at once.
 func (t *Triggerer) Run(ctx context.Context) error {
-	if err := t.heartbeat(ctx); err != nil {
+	n, ownNotifier := t.cfg.Notifier, t.cfg.Notifier == nil
+	if ownNotifier {
+		n = notifier.New(t.store.Pool.Config().ConnConfig, t.log, store.ChannelTriggerCreated)
+	}
+	// Triggers created, or released by a stopping triggerer, wake the claim loop.
+	created, err := n.Subscribe(store.ChannelTriggerCreated)
+	if err != nil {
+		return fmt.Errorf("triggerer: %w", err)
+	}
+	defer created.Close()
+	if err := t.beat.Beat(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
 		}
@@ -107,10 +121,14 @@ func (t *Triggerer) Run(ctx context.Context) error {
 	}
 	t.log.Info("triggerer started", "id", t.id, "capacity", t.cfg.Capacity)
 	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() { defer bg.Done(); t.listen(ctx) }()
-	go func() { defer bg.Done(); t.heartbeatLoop(ctx) }()
-	t.claimLoop(ctx)
+	if ownNotifier {
+		bg.Add(1)
+		go func() { defer bg.Done(); n.Run(ctx) }()
+	}
+	bg.Add(1)
+	// After each beat, stop triggers whose rows are gone or were taken over.
+	go func() { defer bg.Done(); t.beat.Run(ctx, t.cancelRemoved) }()
+	t.claimLoop(ctx, created.C)
 	bg.Wait()
 
 	t.mu.Lock()
@@ -124,33 +142,11 @@ func (t *Triggerer) Run(ctx context.Context) error {
 	if err := t.store.InTx(cleanup, func(q store.Q) error { return q.ReleaseTriggers(cleanup, t.id) }); err != nil {
 		t.log.Error("release triggers", "error", err)
 	}
-	if err := t.store.RemoveHeartbeat(cleanup, t.id); err != nil {
+	if err := t.beat.Remove(cleanup); err != nil {
 		t.log.Warn("remove heartbeat", "error", err)
 	}
 	t.log.Info("triggerer stopped")
 	return nil
-}
-
-func (t *Triggerer) heartbeat(ctx context.Context) error {
-	host, _ := os.Hostname()
-	return t.store.Heartbeat(ctx, t.id, "triggerer", host, os.Getpid())
-}
-
-func (t *Triggerer) heartbeatLoop(ctx context.Context) {
-	interval := min(max(t.cfg.HeartbeatThreshold/6, 50*time.Millisecond), 5*time.Second)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if err := t.heartbeat(ctx); err != nil && ctx.Err() == nil {
-			t.log.Warn("heartbeat failed", "error", err)
-		}
-		t.cancelRemoved(ctx)
-	}
 }
 
 // cancelRemoved stops triggers whose rows are gone (the task was cleared
@@ -200,36 +196,9 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 	}
 }
 
-func (t *Triggerer) listen(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := pgx.ConnectConfig(ctx, t.store.Pool.Config().ConnConfig.Copy())
-			if err != nil {
-				return err
-			}
-			defer conn.Close(context.WithoutCancel(ctx))
-			if _, err := conn.Exec(ctx, "LISTEN "+store.ChannelTriggerCreated); err != nil {
-				return err
-			}
-			signal(t.wake)
-			for {
-				if _, err := conn.WaitForNotification(ctx); err != nil {
-					return err
-				}
-				signal(t.wake)
-			}
-		}()
-		if err != nil && ctx.Err() == nil {
-			t.log.Warn("listen for triggers", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}
-}
-
-func (t *Triggerer) claimLoop(ctx context.Context) {
+// claimLoop claims triggers while there is capacity: when woken (a trigger
+// was created or released), and every PollInterval as a fallback.
+func (t *Triggerer) claimLoop(ctx context.Context, wake <-chan struct{}) {
 	poll := time.NewTicker(t.cfg.PollInterval)
 	defer poll.Stop()
 	for {
@@ -253,7 +222,7 @@ func (t *Triggerer) claimLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.wake:
+		case <-wake:
 		case <-poll.C:
 		}
 	}
@@ -353,12 +322,5 @@ func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event operators.
 		}
 		t.log.Error("deliver trigger event", "trigger", tr.ID, "error", err, "attempt", attempt)
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
-	}
-}
-
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
 	}
 }

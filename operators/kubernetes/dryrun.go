@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/podflow/podflow/dag"
-	"github.com/podflow/podflow/internal/templating"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -18,24 +17,7 @@ import (
 // now, try 1, the DAG's params overridden by conf, no XCom and no cluster.
 func DryRunContext(d *dag.DAG, t *dag.Task, conf map[string]any, now time.Time, conns operators.Connections, log operators.Log) *operators.TaskContext {
 	now = now.UTC()
-	runID := dag.RunID("manual", now)
-	params := d.RunParams(conf)
-	if conf == nil {
-		conf = map[string]any{}
-	}
-	return &operators.TaskContext{
-		DAG:       d,
-		Task:      t,
-		RunID:     runID,
-		TryNumber: 1,
-		Template: &templating.Context{
-			DagID: d.ID, TaskID: t.ID, RunID: runID, TryNumber: 1,
-			LogicalDate: now, DataIntervalStart: now, DataIntervalEnd: now,
-			Params: params, Conf: conf,
-		},
-		Log:         log,
-		Connections: conns,
-	}
+	return operators.NewTaskContext(d, t, operators.TaskRun{RunID: dag.RunID("manual", now), TryNumber: 1, LogicalDate: now, Conf: conf}, log, conns)
 }
 
 // DryRun builds the pod the task would create, touching no cluster.

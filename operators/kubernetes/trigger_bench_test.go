@@ -85,7 +85,7 @@ func runBenchTriggerer() int {
 // (capacity 5000). The pods are bound to a node without a kubelet; the
 // benchmark writes their statuses, acting as the kubelet, all at once.
 // Reported: API requests the triggerer made, its watch connections, its
-// memory per deferred pod, and event → task scheduled latency.
+// memory per deferred pod, and event → task queued latency.
 //
 //	go test -run '^$' -bench DeferredPods -benchtime 1x ./operators/kubernetes/
 func BenchmarkDeferredPods(b *testing.B) {
@@ -206,7 +206,7 @@ func benchDeferredPods(b *testing.B, n int) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		rows, err := st.Pool.Query(ctx, `SELECT id, (h->>'at')::timestamptz FROM task_instances, jsonb_array_elements(history) h
-			WHERE h->>'state' = 'scheduled' AND id = ANY($1)`, tiIDs)
+			WHERE h->>'state' = 'queued' AND id = ANY($1)`, tiIDs)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -226,7 +226,7 @@ func benchDeferredPods(b *testing.B, n int) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d tasks scheduled", len(at), n)
+			b.Fatalf("%d of %d tasks queued", len(at), n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -248,7 +248,7 @@ func benchDeferredPods(b *testing.B, n int) {
 	fmt.Printf("  API requests by the triggerer: %v (total %d); while %d pods waited 10 s: %d requests\n", final, total(final), n, waitReqs)
 	fmt.Printf("  watch connections: %d (namespaces: 1)\n", final["WATCH"])
 	fmt.Printf("  triggerer RSS: %d KB at start, peak %d KB: %.1f KB per deferred pod\n", baseRSS, peak, perPod)
-	fmt.Printf("  %d pod statuses written in %s; event → task scheduled: p50 %s, p99 %s\n", n, statusWall.Round(time.Millisecond),
+	fmt.Printf("  %d pod statuses written in %s; event → task queued: p50 %s, p99 %s\n", n, statusWall.Round(time.Millisecond),
 		p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	fmt.Printf("  Airflow's trigger polls each pod every 2 s with a new client: %d pods ≈ %d API requests/s\n", n, n/2)
 }

@@ -1,0 +1,49 @@
+package operators
+
+import (
+	"time"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/templating"
+)
+
+// TaskRun is the run and try a task context is built for.
+type TaskRun struct {
+	RunID     string // dag.RunID of the run
+	TryNumber int
+	// LogicalDate and the data interval of the run; a zero interval end
+	// means a manual run, whose interval is its logical date.
+	LogicalDate                        time.Time
+	DataIntervalStart, DataIntervalEnd time.Time
+	Conf                               map[string]any        // dag_run.conf; nil means {}
+	XCom                               templating.XComPuller // nil: xcom_pull fails clearly
+}
+
+// NewTaskContext is the one way a task context is built — by the worker,
+// `podflow test` and `podflow dry-run` alike — so that params (the DAG's
+// defaults overridden by conf), the run id and the template context agree
+// everywhere. The caller sets what only it knows (Deadline, SetExternalID,
+// ExternalNamespace/Name).
+func NewTaskContext(d *dag.DAG, t *dag.Task, run TaskRun, log Log, conns Connections) *TaskContext {
+	conf := run.Conf
+	if conf == nil {
+		conf = map[string]any{}
+	}
+	start, end := run.DataIntervalStart, run.DataIntervalEnd
+	if end.IsZero() {
+		start, end = run.LogicalDate, run.LogicalDate
+	}
+	return &TaskContext{
+		DAG:       d,
+		Task:      t,
+		RunID:     run.RunID,
+		TryNumber: run.TryNumber,
+		Log:       log,
+		Template: &templating.Context{
+			DagID: d.ID, TaskID: t.ID, RunID: run.RunID, TryNumber: run.TryNumber,
+			LogicalDate: run.LogicalDate, DataIntervalStart: start, DataIntervalEnd: end,
+			Params: d.RunParams(conf), Conf: conf, XCom: run.XCom,
+		},
+		Connections: conns,
+	}
+}
