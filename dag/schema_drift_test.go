@@ -1,0 +1,26 @@
+package dag_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/operators/bash"
+	"github.com/podflow/podflow/operators/empty"
+)
+
+// The dag package's own tests cannot import the operators (they import
+// dag), so they declare bash and empty by hand; this test keeps that copy
+// equal to what the operators declare.
+func TestTestRegistryMatchesTheOperators(t *testing.T) {
+	for _, real := range []*dag.OperatorSchema{bash.New().Schema(), empty.New().Schema()} {
+		copied, ok := dag.TestRegistry().Lookup(real.Name)
+		if !ok {
+			t.Errorf("the dag tests do not declare operator %s", real.Name)
+			continue
+		}
+		if !reflect.DeepEqual(copied.Options, real.Options) {
+			t.Errorf("the dag tests' %s options drifted from the operator's:\n got %+v\nwant %+v", real.Name, copied.Options, real.Options)
+		}
+	}
+}
