@@ -177,3 +177,14 @@ func (l *printLog) Line(_, text string) {
 	defer l.mu.Unlock()
 	fmt.Println(text)
 }
+
+func TestErrorsKeepTheCommandsLineNumbers(t *testing.T) {
+	log := flowtest.NewLog()
+	_, err := New().Execute(context.Background(), taskContext("true\nno-such-command-xyz", log))
+	if err == nil {
+		t.Fatal("a missing command succeeded")
+	}
+	if !strings.Contains(log.String(), "line 2: no-such-command-xyz") {
+		t.Errorf("bash's message does not name line 2:\n%s", log.String())
+	}
+}
