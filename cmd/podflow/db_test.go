@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +13,7 @@ import (
 // Given a PODFLOW_HOME, `podflow db status` and `db stop` report on and
 // stop the local PostgreSQL that standalone keeps there.
 func TestDBStatusAndStop(t *testing.T) {
-	home, err := os.MkdirTemp("", "podflow-home-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removePersistentHome(home) })
-	t.Setenv("PODFLOW_HOME", home)
-	t.Setenv("DATABASE_URL", "")
-	t.Setenv("PODFLOW_DATABASE_URL", "")
+	home := persistentHome(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cli := func(args ...string) (string, int) {

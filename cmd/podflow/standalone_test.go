@@ -55,14 +55,7 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 	if _, err := localpg.BinDir(); err != nil {
 		t.Fatalf("this test needs the PostgreSQL server binaries: %v", err)
 	}
-	home, err := os.MkdirTemp("", "podflow-home-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removePersistentHome(home) })
-	t.Setenv("PODFLOW_HOME", home)
-	t.Setenv("DATABASE_URL", "")
-	t.Setenv("PODFLOW_DATABASE_URL", "")
+	persistentHome(t)
 	dags := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dags, "hello.yaml"), []byte("dag_id: hello\ntasks:\n  - {task_id: say, operator: bash, bash_command: 'echo hello from podflow'}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -72,6 +65,7 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 
 	stop := startStandalone(t, dags)
 	var out string
+	var err error
 	deadline := time.Now().Add(time.Minute)
 	for { // standalone starts the database; wait for it
 		if out, err = runCLI(t, ctx, "db", "check"); err == nil {
@@ -163,6 +157,22 @@ func TestStandaloneLocalCluster(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "localcluster.log")); err != nil {
 		t.Errorf("no local cluster log: %v", err)
 	}
+}
+
+// persistentHome gives the test its own PODFLOW_HOME, with no database URL
+// set, so commands use the persistent local PostgreSQL there; it is stopped
+// and removed at cleanup.
+func persistentHome(t *testing.T) string {
+	t.Helper()
+	home, err := os.MkdirTemp("", "podflow-home-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removePersistentHome(home) })
+	t.Setenv("PODFLOW_HOME", home)
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("PODFLOW_DATABASE_URL", "")
+	return home
 }
 
 // removePersistentHome stops the local PostgreSQL of home and removes home
