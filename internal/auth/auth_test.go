@@ -1,0 +1,26 @@
+package auth
+
+import "testing"
+
+func TestRoleAllows(t *testing.T) {
+	cases := []struct {
+		have, need Role
+		ok         bool
+	}{
+		{RoleViewer, RoleViewer, true},
+		{RoleViewer, RoleOp, false},
+		{RoleOp, RoleViewer, true},
+		{RoleOp, RoleAdmin, false},
+		{RoleAdmin, RoleOp, true},
+		{Role(""), RoleViewer, false},
+		{Role("root"), RoleViewer, false},
+	}
+	for _, c := range cases {
+		if got := c.have.Allows(c.need); got != c.ok {
+			t.Errorf("%q.Allows(%q) = %v, want %v", c.have, c.need, got, c.ok)
+		}
+	}
+	if _, err := ParseRole("superuser"); err == nil {
+		t.Error("ParseRole accepted superuser")
+	}
+}
