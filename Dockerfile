@@ -17,9 +17,14 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod \
     go mod download
 COPY . .
+# docker build --build-arg VERSION=$(git describe --tags) --build-arg COMMIT=$(git rev-parse HEAD) .
+ARG VERSION=dev
+ARG COMMIT=unknown
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ \
+    CGO_ENABLED=0 go build -trimpath \
+        -ldflags="-s -w -X github.com/podflow/podflow/internal/version.version=${VERSION} -X github.com/podflow/podflow/internal/version.commit=${COMMIT}" \
+        -o /out/ \
         ./cmd/podflow ./cmd/scheduler ./cmd/triggerer
 
 FROM debian:bookworm-slim

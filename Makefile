@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
+# The release `podflow version` prints: the tag of HEAD, else "dev".
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/podflow/podflow/internal/version.version=$(VERSION) -X github.com/podflow/podflow/internal/version.commit=$(COMMIT)
 
 .PHONY: all build test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
 
@@ -9,7 +13,7 @@ all: build
 
 ## build: the podflow CLI and the scheduler and triggerer daemons into bin/
 build:
-	$(GO) build -o $(BIN)/ ./cmd/podflow ./cmd/scheduler $(wildcard ./cmd/triggerer)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/podflow ./cmd/scheduler $(wildcard ./cmd/triggerer)
 
 ## localcluster: bin/localcluster and bin/kubectl (cold build ~25 min on 2 cores; then seconds)
 localcluster:

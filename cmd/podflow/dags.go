@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,19 +15,35 @@ func init() {
 	})
 }
 
+// dagRecord is a DAG as -o json|yaml prints it (Airflow's field names).
+type dagRecord struct {
+	DagID           string `json:"dag_id"`
+	Schedule        string `json:"schedule"`
+	IsPaused        bool   `json:"is_paused"`
+	HasImportErrors bool   `json:"has_import_errors"`
+	ImportErrors    string `json:"import_errors,omitempty"`
+	Fileloc         string `json:"fileloc"`
+}
+
 func newDagsListCmd(app *App) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List the DAGs the scheduler knows, with their state and next run",
-		Args:  cobra.NoArgs,
+	var output string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List the DAGs the scheduler knows, with their state and next run",
+		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return checkOutput(output) },
 		RunE: app.withStore(func(cmd *cobra.Command, _ []string, st *store.Store) error {
 			ctx := cmd.Context()
 			rows, err := st.Dags(ctx)
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "DAG_ID\tSCHEDULE\tPAUSED\tSTATUS\tPATH")
+			broken, err := st.BrokenFiles(ctx)
+			if err != nil {
+				return err
+			}
+			l := listing{header: []string{"DAG_ID", "SCHEDULE", "PAUSED", "STATUS", "PATH"}}
+			records := []dagRecord{}
 			for _, r := range rows {
 				status := "ok"
 				if r.Errors != "" {
@@ -38,18 +53,20 @@ func newDagsListCmd(app *App) *cobra.Command {
 				if sched == "" {
 					sched = "manual"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\n", r.DagID, sched, r.Paused, status, r.Path)
-			}
-			broken, err := st.BrokenFiles(ctx)
-			if err != nil {
-				return err
+				l.add(r.DagID, sched, fmt.Sprint(r.Paused), status, r.Path)
+				records = append(records, dagRecord{DagID: r.DagID, Schedule: sched, IsPaused: r.Paused,
+					HasImportErrors: r.Errors != "", ImportErrors: r.Errors, Fileloc: r.Path})
 			}
 			for _, b := range broken {
-				fmt.Fprintf(w, "-\t-\t-\tbroken (never parsed)\t%s\n", b.Path)
+				l.add("-", "-", "-", "broken (never parsed)", b.Path)
+				records = append(records, dagRecord{HasImportErrors: true, ImportErrors: b.Errors, Fileloc: b.Path})
 			}
-			return w.Flush()
+			l.records = records
+			return l.print(cmd.OutOrStdout(), output)
 		}),
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
 }
 
 func newPauseCmd(app *App, pause bool) *cobra.Command {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/podflow/podflow/internal/version"
 )
 
 func main() {
@@ -46,13 +48,24 @@ func newRootCmd() *cobra.Command {
 		Short:         "podflow runs DAGs of bash and Kubernetes pod tasks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	app.bindFlags(root)
 
 	dags := &cobra.Command{Use: "dags", Short: "List, show, pause and unpause DAGs"}
 	dags.AddCommand(newDagsShowCmd(app))
 	root.AddCommand(dags)
 	root.AddCommand(newValidateCmd(app))
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print podflow's version and the commit it was built from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), version.Get())
+			return err
+		},
+	})
 	for _, add := range extraCommands {
 		add(app, root, dags)
 	}

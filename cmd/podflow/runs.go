@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"text/tabwriter"
+	"encoding/json"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,12 +17,28 @@ func init() {
 	})
 }
 
+// runRecord is a run as -o json|yaml prints it (Airflow's field names).
+type runRecord struct {
+	DagID             string          `json:"dag_id"`
+	DagRunID          string          `json:"dag_run_id"`
+	State             string          `json:"state"`
+	RunType           string          `json:"run_type"`
+	LogicalDate       time.Time       `json:"logical_date"`
+	DataIntervalStart time.Time       `json:"data_interval_start"`
+	DataIntervalEnd   time.Time       `json:"data_interval_end"`
+	StartDate         *time.Time      `json:"start_date"`
+	EndDate           *time.Time      `json:"end_date"`
+	Conf              json.RawMessage `json:"conf"`
+}
+
 func newRunsListCmd(app *App) *cobra.Command {
 	var limit int
+	var output string
 	cmd := &cobra.Command{
-		Use:   "list [DAG_ID]",
-		Short: "List runs, newest first",
-		Args:  cobra.MaximumNArgs(1),
+		Use:     "list [DAG_ID]",
+		Short:   "List runs, newest first",
+		Args:    cobra.MaximumNArgs(1),
+		PreRunE: func(*cobra.Command, []string) error { return checkOutput(output) },
 		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
 			dagID := ""
@@ -33,14 +49,23 @@ func newRunsListCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "DAG_ID\tRUN_ID\tSTATE\tTYPE\tSTARTED\tENDED")
+			l := listing{header: []string{"DAG_ID", "RUN_ID", "STATE", "TYPE", "STARTED", "ENDED"}}
+			records := []runRecord{}
 			for _, r := range runs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", r.DagID, r.RunID, r.State, r.RunType, fmtTime(r.StartedAt), fmtTime(r.EndedAt))
+				l.add(r.DagID, r.RunID, r.State, r.RunType, fmtTime(r.StartedAt), fmtTime(r.EndedAt))
+				conf := json.RawMessage(r.Conf)
+				if len(conf) == 0 {
+					conf = json.RawMessage("{}")
+				}
+				records = append(records, runRecord{DagID: r.DagID, DagRunID: r.RunID, State: r.State, RunType: r.RunType,
+					LogicalDate: r.LogicalDate, DataIntervalStart: r.DataIntervalStart, DataIntervalEnd: r.DataIntervalEnd,
+					StartDate: r.StartedAt, EndDate: r.EndedAt, Conf: conf})
 			}
-			return w.Flush()
+			l.records = records
+			return l.print(cmd.OutOrStdout(), output)
 		}),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many runs to show")
+	addOutputFlag(cmd, &output)
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,11 +15,30 @@ func init() {
 	})
 }
 
+// taskRecord is a task instance as -o json|yaml prints it (Airflow's field
+// names).
+type taskRecord struct {
+	DagID     string     `json:"dag_id"`
+	DagRunID  string     `json:"dag_run_id"`
+	TaskID    string     `json:"task_id"`
+	MapIndex  int        `json:"map_index"`
+	State     string     `json:"state"`
+	TryNumber int        `json:"try_number"`
+	MaxTries  int        `json:"max_tries"`
+	Pool      string     `json:"pool"`
+	StartDate *time.Time `json:"start_date"`
+	EndDate   *time.Time `json:"end_date"`
+	Duration  *float64   `json:"duration"` // seconds
+	Error     string     `json:"error,omitempty"`
+}
+
 func newTasksCmd(app *App) *cobra.Command {
-	return &cobra.Command{
-		Use:   "tasks DAG_ID RUN_ID",
-		Short: "Show a run's task instances: state, try, start, duration",
-		Args:  cobra.ExactArgs(2),
+	var output string
+	cmd := &cobra.Command{
+		Use:     "tasks DAG_ID RUN_ID",
+		Short:   "Show a run's task instances: state, try, start, duration",
+		Args:    cobra.ExactArgs(2),
+		PreRunE: func(*cobra.Command, []string) error { return checkOutput(output) },
 		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
 			run, err := st.Run(ctx, args[0], args[1])
@@ -31,23 +49,35 @@ func newTasksCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "run %s of %s: %s\n", run.RunID, run.DagID, run.State)
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "TASK_ID\tSTATE\tTRY\tSTARTED\tDURATION\tERROR")
+			if output == outputTable {
+				fmt.Fprintf(cmd.OutOrStdout(), "run %s of %s: %s\n", run.RunID, run.DagID, run.State)
+			}
+			l := listing{header: []string{"TASK_ID", "STATE", "TRY", "STARTED", "DURATION", "ERROR"}}
+			records := []taskRecord{}
 			for _, ti := range tis {
 				dur := "-"
+				var secs *float64
 				if ti.StartedAt != nil {
 					end := time.Now()
 					if ti.EndedAt != nil {
 						end = *ti.EndedAt
 					}
-					dur = end.Sub(*ti.StartedAt).Round(time.Millisecond).String()
+					d := end.Sub(*ti.StartedAt)
+					dur = d.Round(time.Millisecond).String()
+					s := d.Seconds()
+					secs = &s
 				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\n", ti.TaskID, ti.State, ti.TryNumber, fmtTime(ti.StartedAt), dur, firstLine(ti.Error))
+				l.add(ti.TaskID, ti.State, fmt.Sprint(ti.TryNumber), fmtTime(ti.StartedAt), dur, firstLine(ti.Error))
+				records = append(records, taskRecord{DagID: ti.DagID, DagRunID: ti.RunID, TaskID: ti.TaskID,
+					MapIndex: ti.MapIndex, State: ti.State, TryNumber: ti.TryNumber, MaxTries: ti.MaxTries,
+					Pool: ti.Pool, StartDate: ti.StartedAt, EndDate: ti.EndedAt, Duration: secs, Error: ti.Error})
 			}
-			return w.Flush()
+			l.records = records
+			return l.print(cmd.OutOrStdout(), output)
 		}),
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
 }
 
 func firstLine(s string) string {
