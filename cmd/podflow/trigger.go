@@ -27,6 +27,7 @@ func newTriggerCmd(app *App) *cobra.Command {
 	var conf confFlags
 	var logical string
 	var wait bool
+	var apiURL string
 	cmd := &cobra.Command{
 		Use:   "trigger DAG_ID",
 		Short: "Create a manual run of a DAG (paused or not)",
@@ -44,6 +45,13 @@ func newTriggerCmd(app *App) *cobra.Command {
 				if at, err = time.Parse(time.RFC3339, logical); err != nil {
 					return fmt.Errorf("--logical-date %q: want RFC3339, e.g. 2026-01-01T00:00:00Z", logical)
 				}
+			}
+			if apiURL != "" {
+				var given *time.Time // the server's clock decides "now"
+				if logical != "" {
+					given = &at
+				}
+				return triggerThroughAPI(ctx, cmd, apiURL, args[0], confJSON, given, wait)
 			}
 			st, err := app.Store(ctx)
 			if err != nil {
@@ -79,7 +87,34 @@ func newTriggerCmd(app *App) *cobra.Command {
 	conf.register(cmd)
 	cmd.Flags().StringVar(&logical, "logical-date", "", "logical date (RFC3339; default now)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the run to finish, showing progress; exit 1 if it fails")
+	cmd.Flags().StringVar(&apiURL, "api", os.Getenv("PODFLOW_API_URL"),
+		"trigger through this webserver's REST API instead of the database (env PODFLOW_API_URL; token or API key in PODFLOW_API_TOKEN)")
 	return cmd
+}
+
+// triggerThroughAPI is trigger for users without database access.
+func triggerThroughAPI(ctx context.Context, cmd *cobra.Command, apiURL, dagID string, conf []byte, at *time.Time, wait bool) error {
+	c, err := newAPIClient(apiURL)
+	if err != nil {
+		return err
+	}
+	runID, err := c.triggerRun(ctx, dagID, conf, at)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "triggered %s run %s\n", dagID, runID)
+	if !wait {
+		return nil
+	}
+	state, err := c.waitRun(ctx, dagID, runID, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "run %s %s\n", runID, state)
+	if state != runstate.RunSuccess {
+		return &exitError{code: 1}
+	}
+	return nil
 }
 
 // waitForRun follows a run until it finishes and returns its final state.
