@@ -72,13 +72,13 @@ func isNamedVolume(source string) bool {
 
 func TestComposeServices(t *testing.T) {
 	c := loadCompose(t)
-	for _, name := range []string{"postgres", "migrate", "scheduler", "triggerer", "k3s"} {
+	for _, name := range []string{"postgres", "migrate", "scheduler", "triggerer", "webserver", "k3s"} {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}
 	}
 	// A plain `docker compose up` starts only the stack; the cluster is opt-in.
-	core := []string{"postgres", "migrate", "scheduler", "triggerer"}
+	core := []string{"postgres", "migrate", "scheduler", "triggerer", "webserver"}
 	for name, s := range c.Services {
 		if s.ContainerName != "" {
 			t.Errorf("service %s has container_name %q: replicas (--scale) need generated names", name, s.ContainerName)
@@ -222,6 +222,51 @@ func TestComposeDaemons(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The webserver serves the API on the published port, with logins on.
+func TestComposeWebserver(t *testing.T) {
+	c := loadCompose(t)
+	s := c.Services["webserver"]
+	if s.Build == nil {
+		t.Error("no build: the webserver is the podflow image")
+	}
+	addr := ""
+	for i, a := range s.Command {
+		if a == "--addr" && i+1 < len(s.Command) {
+			addr = s.Command[i+1]
+		}
+	}
+	if len(s.Command) < 2 || s.Command[0] != "podflow" || s.Command[1] != "webserver" || addr == "" {
+		t.Fatalf("command = %v, want [podflow webserver --addr HOST:PORT]", s.Command)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "0.0.0.0" {
+		t.Errorf("--addr %q: the port is published from the container, so it must listen on 0.0.0.0", addr)
+	}
+	if got := s.Environment["PODFLOW_AUTH"]; got != "builtin" {
+		t.Errorf("PODFLOW_AUTH = %q: a published API needs logins (builtin)", got)
+	}
+	if !strings.Contains(s.Environment["DATABASE_URL"], "@postgres:5432/") {
+		t.Errorf("DATABASE_URL = %q, want the postgres service", s.Environment["DATABASE_URL"])
+	}
+	if got := s.DependsOn["migrate"].Condition; got != "service_completed_successfully" {
+		t.Errorf("depends_on migrate condition = %q, want service_completed_successfully", got)
+	}
+	published := false
+	for _, p := range s.Ports {
+		ps, _ := p.(string)
+		parts := strings.Split(withDefaults(ps), ":")
+		if len(parts) == 3 && parts[0] == "127.0.0.1" && parts[2] == port {
+			published = true
+		}
+	}
+	if !published {
+		t.Errorf("ports %v: want 127.0.0.1:HOSTPORT:%s", s.Ports, port)
+	}
+	if s.Healthcheck == nil || !strings.Contains(strings.Join(s.Healthcheck.Test, " "), "localhost:"+port+"/healthz") {
+		t.Errorf("healthcheck %+v does not hit localhost:%s/healthz", s.Healthcheck, port)
 	}
 }
 

@@ -115,6 +115,8 @@ func decodeObject(t *testing.T, file string, raw []byte) object {
 		obj = &rbacv1.RoleBinding{}
 	case "apps/v1 Deployment":
 		obj = &appsv1.Deployment{}
+	case "v1 Service":
+		obj = &corev1.Service{}
 	default:
 		t.Fatalf("%s: unexpected object %s %s (add it to the test)", file, meta.APIVersion, meta.Kind)
 	}
@@ -304,6 +306,58 @@ func TestManifestsDeployments(t *testing.T) {
 			}
 			find[*corev1.ConfigMap](t, objs, "ConfigMap", dagsConfigMap)
 		})
+	}
+}
+
+// The webserver: stateless replicas behind a Service, logins on, no
+// Kubernetes rights.
+func TestManifestsWebserver(t *testing.T) {
+	objs := manifests(t)
+	d := find[*appsv1.Deployment](t, objs, "Deployment", "podflow-webserver")
+	pod := d.Spec.Template.Spec
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Errorf("replicas = %v: the webserver is stateless, run at least 2", d.Spec.Replicas)
+	}
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("the webserver needs no Kubernetes API: set automountServiceAccountToken: false")
+	}
+	if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Error("the pod's securityContext must set runAsNonRoot: true")
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers, want 1", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if len(c.Command) != 0 || len(c.Args) < 3 || c.Args[0] != "podflow" || c.Args[1] != "webserver" ||
+		!slices.Contains(c.Args, "--addr=0.0.0.0:8080") {
+		t.Errorf("command %v args %v, want args [podflow webserver --addr=0.0.0.0:8080]", c.Command, c.Args)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if env["PODFLOW_AUTH"].Value != "builtin" {
+		t.Errorf("PODFLOW_AUTH = %q: a reachable API needs logins (builtin)", env["PODFLOW_AUTH"].Value)
+	}
+	if db := env["DATABASE_URL"].ValueFrom; db == nil || db.SecretKeyRef == nil || db.SecretKeyRef.Name != databaseSecret {
+		t.Errorf("DATABASE_URL must come from the Secret %s", databaseSecret)
+	}
+	for name, p := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || containerPort(c, p.HTTPGet.Port) != healthPort {
+			t.Errorf("%s: want an httpGet probe on /healthz port %d", name, healthPort)
+		}
+	}
+	if c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem {
+		t.Error("readOnlyRootFilesystem: true")
+	}
+	svc := find[*corev1.Service](t, objs, "Service", "podflow-webserver")
+	for k, v := range svc.Spec.Selector {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("Service selector %s=%s does not select the webserver pods %v", k, v, d.Spec.Template.Labels)
+		}
+	}
+	if len(svc.Spec.Selector) == 0 || len(svc.Spec.Ports) != 1 || containerPort(c, svc.Spec.Ports[0].TargetPort) != healthPort {
+		t.Errorf("Service %+v: want one port to the container's http port", svc.Spec)
 	}
 }
 
