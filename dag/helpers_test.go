@@ -3,6 +3,8 @@ package dag
 import (
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // testRegistry declares the operators tests use: bash as the real bash
@@ -17,6 +19,7 @@ func testRegistry() *Registry {
 			{Name: "skip_on_exit_code", Kind: KindIntList},
 			{Name: "do_xcom_push", Kind: KindBool},
 			{Name: "output_encoding", Kind: KindString},
+			{Name: "output_processor", Kind: KindString, Check: func(*yaml.Node) []*Error { return nil }},
 		}},
 		&OperatorSchema{Name: "empty"},
 	)

@@ -19,8 +19,22 @@ func TestTestRegistryMatchesTheOperators(t *testing.T) {
 			t.Errorf("the dag tests do not declare operator %s", real.Name)
 			continue
 		}
-		if !reflect.DeepEqual(copied.Options, real.Options) {
+		// Check functions are compared by presence only (funcs are never
+		// DeepEqual); what they check is the operator's own test's business.
+		if !reflect.DeepEqual(comparable(copied.Options), comparable(real.Options)) {
 			t.Errorf("the dag tests' %s options drifted from the operator's:\n got %+v\nwant %+v", real.Name, copied.Options, real.Options)
 		}
 	}
+}
+
+func comparable(opts []dag.Option) []dag.Option {
+	out := make([]dag.Option, len(opts))
+	for i, o := range opts {
+		if o.Check != nil {
+			o.Name += " (checked)"
+		}
+		o.Check = nil
+		out[i] = o
+	}
+	return out
 }

@@ -233,6 +233,7 @@ func sandboxFilters() *exec.FilterSet {
 	}
 	mustReplace(set.Replace("pprint", filterPPrint))
 	mustReplace(set.Register("shell_quote", filterShellQuote))
+	mustReplace(set.Register("fromjson", filterFromJSON))
 	// The budget is checked after the fixed limits below: their errors say
 	// more precisely what is wrong.
 	for _, name := range filterNames {

@@ -21,7 +21,7 @@ var filterNames = []string{
 	"items", "last", "length", "count", "list", "lower", "map", "max", "min", "pprint", "random",
 	"rejectattr", "reject", "replace", "reverse", "round", "safe", "selectattr", "select", "slice",
 	"sort", "string", "striptags", "sum", "title", "tojson", "trim", "truncate", "unique", "upper",
-	"urlencode", "urlize", "wordcount", "wordwrap", "xmlattr", "shell_quote",
+	"urlencode", "urlize", "wordcount", "wordwrap", "xmlattr", "shell_quote", "fromjson",
 }
 
 // growthFilters can build a result much larger than their input; their
@@ -34,7 +34,7 @@ var growthFilters = map[string]bool{
 // expansion is how much larger than its input a filter's result can be.
 var expansion = map[string]float64{
 	"tojson": 6, "e": 5, "escape": 5, "forceescape": 5, "urlencode": 3, "xmlattr": 6,
-	"shell_quote": 4, "title": 2, "upper": 2, "lower": 2, "capitalize": 2, "string": 1, "list": 2,
+	"shell_quote": 4, "fromjson": 8, "title": 2, "upper": 2, "lower": 2, "capitalize": 2, "string": 1, "list": 2,
 }
 
 // budgetedFilter checks, before calling the filter, that the largest

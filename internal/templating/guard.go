@@ -344,7 +344,7 @@ func (st *renderState) attrGuard(args *exec.VarArgs) *exec.Value {
 	if _, found := safe.GetItem(key); found {
 		return safe
 	}
-	return st.fail(s, fmt.Sprintf("undefined: %q", s.expr))
+	return st.fail(s, fmt.Sprintf("undefined: %q%s", s.expr, notJSONHint(target)))
 }
 
 // itemGuard is podflow:item(target, key, site).
@@ -370,6 +370,7 @@ func (st *renderState) itemGuard(args *exec.VarArgs) *exec.Value {
 		if _, found := safe.GetAttribute(name); found {
 			return safe
 		}
+		return st.fail(s, fmt.Sprintf("undefined: %q%s", s.expr, notJSONHint(target)))
 	}
 	return st.fail(s, fmt.Sprintf("undefined: %q", s.expr))
 }

@@ -12,6 +12,7 @@ package bash
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/operators"
@@ -50,6 +53,7 @@ func (*Operator) Schema() *dag.OperatorSchema {
 			{Name: "skip_on_exit_code", Kind: dag.KindIntList},
 			{Name: "do_xcom_push", Kind: dag.KindBool},
 			{Name: "output_encoding", Kind: dag.KindString},
+			{Name: "output_processor", Kind: dag.KindString, Check: checkOutputProcessor},
 		},
 	}
 }
@@ -143,9 +147,37 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 	}
 	res := &operators.Result{}
 	if push, ok := opts["do_xcom_push"].(bool); (!ok || push) && lastOut != "" {
-		res.XCom = map[string]any{xcomstore.ReturnValue: lastOut}
+		var value any = lastOut
+		if opts["output_processor"] == outputJSON {
+			if !json.Valid([]byte(lastOut)) {
+				return nil, fmt.Errorf("task %s: output_processor: json: the last line the command printed is not JSON: %s",
+					tc.Task.ID, excerpt(lastOut))
+			}
+			value = json.RawMessage(lastOut)
+		}
+		res.XCom = map[string]any{xcomstore.ReturnValue: value}
 	}
 	return res, nil
+}
+
+// outputJSON is output_processor: json (Airflow's parameter name): the
+// XCom is the last line parsed as JSON instead of the text.
+const outputJSON = "json"
+
+func checkOutputProcessor(n *yaml.Node) []*dag.Error {
+	if n.Kind == yaml.ScalarNode && (n.Value == outputJSON || n.Value == "text") {
+		return nil
+	}
+	return []*dag.Error{{Line: n.Line, Column: n.Column,
+		Msg: fmt.Sprintf("output_processor: want json (push the last line parsed as JSON) or text (the default), got %q", n.Value)}}
+}
+
+// excerpt is the start of a long line, for error messages.
+func excerpt(s string) string {
+	if r := []rune(s); len(r) > 80 {
+		return fmt.Sprintf("%q…", string(r[:80]))
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // killGroupOnHUP precedes the task's command: bash leads the task's

@@ -3,6 +3,7 @@ package bash
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/flowtest"
@@ -187,4 +190,42 @@ func TestErrorsKeepTheCommandsLineNumbers(t *testing.T) {
 	if !strings.Contains(log.String(), "line 2: no-such-command-xyz") {
 		t.Errorf("bash's message does not name line 2:\n%s", log.String())
 	}
+}
+
+func TestOutputProcessorJSON(t *testing.T) {
+	run := func(command, processor string) (*operators.Result, error) {
+		tc := taskContext(command, flowtest.NewLog())
+		if processor != "" {
+			tc.Task.Options["output_processor"] = processor
+		}
+		return New().Execute(context.Background(), tc)
+	}
+	res, err := run(`echo starting; echo '{"orders": [1, 2], "n": 12345678901234567}'`, "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok := res.XCom["return_value"].(json.RawMessage)
+	if !ok || string(raw) != `{"orders": [1, 2], "n": 12345678901234567}` {
+		t.Fatalf("json XCom = %#v, want the last line as JSON", res.XCom["return_value"])
+	}
+	res, err = run(`echo '{"a": 1}'`, "")
+	if err != nil || res.XCom["return_value"] != `{"a": 1}` {
+		t.Fatalf("default XCom = %#v, %v; want the text", res.XCom["return_value"], err)
+	}
+	if _, err := run(`echo 'done: 3 files'`, "json"); err == nil || !strings.Contains(err.Error(), `not JSON: "done: 3 files"`) {
+		t.Fatalf("non-JSON last line: err = %v", err)
+	}
+
+	schema := New().Schema()
+	for _, o := range schema.Options {
+		if o.Name != "output_processor" {
+			continue
+		}
+		if errs := o.Check(&yaml.Node{Kind: yaml.ScalarNode, Value: "yaml", Line: 7, Column: 5}); len(errs) != 1 ||
+			!strings.Contains(errs[0].Msg, "want json") || errs[0].Line != 7 {
+			t.Fatalf("output_processor: yaml: %v", errs)
+		}
+		return
+	}
+	t.Fatal("no output_processor option")
 }
