@@ -41,7 +41,7 @@ func prescan(src string) *SyntaxError {
 		case '#':
 			end := strings.Index(src[s.pos+2:], "#}")
 			if end < 0 {
-				return nil // gonja reports the unclosed comment
+				return unclosedComment(&s)
 			}
 			s.advance(s.pos + 2 + end + 2)
 		case '{':
@@ -79,6 +79,18 @@ func prescan(src string) *SyntaxError {
 		}
 	}
 	return nil
+}
+
+// unclosedComment explains a "{#" that is never closed. In a command it is
+// nearly always a shell length, ${#VAR}, which Jinja (in Airflow too) reads
+// as the start of a comment.
+func unclosedComment(s *scanner) *SyntaxError {
+	msg := "'{#' opens a Jinja comment that is never closed with '#}'"
+	if s.pos > 0 && s.src[s.pos-1] == '$' {
+		msg = "'${#' is a shell length, but Jinja reads '{#' as the start of a comment that is never closed; " +
+			"write it as {{ '${#' }}NAME} or put the command inside {% raw %}…{% endraw %}"
+	}
+	return &SyntaxError{Expr: truncate(s.src[max(s.pos-1, 0):], 40), Line: s.line, Column: s.col(), Msg: msg}
 }
 
 // scanner walks the source keeping the line and column of pos.
