@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +18,7 @@ import (
 	"github.com/podflow/podflow/internal/localpg"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/suggest"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -147,10 +150,13 @@ func (a *App) LoadDAG(ctx context.Context, st *store.Store, dagID string) (*dag.
 	folder := a.Parser().LoadFolder(a.DagsFolder())
 	d := folder.DAG(dagID)
 	if d == nil {
-		if errs := folder.AllErrors(); len(errs) > 0 {
-			return nil, fmt.Errorf("DAG %q not found in the database or in %s (files with errors:\n%w)", dagID, a.DagsFolder(), errs)
+		var known []string
+		if rows, err := st.Dags(ctx); err == nil {
+			for _, r := range rows {
+				known = append(known, r.DagID)
+			}
 		}
-		return nil, fmt.Errorf("DAG %q not found in the database or in %s", dagID, a.DagsFolder())
+		return nil, dagNotFound(dagID, "in the database or in "+a.DagsFolder(), folder, known)
 	}
 	err = st.InTx(ctx, func(q store.Q) error { return scheduler.RegisterDAG(ctx, q, d) })
 	return d, err
@@ -170,10 +176,37 @@ func (a *App) FindDAG(fileOrID string) (*dag.DAG, error) {
 	if d := folder.DAG(fileOrID); d != nil {
 		return d, nil
 	}
-	if errs := folder.AllErrors(); len(errs) > 0 {
-		return nil, fmt.Errorf("DAG %q not found in %s; files with errors:\n%w", fileOrID, a.DagsFolder(), errs)
+	return nil, dagNotFound(fileOrID, "(not a file, and no DAG with that id in "+a.DagsFolder()+")", folder, nil)
+}
+
+// dagNotFound explains a DAG id that matches nothing: the closest known id
+// ("did you mean"), and only the broken files that may be the one meant —
+// a file named like the id — instead of every broken file's errors.
+func dagNotFound(id, where string, folder *dag.Folder, known []string) error {
+	for _, d := range folder.DAGs {
+		known = append(known, d.ID)
 	}
-	return nil, fmt.Errorf("DAG %q not found: not a file, and no DAG with that id in %s", fileOrID, a.DagsFolder())
+	msg := fmt.Sprintf("DAG %q not found %s", id, where)
+	if c := suggest.Closest(id, known); c != "" {
+		msg += fmt.Sprintf("; did you mean %q?", c)
+	}
+	var maybe dag.Errors
+	others := 0
+	for path, errs := range folder.Errors {
+		stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		if stem == id || suggest.Closest(id, []string{stem}) != "" {
+			maybe = append(maybe, errs...)
+		} else {
+			others++
+		}
+	}
+	if len(maybe) > 0 {
+		msg += fmt.Sprintf("\na file that may define it does not parse:\n%v", maybe)
+	}
+	if others > 0 {
+		msg += fmt.Sprintf("\n(%d other file(s) in the DAGs folder have errors: podflow validate lists them)", others)
+	}
+	return errors.New(msg)
 }
 
 // withStore wraps a command body that needs the database: it connects,

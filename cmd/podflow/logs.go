@@ -26,17 +26,29 @@ func newLogsCmd(app *App) *cobra.Command {
 		Args:  cobra.ExactArgs(3),
 		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			run, err := st.Run(ctx, args[0], args[1])
+			run, err := findRun(ctx, st, args[0], args[1])
 			if err != nil {
 				return err
 			}
-			ti, err := st.TaskInstance(ctx, run.PK, args[2])
+			ti, err := findTaskInstance(ctx, st, run, args[2])
 			if err != nil {
 				return err
 			}
 			n := try
 			if n == 0 {
 				n = ti.TryNumber
+			}
+			switch {
+			case ti.TryNumber == 0 && !follow:
+				reason := ""
+				if ti.Error != "" {
+					reason = ": " + ti.Error
+				}
+				return &exitError{code: 1, msg: fmt.Sprintf("task %s of run %s has no log: it never ran (state %s)%s",
+					ti.TaskID, run.RunID, ti.State, reason)}
+			case n < 0 || n > max(ti.TryNumber, 1):
+				return &exitError{code: 1, msg: fmt.Sprintf("task %s of run %s has no try %d (tries: 1 to %d)",
+					ti.TaskID, run.RunID, n, ti.TryNumber)}
 			}
 			var after int64
 			for {

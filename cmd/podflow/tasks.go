@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,7 @@ type taskRecord struct {
 
 func newTasksCmd(app *App) *cobra.Command {
 	var output string
+	var wide bool
 	cmd := &cobra.Command{
 		Use:     "tasks DAG_ID RUN_ID",
 		Short:   "Show a run's task instances: state, try, start, duration",
@@ -41,7 +43,7 @@ func newTasksCmd(app *App) *cobra.Command {
 		PreRunE: func(*cobra.Command, []string) error { return checkOutput(output) },
 		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			run, err := st.Run(ctx, args[0], args[1])
+			run, err := findRun(ctx, st, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -67,7 +69,11 @@ func newTasksCmd(app *App) *cobra.Command {
 					s := d.Seconds()
 					secs = &s
 				}
-				l.add(ti.TaskID, ti.State, fmt.Sprint(ti.TryNumber), fmtTime(ti.StartedAt), dur, firstLine(ti.Error))
+				errText := firstLine(ti.Error)
+				if wide {
+					errText = strings.ReplaceAll(ti.Error, "\n", " ⏎ ")
+				}
+				l.add(ti.TaskID, ti.State, fmt.Sprint(ti.TryNumber), fmtTime(ti.StartedAt), dur, errText)
 				records = append(records, taskRecord{DagID: ti.DagID, DagRunID: ti.RunID, TaskID: ti.TaskID,
 					MapIndex: ti.MapIndex, State: ti.State, TryNumber: ti.TryNumber, MaxTries: ti.MaxTries,
 					Pool: ti.Pool, StartDate: ti.StartedAt, EndDate: ti.EndedAt, Duration: secs, Error: ti.Error})
@@ -77,6 +83,7 @@ func newTasksCmd(app *App) *cobra.Command {
 		}),
 	}
 	addOutputFlag(cmd, &output)
+	cmd.Flags().BoolVar(&wide, "wide", false, "show each error in full (one line), not only its first line")
 	return cmd
 }
 

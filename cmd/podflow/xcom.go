@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +32,24 @@ func newXComGetCmd(app *App) *cobra.Command {
 				return err
 			}
 			if !ok {
-				return &exitError{code: 1, msg: fmt.Sprintf("no XCom %q for task %s in run %s of %s", key, args[2], args[1], args[0])}
+				run, err := findRun(ctx, st, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				if _, err := findTaskInstance(ctx, st, run, args[2]); err != nil {
+					return err
+				}
+				keys, err := st.XComKeys(ctx, args[0], args[1], args[2])
+				if err != nil {
+					return err
+				}
+				msg := fmt.Sprintf("no XCom %q for task %s in run %s of %s", key, args[2], args[1], args[0])
+				if len(keys) == 0 {
+					msg += "; the task pushed none"
+				} else {
+					msg += fmt.Sprintf("; its keys: %s (choose with --key)", strings.Join(keys, ", "))
+				}
+				return &exitError{code: 1, msg: msg}
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), string(raw))
 			return nil

@@ -264,7 +264,7 @@ func (q Q) SetExternalID(ctx context.Context, id int64, namespace, name string) 
 // deletes their XComs. Running ones are left to their workers to notice.
 func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, error) {
 	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'none', next_retry_at = NULL, next_method = NULL,
-			next_event = NULL, owner_id = NULL, error = NULL, queued_at = NULL, ended_at = NULL,
+			next_event = NULL, owner_id = NULL, error = NULL, queued_at = NULL, started_at = NULL, ended_at = NULL,
 			max_tries = max_tries + try_number,
 			`+appendHistory("'none'", "try_number")+`
 		WHERE run_pk = $1 AND task_id = ANY($2) RETURNING id`, run.PK, taskIDs)

@@ -57,6 +57,16 @@ func (q Q) XCom(ctx context.Context, dagID, runID, taskID, key string) (value js
 	return b, true, nil
 }
 
+// XComKeys lists the keys an unmapped task pushed in a run.
+func (q Q) XComKeys(ctx context.Context, dagID, runID, taskID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT key FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = -1
+		ORDER BY key`, dagID, runID, taskID)
+	if err != nil {
+		return nil, fmt.Errorf("list xcom keys of %s/%s/%s: %w", dagID, runID, taskID, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
 // RunXComs reads the XComs of one DAG run for templates (it is a
 // templating.XComPuller).
 type RunXComs struct {
