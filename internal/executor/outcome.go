@@ -10,6 +10,7 @@ import (
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/templating"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/xcomstore"
 )
@@ -89,6 +90,11 @@ func failure(r Returned, err error) Outcome {
 	case errors.Is(err, ErrShutdown):
 		out.State = runstate.UpForRetry
 		out.RetryAt = r.Now
+	case templating.Permanent(err):
+		out.State = runstate.Failed
+		if r.TryNumber <= r.MaxTries {
+			out.Error += " (not retried: the template gives the same error on every try)"
+		}
 	case r.TryNumber <= r.MaxTries && r.Task != nil:
 		out.State = runstate.UpForRetry
 		out.RetryAt = r.Now.Add(RetryDelay(r.Task, r.TryNumber))

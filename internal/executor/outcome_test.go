@@ -11,6 +11,7 @@ import (
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/templating"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -55,6 +56,10 @@ func TestDecide(t *testing.T) {
 		{name: "deferral keeps the earlier of its deadline and execution_timeout (the timeout)",
 			in:   Returned{Result: &operators.Result{Deferral: &operators.Deferral{Kind: "time", Method: "done", Deadline: now.Add(2 * time.Hour)}}, Task: task, TryNumber: 1, Deadline: now.Add(time.Hour), Now: now},
 			want: Outcome{State: runstate.Deferred, Trigger: trigger("time", "done", now.Add(time.Hour))}},
+		{name: "a template error fails at once although retries are left",
+			in:      Returned{Err: fmt.Errorf("task t: option bash_command: %w", &templating.RenderError{Msg: `undefined: "params.tabel"`}), Task: task, TryNumber: 1, MaxTries: 3, Now: now},
+			want:    Outcome{State: runstate.Failed},
+			wantErr: "not retried: the template gives the same error on every try"},
 		{name: "error with retries left: up for retry after retry_delay",
 			in:   Returned{Err: exitErr, Task: task, TryNumber: 2, MaxTries: 2, Now: now},
 			want: Outcome{State: runstate.UpForRetry, Error: exitErr.Error(), RetryAt: now.Add(time.Minute)}},

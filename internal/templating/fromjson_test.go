@@ -1,6 +1,8 @@
 package templating
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,32 @@ func TestFromJSON(t *testing.T) {
 		_, err := render(t, c.src, b.c)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want it to contain %q", c.src, err, c.want)
+		}
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.c.XCom = failingXCom{err: errors.New("connection refused")}
+	_, pullErr := render(t, "{{ ti.xcom_pull('a') }}", b.c)
+	_, undefErr := render(t, "{{ params.tabel }}", setup(t).c)
+	_, syntaxErr := Compile("{{ x ")
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"undefined name", fmt.Errorf("task t: %w", undefErr), true},
+		{"syntax error", syntaxErr, true},
+		{"xcom read failure", fmt.Errorf("task t: %w", pullErr), false},
+		{"not a template error", errors.New("exit code 1"), false},
+	} {
+		if c.err == nil {
+			t.Fatalf("%s: no error to classify", c.name)
+		}
+		if got := Permanent(c.err); got != c.want {
+			t.Errorf("%s (%v): Permanent = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
 }

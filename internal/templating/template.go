@@ -56,6 +56,32 @@ func (e *RenderError) Error() string {
 
 func (e *RenderError) Unwrap() error { return e.Err }
 
+// pullError is a failure to read an XCom (the database, not the template):
+// it may pass, so it is not Permanent.
+type pullError struct{ err error }
+
+func (e *pullError) Error() string { return e.err.Error() }
+func (e *pullError) Unwrap() error { return e.err }
+
+// Permanent reports whether err is a template error that the same template,
+// rendered again with the same run, would give again: a syntax error, an
+// undefined name, a bad call, a sandbox limit. A retry cannot help, so the
+// task fails at once (Airflow's AirflowFailException). Failures to read an
+// XCom and renders cut short by their context are not permanent.
+func Permanent(err error) bool {
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		return true
+	}
+	var re *RenderError
+	if !errors.As(err, &re) {
+		return false
+	}
+	var pe *pullError
+	return !errors.As(err, &pe) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+		!strings.HasPrefix(re.Msg, "rendering stopped") && !strings.HasPrefix(re.Msg, "template rendering panicked")
+}
+
 // IsTemplate reports whether s contains template syntax.
 func IsTemplate(s string) bool {
 	return strings.Contains(s, "{{") || strings.Contains(s, "{%") || strings.Contains(s, "{#")

@@ -268,7 +268,7 @@ func (st *renderState) xcomPullArgs(args *exec.VarArgs) (any, error) {
 func (st *renderState) pullOne(taskID, key string, def any) (any, error) {
 	raw, found, err := st.c.XCom.Pull(st.ctx, taskID, key)
 	if err != nil {
-		return nil, fmt.Errorf("xcom_pull task %s key %s: %w", taskID, key, err)
+		return nil, &pullError{fmt.Errorf("xcom_pull task %s key %s: %w", taskID, key, err)}
 	}
 	if !found {
 		return def, nil
