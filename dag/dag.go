@@ -51,6 +51,10 @@ type Task struct {
 	Pool                    string        // default "default_pool"
 	PriorityWeight          int           // default 1
 	Owner                   string
+	// CheckTemplates (check_templates, default true) lets validate flag
+	// unknown names and undeclared params in the task's templates; a task
+	// that builds names dynamically turns it off.
+	CheckTemplates bool
 
 	// Options are the operator's own options as plain values decoded from
 	// YAML (string, int, float64, bool, nil, []any, map[string]any).

@@ -29,7 +29,7 @@ func (f *fileParser) operatorOptions(t *parsedTask, m *yaml.Node, schema *Operat
 			continue
 		}
 		t.Options[key] = f.optionValue(key, opt.Kind, e.value)
-		if opt.Templated && !f.templates(key, e.value) {
+		if opt.Templated && !f.templates(key, e.value, t.Task) {
 			valid = false
 		}
 		if opt.Check != nil {

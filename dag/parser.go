@@ -122,6 +122,7 @@ type fileParser struct {
 	templateBudget int
 	mergeBudget    int
 	tooDeep        bool
+	params         map[string]any // the DAG's declared params; nil when it declares none
 }
 
 // errorf records a problem at node n.
@@ -198,6 +199,9 @@ func (f *fileParser) parse(data []byte) *DAG {
 	}
 	fields := f.fields(root, dagKeys)
 	f.dagFields(d, root, fields)
+	if _, declared := fields["params"]; declared {
+		f.params = d.Params
+	}
 	defaults := f.defaultArgs(fields)
 	tasks := f.tasks(d, root, fields, defaults)
 	f.dependencies(tasks, fields)

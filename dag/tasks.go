@@ -10,7 +10,7 @@ import (
 // taskSettingKeys are the task settings default_args may give for every
 // task; a task's own value wins.
 var taskSettingKeys = []string{"retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay",
-	"execution_timeout", "trigger_rule", "pool", "priority_weight", "owner"}
+	"execution_timeout", "trigger_rule", "pool", "priority_weight", "owner", "check_templates"}
 
 // taskKeys are the keys every task may have whatever its operator.
 var taskKeys = append([]string{"task_id", "operator", "upstream"}, taskSettingKeys...)
@@ -37,6 +37,7 @@ func (f *fileParser) defaultArgs(fields map[string]entry) *Task {
 		RetryDelay:     DefaultRetryDelay,
 		Pool:           DefaultPool,
 		PriorityWeight: DefaultPriorityWeight,
+		CheckTemplates: true,
 	}
 	e, ok := fields["default_args"]
 	if !ok || isNull(e.value) {
@@ -101,6 +102,10 @@ func (f *fileParser) taskSetting(t *Task, e entry) {
 	case "owner":
 		if !isNull(n) {
 			t.Owner, _ = f.str(key, n)
+		}
+	case "check_templates":
+		if v, ok := f.boolean(key, n); ok {
+			t.CheckTemplates = v
 		}
 	}
 }

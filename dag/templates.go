@@ -13,11 +13,11 @@ import (
 // templates parses every template string inside a templated option's value
 // (nested in lists and mappings too) and reports those that do not parse,
 // at their position in the file. It returns whether all parsed.
-func (f *fileParser) templates(key string, n *yaml.Node) bool {
-	return f.templatesDepth(key, n, 0)
+func (f *fileParser) templates(key string, n *yaml.Node, t *Task) bool {
+	return f.templatesDepth(key, n, t, 0)
 }
 
-func (f *fileParser) templatesDepth(key string, n *yaml.Node, depth int) bool {
+func (f *fileParser) templatesDepth(key string, n *yaml.Node, t *Task, depth int) bool {
 	r := resolve(n)
 	if r == nil || depth > maxNodeDepth || f.templateBudget < 0 {
 		return true // the plain value's walk reports the nesting
@@ -32,25 +32,26 @@ func (f *fileParser) templatesDepth(key string, n *yaml.Node, depth int) bool {
 		if r.ShortTag() != "!!str" || !templating.IsTemplate(r.Value) {
 			return true
 		}
-		return f.template(key, r)
+		return f.template(key, r, t)
 	case yaml.SequenceNode:
 		ok := true
 		for i, item := range r.Content {
-			ok = f.templatesDepth(fmt.Sprintf("%s[%d]", key, i), item, depth+1) && ok
+			ok = f.templatesDepth(fmt.Sprintf("%s[%d]", key, i), item, t, depth+1) && ok
 		}
 		return ok
 	case yaml.MappingNode:
 		ok := true
 		for _, e := range f.entries(r) {
-			ok = f.templatesDepth(key+"."+e.name(), e.value, depth+1) && ok
+			ok = f.templatesDepth(key+"."+e.name(), e.value, t, depth+1) && ok
 		}
 		return ok
 	}
 	return true
 }
 
-// template parses one template string.
-func (f *fileParser) template(key string, n *yaml.Node) (ok bool) {
+// template parses one template string and, unless the task turned it off
+// (check_templates: false), checks the names it reads.
+func (f *fileParser) template(key string, n *yaml.Node, t *Task) (ok bool) {
 	defer func() {
 		// A template engine bug must not take the parser down with it.
 		if r := recover(); r != nil {
@@ -58,9 +59,17 @@ func (f *fileParser) template(key string, n *yaml.Node) (ok bool) {
 			ok = false
 		}
 	}()
-	err := f.p.compileTemplate(n.Value)
+	tpl, err := f.p.templates.Compile(n.Value)
 	if err == nil {
-		return true
+		if !t.CheckTemplates {
+			return true
+		}
+		problems := tpl.Check(f.params)
+		for _, p := range problems {
+			line, col := f.src.scalarPosition(n, p.Line, p.Column)
+			f.errorAt(line, col, "%s: %s (check_templates: false turns this check off for a task that builds names at run time)", key, p.Msg)
+		}
+		return len(problems) == 0
 	}
 	line, col := n.Line, n.Column
 	msg := err.Error()
@@ -73,14 +82,6 @@ func (f *fileParser) template(key string, n *yaml.Node) (ok bool) {
 	}
 	f.errorAt(line, col, "%s: template does not parse: %s", key, msg)
 	return false
-}
-
-// compileTemplate parses a template once per parser: the same templates
-// ("{{ ds }}", "{{ params.table }}") recur across tasks and files, and
-// the scheduler parses the same files again and again.
-func (p *Parser) compileTemplate(src string) error {
-	_, err := p.templates.Compile(src)
-	return err
 }
 
 // WalkStrings returns a copy of v with fn applied to every string in it,

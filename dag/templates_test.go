@@ -151,3 +151,42 @@ tasks:
 		t.Fatalf("error = %.300q, want it to start with %q", errs[0].Error(), want)
 	}
 }
+
+func TestStaticTemplateChecks(t *testing.T) {
+	t.Parallel()
+	_, errs := parse(t, `
+dag_id: x
+params: {table: orders}
+default_args: {retries: 2}
+tasks:
+  - task_id: a
+    operator: bash
+    bash_command: |
+      echo {{ params.tabel }} {{ params.table }}
+      echo {{ prev_ds }}
+    env:
+      DAY: "{{ ds }}"
+  - task_id: b
+    operator: bash
+    check_templates: false
+    bash_command: echo {{ params.built_at_run_time }} {{ unknown_but_allowed }}
+`)
+	want := []string{
+		`dag.yaml:8:15: bash_command: params.tabel is not declared; did you mean "table"?`,
+		`dag.yaml:9:15: bash_command: unknown name "prev_ds"`,
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("want %d errors, got:\n%v", len(want), errs)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %q, want it to start with %q", i, errs[i], w)
+		}
+	}
+	// Without declared params, params.x may come from the run's conf.
+	mustParse(t, `
+dag_id: y
+tasks:
+  - {task_id: a, operator: bash, bash_command: "echo {{ params.anything }}"}
+`)
+}

@@ -78,6 +78,9 @@ var (
 	typeTestCall     = reflect.TypeFor[*nodes.TestCall]()
 	typeToken        = reflect.TypeFor[*tokens.Token]()
 	typeFor          = reflect.TypeFor[*controlstructures.ForControlStructure]()
+	typeMacro        = reflect.TypeFor[*nodes.Macro]()
+	typeSet          = reflect.TypeFor[*controlstructures.SetControlStructure]()
+	typeWith         = reflect.TypeFor[*controlstructures.WithControlStructure]()
 )
 
 // guardTree rewrites the parsed template in place and returns the access
@@ -91,7 +94,9 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 		binops  []binopSlot
 		loops   []*controlstructures.ForControlStructure
 		names   = map[string]bool{}
-		unknown []string // filters and tests gonja does not have
+		nameAt  = map[string]*tokens.Token{} // first use of each name
+		bound   = map[string]bool{}          // names the template binds itself
+		unknown []string                     // filters and tests gonja does not have
 		firstAt *tokens.Token
 	)
 	visited := map[uintptr]bool{}
@@ -123,7 +128,24 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 			case typeOutput:
 				outputs = append(outputs, (*nodes.Output)(unsafe.Pointer(v.Pointer())))
 			case typeName:
-				names[(*nodes.Name)(unsafe.Pointer(v.Pointer())).Name.Val] = true
+				tok := (*nodes.Name)(unsafe.Pointer(v.Pointer())).Name
+				names[tok.Val] = true
+				if at, seen := nameAt[tok.Val]; !seen || tok.Pos < at.Pos {
+					nameAt[tok.Val] = tok
+				}
+			case typeMacro:
+				m := (*nodes.Macro)(unsafe.Pointer(v.Pointer()))
+				bindMacro(bound, m)
+			case typeSet:
+				if target := v.Elem().FieldByName("target"); target.IsValid() && !target.IsNil() && target.Elem().Type() == typeName {
+					bound[(*nodes.Name)(unsafe.Pointer(target.Elem().Pointer())).Name.Val] = true
+				}
+			case typeWith:
+				if pairs := v.Elem().FieldByName("pairs"); pairs.IsValid() && pairs.Kind() == reflect.Map {
+					for _, k := range pairs.MapKeys() {
+						bound[k.String()] = true
+					}
+				}
 			case typeCall:
 				calls = append(calls, (*nodes.Call)(unsafe.Pointer(v.Pointer())))
 			case typeFilterCall:
@@ -141,7 +163,9 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 					}
 				}
 			case typeFor:
-				loops = append(loops, (*controlstructures.ForControlStructure)(unsafe.Pointer(v.Pointer())))
+				l := (*controlstructures.ForControlStructure)(unsafe.Pointer(v.Pointer()))
+				loops = append(loops, l)
+				bound[l.Key], bound[l.Value], bound["loop"] = true, true, true
 			}
 			walk(v.Elem(), nil)
 		case reflect.Struct:
@@ -269,14 +293,21 @@ func guardTree(root *nodes.Template, env *exec.Environment) (*tree, error) {
 	for n := range names {
 		mentioned = append(mentioned, n)
 	}
-	return &tree{sites: sites, names: mentioned, fallback: fallback}, nil
+	free := map[string]*tokens.Token{}
+	for n, at := range nameAt {
+		if !bound[n] {
+			free[n] = at
+		}
+	}
+	return &tree{sites: sites, names: mentioned, fallback: fallback, free: free}, nil
 }
 
 // tree is what guardTree learned about a template.
 type tree struct {
 	sites    []site
-	names    []string        // names the template mentions
-	fallback map[string]site // unguarded accesses by gonja's String() of them
+	names    []string                 // names the template mentions
+	fallback map[string]site          // unguarded accesses by gonja's String() of them
+	free     map[string]*tokens.Token // names read but not bound by the template, at their first use
 }
 
 func isIntLiteral(n nodes.Node) bool {

@@ -195,6 +195,7 @@ container_resources: {limits: {memory: '{{ params.port }}x'}}
 		t.Errorf("rendered invalid quantity: err = %v", err)
 	}
 	undefined := parseTask(t, "undefined", `
+check_templates: false
 image: '{{ nope }}'
 `)
 	_, err = op.Plan(context.Background(), &operators.TaskContext{DAG: &dag.DAG{ID: "d"}, Task: undefined, RunID: "r"})
