@@ -85,6 +85,15 @@ const (
 var TriggerRules = []TriggerRule{AllSuccess, AllFailed, AllDone, OneSuccess, OneFailed,
 	NoneFailed, NoneFailedMinOneSuccess, NoneSkipped, Always}
 
+// TaskIDs lists the task ids in file order.
+func (d *DAG) TaskIDs() []string {
+	ids := make([]string, len(d.Tasks))
+	for i, t := range d.Tasks {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
 // Task returns the task with the given id, or nil.
 func (d *DAG) Task(id string) *Task {
 	for _, t := range d.Tasks {

@@ -162,6 +162,21 @@ func (a *App) LoadDAG(ctx context.Context, st *store.Store, dagID string) (*dag.
 	return d, err
 }
 
+// RunDAG parses the DAG version a run uses (runs are pinned to the version
+// they were created with).
+func (a *App) RunDAG(ctx context.Context, st *store.Store, run store.Run) (*dag.DAG, error) {
+	src, path, err := st.DagSource(ctx, run.Hash)
+	if err != nil {
+		return nil, err
+	}
+	d, errs := a.Parser().ParseBytes(path, src)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("DAG %s (version %.12s, used by run %s) does not parse any more:\n%w", run.DagID, run.Hash, run.RunID, errs)
+	}
+	d.Hash = run.Hash
+	return d, nil
+}
+
 // FindDAG finds a DAG by file path or by id in the DAGs folder, without a
 // database.
 func (a *App) FindDAG(fileOrID string) (*dag.DAG, error) {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/internal/daemon"
+	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/kubernetes"
 )
 
@@ -17,13 +17,13 @@ func init() {
 }
 
 func newDryRunCmd(app *App) *cobra.Command {
-	var conf confFlags
+	var runf runFlags
 	cmd := &cobra.Command{
 		Use:   "dry-run DAG_FILE_OR_ID TASK_ID",
 		Short: "Print the pod manifest a kubernetes_pod task would create, touching no cluster",
 		Long: "Print the complete Pod manifest (YAML, apiVersion and kind included) that a kubernetes_pod task " +
 			"would create, with templates rendered in a sample context (logical date now, run_id manual__<now>, " +
-			"--conf as dag_run.conf). Only the manifest goes to stdout, so `podflow dry-run DAG TASK | kubectl " +
+			"--conf as dag_run.conf, --xcom for xcom_pull) or, with --run-id, in a real run's conf, dates and XComs. Only the manifest goes to stdout, so `podflow dry-run DAG TASK | kubectl " +
 			"create -f -` works; messages go to stderr. No cluster is contacted.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -33,18 +33,16 @@ func newDryRunCmd(app *App) *cobra.Command {
 			}
 			task := d.Task(args[1])
 			if task == nil {
-				return fmt.Errorf("DAG %s has no task %q", d.ID, args[1])
+				return &exitError{code: 1, msg: withSuggestion(fmt.Sprintf("DAG %s has no task %q", d.ID, args[1]), args[1], d.TaskIDs())}
 			}
 			if task.Operator != kubernetes.OperatorName {
 				return fmt.Errorf("task %s of DAG %s is a %s task; dry-run prints the pod of kubernetes_pod tasks", task.ID, d.ID, task.Operator)
 			}
-			_, confMap, err := conf.load(cmd.InOrStdin())
+			run, closeRun, err := runf.taskRun(cmd.Context(), app, cmd, d, "manual")
 			if err != nil {
 				return err
 			}
-			if err := d.CheckConf(confMap); err != nil {
-				return err
-			}
+			defer closeRun()
 			cfg, err := app.Config()
 			if err != nil {
 				return err
@@ -54,8 +52,7 @@ func newDryRunCmd(app *App) *cobra.Command {
 			if !ok {
 				pods = kubernetes.New()
 			}
-			tc := kubernetes.DryRunContext(d, task, confMap, time.Now(), daemon.Connections{Config: cfg},
-				&printLog{w: cmd.ErrOrStderr()})
+			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.ErrOrStderr()}, daemon.Connections{Config: cfg})
 			pod, err := pods.DryRun(cmd.Context(), tc)
 			if err != nil {
 				return err
@@ -68,6 +65,6 @@ func newDryRunCmd(app *App) *cobra.Command {
 			return err
 		},
 	}
-	conf.register(cmd)
+	runf.register(cmd)
 	return cmd
 }

@@ -82,6 +82,7 @@ func newTasksCmd(app *App) *cobra.Command {
 			return l.print(cmd.OutOrStdout(), output)
 		}),
 	}
+	cmd.AddCommand(newTasksRenderCmd(app))
 	addOutputFlag(cmd, &output)
 	cmd.Flags().BoolVar(&wide, "wide", false, "show each error in full (one line), not only its first line")
 	return cmd

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/operators"
 )
@@ -22,12 +21,13 @@ func init() {
 }
 
 func newTestCmd(app *App) *cobra.Command {
-	var conf confFlags
+	var runf runFlags
 	cmd := &cobra.Command{
 		Use:   "test DAG_FILE_OR_ID TASK_ID",
 		Short: "Run one task here and now, without a scheduler or database; its log goes to stdout",
 		Long: "Run one task here and now, without a scheduler or database: templates render with a sample " +
-			"context (logical date now, --conf as dag_run.conf); xcom_pull finds nothing. Exit 0 on success, 1 on failure.",
+			"context (logical date now, --conf as dag_run.conf; xcom_pull finds only --xcom values), or with --run-id " +
+			"in a real run's conf, dates and XComs. Exit 0 on success, 1 on failure.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -37,25 +37,21 @@ func newTestCmd(app *App) *cobra.Command {
 			}
 			task := d.Task(args[1])
 			if task == nil {
-				return fmt.Errorf("DAG %s has no task %q", d.ID, args[1])
+				return &exitError{code: 1, msg: withSuggestion(fmt.Sprintf("DAG %s has no task %q", d.ID, args[1]), args[1], d.TaskIDs())}
 			}
 			op, ok := app.Operators().Lookup(task.Operator)
 			if !ok {
 				return fmt.Errorf("unknown operator %q", task.Operator)
 			}
-			_, confMap, err := conf.load(cmd.InOrStdin())
+			run, closeRun, err := runf.taskRun(ctx, app, cmd, d, "test")
 			if err != nil {
 				return err
 			}
-			if err := d.CheckConf(confMap); err != nil {
-				return err
-			}
-			now := time.Now().UTC().Truncate(time.Second)
+			defer closeRun()
 			cfg, err := app.Config()
 			if err != nil {
 				return err
 			}
-			run := operators.TaskRun{RunID: dag.RunID("test", now), TryNumber: 1, LogicalDate: now, Conf: confMap, XCom: noXCom{}}
 			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.OutOrStdout()}, daemon.Connections{Config: cfg})
 			if task.ExecutionTimeout > 0 {
 				var cancel context.CancelFunc
@@ -82,7 +78,7 @@ func newTestCmd(app *App) *cobra.Command {
 			return nil
 		},
 	}
-	conf.register(cmd)
+	runf.register(cmd)
 	return cmd
 }
 
@@ -101,7 +97,3 @@ func (l *printLog) Line(source, text string) {
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "%s [%s] %s\n", time.Now().Format("15:04:05.000"), source, text)
 }
-
-type noXCom struct{}
-
-func (noXCom) Pull(context.Context, string, string) (any, bool, error) { return nil, false, nil }

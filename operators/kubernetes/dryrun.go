@@ -13,7 +13,7 @@ import (
 	"github.com/podflow/podflow/operators"
 )
 
-// DryRunContext is the task context of `podflow dry-run`: a manual run at
+// DryRunContext is a sample task context, as `podflow dry-run` builds one without --run-id: a manual run at
 // now, try 1, the DAG's params overridden by conf, no XCom and no cluster.
 func DryRunContext(d *dag.DAG, t *dag.Task, conf map[string]any, now time.Time, conns operators.Connections, log operators.Log) *operators.TaskContext {
 	now = now.UTC()
