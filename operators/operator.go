@@ -74,6 +74,22 @@ type Log interface {
 	Line(source, text string)
 }
 
+// TimedLog is a Log that can keep the time a line was written at its
+// source (a pod's own log timestamps), rather than when podflow read it:
+// a deferred pod's log is fetched at resume, minutes after it was written.
+type TimedLog interface {
+	LineAt(at time.Time, source, text string)
+}
+
+// LineAt writes a line stamped at, when log keeps times; else as Line.
+func LineAt(log Log, at time.Time, source, text string) {
+	if tl, ok := log.(TimedLog); ok {
+		tl.LineAt(at, source, text)
+		return
+	}
+	log.Line(source, text)
+}
+
 // Connections looks up connection settings by id.
 type Connections interface {
 	Connection(id string) (map[string]any, bool)

@@ -92,8 +92,11 @@ func (l *printLog) Printf(format string, args ...any) {
 	l.Line("podflow", fmt.Sprintf(format, args...))
 }
 
-func (l *printLog) Line(source, text string) {
+func (l *printLog) Line(source, text string) { l.LineAt(time.Now(), source, text) }
+
+// LineAt prints a line with its own time (a pod's log timestamps).
+func (l *printLog) LineAt(at time.Time, source, text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(l.w, "%s [%s] %s\n", time.Now().Format("15:04:05.000"), source, text)
+	fmt.Fprintf(l.w, "%s [%s] %s\n", at.Local().Format("15:04:05.000"), source, text)
 }

@@ -27,9 +27,13 @@ func newTaskLog(tiID int64, try int) *taskLog { return &taskLog{tiID: tiID, try:
 
 func (l *taskLog) Printf(format string, args ...any) { l.Line("podflow", fmt.Sprintf(format, args...)) }
 
-func (l *taskLog) Line(source, text string) {
+func (l *taskLog) Line(source, text string) { l.LineAt(time.Now(), source, text) }
+
+// LineAt keeps a line's own time (operators.TimedLog): a pod's log lines
+// carry the time the container wrote them.
+func (l *taskLog) LineAt(at time.Time, source, text string) {
 	l.mu.Lock()
-	l.buf = append(l.buf, store.LogLine{TIID: l.tiID, TryNumber: l.try, At: time.Now(), Source: source, Line: text})
+	l.buf = append(l.buf, store.LogLine{TIID: l.tiID, TryNumber: l.try, At: at, Source: source, Line: text})
 	l.mu.Unlock()
 }
 

@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podflow/podflow/operators"
 )
 
 // logFollower copies one container's log into the task log, with the
@@ -221,5 +223,5 @@ func (f *logFollower) write(line string, skip *int) {
 	default:
 		f.lastTS, f.atLast, *skip = ts, 1, 0
 	}
-	f.r.tc.Log.Line(f.container, text)
+	operators.LineAt(f.r.tc.Log, ts, f.container, text)
 }

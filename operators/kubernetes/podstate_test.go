@@ -212,3 +212,30 @@ func TestLogResumeNoDuplicates(t *testing.T) {
 	}
 	expect(t, "lines", log.SourceLines("base"), []string{"one", "two", "two-again-same-ts", "three-same-ts", "four", "no timestamp"})
 }
+
+// stampedLog records the times lines were stamped with.
+type stampedLog struct {
+	*flowtest.Log
+	at []time.Time
+}
+
+func (l *stampedLog) LineAt(at time.Time, source, text string) {
+	l.at = append(l.at, at)
+	l.Line(source, text)
+}
+
+// TestPodLogLinesKeepPodTime: a pod's lines are stamped with the time the
+// container wrote them (a deferred pod's log is read minutes later).
+func TestPodLogLinesKeepPodTime(t *testing.T) {
+	t.Parallel()
+	log := &stampedLog{Log: flowtest.NewLog()}
+	f := &logFollower{r: &podRun{tc: &operators.TaskContext{Log: log}}, container: "base"}
+	skip := 0
+	f.write("2026-11-28T09:00:00.100000000Z one", &skip)
+	f.write("2026-11-28T09:05:00.5Z two", &skip)
+	want := []time.Time{time.Date(2026, 11, 28, 9, 0, 0, 100_000_000, time.UTC), time.Date(2026, 11, 28, 9, 5, 0, 500_000_000, time.UTC)}
+	if len(log.at) != 2 || !log.at[0].Equal(want[0]) || !log.at[1].Equal(want[1]) {
+		t.Fatalf("stamps = %v, want %v", log.at, want)
+	}
+	expect(t, "lines", log.SourceLines("base"), []string{"one", "two"})
+}
