@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	// SigningKey signs the JWTs (HS256), at least 32 bytes. When empty, a
 	// random key is generated on the first start and kept in the database,
 	// so every webserver shares it.
-	SigningKey string
+	SigningKey config.Secret
 	// OIDC, when set, also accepts ID tokens from that issuer.
 	OIDC *OIDCConfig
 }
@@ -127,14 +128,24 @@ func newService(ctx context.Context, st *store.Store, cfg Config, logger hclog.L
 	return s, nil
 }
 
-func (s *Service) loadSigningKey(ctx context.Context, configured string) error {
+// ConfigFrom takes the auth settings of podflow.yaml and the environment.
+func ConfigFrom(c *config.Config) Config {
+	out := Config{Mode: c.Auth, TokenTTL: c.AuthTokenTTL, SigningKey: c.AuthSigningKey}
+	if o := c.OIDC; o != nil {
+		out.OIDC = &OIDCConfig{IssuerURL: o.IssuerURL, ClientID: o.ClientID, RoleClaim: o.RoleClaim,
+			RoleMapping: o.RoleMapping, DefaultRole: o.DefaultRole}
+	}
+	return out
+}
+
+func (s *Service) loadSigningKey(ctx context.Context, configured config.Secret) error {
 	if configured != "" {
 		if len(configured) < MinSigningKey {
 			// The key itself is never part of the message.
 			return fmt.Errorf("auth_signing_key (or PODFLOW_AUTH_SIGNING_KEY) is %d bytes: want at least %d random bytes",
 				len(configured), MinSigningKey)
 		}
-		s.key = []byte(configured)
+		s.key = []byte(configured.Reveal())
 		return nil
 	}
 	key, err := s.st.SecretOrCreate(ctx, signingSecret, randomBytes(32))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
 )
@@ -227,7 +228,7 @@ func TestSigningKeySharedOrConfigured(t *testing.T) {
 	if p, err := b.as(second, "Bearer "+tok); err != nil || p.Name != "alice" {
 		t.Fatalf("a second webserver refuses the first's token: %+v %v", p, err)
 	}
-	configured := b.service(Config{SigningKey: strings.Repeat("k", 40)})
+	configured := b.service(Config{SigningKey: config.Secret(strings.Repeat("k", 40))})
 	p, err := b.as(configured, "Bearer "+tok)
 	wantUnauthenticated(t, "token under the stored key, checked with a configured one", p, err)
 	_, err = newService(b.ctx, b.st, Config{SigningKey: "tooshortsecret"}, nil, b.clock.now)
