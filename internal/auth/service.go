@@ -164,7 +164,7 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 	if s.mode == ModeNone {
 		return "", time.Time{}, ErrLoginDisabled
 	}
-	keys := []string{"user:" + username, "addr:" + remoteHost(remote)}
+	keys := []string{"user:" + clip(username), "addr:" + clip(remoteHost(remote))}
 	if !s.limiter.Allowed(keys...) {
 		return "", time.Time{}, ErrRateLimited
 	}
@@ -319,6 +319,16 @@ func remoteHost(remote string) string {
 		return h
 	}
 	return remote
+}
+
+// clip bounds a rate-limit key, so memory stays bounded however long the
+// names a caller sends.
+func clip(s string) string {
+	const max = 256
+	if len(s) > max {
+		return s[:max]
+	}
+	return s
 }
 
 func randomBytes(n int) []byte {

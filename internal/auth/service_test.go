@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -285,5 +286,41 @@ func TestModeNoneIsAnonymousAdmin(t *testing.T) {
 	}
 	if _, _, err := svc.Login(context.Background(), "a", "b", "127.0.0.1:1"); !errors.Is(err, ErrLoginDisabled) {
 		t.Fatalf("login with auth none: %v", err)
+	}
+}
+
+// One service serves many requests at once (run with -race).
+func TestConcurrentRequests(t *testing.T) {
+	b := setup(t, Config{})
+	b.user("alice", "correct horse", "op")
+	tok := b.login("alice", "correct horse")
+	key, prefix, hash, err := NewAPIKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.CreateAPIKey(b.ctx, store.NewAPIKey{Name: "ci", Prefix: prefix, Hash: hash, Role: "viewer", CreatedBy: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			cred := tok
+			if i%2 == 1 {
+				cred = key
+			}
+			for range 20 {
+				if _, err := b.as(b.svc, "Bearer "+cred); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if i%3 == 0 { // 6 of the 16: more than LoginFailures
+				_, _, _ = b.svc.Login(b.ctx, "mallory", "guess", "10.9.9.9:1")
+			}
+		})
+	}
+	wg.Wait()
+	if _, _, err := b.svc.Login(b.ctx, "mallory", "guess", "10.9.9.9:1"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("after 6 concurrent failures: %v, want ErrRateLimited", err)
 	}
 }
