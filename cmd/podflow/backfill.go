@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
 )
 
 func init() {
@@ -43,23 +44,37 @@ func newBackfillCmd(app *App) *cobra.Command {
 			if d.Schedule == "" || d.Schedule == "@once" {
 				return fmt.Errorf("DAG %s has no recurring schedule to backfill", d.ID)
 			}
-			n := 0
-			for at := from.Add(-time.Nanosecond); ; {
-				next, ok := d.NextRun(at)
-				if !ok || next.After(to) {
-					break
+			// One transaction: the runs and their audit entry appear together.
+			var queued []string
+			err = st.InTx(ctx, func(q store.Q) error {
+				for at := from.Add(-time.Nanosecond); ; {
+					next, ok := d.NextRun(at)
+					if !ok || next.After(to) {
+						break
+					}
+					runID, created, err := scheduler.CreateRun(ctx, q, d, "backfill", next, nil)
+					if err != nil {
+						return err
+					}
+					if created {
+						queued = append(queued, runID)
+					}
+					at = next
 				}
-				runID, created, err := scheduler.CreateRun(ctx, st.Q, d, "backfill", next, nil)
-				if err != nil {
-					return err
+				if len(queued) == 0 {
+					return nil
 				}
-				if created {
-					n++
-					fmt.Fprintf(cmd.OutOrStdout(), "queued %s\n", runID)
-				}
-				at = next
+				e := cliEvent("backfill", map[string]any{"start": start, "end": end, "runs": len(queued)})
+				e.DagID = d.ID
+				return q.RecordEvent(ctx, e)
+			})
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%d backfill runs queued for %s\n", n, d.ID)
+			for _, runID := range queued {
+				fmt.Fprintf(cmd.OutOrStdout(), "queued %s\n", runID)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d backfill runs queued for %s\n", len(queued), d.ID)
 			return nil
 		},
 	}

@@ -59,6 +59,11 @@ func newClearCmd(app *App) *cobra.Command {
 				if n, err = q.ClearTasks(ctx, locked, ids); err != nil {
 					return err
 				}
+				e := cliEvent("clear", map[string]any{"task_ids": ids, "cleared": n, "downstream": downstream})
+				e.DagID, e.RunID, e.TaskID = run.DagID, run.RunID, task
+				if err := q.RecordEvent(ctx, e); err != nil {
+					return err
+				}
 				if locked.State != runstate.RunRunning && locked.State != runstate.RunQueued {
 					if _, err := q.ReopenRun(ctx, run.PK); err != nil {
 						return err

@@ -83,12 +83,20 @@ func newPauseCmd(app *App, pause bool) *cobra.Command {
 			if _, err := app.LoadDAG(ctx, st, args[0]); err != nil {
 				return err
 			}
-			if err := st.SetPaused(ctx, args[0], pause); err != nil {
-				return err
-			}
-			word := "unpaused"
+			event, word := "unpause", "unpaused"
 			if pause {
-				word = "paused"
+				event, word = "pause", "paused"
+			}
+			err := st.InTx(ctx, func(q store.Q) error {
+				if err := q.SetPaused(ctx, args[0], pause); err != nil {
+					return err
+				}
+				e := cliEvent(event, nil)
+				e.DagID = args[0]
+				return q.RecordEvent(ctx, e)
+			})
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], word)
 			return nil

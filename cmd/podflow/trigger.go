@@ -62,7 +62,18 @@ func newTriggerCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runID, created, err := scheduler.CreateRun(ctx, st.Q, d, "manual", at, confJSON)
+			var runID string
+			var created bool
+			err = st.InTx(ctx, func(q store.Q) error {
+				var err error
+				runID, created, err = scheduler.CreateRun(ctx, q, d, "manual", at, confJSON)
+				if err != nil || !created {
+					return err
+				}
+				e := cliEvent("trigger", map[string]any{"logical_date": at})
+				e.DagID, e.RunID = d.ID, runID
+				return q.RecordEvent(ctx, e)
+			})
 			if err != nil {
 				return err
 			}

@@ -24,3 +24,13 @@ func TestRoleAllows(t *testing.T) {
 		t.Error("ParseRole accepted superuser")
 	}
 }
+
+func TestAuditEvent(t *testing.T) {
+	e := AuditEvent(Principal{Kind: KindAPIKey, Name: "ci", Role: RoleOp}, "10.1.2.3:54321", "trigger")
+	if e.Actor != "api-key:ci" || e.Source != "10.1.2.3" || e.Event != "trigger" {
+		t.Fatalf("%+v", e)
+	}
+	if e := AuditEvent(Principal{Kind: KindUser, Name: "alice"}, "[::1]:80", "pause"); e.Actor != "alice" || e.Source != "::1" {
+		t.Fatalf("%+v", e)
+	}
+}

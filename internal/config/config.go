@@ -25,7 +25,42 @@ type File struct {
 	ZombieThreshold string                    `yaml:"zombie_threshold"`
 	HealthAddr      string                    `yaml:"health_addr"`
 	AllowedPaths    []string                  `yaml:"allowed_paths"`
+	Auth            string                    `yaml:"auth"`
+	AuthTokenTTL    string                    `yaml:"auth_token_ttl"`
+	AuthSigningKey  Secret                    `yaml:"auth_signing_key"`
+	OIDC            *OIDC                     `yaml:"oidc"`
 }
+
+// OIDC is the oidc block of podflow.yaml: single sign-on with ID tokens of
+// an OpenID Connect provider, sent to the API as bearer tokens.
+type OIDC struct {
+	IssuerURL   string            `yaml:"issuer_url"`
+	ClientID    string            `yaml:"client_id"`
+	RoleClaim   string            `yaml:"role_claim"`   // default groups
+	RoleMapping map[string]string `yaml:"role_mapping"` // claim value → viewer | op | admin
+	DefaultRole string            `yaml:"default_role"` // empty: refuse unmapped users
+}
+
+// Secret is a setting that must never be printed: formatted with %v or %s,
+// or marshalled, it shows as [redacted]. Reveal gives the value.
+type Secret string
+
+// String hides the value from fmt and loggers.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString hides the value from %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText hides the value from encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the value.
+func (s Secret) Reveal() string { return string(s) }
 
 // Config is the resolved configuration.
 type Config struct {
@@ -40,6 +75,12 @@ type Config struct {
 	// AllowedPaths are folders besides the DAGs folder whose files DAGs may
 	// name (pod_template_file, config_file).
 	AllowedPaths []string
+	// Auth is how the webserver authenticates: AuthBuiltin (users, API
+	// keys, optional OIDC) or AuthNone (loopback only).
+	Auth           string
+	AuthTokenTTL   time.Duration
+	AuthSigningKey Secret
+	OIDC           *OIDC
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -51,6 +92,10 @@ const (
 	DefaultCapacity        = 1000
 	DefaultZombieThreshold = 30 * time.Second
 	DefaultPoolSlots       = 128 // default_pool, as Airflow
+	DefaultAuthTokenTTL    = time.Hour
+
+	AuthBuiltin = "builtin"
+	AuthNone    = "none"
 )
 
 // Flags are the values given on the command line; empty/zero = not given.
@@ -112,6 +157,9 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 	if env := getenv("PODFLOW_ALLOWED_PATHS"); env != "" {
 		c.AllowedPaths = filepath.SplitList(env)
 	}
+	if err := c.loadAuth(file, getenv); err != nil {
+		return nil, err
+	}
 	for name, slots := range file.Pools {
 		c.Pools[name] = slots
 	}
@@ -122,6 +170,30 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 		c.Connections[id] = conn
 	}
 	return c, nil
+}
+
+func (c *Config) loadAuth(file File, getenv func(string) string) error {
+	c.Auth = first(getenv("PODFLOW_AUTH"), file.Auth, AuthBuiltin)
+	if c.Auth != AuthBuiltin && c.Auth != AuthNone {
+		return fmt.Errorf("auth %q (PODFLOW_AUTH or auth in podflow.yaml): want builtin or none", c.Auth)
+	}
+	c.AuthTokenTTL = DefaultAuthTokenTTL
+	if s := first(getenv("PODFLOW_AUTH_TOKEN_TTL"), file.AuthTokenTTL); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("auth_token_ttl %q: want a positive duration such as 1h or 15m", s)
+		}
+		c.AuthTokenTTL = d
+	}
+	c.AuthSigningKey = Secret(first(getenv("PODFLOW_AUTH_SIGNING_KEY"), file.AuthSigningKey.Reveal()))
+	if file.OIDC != nil {
+		o := *file.OIDC
+		if o.IssuerURL == "" || o.ClientID == "" {
+			return fmt.Errorf("oidc: issuer_url and client_id are both required")
+		}
+		c.OIDC = &o
+	}
+	return nil
 }
 
 // Connection returns a named connection: PODFLOW_CONN_<ID> (JSON) wins over
