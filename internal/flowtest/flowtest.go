@@ -101,15 +101,19 @@ func (b *Bundle) DAG(name, yaml string) {
 }
 
 // Scheduler starts a scheduler on the folder, with fast test intervals
-// that mod may change; it stops at cleanup.
+// that mod may change; it stops at cleanup. Its shutdown grace is short:
+// at cleanup the test is over, and a task still running then (a long
+// sleep a test stopped waiting for) need not hold the test for the 30 s
+// default.
 func (b *Bundle) Scheduler(mod func(*scheduler.Config)) *scheduler.Scheduler {
 	b.T.Helper()
 	cfg := scheduler.Config{
-		DagsFolder:   b.Dir,
-		Workers:      8,
-		SyncInterval: 50 * time.Millisecond,
-		LoopInterval: 100 * time.Millisecond,
-		Logger:       Logger(),
+		DagsFolder:    b.Dir,
+		Workers:       8,
+		SyncInterval:  50 * time.Millisecond,
+		LoopInterval:  100 * time.Millisecond,
+		ShutdownGrace: time.Second,
+		Logger:        Logger(),
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -115,7 +115,7 @@ func TestDagrunTimeoutFailsRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.DAG("long", "dag_id: long\ndagrun_timeout: 1s\ntasks:\n  - {task_id: sleepy, operator: bash, bash_command: 'sleep 30'}\n  - {task_id: after, operator: empty, upstream: [sleepy]}\n")
-	b.Scheduler(nil)
+	s := b.Scheduler(nil)
 	runID := b.Trigger("long", "")
 	start := time.Now()
 	if got := b.WaitRun("long", runID, time.Minute); got != runstate.RunFailed {
@@ -123,6 +123,13 @@ func TestDagrunTimeoutFailsRun(t *testing.T) {
 	}
 	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("dagrun_timeout of 1s took %s", took)
+	}
+	// The failed task's process is stopped at once, not at the scheduler's
+	// next heartbeat (5 s apart at the default zombie threshold).
+	failedAt := time.Now()
+	b.WaitFor("sleepy's process stops", 30*time.Second, func() bool { return s.Running() == 0 })
+	if took := time.Since(failedAt); took > 2*time.Second {
+		t.Errorf("sleepy ran on for %s after its run timed out", took.Round(time.Millisecond))
 	}
 	states := b.States("long", runID)
 	if states["sleepy"] != runstate.Failed || states["after"] != runstate.Skipped {

@@ -36,7 +36,8 @@ type Config struct {
 	// Metrics, if set, receives scheduling latency and finished tries.
 	Metrics *metrics.Metrics
 	// Notifier is the process's LISTEN connection; it must listen on
-	// store.ChannelTaskQueued and store.ChannelSchedulerWake. When nil, the
+	// store.ChannelTaskQueued, store.ChannelSchedulerWake and
+	// store.ChannelTaskStopped. When nil, the
 	// scheduler runs a notifier of its own.
 	Notifier *notifier.Notifier
 }
@@ -135,7 +136,7 @@ func newInstanceID() string {
 func (s *Scheduler) Run(ctx context.Context) error {
 	n, ownNotifier := s.cfg.Notifier, s.cfg.Notifier == nil
 	if ownNotifier {
-		n = notifier.New(s.store.Pool.Config().ConnConfig, s.log, store.ChannelTaskQueued, store.ChannelSchedulerWake)
+		n = notifier.New(s.store.Pool.Config().ConnConfig, s.log, store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped)
 	}
 	subs, err := s.subscribe(n)
 	if err != nil {
@@ -193,6 +194,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.log.Info("scheduler stopped")
 	return nil
 }
+
+// Running is how many tries this scheduler runs now.
+func (s *Scheduler) Running() int { return s.runningCount() }
 
 func (s *Scheduler) runningCount() int {
 	s.mu.Lock()
