@@ -27,9 +27,12 @@ type Config struct {
 	Workers         int
 	Limits          store.Limits
 	ZombieThreshold time.Duration // a running task whose owner is silent this long is a zombie
-	LoopInterval    time.Duration // scheduling loop period (also woken by NOTIFY)
-	SyncInterval    time.Duration // how often the DAGs folder is checked for changes
-	ShutdownGrace   time.Duration // how long running tasks get on SIGTERM before they are stopped
+	// HeartbeatInterval is how often it beats and then stops the tries it
+	// no longer owns (default a sixth of ZombieThreshold, at most 5 s).
+	HeartbeatInterval time.Duration
+	LoopInterval      time.Duration // scheduling loop period (also woken by NOTIFY)
+	SyncInterval      time.Duration // how often the DAGs folder is checked for changes
+	ShutdownGrace     time.Duration // how long running tasks get on SIGTERM before they are stopped
 	// Connections resolves named connections for operators.
 	Connections operators.Connections
 	Logger      hclog.Logger
@@ -108,7 +111,7 @@ func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 			LoadDAG: func(ctx context.Context, hash string) (*dag.DAG, error) { return dags.get(ctx, st.Q, hash) }},
 		log:       cfg.Logger,
 		id:        id,
-		beat:      heartbeat.New(st, id, "scheduler", cfg.ZombieThreshold, cfg.Logger),
+		beat:      heartbeat.New(st, id, "scheduler", cfg.ZombieThreshold, cfg.HeartbeatInterval, cfg.Logger),
 		loopWake:  make(chan struct{}, 1),
 		claimWake: make(chan struct{}, 1),
 		outcomes:  make(chan *finished, 1024),

@@ -25,8 +25,11 @@ type Config struct {
 	Capacity           int           // triggers run at once (default 1000)
 	HeartbeatThreshold time.Duration // a triggerer silent this long loses its triggers (default 30s)
 	PollInterval       time.Duration // claim fallback when no NOTIFY arrives (default 1s)
-	Logger             hclog.Logger
-	Metrics            *metrics.Metrics // optional
+	// HeartbeatInterval is how often it beats and then stops the triggers
+	// it no longer owns (default a sixth of HeartbeatThreshold, at most 5 s).
+	HeartbeatInterval time.Duration
+	Logger            hclog.Logger
+	Metrics           *metrics.Metrics // optional
 	// Notifier is the process's LISTEN connection; it must listen on
 	// store.ChannelTriggerCreated. When nil, the triggerer runs its own.
 	Notifier *notifier.Notifier
@@ -82,7 +85,7 @@ func New(st *store.Store, kinds map[string]operators.Trigger, cfg Config) *Trigg
 	id := fmt.Sprintf("triggerer-%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	return &Triggerer{
 		cfg: cfg, store: st, kinds: kinds, log: cfg.Logger, id: id,
-		beat:    heartbeat.New(st, id, "triggerer", cfg.HeartbeatThreshold, cfg.Logger),
+		beat:    heartbeat.New(st, id, "triggerer", cfg.HeartbeatThreshold, cfg.HeartbeatInterval, cfg.Logger),
 		running: map[int64]*runningTrigger{},
 	}
 }
