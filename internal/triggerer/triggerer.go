@@ -154,8 +154,19 @@ func (t *Triggerer) Run(ctx context.Context) error {
 
 // cancelRemoved stops triggers whose rows are gone (the task was cleared
 // or killed: the trigger cleans up, e.g. deletes its pod) or were taken
-// over by another triggerer (stopped here without cleaning up).
+// over by another triggerer (stopped here without cleaning up). It judges
+// only the triggers that ran before it read what this triggerer owns: one
+// claimed and started in between is ours, though the read missed it.
 func (t *Triggerer) cancelRemoved(ctx context.Context) {
+	t.mu.Lock()
+	before := make(map[int64]*runningTrigger, len(t.running))
+	for id, r := range t.running {
+		before[id] = r
+	}
+	t.mu.Unlock()
+	if len(before) == 0 {
+		return
+	}
 	owned, err := t.store.OwnedTriggerIDs(ctx, t.id)
 	if err != nil {
 		return
@@ -164,14 +175,12 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 	for _, id := range owned {
 		mine[id] = true
 	}
-	t.mu.Lock()
 	var lost []int64
-	for id := range t.running {
+	for id := range before {
 		if !mine[id] {
 			lost = append(lost, id)
 		}
 	}
-	t.mu.Unlock()
 	if len(lost) == 0 {
 		return
 	}
@@ -187,8 +196,8 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 	defer t.mu.Unlock()
 	for _, id := range lost {
 		r, ok := t.running[id]
-		if !ok {
-			continue
+		if !ok || r != before[id] {
+			continue // ended, or ended and claimed again since
 		}
 		if elsewhere[id] {
 			t.log.Warn("trigger taken over by another triggerer; stopping it here", "trigger_id", id)
