@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/operators/builtin"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -55,8 +58,8 @@ func TestValidate(t *testing.T) {
 // Through the CLI as a user types it: trigger --wait, tasks, logs, xcom get,
 // clear --task --downstream, backfill, with a standalone process running.
 func TestCLIRunLifecycle(t *testing.T) {
-	url := pgtest.NewDatabase(t)
-	dags := t.TempDir()
+	b := flowtest.New(t, builtin.Registry(builtin.Deps{}))
+	url, dags := b.URL, b.Dir
 	counter := filepath.Join(t.TempDir(), "count")
 	src := `dag_id: life
 schedule: "@daily"
@@ -66,20 +69,10 @@ tasks:
   - {task_id: second, operator: bash, upstream: [first], bash_command: 'echo x >> ` + counter + `; echo "got {{ ti.xcom_pull(''first'') }}"'}
   - {task_id: third, operator: bash, upstream: [second], bash_command: 'echo "{{ dag_run.conf.get(''fail'', ''no'') }}" | grep -q no'}
 `
-	if err := os.WriteFile(filepath.Join(dags, "life.yaml"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	b.DAG("life", src)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if out, err := runCLI(t, sctx, "standalone", "--database-url", url, "--dags-folder", dags, "--workers", "4"); err != nil {
-			t.Errorf("standalone: %v\n%s", err, out)
-		}
-	}()
-	defer func() { stop(); <-done }()
+	startStandalone(t, "--database-url", url, "--dags-folder", dags, "--workers", "4")
 	db := []string{"--database-url", url, "--dags-folder", dags}
 	cli := func(args ...string) (string, int) {
 		out, err := runCLI(t, ctx, append(args, db...)...)
@@ -88,17 +81,6 @@ tasks:
 		}
 		return out, exitCode(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for { // standalone migrates the database first
-		if _, code := cli("db", "check"); code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("database never ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
 	out, code := cli("trigger", "life", "--wait")
 	if code != 0 {
 		t.Fatalf("trigger --wait: exit %d\n%s", code, out)
@@ -157,22 +139,21 @@ tasks:
 	}
 
 	// Rerun from second: second and third run again, first does not.
+	secondRuns := func() int { data, _ := os.ReadFile(counter); return strings.Count(string(data), "x") }
+	ranBefore := secondRuns()
 	out, code = cli("clear", "life", runID, "--task", "second", "--downstream")
 	if code != 0 || !strings.Contains(out, "cleared 2") {
 		t.Fatalf("clear: exit %d\n%s", code, out)
 	}
-	deadline = time.Now().Add(time.Minute)
-	for {
-		out, _ = cli("runs", "list", "life")
-		if strings.Contains(out, runID) && regexp.MustCompile(regexp.QuoteMeta(runID)+`\s+success`).MatchString(out) {
-			if data, _ := os.ReadFile(counter); strings.Count(string(data), "x") >= 3 { // 2 runs + the rerun
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cleared run did not finish again:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if state := b.WaitRun("life", runID, time.Minute); state != runstate.RunSuccess {
+		t.Fatalf("cleared run %s, want success", state)
+	}
+	out, _ = cli("runs", "list", "life")
+	if !regexp.MustCompile(regexp.QuoteMeta(runID) + `\s+success`).MatchString(out) {
+		t.Errorf("runs list does not show the rerun's success:\n%s", out)
+	}
+	if n := secondRuns(); n != ranBefore+1 {
+		t.Errorf("second ran %d more times after the clear, want 1", n-ranBefore)
 	}
 	out, _ = cli("logs", "life", runID, "second", "--try", "2")
 	if !strings.Contains(out, "got 7") {

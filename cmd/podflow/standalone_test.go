@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/localpg"
 )
@@ -26,26 +29,45 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// startStandalone runs `podflow standalone` until the returned stop is called.
-func startStandalone(t *testing.T, dags string) (stop func()) {
+// startStandalone runs `podflow standalone` with args in-process until the
+// returned stop is called, or the test ends.
+func startStandalone(t *testing.T, args ...string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := runCLI(t, ctx, "standalone", "--dags-folder", dags, "--workers", "4")
+		out, err := runCLI(t, ctx, append([]string{"standalone"}, args...)...)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
 		done <- err
 	}()
-	return func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("standalone: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("standalone: %v", err)
+				}
+			case <-time.After(time.Minute):
+				t.Error("standalone did not stop")
 			}
-		case <-time.After(time.Minute):
-			t.Error("standalone did not stop")
-		}
+		})
 	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitDatabase waits until `podflow db check` passes with args: the
+// database is up and migrated.
+func waitDatabase(t *testing.T, ctx context.Context, args ...string) {
+	t.Helper()
+	flowtest.Eventually(t, "the database is ready", time.Minute, func() bool {
+		_, err := runCLI(t, ctx, append([]string{"db", "check"}, args...)...)
+		return err == nil
+	})
 }
 
 // Given no DATABASE_URL, `podflow standalone` keeps a persistent local
@@ -63,20 +85,9 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	stop := startStandalone(t, dags)
-	var out string
-	var err error
-	deadline := time.Now().Add(time.Minute)
-	for { // standalone starts the database; wait for it
-		if out, err = runCLI(t, ctx, "db", "check"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("database never came up: %s %v", out, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	out, err = runCLI(t, ctx, "trigger", "hello", "--wait", "--dags-folder", dags)
+	stop := startStandalone(t, "--dags-folder", dags, "--workers", "4")
+	waitDatabase(t, ctx) // standalone starts the database
+	out, err := runCLI(t, ctx, "trigger", "hello", "--wait", "--dags-folder", dags)
 	if err != nil {
 		t.Fatalf("trigger --wait: %v\n%s", err, out)
 	}
@@ -86,8 +97,7 @@ func TestStandaloneKeepsHistoryAcrossRestarts(t *testing.T) {
 	}
 	stop()
 
-	stop = startStandalone(t, dags)
-	defer stop()
+	startStandalone(t, "--dags-folder", dags, "--workers", "4")
 	out, err = runCLI(t, ctx, "runs", "list")
 	if err != nil || !strings.Contains(out, runID[1]) || !strings.Contains(out, "success") {
 		t.Fatalf("after restart, runs list = %v\n%s\nwant run %s", err, out, runID[1])
@@ -116,30 +126,10 @@ func TestStandaloneLocalCluster(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		_, err := runCLI(t, sctx, "standalone", "--local-cluster", "--database-url", url, "--dags-folder", dags)
-		done <- err
-	}()
+	stop := startStandalone(t, "--local-cluster", "--database-url", url, "--dags-folder", dags)
 	kubeconfig := filepath.Join(home, "cluster", "kubeconfig")
-	deadline := time.Now().Add(2 * time.Minute)
-	for os.Getenv("KUBECONFIG") != kubeconfig {
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatalf("KUBECONFIG not pointed at %s: %v", kubeconfig, <-done)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for { // then the database is migrated
-		if _, err := runCLI(t, ctx, "db", "check", "--database-url", url); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("database never ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	flowtest.Eventually(t, "KUBECONFIG points at "+kubeconfig, 2*time.Minute, func() bool { return os.Getenv("KUBECONFIG") == kubeconfig })
+	waitDatabase(t, ctx, "--database-url", url) // then standalone migrates it
 	out, err := runCLI(t, ctx, "trigger", "pod", "--wait", "--database-url", url, "--dags-folder", dags)
 	if err != nil {
 		t.Errorf("pod task on the local cluster: %v\n%s", err, out)
@@ -151,9 +141,6 @@ func TestStandaloneLocalCluster(t *testing.T) {
 		}
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Errorf("standalone: %v", err)
-	}
 	if _, err := os.Stat(filepath.Join(home, "localcluster.log")); err != nil {
 		t.Errorf("no local cluster log: %v", err)
 	}

@@ -121,7 +121,7 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 	ops := builtin.Registry(deps)
 	// One LISTEN connection for the whole process, shared by its daemons.
 	n := notifier.New(st.Pool.Config().ConnConfig, logger.Named("notifier"),
-		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTriggerCreated)
+		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped, store.ChannelTriggerCreated)
 	runs := []func(context.Context) error{func(ctx context.Context) error { n.Run(ctx); return nil }}
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))

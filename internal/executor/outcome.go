@@ -56,7 +56,7 @@ func Decide(r Returned) Outcome {
 		return Outcome{State: runstate.Skipped, SkipReason: skipReason(err)}
 	case err != nil:
 		if r.Cause != nil && !errors.Is(err, r.Cause) {
-			err = fmt.Errorf("%w (%v)", err, r.Cause)
+			err = fmt.Errorf("%w (%w)", err, r.Cause) // both wrapped: a shutdown is known by its cause
 		}
 		return failure(r, err)
 	case res != nil && res.Deferral != nil:

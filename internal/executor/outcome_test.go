@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,9 @@ func TestDecide(t *testing.T) {
 		{name: "a shutdown is retried at once whatever the retries",
 			in:   Returned{Err: fmt.Errorf("bash command stopped: %w", ErrShutdown), Cause: ErrShutdown, Task: task, TryNumber: 4, MaxTries: 0, Now: now},
 			want: Outcome{State: runstate.UpForRetry, Error: "bash command stopped: scheduler shutting down", RetryAt: now}},
+		{name: "a shutdown is retried when the operator returns only its context's error",
+			in:   Returned{Err: context.Canceled, Cause: ErrShutdown, Task: task, TryNumber: 4, MaxTries: 0, Now: now},
+			want: Outcome{State: runstate.UpForRetry, Error: "context canceled (scheduler shutting down)", RetryAt: now}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Decide(tc.in)

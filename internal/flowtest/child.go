@@ -82,7 +82,7 @@ type Process struct {
 	Cmd   *exec.Cmd
 	Info  string        // what the child wrote after "ready"
 	Lines *bufio.Reader // the rest of its standard output
-	t     *testing.T
+	t     testing.TB
 	ended chan struct{}
 }
 
@@ -100,19 +100,27 @@ func (p *Process) Kill() {
 // until it is ready. At cleanup it gets SIGTERM (SIGKILL after a minute).
 func (b *Bundle) StartChild(mode string, env ...string) *Process {
 	b.T.Helper()
+	return StartChild(b.T, mode, b.URL, b.Dir, env...)
+}
+
+// StartChild is Bundle.StartChild for a test or benchmark with no Bundle:
+// the child's database is databaseURL, its DAGs folder dagsDir ("" for
+// none).
+func StartChild(t testing.TB, mode, databaseURL, dagsDir string, env ...string) *Process {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), childEnv+"="+mode, "DATABASE_URL="+b.URL, "DAGS_FOLDER="+b.Dir), env...)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+mode, "DATABASE_URL="+databaseURL, "DAGS_FOLDER="+dagsDir), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		b.T.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		b.T.Fatal(err)
+		t.Fatal(err)
 	}
-	p := &Process{Cmd: cmd, Lines: bufio.NewReader(out), t: b.T, ended: make(chan struct{})}
+	p := &Process{Cmd: cmd, Lines: bufio.NewReader(out), t: t, ended: make(chan struct{})}
 	go func() { _, _ = cmd.Process.Wait(); close(p.ended) }()
-	b.T.Cleanup(func() {
+	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.ended:
@@ -124,7 +132,7 @@ func (b *Bundle) StartChild(mode string, env ...string) *Process {
 	})
 	line, err := p.Lines.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "ready") {
-		b.T.Fatalf("child process %s did not start: %q %v", mode, line, err)
+		t.Fatalf("child process %s did not start: %q %v", mode, line, err)
 	}
 	p.Info = strings.TrimSpace(strings.TrimPrefix(line, "ready"))
 	return p

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ type Bundle struct {
 	Parser *dag.Parser
 
 	finished *notifier.Subscription
-	changed  []*notifier.Subscription // every channel: wakes WaitFor
+	changed  chan struct{} // a notification on any channel: wakes WaitFor
 }
 
 // channels are the notifications a Bundle listens to.
@@ -71,18 +72,30 @@ func New(t *testing.T, ops *operators.Registry) *Bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var changed []*notifier.Subscription
+	nctx, stop := context.WithCancel(ctx)
+	var running sync.WaitGroup
+	changed := make(chan struct{}, 1)
 	for _, ch := range channels {
 		sub, err := n.Subscribe(ch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		changed = append(changed, sub)
+		running.Go(func() {
+			for {
+				select {
+				case <-nctx.Done():
+					return
+				case <-sub.C:
+					select {
+					case changed <- struct{}{}:
+					default:
+					}
+				}
+			}
+		})
 	}
-	nctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); n.Run(nctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	running.Go(func() { n.Run(nctx) })
+	t.Cleanup(func() { stop(); running.Wait() })
 	return &Bundle{T: t, Ctx: ctx, Store: st, URL: url, Dir: t.TempDir(), Ops: ops,
 		Parser: dag.NewParser(ops.Schemas()), finished: finished, changed: changed}
 }
@@ -101,15 +114,19 @@ func (b *Bundle) DAG(name, yaml string) {
 }
 
 // Scheduler starts a scheduler on the folder, with fast test intervals
-// that mod may change; it stops at cleanup.
+// that mod may change; it stops at cleanup. Its shutdown grace is short:
+// at cleanup the test is over, and a task still running then (a long
+// sleep a test stopped waiting for) need not hold the test for the 30 s
+// default.
 func (b *Bundle) Scheduler(mod func(*scheduler.Config)) *scheduler.Scheduler {
 	b.T.Helper()
 	cfg := scheduler.Config{
-		DagsFolder:   b.Dir,
-		Workers:      8,
-		SyncInterval: 50 * time.Millisecond,
-		LoopInterval: 100 * time.Millisecond,
-		Logger:       Logger(),
+		DagsFolder:    b.Dir,
+		Workers:       8,
+		SyncInterval:  50 * time.Millisecond,
+		LoopInterval:  100 * time.Millisecond,
+		ShutdownGrace: time.Second,
+		Logger:        Logger(),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -192,18 +209,30 @@ func (b *Bundle) WaitRun(dagID, runID string, timeout time.Duration) string {
 // pod), every 100 ms.
 func (b *Bundle) WaitFor(what string, timeout time.Duration, cond func() bool) {
 	b.T.Helper()
+	waitFor(b.T, what, timeout, b.changed, cond)
+}
+
+// Eventually waits until cond holds, checking it every 100 ms: for tests
+// with no Bundle, waiting on what no database notification reports (a
+// process coming up, a file, an environment variable).
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, timeout, nil, cond)
+}
+
+// waitFor checks cond on every wake-up (none when wake is nil) and every
+// 100 ms until it holds, and fails the test after timeout.
+func waitFor(t testing.TB, what string, timeout time.Duration, wake <-chan struct{}, cond func() bool) {
+	t.Helper()
 	deadline := time.After(timeout)
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
 	for !cond() {
 		select {
-		case <-b.changed[0].C:
-		case <-b.changed[1].C:
-		case <-b.changed[2].C:
-		case <-b.changed[3].C:
+		case <-wake:
 		case <-poll.C:
 		case <-deadline:
-			b.T.Fatalf("%s: not within %s", what, timeout)
+			t.Fatalf("%s: not within %s", what, timeout)
 		}
 	}
 }

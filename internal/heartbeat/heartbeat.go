@@ -33,12 +33,16 @@ func Interval(threshold time.Duration) time.Duration {
 }
 
 // New returns the heartbeat of process id, of a kind ("scheduler",
-// "triggerer"), beating at Interval(threshold). logger may be nil.
-func New(st *store.Store, id, kind string, threshold time.Duration, logger hclog.Logger) *Heartbeat {
+// "triggerer"), beating every interval, or at Interval(threshold) when
+// interval is 0. logger may be nil.
+func New(st *store.Store, id, kind string, threshold, interval time.Duration, logger hclog.Logger) *Heartbeat {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Heartbeat{store: st, id: id, kind: kind, interval: Interval(threshold), log: logger}
+	if interval <= 0 {
+		interval = Interval(threshold)
+	}
+	return &Heartbeat{store: st, id: id, kind: kind, interval: interval, log: logger}
 }
 
 // Beat upserts the row now.

@@ -35,7 +35,7 @@ func TestBeatRunRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h := heartbeat.New(st, "proc-1", "scheduler", 300*time.Millisecond, nil) // beats every 50 ms
+	h := heartbeat.New(st, "proc-1", "scheduler", 300*time.Millisecond, 0, nil) // beats every 50 ms
 	if _, ok, err := st.HeartbeatAge(ctx, "proc-1"); err != nil || ok {
 		t.Fatalf("before Beat: row present %v, %v", ok, err)
 	}

@@ -115,7 +115,9 @@ func TestDagrunTimeoutFailsRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.DAG("long", "dag_id: long\ndagrun_timeout: 1s\ntasks:\n  - {task_id: sleepy, operator: bash, bash_command: 'sleep 30'}\n  - {task_id: after, operator: empty, upstream: [sleepy]}\n")
-	b.Scheduler(nil)
+	// A 5 s heartbeat (the default's): only the run's own timeout can stop
+	// sleepy within the 2 s asserted below.
+	s := b.Scheduler(func(c *scheduler.Config) { c.HeartbeatInterval = 5 * time.Second })
 	runID := b.Trigger("long", "")
 	start := time.Now()
 	if got := b.WaitRun("long", runID, time.Minute); got != runstate.RunFailed {
@@ -123,6 +125,13 @@ func TestDagrunTimeoutFailsRun(t *testing.T) {
 	}
 	if took := time.Since(start); took > 15*time.Second {
 		t.Errorf("dagrun_timeout of 1s took %s", took)
+	}
+	// The failed task's process is stopped at once, not at the scheduler's
+	// next heartbeat.
+	failedAt := time.Now()
+	b.WaitFor("sleepy's process stops", 30*time.Second, func() bool { return s.Running() == 0 })
+	if took := time.Since(failedAt); took > 2*time.Second {
+		t.Errorf("sleepy ran on for %s after its run timed out", took.Round(time.Millisecond))
 	}
 	states := b.States("long", runID)
 	if states["sleepy"] != runstate.Failed || states["after"] != runstate.Skipped {

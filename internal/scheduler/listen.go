@@ -9,7 +9,7 @@ import (
 
 // subscriptions are the scheduler's wake-ups from the process's notifier.
 type subscriptions struct {
-	queued, wake *notifier.Subscription
+	queued, wake, stopped *notifier.Subscription
 }
 
 func (s *Scheduler) subscribe(n *notifier.Notifier) (subscriptions, error) {
@@ -22,18 +22,27 @@ func (s *Scheduler) subscribe(n *notifier.Notifier) (subscriptions, error) {
 		queued.Close()
 		return subscriptions{}, err
 	}
-	return subscriptions{queued: queued, wake: wake}, nil
+	stopped, err := n.Subscribe(store.ChannelTaskStopped)
+	if err != nil {
+		queued.Close()
+		wake.Close()
+		return subscriptions{}, err
+	}
+	return subscriptions{queued: queued, wake: wake, stopped: stopped}, nil
 }
 
 func (subs subscriptions) close() {
 	subs.queued.Close()
 	subs.wake.Close()
+	subs.stopped.Close()
 }
 
 // listen wakes the claimer on "task queued" (queued by another scheduler, a
 // retry or a fired trigger) and the loop on "scheduler wake" (a run was
-// created) until ctx ends. Polling in the loop and the claimer covers any
-// notification lost while the notifier reconnects.
+// created) until ctx ends, and stops at once the tries taken from this
+// scheduler on "task stopped" (a run timed out, a task was cleared).
+// Polling in the loop and the claimer, and the check after each heartbeat,
+// cover any notification lost while the notifier reconnects.
 func (s *Scheduler) listen(ctx context.Context, subs subscriptions) {
 	for {
 		select {
@@ -43,6 +52,8 @@ func (s *Scheduler) listen(ctx context.Context, subs subscriptions) {
 			signal(s.claimWake)
 		case <-subs.wake.C:
 			signal(s.loopWake)
+		case <-subs.stopped.C:
+			s.stopLostTasks(ctx)
 		}
 	}
 }

@@ -27,16 +27,20 @@ type Config struct {
 	Workers         int
 	Limits          store.Limits
 	ZombieThreshold time.Duration // a running task whose owner is silent this long is a zombie
-	LoopInterval    time.Duration // scheduling loop period (also woken by NOTIFY)
-	SyncInterval    time.Duration // how often the DAGs folder is checked for changes
-	ShutdownGrace   time.Duration // how long running tasks get on SIGTERM before they are stopped
+	// HeartbeatInterval is how often it beats and then stops the tries it
+	// no longer owns (default a sixth of ZombieThreshold, at most 5 s).
+	HeartbeatInterval time.Duration
+	LoopInterval      time.Duration // scheduling loop period (also woken by NOTIFY)
+	SyncInterval      time.Duration // how often the DAGs folder is checked for changes
+	ShutdownGrace     time.Duration // how long running tasks get on SIGTERM before they are stopped
 	// Connections resolves named connections for operators.
 	Connections operators.Connections
 	Logger      hclog.Logger
 	// Metrics, if set, receives scheduling latency and finished tries.
 	Metrics *metrics.Metrics
 	// Notifier is the process's LISTEN connection; it must listen on
-	// store.ChannelTaskQueued and store.ChannelSchedulerWake. When nil, the
+	// store.ChannelTaskQueued, store.ChannelSchedulerWake and
+	// store.ChannelTaskStopped. When nil, the
 	// scheduler runs a notifier of its own.
 	Notifier *notifier.Notifier
 }
@@ -107,7 +111,7 @@ func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 			LoadDAG: func(ctx context.Context, hash string) (*dag.DAG, error) { return dags.get(ctx, st.Q, hash) }},
 		log:       cfg.Logger,
 		id:        id,
-		beat:      heartbeat.New(st, id, "scheduler", cfg.ZombieThreshold, cfg.Logger),
+		beat:      heartbeat.New(st, id, "scheduler", cfg.ZombieThreshold, cfg.HeartbeatInterval, cfg.Logger),
 		loopWake:  make(chan struct{}, 1),
 		claimWake: make(chan struct{}, 1),
 		outcomes:  make(chan *finished, 1024),
@@ -135,7 +139,7 @@ func newInstanceID() string {
 func (s *Scheduler) Run(ctx context.Context) error {
 	n, ownNotifier := s.cfg.Notifier, s.cfg.Notifier == nil
 	if ownNotifier {
-		n = notifier.New(s.store.Pool.Config().ConnConfig, s.log, store.ChannelTaskQueued, store.ChannelSchedulerWake)
+		n = notifier.New(s.store.Pool.Config().ConnConfig, s.log, store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped)
 	}
 	subs, err := s.subscribe(n)
 	if err != nil {
@@ -193,6 +197,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.log.Info("scheduler stopped")
 	return nil
 }
+
+// Running is how many tries this scheduler runs now.
+func (s *Scheduler) Running() int { return s.runningCount() }
 
 func (s *Scheduler) runningCount() int {
 	s.mu.Lock()

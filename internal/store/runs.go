@@ -157,7 +157,8 @@ type RunTimeout struct {
 
 // FailForRunTimeout fails a run past its dagrun_timeout: the run goes
 // running → failed and, only if it did, its running and deferred task
-// instances go to failed (their workers notice and stop them) and those
+// instances go to failed (ChannelTaskStopped tells their workers to stop
+// them) and those
 // still waiting (none, scheduled, queued, up_for_retry) go to skipped. A run
 // that is no longer running changes nothing.
 func (q Q) FailForRunTimeout(ctx context.Context, pk int64) (RunTimeout, error) {
@@ -179,6 +180,9 @@ func (q Q) FailForRunTimeout(ctx context.Context, pk int64) (RunTimeout, error) 
 		return res, fmt.Errorf("skip tasks of timed-out run %d: %w", pk, err)
 	}
 	res.Skipped = tag.RowsAffected()
+	if res.Failed > 0 {
+		return res, q.Notify(ctx, ChannelTaskStopped, "")
+	}
 	return res, nil
 }
 

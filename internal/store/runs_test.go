@@ -94,9 +94,13 @@ func TestFailForRunTimeout(t *testing.T) {
 		"que": runstate.Queued, "retry": runstate.UpForRetry, "ok": runstate.Success, "bad": runstate.UpstreamFailed} {
 		b.force(r, id, s)
 	}
+	stopped := b.listen(store.ChannelTaskStopped)
 	res, err := b.st.FailForRunTimeout(b.ctx, r.PK)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p := stopped(); p != "" { // the running task's worker stops it now
+		t.Errorf("task-stopped payload %q", p)
 	}
 	if res != (store.RunTimeout{Finished: true, Failed: 2, Skipped: 4}) {
 		t.Errorf("FailForRunTimeout = %+v; want finished, 2 failed, 4 skipped", res)
@@ -117,6 +121,12 @@ func TestFailForRunTimeout(t *testing.T) {
 	}
 	want["none"] = runstate.Queued
 	wantStates(t, b.states(r), want)
+	if err := b.st.Notify(b.ctx, store.ChannelTaskStopped, "marker"); err != nil {
+		t.Fatal(err)
+	}
+	if p := stopped(); p != "marker" {
+		t.Errorf("a FailForRunTimeout that failed nothing notified (got %q before the marker)", p)
+	}
 }
 
 // Retention deletes finished runs that ended before the cut-off with their

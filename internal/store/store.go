@@ -24,6 +24,11 @@ const (
 	ChannelSchedulerWake = "podflow_scheduler_wake"
 	// ChannelTriggerCreated wakes triggerers.
 	ChannelTriggerCreated = "podflow_trigger_created"
+	// ChannelTaskStopped tells schedulers that running task instances were
+	// taken from them (their run timed out, they were cleared): each
+	// scheduler stops the tries it runs that are no longer its own at once,
+	// instead of at its next heartbeat.
+	ChannelTaskStopped = "podflow_task_stopped"
 )
 
 // DBTX is what both a pool and a transaction offer.

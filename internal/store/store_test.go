@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
 )
@@ -32,6 +34,30 @@ func setup(t *testing.T) *testBundle {
 	}
 	t.Cleanup(st.Close)
 	return &testBundle{t: t, ctx: ctx, st: st}
+}
+
+// listen LISTENs on channel from now on and returns a function that waits
+// (up to 10 s) for the next notification on it and returns its payload.
+func (b *testBundle) listen(channel string) func() string {
+	b.t.Helper()
+	conn, err := pgx.ConnectConfig(b.ctx, b.st.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	if _, err := conn.Exec(b.ctx, "LISTEN "+channel); err != nil {
+		b.t.Fatal(err)
+	}
+	return func() string {
+		b.t.Helper()
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			b.t.Fatalf("no notification on %s: %v", channel, err)
+		}
+		return n.Payload
+	}
 }
 
 // dag registers a DAG version (hash) as dagID's current one.

@@ -261,7 +261,8 @@ func (q Q) SetExternalID(ctx context.Context, id int64, namespace, name string) 
 }
 
 // ClearTasks resets task instances of a run to none (so they run again) and
-// deletes their XComs. Running ones are left to their workers to notice.
+// deletes their XComs. Running ones are stopped by their workers, which
+// ChannelTaskStopped tells at commit.
 func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, error) {
 	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'none', next_retry_at = NULL, next_method = NULL,
 			next_event = NULL, owner_id = NULL, error = NULL, queued_at = NULL, started_at = NULL, ended_at = NULL,
@@ -281,7 +282,10 @@ func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, erro
 	if _, err := q.db.Exec(ctx, `DELETE FROM triggers WHERE ti_id = ANY($1)`, ids); err != nil {
 		return 0, fmt.Errorf("clear triggers: %w", err)
 	}
-	return len(ids), nil
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return len(ids), q.Notify(ctx, ChannelTaskStopped, "")
 }
 
 // StateHistory lists the states a task instance went through.

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
 )
@@ -60,14 +58,7 @@ func TestDecisionTransitions(t *testing.T) {
 func TestQueueReadyNotifies(t *testing.T) {
 	b := setup(t)
 	r := b.runningRun("r", []string{"a"})
-	conn, err := pgx.ConnectConfig(b.ctx, b.st.Pool.Config().ConnConfig.Copy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(b.ctx, "LISTEN "+store.ChannelTaskQueued); err != nil {
-		t.Fatal(err)
-	}
+	next := b.listen(store.ChannelTaskQueued)
 	queue := func() {
 		err := b.st.InTx(b.ctx, func(q store.Q) error {
 			_, err := q.QueueReady(b.ctx, r.PK, []string{"a"})
@@ -76,15 +67,6 @@ func TestQueueReadyNotifies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	next := func() string {
-		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-		defer cancel()
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n.Payload
 	}
 	queue()
 	if p := next(); p != "" {

@@ -48,6 +48,7 @@ func (b *testBundle) podTask(id, cmd string, extra string) string {
 // The seed's deferrable write-xcom → bash xcom_pull DAG succeeds through the
 // scheduler and the triggerer; the pod task passed through deferred.
 func TestDeferrableWriteXCom(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
 	b.DAG("xcom_async", "dag_id: xcom_async\ntasks:\n"+
 		b.podTask("write-xcom", "sleep 1; mkdir -p /airflow/xcom/; echo '[1,2,3,4]' > /airflow/xcom/return.json", "    do_xcom_push: true\n    deferrable: true\n")+
@@ -100,21 +101,23 @@ func (b *testBundle) podIntervals(t *testing.T, dagID string) [][2]time.Time {
 
 // With one worker slot, ten deferrable pods that sleep 5 s run at the same
 // time (the slot is freed while they are deferred); without deferrable they
-// run one after another.
+// run one after another. (Three synchronous pods of 3 s show that: started
+// together, as deferred ones are, they would overlap.)
 func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
-	src := func(id string, deferrable bool) string {
+	src := func(id string, n int, sleep string, deferrable bool) string {
 		s := "dag_id: " + id + "\nmax_active_tasks: 50\ntasks:\n"
-		for i := 0; i < 10; i++ {
+		for i := 0; i < n; i++ {
 			extra := ""
 			if deferrable {
 				extra = "    deferrable: true\n"
 			}
-			s += b.podTask(fmt.Sprintf("p%d", i), "sleep 5", extra)
+			s += b.podTask(fmt.Sprintf("p%d", i), sleep, extra)
 		}
 		return s
 	}
-	b.DAG("overlap", src("overlap", true))
+	b.DAG("overlap", src("overlap", 10, "sleep 5", true))
 	b.Scheduler(workers(1))
 	b.Triggerer(limits(100, 2*time.Second))
 	if run, _ := b.waitRunTasks("overlap", b.Trigger("overlap", ""), 3*time.Minute); run.State != runstate.RunSuccess {
@@ -137,11 +140,14 @@ func TestDeferralLetsPodsOverlapOnOneWorker(t *testing.T) {
 		t.Errorf("deferrable pods did not all run at once: last start %s, first end %s", latestStart, earliestEnd)
 	}
 
-	b.DAG("serial", src("serial", false))
+	b.DAG("serial", src("serial", 3, "sleep 3", false))
 	if run, _ := b.waitRunTasks("serial", b.Trigger("serial", ""), 5*time.Minute); run.State != runstate.RunSuccess {
 		t.Fatalf("synchronous run %s", run.State)
 	}
 	iv = b.podIntervals(t, "serial")
+	if len(iv) != 3 {
+		t.Fatalf("%d finished synchronous pods, want 3", len(iv))
+	}
 	sort.Slice(iv, func(i, j int) bool { return iv[i][0].Before(iv[j][0]) })
 	for i := 1; i < len(iv); i++ {
 		if iv[i][0].Before(iv[i-1][1]) {
@@ -189,8 +195,9 @@ func assertEachResumedOnce(t *testing.T, b *testBundle, tis []store.TaskInstance
 // (The pods keep running for longer than their 15 s startup timeout while
 // no triggerer runs: it is judged from the pods' own conditions.)
 func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
-	b.DAG("many", manyDeferred(b, 20, "sleep 25", 15))
+	b.DAG("many", manyDeferred(b, 20, "sleep 20", 15))
 	b.Scheduler(workers(20))
 	victim := b.StartChild("triggerer", "THRESHOLD=2s")
 	runID := b.Trigger("many", "")
@@ -203,7 +210,24 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 		return n == 20
 	})
 	victim.Kill()
-	time.Sleep(16 * time.Second) // past the pods' startup timeout, with no triggerer alive
+	// No triggerer is alive until every pod has run past its startup
+	// timeout, counted from its own creation.
+	pods := flowtest.WaitPods(t, b.client, b.ns, "dag_id=many", time.Minute, func(pods []corev1.Pod) bool {
+		running := 0
+		for _, p := range pods {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == 20
+	})
+	var lastCreated time.Time
+	for _, p := range pods {
+		if c := p.CreationTimestamp.Time; c.After(lastCreated) {
+			lastCreated = c
+		}
+	}
+	time.Sleep(time.Until(lastCreated.Add(15*time.Second + time.Second))) // the API's timestamps have 1 s resolution
 	b.Triggerer(limits(100, 2*time.Second))
 	run, tis := b.waitRunTasks("many", runID, 3*time.Minute)
 	if run.State != runstate.RunSuccess {
@@ -214,6 +238,7 @@ func TestTriggererKilledTasksResumeOnAnother(t *testing.T) {
 
 // A pod that completes while no triggerer runs resumes as soon as one starts.
 func TestPodFinishedWhileNoTriggererResumes(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
 	b.DAG("many", manyDeferred(b, 1, "echo done", 60))
 	b.Scheduler(workers(2))
@@ -246,6 +271,7 @@ func baseTerminated(p *corev1.Pod) bool {
 // Two triggerers with capacity 10 share 20 pod triggers; every task resumes
 // exactly once.
 func TestTwoTriggerersSharePodTriggers(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
 	b.DAG("many", manyDeferred(b, 20, "sleep 6", 60)) // 20 pods start at once on 2 busy cores
 	b.Scheduler(workers(20))
@@ -266,6 +292,7 @@ func TestTwoTriggerersSharePodTriggers(t *testing.T) {
 // A pod deleted by someone else while its task is deferred fails the task
 // with "pod deleted".
 func TestPodDeletedWhileDeferred(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
 	b.DAG("gone", "dag_id: gone\ntasks:\n"+b.podTask("victim", "sleep 60", "    deferrable: true\n"))
 	b.Scheduler(workers(2))
@@ -293,8 +320,10 @@ func TestPodDeletedWhileDeferred(t *testing.T) {
 // on time and its pod is deleted: a timed-out task's pod never outlives it,
 // whether the task waited in a worker or deferred to the triggerer.
 func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
+	t.Parallel()
 	for _, deferrable := range []bool{true, false} {
 		t.Run(fmt.Sprintf("deferrable=%v", deferrable), func(t *testing.T) {
+			t.Parallel()
 			b := setup(t).withCluster()
 			extra := "    execution_timeout: 6s\n"
 			if deferrable {
@@ -338,6 +367,7 @@ func TestTimedOutPodTaskDeletesItsPod(t *testing.T) {
 // pod belongs to the new owner's wait now. Only a trigger whose row is gone
 // (task cleared or killed) cleans up.
 func TestTakenOverPodTriggerKeepsItsPod(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
 	b.DAG("taken", "dag_id: taken\ntasks:\n"+b.podTask("survivor", "sleep 8", "    deferrable: true\n"))
 	b.Scheduler(workers(2))

@@ -28,6 +28,7 @@ func runChildScheduler(c *flowtest.Child) error {
 // and another one takes the task over (zombie → retry), then the retry
 // re-attaches to the running pod: exactly one pod ever existed for the task.
 func TestKilledWorkerReattachesToItsPod(t *testing.T) {
+	t.Parallel()
 	b := setup(t).withCluster()
 	b.DAG("restart", "dag_id: restart\ndefault_args: {retries: 2, retry_delay: 0}\ntasks:\n"+
 		b.podTask("long", "sleep 8; echo finished", "    get_logs: true\n"))

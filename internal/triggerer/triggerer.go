@@ -25,8 +25,11 @@ type Config struct {
 	Capacity           int           // triggers run at once (default 1000)
 	HeartbeatThreshold time.Duration // a triggerer silent this long loses its triggers (default 30s)
 	PollInterval       time.Duration // claim fallback when no NOTIFY arrives (default 1s)
-	Logger             hclog.Logger
-	Metrics            *metrics.Metrics // optional
+	// HeartbeatInterval is how often it beats and then stops the triggers
+	// it no longer owns (default a sixth of HeartbeatThreshold, at most 5 s).
+	HeartbeatInterval time.Duration
+	Logger            hclog.Logger
+	Metrics           *metrics.Metrics // optional
 	// Notifier is the process's LISTEN connection; it must listen on
 	// store.ChannelTriggerCreated. When nil, the triggerer runs its own.
 	Notifier *notifier.Notifier
@@ -82,7 +85,7 @@ func New(st *store.Store, kinds map[string]operators.Trigger, cfg Config) *Trigg
 	id := fmt.Sprintf("triggerer-%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 	return &Triggerer{
 		cfg: cfg, store: st, kinds: kinds, log: cfg.Logger, id: id,
-		beat:    heartbeat.New(st, id, "triggerer", cfg.HeartbeatThreshold, cfg.Logger),
+		beat:    heartbeat.New(st, id, "triggerer", cfg.HeartbeatThreshold, cfg.HeartbeatInterval, cfg.Logger),
 		running: map[int64]*runningTrigger{},
 	}
 }
@@ -151,8 +154,19 @@ func (t *Triggerer) Run(ctx context.Context) error {
 
 // cancelRemoved stops triggers whose rows are gone (the task was cleared
 // or killed: the trigger cleans up, e.g. deletes its pod) or were taken
-// over by another triggerer (stopped here without cleaning up).
+// over by another triggerer (stopped here without cleaning up). It judges
+// only the triggers that ran before it read what this triggerer owns: one
+// claimed and started in between is ours, though the read missed it.
 func (t *Triggerer) cancelRemoved(ctx context.Context) {
+	t.mu.Lock()
+	before := make(map[int64]*runningTrigger, len(t.running))
+	for id, r := range t.running {
+		before[id] = r
+	}
+	t.mu.Unlock()
+	if len(before) == 0 {
+		return
+	}
 	owned, err := t.store.OwnedTriggerIDs(ctx, t.id)
 	if err != nil {
 		return
@@ -161,14 +175,12 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 	for _, id := range owned {
 		mine[id] = true
 	}
-	t.mu.Lock()
 	var lost []int64
-	for id := range t.running {
+	for id := range before {
 		if !mine[id] {
 			lost = append(lost, id)
 		}
 	}
-	t.mu.Unlock()
 	if len(lost) == 0 {
 		return
 	}
@@ -184,8 +196,8 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 	defer t.mu.Unlock()
 	for _, id := range lost {
 		r, ok := t.running[id]
-		if !ok {
-			continue
+		if !ok || r != before[id] {
+			continue // ended, or ended and claimed again since
 		}
 		if elsewhere[id] {
 			t.log.Warn("trigger taken over by another triggerer; stopping it here", "trigger_id", id)

@@ -18,21 +18,17 @@ import (
 	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
-	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/operators"
 )
 
 // End-to-end tests: the operator's Execute against a real cluster (the local
 // cluster unless KUBECONFIG is set), each test in its own namespace.
 
+// TestMain runs the tests, then stops the test cluster and the trigger
+// benchmark's database; run again by the benchmark, the binary is its
+// triggerer process instead.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	kubetest.Stop()
-	if err := pgtest.Stop(); err != nil && code == 0 { // the trigger benchmark's database
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(flowtest.Main(m, map[string]func(*flowtest.Child) error{"bench-triggerer": runBenchTriggerer}, kubetest.Stop))
 }
 
 type e2eBundle struct {

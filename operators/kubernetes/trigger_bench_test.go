@@ -1,4 +1,4 @@
-package kubernetes_test
+package kubernetes
 
 import (
 	"bufio"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"sort"
 	"strconv"
@@ -17,40 +16,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators"
-	k8sop "github.com/podflow/podflow/operators/kubernetes"
 )
 
-// benchChildEnv makes the test binary a triggerer process that counts its
-// Kubernetes API requests and prints them on SIGUSR1.
-const benchChildEnv = "PODFLOW_BENCH_TRIGGERER_PROCESS"
-
-func init() {
-	if os.Getenv(benchChildEnv) == "1" {
-		os.Exit(runBenchTriggerer())
-	}
-}
-
-func runBenchTriggerer() int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	st, err := store.Open(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer st.Close()
+// runBenchTriggerer is a triggerer process (a mode of TestMain) that counts
+// its Kubernetes API requests and prints them on SIGUSR1, as
+// "requests {method: count} running=N".
+func runBenchTriggerer(c *flowtest.Child) error {
 	var mu sync.Mutex
 	counts := map[string]int{}
 	clients := kube.NewClients()
@@ -59,12 +42,15 @@ func runBenchTriggerer() int {
 		counts[method]++
 		mu.Unlock()
 	})
-	capacity, _ := strconv.Atoi(os.Getenv("CAPACITY"))
-	ops := operators.NewRegistry(k8sop.New(k8sop.WithClients(clients)))
-	tr := triggerer.New(st, ops.Triggers(), triggerer.Config{Capacity: capacity,
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
+	capacity, err := strconv.Atoi(c.Env("CAPACITY"))
+	if err != nil {
+		return fmt.Errorf("CAPACITY: %w", err)
+	}
+	ops := operators.NewRegistry(New(WithClients(clients)))
+	tr := triggerer.New(c.Store, ops.Triggers(), triggerer.Config{Capacity: capacity, Logger: c.Logger})
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	go func() {
 		for range usr1 {
 			mu.Lock()
@@ -73,12 +59,8 @@ func runBenchTriggerer() int {
 			fmt.Printf("requests %s running=%d\n", b, tr.Running())
 		}
 	}()
-	fmt.Println("ready")
-	if err := tr.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
+	c.Ready(tr.ID())
+	return tr.Run(c.Ctx)
 }
 
 // BenchmarkDeferredPods: 2,000 deferred pod tasks on one triggerer
@@ -129,7 +111,7 @@ func benchDeferredPods(b *testing.B, n int) {
 	parallel(n, 32, func(i int) {
 		names[i] = fmt.Sprintf("p-%05d", i)
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: names[i], Labels: map[string]string{k8sop.LabelPodOperator: "True", "dag_id": "scale"}},
+			ObjectMeta: metav1.ObjectMeta{Name: names[i], Labels: map[string]string{LabelPodOperator: "True", "dag_id": "scale"}},
 			Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "base", Image: "alpine", Command: []string{"true"}}}},
 		}
 		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -141,18 +123,9 @@ func benchDeferredPods(b *testing.B, n int) {
 	}
 	tiIDs := deferTasks(b, ctx, st, kubeconfig, ns, names)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), benchChildEnv+"=1", "DATABASE_URL="+url, "CAPACITY=5000")
-	cmd.Stderr = os.Stderr
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := bufio.NewScanner(out)
-	if !lines.Scan() || lines.Text() != "ready" {
-		b.Fatalf("triggerer: %q", lines.Text())
-	}
+	child := flowtest.StartChild(b, "bench-triggerer", url, "", "CAPACITY=5000")
+	cmd := child.Cmd
+	lines := bufio.NewScanner(child.Lines)
 	baseRSS := procKB(cmd.Process.Pid, "VmRSS")
 	snapshot := func() (map[string]int, int) {
 		_ = cmd.Process.Signal(syscall.SIGUSR1)
@@ -296,9 +269,9 @@ func deferTasks(b *testing.B, ctx context.Context, st *store.Store, kubeconfig, 
 		}
 		for _, name := range names {
 			ids = append(ids, byName[name])
-			args, _ := json.Marshal(k8sop.TriggerArgs{Cluster: k8sop.ClusterRef{ConfigFile: kubeconfig}, Namespace: ns, Name: name,
+			args, _ := json.Marshal(TriggerArgs{Cluster: ClusterRef{ConfigFile: kubeconfig}, Namespace: ns, Name: name,
 				StartupTimeoutSeconds: 3600, ScheduleTimeoutSeconds: 3600})
-			if _, err := q.CreateTrigger(ctx, store.NewTrigger{TaskInstanceID: byName[name], Kind: k8sop.TriggerKind, Args: args, Method: "resume"}); err != nil {
+			if _, err := q.CreateTrigger(ctx, store.NewTrigger{TaskInstanceID: byName[name], Kind: TriggerKind, Args: args, Method: "resume"}); err != nil {
 				return err
 			}
 		}
