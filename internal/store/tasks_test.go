@@ -182,8 +182,13 @@ func TestXComPushGetClear(t *testing.T) {
 		t.Error("XCom of a task not cleared is gone")
 	}
 	ti := b.ti(r, "a")
-	if ti.State != runstate.None || ti.OwnerID != "" || ti.EndedAt != nil || ti.MaxTries != 1 {
-		t.Errorf("cleared a: state %s owner %q ended %v max_tries %d; want none, no owner, no end, one more try", ti.State, ti.OwnerID, ti.EndedAt, ti.MaxTries)
+	if ti.State != runstate.None || ti.OwnerID != "" || ti.StartedAt != nil || ti.EndedAt != nil || ti.MaxTries != 1 {
+		t.Errorf("cleared a: state %s owner %q started %v ended %v max_tries %d; want none, no owner, no start or end (podflow tasks would show a stale one), one more try",
+			ti.State, ti.OwnerID, ti.StartedAt, ti.EndedAt, ti.MaxTries)
+	}
+	keys, err := b.st.XComKeys(b.ctx, r.DagID, r.RunID, "keep")
+	if err != nil || len(keys) != 1 || keys[0] != "return_value" {
+		t.Errorf("XComKeys(keep) = %v, %v", keys, err)
 	}
 
 	// The second try's success replaces nothing stale: only its own values.
