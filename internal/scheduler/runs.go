@@ -35,10 +35,10 @@ func CreateRunWithID(ctx context.Context, q store.Q, d *dag.DAG, runType, runID 
 	if len(conf) > 0 {
 		m, err := dag.ParseConf(conf)
 		if err != nil {
-			return "", false, fmt.Errorf("run of %s: %w", d.ID, err)
+			return "", false, &ConfError{fmt.Errorf("run of %s: %w", d.ID, err)}
 		}
 		if err := d.CheckConf(m); err != nil {
-			return "", false, err
+			return "", false, &ConfError{err}
 		}
 	}
 	start, end := d.DataInterval(logical)
@@ -84,3 +84,10 @@ func TriggerRun(ctx context.Context, st *store.Store, d *dag.DAG, logical time.T
 	})
 	return runID, err
 }
+
+// ConfError is a run's conf that its DAG refuses (not an object, too big,
+// not matching params): the caller's mistake, not the database's.
+type ConfError struct{ Err error }
+
+func (e *ConfError) Error() string { return e.Err.Error() }
+func (e *ConfError) Unwrap() error { return e.Err }

@@ -203,7 +203,7 @@ func (q Q) ListDags(ctx context.Context, f DagFilter) ([]DagListRow, int, error)
 		return nil, 0, err
 	}
 	const where = ` WHERE (cardinality($1::text[]) = 0 OR tags && $1) AND ($2::boolean IS NULL OR is_paused = $2)
-		AND ($3 = '' OR dag_id LIKE $3) AND ($4::boolean IS NULL OR (errors IS NOT NULL) = $4)`
+		AND ($3 = '' OR dag_id ILIKE '%' || $3 || '%') AND ($4::boolean IS NULL OR (errors IS NOT NULL) = $4)`
 	tags := f.Tags
 	if tags == nil {
 		tags = []string{}
@@ -307,3 +307,13 @@ func orderClause(orderBy string, allowed map[string]string, def string) (string,
 
 // ErrBadInput is returned for a request a store call cannot answer as asked.
 var ErrBadInput = errors.New("bad input")
+
+// DagTags returns a DAG's tags.
+func (q Q) DagTags(ctx context.Context, dagID string) ([]string, error) {
+	var tags []string
+	err := q.db.QueryRow(ctx, `SELECT tags FROM dags WHERE dag_id = $1`, dagID).Scan(&tags)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("dag %q: %w", dagID, ErrNotFound)
+	}
+	return tags, err
+}

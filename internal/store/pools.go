@@ -41,8 +41,8 @@ func (q Q) Pools(ctx context.Context, limit, offset int) ([]Pool, int, error) {
 	return out, total, err
 }
 
-// Pool returns one pool with its use; ErrNotFound if unknown.
-func (q Q) Pool(ctx context.Context, name string) (Pool, error) {
+// PoolByName returns one pool with its use; ErrNotFound if unknown.
+func (q Q) PoolByName(ctx context.Context, name string) (Pool, error) {
 	rows, err := q.db.Query(ctx, `SELECT p.name, p.slots, coalesce(p.description, ''),
 			(SELECT count(*) FROM task_instances WHERE pool = p.name AND state = 'running')::int,
 			(SELECT count(*) FROM task_instances WHERE pool = p.name AND state = 'queued')::int

@@ -363,3 +363,23 @@ func (q Q) DeleteRun(ctx context.Context, run Run) error {
 	}
 	return q.Notify(ctx, ChannelTaskFinished, "")
 }
+
+// RunStates maps runs (by primary key) to their states; a deleted run is
+// missing. One statement for every run the API's waiters follow.
+func (q Q) RunStates(ctx context.Context, pks []int64) (map[int64]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT id, state FROM dag_runs WHERE id = ANY($1)`, pks)
+	if err != nil {
+		return nil, fmt.Errorf("read run states: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]string, len(pks))
+	for rows.Next() {
+		var pk int64
+		var s string
+		if err := rows.Scan(&pk, &s); err != nil {
+			return nil, err
+		}
+		out[pk] = s
+	}
+	return out, rows.Err()
+}
