@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/flowtest"
@@ -61,7 +62,8 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	b := flowtest.New(t, operators.NewRegistry(bash.New(), empty.New()))
-	h, err := New(Options{Store: b.Store, Auth: tokenAuth{}, Parser: b.Parser, Logger: flowtest.Logger(), Version: "1.2.3", Commit: "abc"})
+	h, err := New(Options{Store: b.Store, Auth: tokenAuth{}, Parser: b.Parser, Logger: flowtest.Logger(), Version: "1.2.3", Commit: "abc",
+		Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

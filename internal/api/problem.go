@@ -49,7 +49,7 @@ func problemOf(err error) (p *problem, internal bool) {
 	case errors.Is(err, store.ErrNotFound):
 		return newProblem(http.StatusNotFound, "%s", err), false
 	case errors.Is(err, store.ErrBadInput), errors.As(err, &confErr):
-		return newProblem(http.StatusBadRequest, "%s", err), false
+		return newProblem(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), store.ErrBadInput.Error()+": ")), false
 	case errors.Is(err, store.ErrExists):
 		return newProblem(http.StatusConflict, "%s", err), false
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrUnauthenticated):
@@ -69,6 +69,10 @@ func validationProblem(err error) *problem {
 	}
 	reason := re.Reason
 	var se *openapi3.SchemaError
+	var pe *openapi3filter.ParseError
+	if errors.As(re.Err, &pe) && re.Parameter == nil {
+		return newProblem(http.StatusBadRequest, "request body is not valid JSON: %s", pe.Error())
+	}
 	if errors.As(re.Err, &se) {
 		reason = se.Reason
 		if ptr := se.JSONPointer(); len(ptr) > 0 {

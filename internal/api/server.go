@@ -23,11 +23,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow/api"
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/api/gen"
 	"github.com/podflow/podflow/internal/auth"
+	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -45,7 +47,10 @@ type Options struct {
 	Logger hclog.Logger
 	// Version and Commit are what GET /version answers.
 	Version, Commit string
-	// Extra serves the paths outside the API (e.g. /healthz, /metrics).
+	// Metrics, when set, is served at /metrics, with /healthz (the
+	// database answers) beside it, by internal/health.
+	Metrics *prometheus.Registry
+	// Extra serves more paths outside the API (e.g. the web UI).
 	Extra map[string]http.Handler
 	// Watcher, when set, is the run watcher to use (its Run is the
 	// caller's); otherwise New makes one, which Start runs.
@@ -119,6 +124,11 @@ func New(o Options) (*Handler, error) {
 	root.HandleFunc(BasePath+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, "no operation %s %s in this API (see %s/openapi.yaml)", r.Method, r.URL.Path, BasePath))
 	})
+	if o.Metrics != nil {
+		h := health.Handler(o.Metrics, health.Check{Name: "database", Run: func(ctx context.Context) error { return o.Store.Ping(ctx) }})
+		root.Handle("/healthz", h)
+		root.Handle("/metrics", h)
+	}
 	for p, h := range o.Extra {
 		root.Handle(p, h)
 	}
