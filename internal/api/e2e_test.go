@@ -278,7 +278,7 @@ tasks:
 		t.Fatalf("run id %q", run.DagRunId)
 	}
 	b.must(409, "POST", "/dags/sleepy/dagRuns", "op", map[string]any{"dag_run_id": "by hand: 1"})
-	b.WaitFor("nap runs", 30*time.Second, func() bool { return b.TI("sleepy", run.DagRunId, "nap").State == "running" })
+	b.WaitFor("nap runs", 30*time.Second, func() bool { return b.States("sleepy", run.DagRunId)["nap"] == "running" })
 	started := time.Now()
 	runPath := "/dags/sleepy/dagRuns/" + url.PathEscape(run.DagRunId)
 	b.must(200, "PATCH", runPath, "op", map[string]any{"state": "failed"}).json(t, &run)
