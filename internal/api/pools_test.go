@@ -27,7 +27,9 @@ func TestPoolsFromTheAPI(t *testing.T) {
 		src += "  - {task_id: " + id + ", operator: bash, pool: single, bash_command: 'mkdir " + lock + " && sleep 0.2 && rmdir " + lock + "'}\n"
 	}
 	b.DAG("pooled", src)
-	b.Scheduler(func(c *scheduler.Config) { c.Limits = store.Limits{Pools: map[string]int{"from_config": 7}, DefaultSlot: 128} })
+	b.Scheduler(func(c *scheduler.Config) {
+		c.Limits = store.Limits{Pools: map[string]int{"from_config": 7}, DefaultSlot: 128}
+	})
 	b.WaitFor("pooled is synced", 30*time.Second, func() bool { return b.call("GET", "/dags/pooled", "viewer", nil).Status == 200 })
 	var run gen.DAGRun
 	b.must(200, "POST", "/dags/pooled/dagRuns", "op", map[string]any{}).json(t, &run)
