@@ -34,7 +34,7 @@ func ClearTaskIDs(d *dag.DAG, req ClearRequest, states map[string]string) ([]str
 	}
 	for _, id := range req.TaskIDs {
 		if d.Task(id) == nil {
-			return nil, fmt.Errorf("%w: DAG %s has no task %q", store.ErrNotFound, d.ID, id)
+			return nil, fmt.Errorf("DAG %s has no task %q: %w", d.ID, id, store.ErrNotFound)
 		}
 		want[id] = true
 		if req.IncludeDownstream {
