@@ -368,3 +368,47 @@ tasks:
 		t.Errorf("event log: %+v", evs)
 	}
 }
+
+// TestMarkTaskInstanceSuccess: a running task marked success by hand is
+// stopped by its scheduler, and its downstream runs as after a success.
+func TestMarkTaskInstanceSuccess(t *testing.T) {
+	b := setup(t)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	b.DAG("stuck", `dag_id: stuck
+tasks:
+  - {task_id: wait, operator: bash, bash_command: 'echo $$ > `+pidFile+`; sleep 60'}
+  - {task_id: next, operator: bash, bash_command: 'echo went on', upstream: [wait]}
+`)
+	b.Scheduler(nil)
+	b.WaitFor("stuck is synced", 30*time.Second, func() bool { return b.call("GET", "/dags/stuck", "viewer", nil).Status == 200 })
+	var run gen.DAGRun
+	b.must(200, "POST", "/dags/stuck/dagRuns", "op", map[string]any{}).json(t, &run)
+	b.WaitFor("wait runs", 30*time.Second, func() bool { return b.States("stuck", run.DagRunId)["wait"] == "running" })
+	tiPath := "/dags/stuck/dagRuns/" + url.PathEscape(run.DagRunId) + "/taskInstances/wait"
+	var ti gen.TaskInstance
+	b.must(200, "PATCH", tiPath, "op", map[string]any{"new_state": "success", "dry_run": true}).json(t, &ti)
+	if ti.State != "running" {
+		t.Fatalf("dry run changed the state: %+v", ti)
+	}
+	b.must(200, "PATCH", tiPath, "op", map[string]any{"new_state": "success"}).json(t, &ti)
+	if ti.State != "success" || ti.EndDate == nil {
+		t.Fatalf("marked: %+v", ti)
+	}
+	if l := b.waitLines("stuck", run.DagRunId, "interval=1"); l[len(l)-1].State != "success" {
+		t.Fatalf("run after the mark: %+v", l)
+	}
+	if s := b.States("stuck", run.DagRunId); s["next"] != "success" {
+		t.Errorf("states %v", s)
+	}
+	pidText, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	b.WaitFor("the scheduler stops wait's process", 30*time.Second, func() bool { return syscall.Kill(pid, 0) != nil })
+	var evs gen.EventLogCollection
+	b.must(200, "GET", "/eventLogs?event=mark_task", "viewer", nil).json(t, &evs)
+	if evs.TotalEntries != 1 || evs.EventLogs[0].TaskId == nil || *evs.EventLogs[0].TaskId != "wait" {
+		t.Errorf("event log %+v", evs)
+	}
+}
