@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
 
-.PHONY: all build test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
+.PHONY: all build generate test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
 
 all: build
 
@@ -52,6 +52,11 @@ bench: build localcluster
 	$(GO) test -run '^$$' -bench RenderXComPull ./internal/templating/
 	$(GO) test -run '^$$' -bench PodOverhead -benchtime 50x ./operators/kubernetes/
 	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./operators/kubernetes/
+	$(GO) test -run '^$$' -bench 'ListDagRuns|WaitStreams500' -benchtime 200x ./internal/api/
+
+## generate: the API server's code from api/openapi.yaml (internal/api's TestGeneratedCodeIsCurrent checks it)
+generate:
+	$(GO) generate ./internal/api/...
 
 vet:
 	$(GO) vet ./...
