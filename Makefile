@@ -52,7 +52,7 @@ bench: build localcluster
 	$(GO) test -run '^$$' -bench RenderXComPull ./internal/templating/
 	$(GO) test -run '^$$' -bench PodOverhead -benchtime 50x ./operators/kubernetes/
 	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./operators/kubernetes/
-	$(GO) test -run '^$$' -bench ListDagRuns -benchtime 200x ./internal/api/
+	$(GO) test -run '^$$' -bench 'ListDagRuns|TriggerVisible' -benchtime 200x ./internal/api/
 	$(GO) test -run '^$$' -bench WaitStreams500 -benchtime 1x ./internal/api/
 
 ## generate: the API server's code from api/openapi.yaml (internal/api's TestGeneratedCodeIsCurrent checks it)

@@ -227,3 +227,32 @@ func rssMiB() float64 {
 	}
 	return 0
 }
+
+// BenchmarkTriggerVisible: POST a run, then GET it: the time until a
+// triggered run is visible through the API (p50 of the pair, client side).
+func BenchmarkTriggerVisible(b *testing.B) {
+	bs := newBenchServer(b)
+	var took []time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		body := fmt.Sprintf(`{"dag_run_id": "bench_%d", "conf": {"i": %d}}`, i, i)
+		req, _ := http.NewRequest("POST", bs.srv.URL+BasePath+"/dags/etl/dagRuns", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer op")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			b.Fatalf("trigger: %v %v", res, err)
+		}
+		res.Body.Close()
+		req, _ = http.NewRequest("GET", bs.srv.URL+BasePath+fmt.Sprintf("/dags/etl/dagRuns/bench_%d", i), nil)
+		req.Header.Set("Authorization", "Bearer viewer")
+		res, err = http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			b.Fatalf("get: %v %v", res, err)
+		}
+		res.Body.Close()
+		took = append(took, time.Since(t0))
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50_ms")
+}
