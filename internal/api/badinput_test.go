@@ -53,6 +53,7 @@ func TestBadInput(t *testing.T) {
 		{"bad enum", "PATCH", run, `{"state": "running"}`, 400, "state"},
 		{"conf not an object", "POST", "/dags/etl/dagRuns", `{"conf": [1, 2]}`, 400, "conf"},
 		{"conf a string", "POST", "/dags/etl/dagRuns", `{"conf": "{}"}`, 400, "conf"},
+		{"run id with a slash", "POST", "/dags/etl/dagRuns", `{"dag_run_id": "a/b"}`, 400, "dag_run_id"},
 		{"bad date", "POST", "/dags/etl/dagRuns", `{"logical_date": "yesterday"}`, 400, "logical_date"},
 		{"oversized body", "POST", "/dags/etl/dagRuns", `{"conf": {"x": "` + strings.Repeat("a", MaxBodyBytes) + `"}}`, 413, "limit"},
 		{"limit not a number", "GET", "/dags?limit=abc", nil, 400, "limit"},

@@ -273,11 +273,11 @@ tasks:
 	b.Scheduler(nil)
 	b.WaitFor("sleepy is synced", 30*time.Second, func() bool { return b.call("GET", "/dags/sleepy", "viewer", nil).Status == 200 })
 	var run gen.DAGRun
-	b.must(200, "POST", "/dags/sleepy/dagRuns", "op", map[string]any{"dag_run_id": "by hand: 1"}).json(t, &run)
-	if run.DagRunId != "by hand: 1" {
+	b.must(200, "POST", "/dags/sleepy/dagRuns", "op", map[string]any{"dag_run_id": "by_hand:1"}).json(t, &run)
+	if run.DagRunId != "by_hand:1" {
 		t.Fatalf("run id %q", run.DagRunId)
 	}
-	b.must(409, "POST", "/dags/sleepy/dagRuns", "op", map[string]any{"dag_run_id": "by hand: 1"})
+	b.must(409, "POST", "/dags/sleepy/dagRuns", "op", map[string]any{"dag_run_id": "by_hand:1"})
 	b.WaitFor("nap runs", 30*time.Second, func() bool { return b.States("sleepy", run.DagRunId)["nap"] == "running" })
 	started := time.Now()
 	runPath := "/dags/sleepy/dagRuns/" + url.PathEscape(run.DagRunId)
