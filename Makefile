@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 LDFLAGS := -X github.com/podflow/podflow/internal/version.version=$(VERSION) -X github.com/podflow/podflow/internal/version.commit=$(COMMIT)
 
-.PHONY: all build test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
+.PHONY: all build generate test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
 
 all: build
 
@@ -56,6 +56,12 @@ bench: build localcluster
 	$(GO) test -run '^$$' -bench RenderXComPull ./internal/templating/
 	$(GO) test -run '^$$' -bench PodOverhead -benchtime 50x ./operators/kubernetes/
 	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./operators/kubernetes/
+	$(GO) test -run '^$$' -bench 'ListDagRuns|TriggerVisible' -benchtime 200x ./internal/api/
+	$(GO) test -run '^$$' -bench WaitStreams500 -benchtime 1x ./internal/api/
+
+## generate: the API server's code from api/openapi.yaml (internal/api's TestGeneratedCodeIsCurrent checks it)
+generate:
+	$(GO) generate ./internal/api/...
 
 vet:
 	$(GO) vet ./...

@@ -131,24 +131,12 @@ func (a *App) Parser() *dag.Parser { return dag.NewParser(a.Registry()) }
 // scheduler knows it, else from the DAGs folder — in which case it is
 // registered, so triggering a DAG right after writing its file works.
 func (a *App) LoadDAG(ctx context.Context, st *store.Store, dagID string) (*dag.DAG, error) {
-	row, err := st.Dag(ctx, dagID)
-	if err == nil && row.Hash != "" {
-		src, path, err := st.DagSource(ctx, row.Hash)
-		if err != nil {
-			return nil, err
-		}
-		d, errs := a.Parser().ParseBytes(path, src)
-		if len(errs) > 0 {
-			return nil, fmt.Errorf("DAG %s (version %s) does not parse any more:\n%w", dagID, row.Hash[:12], errs)
-		}
-		d.Hash = row.Hash
-		return d, nil
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+	d, err := scheduler.CurrentDAG(ctx, st.Q, a.Parser(), dagID)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return d, err
 	}
 	folder := a.Parser().LoadFolder(a.DagsFolder())
-	d := folder.DAG(dagID)
+	d = folder.DAG(dagID)
 	if d == nil {
 		var known []string
 		if rows, err := st.Dags(ctx); err == nil {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -24,56 +24,21 @@ func newClearCmd(app *App) *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
-			run, err := st.Run(ctx, args[0], args[1])
+			run, err := findRun(ctx, st, args[0], args[1])
 			if err != nil {
 				return err
 			}
-			src, path, err := st.DagSource(ctx, run.Hash)
+			audit := cliEvent("clear", map[string]any{"task": task, "downstream": downstream})
+			audit.DagID, audit.RunID, audit.TaskID = run.DagID, run.RunID, task
+			req := scheduler.ClearRequest{IncludeDownstream: downstream, Audit: &audit}
+			if task != "" {
+				req.TaskIDs = []string{task}
+			}
+			ids, err := scheduler.ClearRun(ctx, st, app.Parser(), run, req)
 			if err != nil {
 				return err
 			}
-			d, errs := app.Parser().ParseBytes(path, src)
-			if len(errs) > 0 {
-				return errs
-			}
-			var ids []string
-			switch {
-			case task == "":
-				for _, t := range d.Tasks {
-					ids = append(ids, t.ID)
-				}
-			case d.Task(task) == nil:
-				return fmt.Errorf("DAG %s has no task %q", d.ID, task)
-			default:
-				ids = []string{task}
-				if downstream {
-					ids = append(ids, d.DownstreamAll(task)...)
-				}
-			}
-			var n int
-			err = st.InTx(ctx, func(q store.Q) error {
-				locked, ok, err := q.LockRun(ctx, run.PK, false)
-				if err != nil || !ok {
-					return err
-				}
-				if n, err = q.ClearTasks(ctx, locked, ids); err != nil {
-					return err
-				}
-				e := cliEvent("clear", map[string]any{"task_ids": ids, "cleared": n, "downstream": downstream})
-				e.DagID, e.RunID, e.TaskID = run.DagID, run.RunID, task
-				if err := q.RecordEvent(ctx, e); err != nil {
-					return err
-				}
-				if locked.State != runstate.RunRunning && locked.State != runstate.RunQueued {
-					if _, err := q.ReopenRun(ctx, run.PK); err != nil {
-						return err
-					}
-				}
-				return q.Notify(ctx, store.ChannelSchedulerWake, "")
-			})
-			if err != nil {
-				return err
-			}
+			n := len(ids)
 			fmt.Fprintf(cmd.OutOrStdout(), "cleared %d task instances of %s %s: %v\n", n, run.DagID, run.RunID, ids)
 			return nil
 		}),

@@ -160,11 +160,12 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 	if err := c.loadAuth(file, getenv); err != nil {
 		return nil, err
 	}
+	// Only the file's pools: the scheduler saves them to the pools table at
+	// start, where default_pool already has DefaultPoolSlots, so a
+	// default_pool changed through the API keeps its slots unless the file
+	// names it.
 	for name, slots := range file.Pools {
 		c.Pools[name] = slots
-	}
-	if _, ok := c.Pools["default_pool"]; !ok {
-		c.Pools["default_pool"] = DefaultPoolSlots
 	}
 	for id, conn := range file.Connections {
 		c.Connections[id] = conn

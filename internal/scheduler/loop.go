@@ -37,6 +37,7 @@ func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
 		name string
 		run  func(context.Context) error
 	}{
+		{"read pools", s.readPools},
 		{"create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) }},
 		{"start queued runs", s.startQueuedRuns},
 		{"sweep running runs", func(ctx context.Context) error {

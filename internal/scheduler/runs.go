@@ -26,18 +26,26 @@ func (s *Scheduler) createRun(ctx context.Context, d *dag.DAG, runType string, l
 // conf (JSON object, nil = {}) and wakes the schedulers. created is false
 // when a run with the same run id exists.
 func CreateRun(ctx context.Context, q store.Q, d *dag.DAG, runType string, logical time.Time, conf []byte) (runID string, created bool, err error) {
+	return CreateRunWithID(ctx, q, d, runType, "", logical, conf)
+}
+
+// CreateRunWithID is CreateRun with a run id of the caller's choosing ("" =
+// dag.RunID's), as the API's trigger takes one.
+func CreateRunWithID(ctx context.Context, q store.Q, d *dag.DAG, runType, runID string, logical time.Time, conf []byte) (string, bool, error) {
 	if len(conf) > 0 {
 		m, err := dag.ParseConf(conf)
 		if err != nil {
-			return "", false, fmt.Errorf("run of %s: %w", d.ID, err)
+			return "", false, &ConfError{fmt.Errorf("run of %s: %w", d.ID, err)}
 		}
 		if err := d.CheckConf(m); err != nil {
-			return "", false, err
+			return "", false, &ConfError{err}
 		}
 	}
 	start, end := d.DataInterval(logical)
-	runID = dag.RunID(runType, logical)
-	_, created, err = q.CreateRun(ctx, store.NewRun{
+	if runID == "" {
+		runID = dag.RunID(runType, logical)
+	}
+	_, created, err := q.CreateRun(ctx, store.NewRun{
 		DagID: d.ID, RunID: runID, Hash: d.Hash, RunType: runType,
 		LogicalDate: logical, DataIntervalStart: start, DataIntervalEnd: end, Conf: conf,
 		MaxActiveTasks: d.MaxActiveTasks,
@@ -54,7 +62,10 @@ func RegisterDAG(ctx context.Context, q store.Q, d *dag.DAG) error {
 	if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
 		return err
 	}
-	return q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule)
+	if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule); err != nil {
+		return err
+	}
+	return q.SetDagTags(ctx, d.ID, d.Tags)
 }
 
 // TriggerRun registers d's version and creates a manual run of it at
@@ -73,3 +84,10 @@ func TriggerRun(ctx context.Context, st *store.Store, d *dag.DAG, logical time.T
 	})
 	return runID, err
 }
+
+// ConfError is a run's conf that its DAG refuses (not an object, too big,
+// not matching params): the caller's mistake, not the database's.
+type ConfError struct{ Err error }
+
+func (e *ConfError) Error() string { return e.Err.Error() }
+func (e *ConfError) Unwrap() error { return e.Err }

@@ -23,8 +23,11 @@ import (
 
 // Config tunes a scheduler.
 type Config struct {
-	DagsFolder      string
-	Workers         int
+	DagsFolder string
+	Workers    int
+	// Limits are the pools of podflow.yaml, saved to the pools table at
+	// start (the file wins for its names), and the slots of a pool in
+	// neither. The workers claim under the table's slots, read each loop pass.
 	Limits          store.Limits
 	ZombieThreshold time.Duration // a running task whose owner is silent this long is a zombie
 	// HeartbeatInterval is how often it beats and then stops the tries it
@@ -93,6 +96,9 @@ type Scheduler struct {
 	stopping  atomic.Bool // set when shutdown begins: claim nothing more
 	folder    *folderState
 	lastSweep time.Time // loop goroutine only
+	// pools is the pool slots the workers claim under: the pools table,
+	// read each loop pass (cfg.Limits until the first read).
+	pools atomic.Pointer[store.Limits]
 }
 
 // New returns a scheduler; Run starts it.
@@ -151,6 +157,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return nil // stopped before it started
 		}
 		return err
+	}
+	if err := s.store.UpsertPools(ctx, s.cfg.Limits.Pools); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
 	}
 	s.log.Info("scheduler started", "id", s.id, "workers", s.cfg.Workers, "dags_folder", s.cfg.DagsFolder)
 

@@ -58,7 +58,7 @@ func (s *Scheduler) claim(ctx context.Context, n int) ([]store.Claimed, error) {
 	var claimed []store.Claimed
 	err := s.store.InTx(ctx, func(q store.Q) error {
 		var err error
-		claimed, err = q.ClaimTasks(ctx, s.id, n, s.cfg.Limits)
+		claimed, err = q.ClaimTasks(ctx, s.id, n, s.limits())
 		return err
 	})
 	return claimed, err
@@ -209,7 +209,7 @@ func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch
 			if queued > 0 && !s.stopping.Load() {
 				if reserved = s.slots.reserve(min(queued, claimBatch)); reserved > 0 {
 					var err error
-					claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.cfg.Limits)
+					claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.limits())
 					return err
 				}
 			}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -160,4 +163,157 @@ func (q Q) DeleteUnusedDagVersions(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("delete unused DAG versions: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// SetDagTags records a DAG's tags (for the API's tag filter).
+func (q Q) SetDagTags(ctx context.Context, dagID string, tags []string) error {
+	if tags == nil {
+		tags = []string{}
+	}
+	_, err := q.db.Exec(ctx, `UPDATE dags SET tags = $2 WHERE dag_id = $1 AND tags IS DISTINCT FROM $2`, dagID, tags)
+	if err != nil {
+		return fmt.Errorf("set tags of dag %s: %w", dagID, err)
+	}
+	return nil
+}
+
+// DagFilter selects DAGs; zero fields do not filter.
+type DagFilter struct {
+	Tags            []string // any of them
+	Paused          *bool
+	IDPattern       string // SQL LIKE pattern
+	HasImportErrors *bool
+	OrderBy         string // a key of DagOrders, "-" before it for descending
+	Limit, Offset   int
+}
+
+// DagOrders are the fields DAG lists may be ordered by.
+var DagOrders = map[string]string{"dag_id": "dag_id", "is_paused": "is_paused", "fileloc": "path"}
+
+// DagListRow is a DAG in a list, with its tags.
+type DagListRow struct {
+	DagRow
+	Tags []string
+}
+
+// ListDags returns a page of matching DAGs and how many match in all.
+func (q Q) ListDags(ctx context.Context, f DagFilter) ([]DagListRow, int, error) {
+	order, err := orderClause(f.OrderBy, DagOrders, "dag_id")
+	if err != nil {
+		return nil, 0, err
+	}
+	const where = ` WHERE (cardinality($1::text[]) = 0 OR tags && $1) AND ($2::boolean IS NULL OR is_paused = $2)
+		AND ($3 = '' OR dag_id ILIKE '%' || $3 || '%') AND ($4::boolean IS NULL OR (errors IS NOT NULL) = $4)`
+	tags := f.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	args := []any{tags, f.Paused, f.IDPattern, f.HasImportErrors}
+	var total int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dags`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count dags: %w", err)
+	}
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), tags
+		FROM dags`+where+` ORDER BY `+order+`, dag_id LIMIT $5 OFFSET $6`, append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list dags: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DagListRow, error) {
+		var d DagListRow
+		err := r.Scan(&d.DagID, &d.Path, &d.Hash, &d.Schedule, &d.Paused, &d.Errors, &d.Tags)
+		return d, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list dags: %w", err)
+	}
+	return out, total, nil
+}
+
+// DagVersion is one stored version of a DAG file.
+type DagVersion struct {
+	Hash, DagID, Path string
+	Source            []byte
+	CreatedAt         time.Time
+}
+
+// DagVersions lists a DAG's stored versions, newest first, and how many.
+func (q Q) DagVersions(ctx context.Context, dagID string, limit, offset int) ([]DagVersion, int, error) {
+	var total int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_versions WHERE dag_id = $1`, dagID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count versions of %s: %w", dagID, err)
+	}
+	rows, err := q.db.Query(ctx, `SELECT hash, dag_id, path, source, created_at FROM dag_versions WHERE dag_id = $1
+		ORDER BY created_at DESC, hash LIMIT $2 OFFSET $3`, dagID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list versions of %s: %w", dagID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DagVersion, error) {
+		var v DagVersion
+		err := r.Scan(&v.Hash, &v.DagID, &v.Path, &v.Source, &v.CreatedAt)
+		return v, err
+	})
+	return out, total, err
+}
+
+// ImportError is a DAG file that does not parse: a DAG's file that broke
+// (DagID set; its last good version keeps running) or one that never parsed.
+type ImportError struct {
+	Path, DagID, Errors string
+	At                  time.Time
+}
+
+// ImportErrors lists the files that do not parse, by path, and how many.
+func (q Q) ImportErrors(ctx context.Context, limit, offset int) ([]ImportError, int, error) {
+	const all = `SELECT path, dag_id, errors, updated_at FROM dags WHERE errors IS NOT NULL
+		UNION ALL SELECT path, '', coalesce(errors, ''), updated_at FROM dag_files`
+	var total int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM (`+all+`) e`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count import errors: %w", err)
+	}
+	rows, err := q.db.Query(ctx, `SELECT * FROM (`+all+`) e ORDER BY path, dag_id LIMIT $1 OFFSET $2`, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list import errors: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ImportError, error) {
+		var e ImportError
+		err := r.Scan(&e.Path, &e.DagID, &e.Errors, &e.At)
+		return e, err
+	})
+	return out, total, err
+}
+
+// orderClause turns an API order_by ("field" or "-field") into SQL from the
+// allowed columns; anything else is an error naming the value. No text of
+// the request reaches the SQL.
+func orderClause(orderBy string, allowed map[string]string, def string) (string, error) {
+	if orderBy == "" {
+		orderBy = def
+	}
+	desc := strings.HasPrefix(orderBy, "-")
+	col, ok := allowed[strings.TrimPrefix(orderBy, "-")]
+	if !ok {
+		keys := make([]string, 0, len(allowed))
+		for k := range allowed {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return "", fmt.Errorf("%w: order_by %q: want one of %s, with \"-\" before it for descending", ErrBadInput, orderBy, strings.Join(keys, ", "))
+	}
+	if desc {
+		return col + " DESC", nil
+	}
+	return col, nil
+}
+
+// ErrBadInput is returned for a request a store call cannot answer as asked.
+var ErrBadInput = errors.New("bad input")
+
+// DagTags returns a DAG's tags.
+func (q Q) DagTags(ctx context.Context, dagID string) ([]string, error) {
+	var tags []string
+	err := q.db.QueryRow(ctx, `SELECT tags FROM dags WHERE dag_id = $1`, dagID).Scan(&tags)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("dag %q: %w", dagID, ErrNotFound)
+	}
+	return tags, err
 }

@@ -31,3 +31,16 @@ func (q Q) HeartbeatAge(ctx context.Context, id string) (time.Duration, bool, er
 	}
 	return *age, true, nil
 }
+
+// LatestHeartbeat is the newest heartbeat of any process of a kind
+// (scheduler, triggerer); ok is false when there is none.
+func (q Q) LatestHeartbeat(ctx context.Context, kind string) (time.Time, bool, error) {
+	var at *time.Time
+	if err := q.db.QueryRow(ctx, `SELECT max(heartbeat_at) FROM heartbeats WHERE kind = $1`, kind).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("read %s heartbeats: %w", kind, err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return *at, true, nil
+}

@@ -47,3 +47,17 @@ func (q Q) Logs(ctx context.Context, tiID int64, try int, afterID int64) ([]LogL
 		return l, err
 	})
 }
+
+// LogPage reads at most limit of a try's log lines after the line id afterID.
+func (q Q) LogPage(ctx context.Context, tiID int64, try int, afterID int64, limit int) ([]LogLine, error) {
+	rows, err := q.db.Query(ctx, `SELECT id, ti_id, try_number, at, source, line FROM task_logs
+		WHERE ti_id = $1 AND try_number = $2 AND id > $3 ORDER BY id LIMIT $4`, tiID, try, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read task log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogLine, error) {
+		var l LogLine
+		err := r.Scan(&l.ID, &l.TIID, &l.TryNumber, &l.At, &l.Source, &l.Line)
+		return l, err
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -251,4 +252,138 @@ func (q Q) DeleteFinishedRunsBefore(ctx context.Context, t time.Time) (int64, er
 		return 0, fmt.Errorf("delete old runs: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// RunFilter selects runs; zero fields do not filter.
+type RunFilter struct {
+	DagID                  string // "" = every DAG
+	States                 []string
+	LogicalGTE, LogicalLTE time.Time
+	StartGTE, StartLTE     time.Time
+	OrderBy                string // a key of RunOrders, "-" for descending
+	Limit, Offset          int
+}
+
+// RunOrders are the fields run lists may be ordered by.
+var RunOrders = map[string]string{
+	"logical_date": "logical_date", "start_date": "started_at", "end_date": "ended_at",
+	"state": "state", "dag_id": "dag_id", "dag_run_id": "run_id", "id": "id", "queued_at": "created_at",
+}
+
+// ListRuns returns a page of matching runs (newest logical date first unless
+// ordered otherwise) and how many match in all.
+func (q Q) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
+	order, err := orderClause(f.OrderBy, RunOrders, "-logical_date")
+	if err != nil {
+		return nil, 0, err
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.DagID != "" {
+		add("dag_id = $%d", f.DagID)
+	}
+	if len(f.States) > 0 {
+		add("state = ANY($%d)", f.States)
+	}
+	for _, c := range []struct {
+		cond string
+		t    time.Time
+	}{{"logical_date >= $%d", f.LogicalGTE}, {"logical_date <= $%d", f.LogicalLTE}, {"started_at >= $%d", f.StartGTE}, {"started_at <= $%d", f.StartLTE}} {
+		if !c.t.IsZero() {
+			add(c.cond, c.t)
+		}
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_runs`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count runs: %w", err)
+	}
+	tie := "id DESC"
+	if !strings.HasSuffix(order, "DESC") {
+		tie = "id"
+	}
+	args = append(args, f.Limit, f.Offset)
+	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT `+runColumns+` FROM dag_runs%s ORDER BY %s, %s LIMIT $%d OFFSET $%d`,
+		cond, order, tie, len(args)-1, len(args)), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list runs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanRun)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list runs: %w", err)
+	}
+	return out, total, nil
+}
+
+// MarkRun sets a run's state by hand (success or failed), as Airflow's
+// "mark run as": with success every unfinished task instance becomes
+// success; with failed the running and deferred ones fail and those still
+// waiting are skipped. A task instance that was running is stopped by its
+// scheduler when it next checks (NotRunningAnyMore). changed is false when
+// the run was in that state already. Waiters are told at commit.
+func (q Q) MarkRun(ctx context.Context, pk int64, state string) (changed bool, err error) {
+	if state != runstate.RunSuccess && state != runstate.RunFailed {
+		return false, fmt.Errorf("%w: mark run: state %q is not %s or %s", ErrBadInput, state, runstate.RunSuccess, runstate.RunFailed)
+	}
+	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = $2, ended_at = clock_timestamp(),
+		started_at = coalesce(started_at, clock_timestamp()) WHERE id = $1 AND state <> $2`, pk, state)
+	if err != nil {
+		return false, fmt.Errorf("mark run %d %s: %w", pk, state, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if state == runstate.RunSuccess {
+		_, err = q.db.Exec(ctx, `UPDATE task_instances SET state = 'success', ended_at = clock_timestamp(),
+				`+appendHistory("'success'", "try_number")+`
+			WHERE run_pk = $1 AND state NOT IN ('success', 'failed', 'skipped', 'upstream_failed')`, pk)
+	} else {
+		_, err = q.db.Exec(ctx, `UPDATE task_instances SET state = CASE WHEN state IN ('running', 'deferred') THEN 'failed' ELSE 'skipped' END,
+				ended_at = clock_timestamp(),
+				`+appendHistory("CASE WHEN state IN ('running', 'deferred') THEN 'failed' ELSE 'skipped' END", "try_number")+`
+			WHERE run_pk = $1 AND state NOT IN ('success', 'failed', 'skipped', 'upstream_failed')`, pk)
+	}
+	if err != nil {
+		return false, fmt.Errorf("mark tasks of run %d %s: %w", pk, state, err)
+	}
+	return true, q.Notify(ctx, ChannelTaskFinished, "")
+}
+
+// DeleteRun deletes a run with its task instances, logs, triggers (by
+// cascade) and XComs. Workers of its running tasks notice and stop them.
+func (q Q) DeleteRun(ctx context.Context, run Run) error {
+	if _, err := q.db.Exec(ctx, `DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2`, run.DagID, run.RunID); err != nil {
+		return fmt.Errorf("delete xcoms of %s/%s: %w", run.DagID, run.RunID, err)
+	}
+	if _, err := q.db.Exec(ctx, `DELETE FROM dag_runs WHERE id = $1`, run.PK); err != nil {
+		return fmt.Errorf("delete run %s/%s: %w", run.DagID, run.RunID, err)
+	}
+	return q.Notify(ctx, ChannelTaskFinished, "")
+}
+
+// RunStates maps runs (by primary key) to their states; a deleted run is
+// missing. One statement for every run the API's waiters follow.
+func (q Q) RunStates(ctx context.Context, pks []int64) (map[int64]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT id, state FROM dag_runs WHERE id = ANY($1)`, pks)
+	if err != nil {
+		return nil, fmt.Errorf("read run states: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[int64]string, len(pks))
+	for rows.Next() {
+		var pk int64
+		var s string
+		if err := rows.Scan(&pk, &s); err != nil {
+			return nil, err
+		}
+		out[pk] = s
+	}
+	return out, rows.Err()
 }

@@ -100,6 +100,10 @@ func (q Q) Ping(ctx context.Context) error {
 // ErrNotFound is returned for unknown DAGs, runs and tasks.
 var ErrNotFound = errors.New("not found")
 
+// ErrExists is returned when creating something (a user, an API key, a
+// pool) whose name is taken.
+var ErrExists = errors.New("already exists")
+
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil

@@ -326,3 +326,57 @@ func (q Q) TaskStates(ctx context.Context, runPK int64) (map[string]string, erro
 	}
 	return states, rows.Err()
 }
+
+// TaskInstanceAt returns one task instance of a run by task and map index.
+func (q Q) TaskInstanceAt(ctx context.Context, runPK int64, taskID string, mapIndex int) (TaskInstance, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+tiColumns+` FROM task_instances ti WHERE ti.run_pk = $1 AND ti.task_id = $2 AND ti.map_index = $3`, runPK, taskID, mapIndex)
+	if err != nil {
+		return TaskInstance{}, fmt.Errorf("read task %s: %w", taskID, err)
+	}
+	t, err := pgx.CollectExactlyOneRow(rows, scanTI)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TaskInstance{}, fmt.Errorf("task %s (map index %d): %w", taskID, mapIndex, ErrNotFound)
+	}
+	return t, err
+}
+
+// ListTaskInstances returns a page of a run's task instances (states nil =
+// all) and how many match.
+func (q Q) ListTaskInstances(ctx context.Context, runPK int64, states []string, limit, offset int) ([]TaskInstance, int, error) {
+	if states == nil {
+		states = []string{}
+	}
+	const where = ` WHERE ti.run_pk = $1 AND (cardinality($2::text[]) = 0 OR ti.state = ANY($2))`
+	var total int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM task_instances ti`+where, runPK, states).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count task instances of run %d: %w", runPK, err)
+	}
+	rows, err := q.db.Query(ctx, `SELECT `+tiColumns+` FROM task_instances ti`+where+` ORDER BY ti.id LIMIT $3 OFFSET $4`, runPK, states, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list task instances of run %d: %w", runPK, err)
+	}
+	out, err := pgx.CollectRows(rows, scanTI)
+	return out, total, err
+}
+
+// MarkTaskInstance sets a task instance's state by hand (success, failed or
+// skipped). A running one is stopped by its scheduler at its next check; the
+// scheduler's sweep then decides what runs next. changed is false when it
+// was in that state already.
+func (q Q) MarkTaskInstance(ctx context.Context, id int64, state string) (changed bool, err error) {
+	switch state {
+	case runstate.Success, runstate.Failed, runstate.Skipped:
+	default:
+		return false, fmt.Errorf("%w: mark task instance: state %q is not success, failed or skipped", ErrBadInput, state)
+	}
+	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = $2, ended_at = clock_timestamp(), next_retry_at = NULL,
+			`+appendHistory("$2::text", "try_number")+`
+		WHERE id = $1 AND state <> $2`, id, state)
+	if err != nil {
+		return false, fmt.Errorf("mark task instance %d %s: %w", id, state, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	return true, q.Notify(ctx, ChannelSchedulerWake, "")
+}

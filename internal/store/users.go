@@ -20,9 +20,6 @@ type User struct {
 	LastLoginAt *time.Time `json:"last_login_at"`
 }
 
-// ErrExists is returned when a user or API key of that name already exists.
-var ErrExists = errors.New("already exists")
-
 // CreateUser adds a user with an already hashed password.
 func (q Q) CreateUser(ctx context.Context, username, passwordHash, role string) error {
 	_, err := q.db.Exec(ctx, `INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)`,

@@ -109,3 +109,48 @@ func (q Q) deleteXComsOfRunsFinishedBefore(ctx context.Context, t time.Time) err
 	}
 	return nil
 }
+
+// XComEntry is one stored XCom value with its key.
+type XComEntry struct {
+	DagID, RunID, TaskID string
+	MapIndex             int
+	Key                  string
+	Value                json.RawMessage
+	CreatedAt            time.Time
+}
+
+// XComEntries lists a task instance's XComs by key (with values), and how many.
+func (q Q) XComEntries(ctx context.Context, dagID, runID, taskID string, mapIndex, limit, offset int) ([]XComEntry, int, error) {
+	const where = ` WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4`
+	var total int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM xcom`+where, dagID, runID, taskID, mapIndex).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count xcoms of %s/%s/%s: %w", dagID, runID, taskID, err)
+	}
+	rows, err := q.db.Query(ctx, `SELECT dag_id, run_id, task_id, map_index, key, value, created_at FROM xcom`+where+`
+		ORDER BY key LIMIT $5 OFFSET $6`, dagID, runID, taskID, mapIndex, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list xcoms of %s/%s/%s: %w", dagID, runID, taskID, err)
+	}
+	out, err := pgx.CollectRows(rows, scanXComEntry)
+	return out, total, err
+}
+
+// XComEntryByKey returns one XCom entry; ErrNotFound if there is none.
+func (q Q) XComEntryByKey(ctx context.Context, dagID, runID, taskID string, mapIndex int, key string) (XComEntry, error) {
+	rows, err := q.db.Query(ctx, `SELECT dag_id, run_id, task_id, map_index, key, value, created_at FROM xcom
+		WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 AND key = $5`, dagID, runID, taskID, mapIndex, key)
+	if err != nil {
+		return XComEntry{}, fmt.Errorf("read xcom %s/%s/%s %q: %w", dagID, runID, taskID, key, err)
+	}
+	x, err := pgx.CollectExactlyOneRow(rows, scanXComEntry)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return XComEntry{}, fmt.Errorf("xcom %q of task %s: %w", key, taskID, ErrNotFound)
+	}
+	return x, err
+}
+
+func scanXComEntry(r pgx.CollectableRow) (XComEntry, error) {
+	var x XComEntry
+	err := r.Scan(&x.DagID, &x.RunID, &x.TaskID, &x.MapIndex, &x.Key, &x.Value, &x.CreatedAt)
+	return x, err
+}
