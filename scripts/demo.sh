@@ -51,8 +51,9 @@ if [ "$pod_dags" = 1 ]; then
   "$kubectl" apply -f "$root/examples/k8s/demo-resources.yaml"
 fi
 
-step "start podflow standalone (scheduler + workers + triggerer)"
-"$bin/podflow" standalone --dags-folder "$dags" >"$demo/standalone.log" 2>&1 &
+step "start podflow standalone (scheduler + workers + triggerer + REST API)"
+# A free port for the API: 127.0.0.1:8080 (the default) may be taken here.
+"$bin/podflow" standalone --dags-folder "$dags" --webserver-addr 127.0.0.1:0 >"$demo/standalone.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do
   "$bin/podflow" db check >/dev/null 2>&1 && break
@@ -85,4 +86,19 @@ if [ "$pod_dags" = 1 ]; then
   step "the manifest of a pod task, without a cluster (podflow dry-run)"
   "$bin/podflow" dry-run example_kubernetes_dry_run dry_run_demo --dags-folder "$dags" | head -40
 fi
+step "the REST API: an API key, then trigger and wait through HTTP (podflow trigger --api)"
+api=""
+for _ in $(seq 1 60); do
+  api=$(sed -n 's#^podflow standalone: REST API at \(http://[^ ]*\)/api/v1.*#\1#p' "$demo/standalone.log" | tail -1)
+  [ -n "$api" ] && break
+  sleep 0.5
+done
+[ -n "$api" ] || { cat "$demo/standalone.log"; echo "the REST API did not start"; exit 1; }
+key=$("$bin/podflow" api-keys create --role op --name "demo-$(date +%s)" | grep -o 'pfk_[A-Za-z0-9_-]*' | head -1)
+PODFLOW_API_TOKEN=$key "$bin/podflow" trigger etl_xcom --api "$api" --wait
+if command -v curl >/dev/null; then
+  echo "-- curl $api/api/v1/dags/etl_xcom/dagRuns?limit=2"
+  curl -fsS -H "Authorization: Bearer $key" "$api/api/v1/dags/etl_xcom/dagRuns?limit=2&order_by=-logical_date"; echo
+fi
+
 step "done — history stays in the local PostgreSQL under $PODFLOW_HOME (try: PODFLOW_HOME=$PODFLOW_HOME bin/podflow runs list)"

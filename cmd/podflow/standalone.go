@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/localkube"
 	"github.com/podflow/podflow/internal/localpg"
@@ -23,6 +25,7 @@ func init() {
 
 func newStandaloneCmd(app *App) *cobra.Command {
 	var localCluster bool
+	webAddr := "127.0.0.1:8080"
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "Run everything in one process: migrations, scheduler, workers and triggerer (and the local Postgres when no DATABASE_URL)",
@@ -66,9 +69,20 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			fmt.Fprintf(os.Stderr, "podflow standalone: DAGs from %s, %d workers; Ctrl-C to stop\n", cfg.DagsFolder, cfg.Workers)
-			return daemon.Run(ctx, st, cfg, logger, true, true)
+			parts := daemon.Parts{Scheduler: true, Triggerer: true, WebserverAddr: webAddr}
+			if webAddr != "" {
+				parts.WebserverReady = func(a net.Addr) {
+					hint := ""
+					if cfg.Auth == auth.ModeBuiltin {
+						hint = " (logins on: podflow users create NAME --role admin, or PODFLOW_AUTH=none on a machine of your own)"
+					}
+					fmt.Fprintf(os.Stderr, "podflow standalone: REST API at http://%s/api/v1%s\n", a, hint)
+				}
+			}
+			return daemon.RunParts(ctx, st, cfg, logger, parts)
 		},
 	}
+	cmd.Flags().StringVar(&webAddr, "webserver-addr", webAddr, `serve the REST API here too ("" turns it off)`)
 	cmd.Flags().BoolVar(&localCluster, "local-cluster", false,
 		"also start the local Kubernetes cluster (bin/localcluster: it runs pod commands as processes on this machine, as root) and use it for pod tasks")
 	daemon.BindSchedulerFlags(cmd.Flags(), &app.flags)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,11 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) (string, error) {
 // returned stop is called, or the test ends.
 func startStandalone(t *testing.T, args ...string) (stop func()) {
 	t.Helper()
+	if !slices.Contains(args, "--webserver-addr") {
+		// The tests that want the API give an address of their own; the
+		// default 127.0.0.1:8080 may be taken on a test machine.
+		args = append(args, "--webserver-addr", "")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -57,12 +57,23 @@ type testBundle struct {
 	srv    *httptest.Server
 	client *http.Client
 	doc    *openapi3.T
+	// tokens maps the role a test calls as to the bearer token sent; when
+	// nil, the role itself is sent (tokenAuth).
+	tokens map[string]string
+	// adminPassword is what createToken is called with for user admin.
+	adminPassword string
 }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupWith(t, func(*flowtest.Bundle) auth.Authenticator { return tokenAuth{} })
+}
+
+// setupWith is setup with the authenticator newAuth makes on the bundle.
+func setupWith(t *testing.T, newAuth func(*flowtest.Bundle) auth.Authenticator) *testBundle {
+	t.Helper()
 	b := flowtest.New(t, operators.NewRegistry(bash.New(), empty.New()))
-	h, err := New(Options{Store: b.Store, Auth: tokenAuth{}, Parser: b.Parser, Logger: flowtest.Logger(), Version: "1.2.3", Commit: "abc",
+	h, err := New(Options{Store: b.Store, Auth: newAuth(b), Parser: b.Parser, Logger: flowtest.Logger(), Version: "1.2.3", Commit: "abc",
 		Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +85,7 @@ func setup(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := &testBundle{Bundle: b, srv: srv, doc: doc}
+	tb := &testBundle{Bundle: b, srv: srv, doc: doc, adminPassword: "secret"}
 	tb.client = &http.Client{Transport: &validatingTransport{t: t, doc: doc, routes: newRouteFinder(t, doc)}}
 	return tb
 }
@@ -132,7 +143,9 @@ func (b *testBundle) request(method, path, role string, body any) *http.Request 
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if role != "" {
+	if token, ok := b.tokens[role]; ok {
+		req.Header.Set("Authorization", "Bearer "+token)
+	} else if role != "" {
 		req.Header.Set("Authorization", "Bearer "+role)
 	}
 	return req

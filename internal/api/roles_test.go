@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/podflow/podflow/internal/auth"
+	"github.com/podflow/podflow/internal/flowtest"
 )
 
 // TestSpecRolesMatchTable: each operation's x-podflow-role in the spec is
@@ -49,7 +50,48 @@ func TestSpecRolesMatchTable(t *testing.T) {
 // operation's role and those above get neither. Path parameters name
 // nothing that exists, so no call changes anything.
 func TestOperationRoles(t *testing.T) {
-	b := setup(t)
+	walkOperationRoles(t, setup(t))
+}
+
+// The same walk with the real authenticator: users of each role log in
+// through POST /auth/token and call with the tokens they got.
+func TestOperationRolesRealAuth(t *testing.T) {
+	b := setupWith(t, func(fb *flowtest.Bundle) auth.Authenticator {
+		svc, err := auth.New(fb.Ctx, fb.Store, auth.Config{Mode: auth.ModeBuiltin}, flowtest.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	})
+	b.adminPassword = "admin-password-1"
+	b.tokens = map[string]string{}
+	for _, role := range auth.Roles {
+		password := string(role) + "-password-1"
+		hash, err := auth.HashPassword(password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Store.CreateUser(b.Ctx, string(role), hash, string(role)); err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		b.must(http.StatusOK, http.MethodPost, "/auth/token", "", map[string]any{"username": string(role), "password": password}).json(t, &tok)
+		if tok.AccessToken == "" || strings.Contains(tok.AccessToken, password) {
+			t.Fatalf("token for %s: %q", role, tok.AccessToken)
+		}
+		b.tokens[string(role)] = tok.AccessToken
+	}
+	// A wrong password is a 401 problem and no token.
+	if r := b.call(http.MethodPost, "/auth/token", "", map[string]any{"username": "op", "password": "wrong-password"}); r.Status != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d %s", r.Status, r.Body)
+	}
+	walkOperationRoles(t, b)
+}
+
+func walkOperationRoles(t *testing.T, b *testBundle) {
+	t.Helper()
 	params := strings.NewReplacer("{dag_id}", "nope", "{dag_run_id}", "nope", "{task_id}", "t", "{try_number}", "1",
 		"{xcom_key}", "k", "{pool_name}", "nopool")
 	n := 0
@@ -61,7 +103,7 @@ func TestOperationRoles(t *testing.T) {
 			if op.RequestBody != nil {
 				body = map[string]any{}
 				if op.OperationID == "createToken" {
-					body = map[string]any{"username": "admin", "password": "secret"}
+					body = map[string]any{"username": "admin", "password": b.adminPassword}
 				}
 			}
 			n++

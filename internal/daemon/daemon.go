@@ -107,6 +107,22 @@ func TriggererConfig(cfg *config.Config, logger hclog.Logger) triggerer.Config {
 // standalone) — in this process until ctx ends, with /healthz and /metrics
 // on cfg.HealthAddr when set.
 func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, withScheduler, withTriggerer bool) error {
+	return RunParts(ctx, st, cfg, logger, Parts{Scheduler: withScheduler, Triggerer: withTriggerer})
+}
+
+// Parts are what one process runs.
+type Parts struct {
+	Scheduler, Triggerer bool
+	// WebserverAddr, when set, also serves the REST API there (podflow
+	// standalone's --webserver-addr).
+	WebserverAddr string
+	// WebserverReady, if set, receives the webserver's bound address.
+	WebserverReady func(net.Addr)
+}
+
+// RunParts is Run for any mix of scheduler, triggerer and webserver.
+func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, p Parts) error {
+	withScheduler, withTriggerer := p.Scheduler, p.Triggerer
 	m := metrics.New()
 	m.RegisterDatabase(st)
 	clients := kube.NewClients()
@@ -139,6 +155,13 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 		m.RegisterTriggererCapacity(t.Running, t.Capacity())
 		checks = append(checks, heartbeatCheck(st, t.ID(), cfg.ZombieThreshold))
 		runs = append(runs, t.Run)
+	}
+	if p.WebserverAddr != "" {
+		serve, err := Webserver(ctx, st, cfg, p.WebserverAddr, m.Registry, logger.Named("webserver"), p.WebserverReady)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, serve)
 	}
 	if cfg.HealthAddr != "" {
 		h := health.Handler(m.Registry, checks...)

@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/api"
+	"github.com/podflow/podflow/internal/auth"
+	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/version"
+)
+
+// Webserver prepares the API server on addr: authentication as cfg says
+// (auth none is refused unless addr is loopback), the REST API under
+// /api/v1, /healthz and /metrics (reg). The returned run serves until ctx
+// ends; ready, if set, receives the bound address (useful with :0).
+func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr string, reg *prometheus.Registry,
+	logger hclog.Logger, ready func(net.Addr)) (run func(context.Context) error, err error) {
+	if err := auth.CheckListen(cfg.Auth, addr); err != nil {
+		return nil, err
+	}
+	authn, err := auth.New(ctx, st, auth.ConfigFrom(cfg), logger.Named("auth"))
+	if err != nil {
+		return nil, fmt.Errorf("webserver: %w", err)
+	}
+	v := version.Get()
+	h, err := api.New(api.Options{Store: st, Auth: authn, Parser: dag.NewParser(Operators(logger).Schemas()),
+		Logger: logger, Version: v.Version, Commit: v.Commit, Metrics: reg})
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("webserver: %w", err)
+		}
+		logger.Info("serving the REST API", "url", "http://"+ln.Addr().String()+api.BasePath, "auth", cfg.Auth)
+		if ready != nil {
+			ready(ln.Addr())
+		}
+		// No WriteTimeout: wait streams and log follows last as long as
+		// their run. Slow or idle clients are bounded by the others.
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go h.Watcher.Run(ctx)
+		go func() {
+			<-ctx.Done()
+			shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shut)
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("webserver: %w", err)
+		}
+		return nil
+	}, nil
+}
