@@ -74,7 +74,7 @@ debian() {
   local img=debian:bookworm-slim
   if have $img || try_pull $img; then say "$img: present"; return; fi
   local dir; dir=$(rootfs)
-  tar -C "$dir" --exclude=./.done -c . | docker import -q --change 'CMD ["bash"]' - $img >/dev/null
+  tar -C "$dir" --exclude=./.done -c . | docker import --change 'CMD ["bash"]' - $img >/dev/null
   say "$img: stand-in imported"
 }
 
@@ -87,7 +87,7 @@ golang() {
   # One tar stream: the rootfs, then the toolchain under /usr/local/go.
   { tar -C "$dir" --exclude=./.done -c . ; } >"$WORK/golang.tar"
   tar -C "$goroot/.." --transform "s,^$(basename "$goroot"),usr/local/go," -rf "$WORK/golang.tar" "$(basename "$goroot")"
-  docker import -q \
+  docker import \
     --change 'ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV GOLANG_VERSION='"$($GO env GOVERSION | sed 's/^go//')" \
     --change 'ENV GOPATH=/go' --change 'ENV GOTOOLCHAIN=local' --change 'WORKDIR /go' --change 'CMD ["bash"]' \
@@ -105,11 +105,12 @@ frontend() {
     | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$WORK/buildkit" "$WORK/frontend"; mkdir -p "$WORK/frontend/bin"
   cp -r "$src" "$WORK/buildkit"; chmod -R u+w "$WORK/buildkit"
-  # go install refuses a module with exclude lines; build inside its source.
-  (cd "$WORK/buildkit" && CGO_ENABLED=0 $GO build -trimpath -tags "netgo static_build osusergo" \
+  # go install refuses a module with exclude lines: build inside its source
+  # (-mod=mod: the module zip leaves its vendor/ folder out).
+  (cd "$WORK/buildkit" && CGO_ENABLED=0 $GO build -mod=mod -trimpath -tags "netgo static_build osusergo" \
     -ldflags "-s -w -X main.Version=$BUILDKIT_VERSION" \
     -o "$WORK/frontend/bin/dockerfile-frontend" ./frontend/dockerfile/cmd/dockerfile-frontend)
-  tar -C "$WORK/frontend" -c bin | docker import -q \
+  tar -C "$WORK/frontend" -c bin | docker import \
     --change 'LABEL moby.buildkit.frontend.network.none="true"' \
     --change 'LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts"' \
     --change 'ENTRYPOINT ["/bin/dockerfile-frontend"]' - $img >/dev/null
