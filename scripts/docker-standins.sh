@@ -25,7 +25,9 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.21.0}
 HOST_CA=${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 POSTGRES_STANDIN=podflow-standin/postgres:15
-WORK=${STANDIN_WORK:-$(mktemp -d /tmp/podflow-standins.XXXXXX)}
+if [ -n "${STANDIN_WORK:-}" ]; then WORK=$STANDIN_WORK; else
+  WORK=$(mktemp -d /tmp/podflow-standins.XXXXXX); trap 'rm -rf "$WORK"' EXIT
+fi
 GO=${GO:-go}
 
 say() { echo "standins: $*" >&2; }
