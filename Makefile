@@ -33,7 +33,7 @@ test: localcluster build
 	@if [ "$$PODFLOW_COMPOSE_TEST" = 1 ] || { [ "$$PODFLOW_COMPOSE_TEST" != 0 ] && docker info >/dev/null 2>&1; }; then \
 		$(MAKE) test-compose; \
 	else \
-		echo "test-compose: not run (no Docker engine; PODFLOW_COMPOSE_TEST=1 makes it required)"; \
+		echo "test-compose: not run (PODFLOW_COMPOSE_TEST=0, or no Docker engine answers; PODFLOW_COMPOSE_TEST=1 makes it required)"; \
 	fi
 
 ## test-compose: build the image and run the docker-compose stack for real (scripts/compose-test.sh)
