@@ -16,7 +16,8 @@
 #
 # COMPOSE_SERVICES: the services brought up and checked. The default is every
 # service of the default profile; `COMPOSE_SERVICES="postgres migrate scheduler
-# triggerer"` leaves out the webserver.
+# triggerer"` leaves out the webserver. PODFLOW_COMPOSE_KUBE=0 leaves out the
+# pod tasks (and the local cluster); LOCALCLUSTER and KUBECTL name the binaries.
 COMPOSE_SERVICES=${COMPOSE_SERVICES:-"postgres migrate scheduler triggerer webserver"}
 set -euo pipefail
 cd "$(dirname "$0")/.."
