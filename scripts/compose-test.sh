@@ -26,6 +26,9 @@ ROOT=$PWD
 # A project name of its own, so a user's `podflow` project is never touched.
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-podflowtest$$}
 P=$COMPOSE_PROJECT_NAME
+# An image tag of its own too (removed at the end; the build cache stays), so
+# a user's podflow:local is never replaced.
+export PODFLOW_IMAGE=${PODFLOW_IMAGE:-podflow:compose-test-$P}
 LOCALCLUSTER=${LOCALCLUSTER:-$ROOT/bin/localcluster}
 KUBECTL=${KUBECTL:-$ROOT/bin/kubectl}
 WORK=$(mktemp -d /tmp/podflow-compose-test.XXXXXX)
@@ -50,6 +53,7 @@ cleanup() {
   fi
   dc down -v --remove-orphans >/dev/null 2>&1 || true
   env -u PODFLOW_KUBECONFIG_DIR docker compose down -v --remove-orphans >/dev/null 2>&1 || true
+  docker image rm "$PODFLOW_IMAGE" >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -87,7 +91,7 @@ t=$SECONDS
 # shellcheck disable=SC2086
 dcq up -d --build --wait $COMPOSE_SERVICES
 up_s=$((SECONDS - t))
-image=${PODFLOW_IMAGE:-podflow:local}
+image=$PODFLOW_IMAGE
 size_mb=$(( $(docker image inspect -f '{{.Size}}' "$image") / 1000000 ))
 # Time to healthy: from the first container's start to the last first passing
 # healthcheck (the engine's health log keeps the last five).
