@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 LDFLAGS := -X github.com/podflow/podflow/internal/version.version=$(VERSION) -X github.com/podflow/podflow/internal/version.commit=$(COMMIT)
 
-.PHONY: all build generate test test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
+.PHONY: all build generate test test-compose test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
 
 all: build
 
@@ -23,12 +23,22 @@ localcluster:
 cluster: localcluster
 	$(BIN)/localcluster up --dir $(CURDIR)/.localcluster
 
-## test: every test of both modules, against a throwaway PostgreSQL and the local cluster
+## test: every test of both modules, against a throwaway PostgreSQL and the local cluster; then
+## test-compose when a Docker engine answers (PODFLOW_COMPOSE_TEST=1: required, 0: skipped)
 test: localcluster build
 	$(GO) test -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -race -timeout 20m ./internal/scheduler/... ./internal/store/... ./internal/runstate/...
 	$(MAKE) fuzz
 	$(MAKE) -C localcluster test BIN=$(BIN)
+	@if [ "$$PODFLOW_COMPOSE_TEST" = 1 ] || { [ "$$PODFLOW_COMPOSE_TEST" != 0 ] && docker info >/dev/null 2>&1; }; then \
+		$(MAKE) test-compose; \
+	else \
+		echo "test-compose: not run (PODFLOW_COMPOSE_TEST=0, or no Docker engine answers; PODFLOW_COMPOSE_TEST=1 makes it required)"; \
+	fi
+
+## test-compose: build the image and run the docker-compose stack for real (scripts/compose-test.sh)
+test-compose: localcluster
+	./scripts/compose-test.sh
 
 ## fuzz: fuzz the DAG parser and the template sandbox, 30,000 inputs each (5-15 s)
 # -fuzzminimizetime 0: by default a worker spends up to 60 s shrinking each
