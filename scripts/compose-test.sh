@@ -168,6 +168,18 @@ hits_port=$((40000 + RANDOM % 10000))
 socat -u "TCP-LISTEN:$hits_port,bind=$gw,reuseaddr,fork" "OPEN:$hits,creat,append" &
 pids+=($!)
 
+# settle_hits RUN N: a task's line reaches the file a moment after its
+# connection closed (socat forks, then appends), so wait until N distinct
+# tasks of RUN are in (at most 30 s), then a second more for late extras.
+settle_hits() {
+  local i
+  for i in $(seq 60); do
+    [ "$(grep "^$1 " "$hits" | awk '{print $2}' | sort -u | wc -l)" -ge "$2" ] && break
+    sleep 0.5
+  done
+  sleep 1
+}
+
 cat >"$PODFLOW_DAGS_DIR/compose_fanout.yaml" <<EOF
 # 50 independent tasks; each try reports "run task try host" to the test.
 dag_id: compose_fanout
@@ -198,6 +210,7 @@ for i in $(seq 60); do dx scheduler podflow dags list | grep -qw compose_fanout 
 dx scheduler podflow trigger compose_fanout --conf '{"sleep": 1}' --wait >"$WORK/fanout.txt" 2>&1 \
   || { cat "$WORK/fanout.txt" >&2; fail "compose_fanout run 1"; }
 run1=$(sed -n 's/^triggered compose_fanout run //p' "$WORK/fanout.txt")
+settle_hits "$run1" 50
 n=$(grep -c "^$run1 " "$hits" || true)
 tasks=$(grep "^$run1 " "$hits" | awk '{print $2}' | sort -u | wc -l)
 hosts=$(grep "^$run1 " "$hits" | awk '{print $4}' | sort -u | wc -l)
@@ -220,6 +233,7 @@ for i in $(seq 300); do
   sleep 1
 done
 [ "$state" = success ] || fail "run $run2 after the restart: '$state'"
+settle_hits "$run2" 50
 tasks=$(grep "^$run2 " "$hits" | awk '{print $2}' | sort -u | wc -l)
 n=$(grep -c "^$run2 " "$hits" || true)
 [ "$tasks" -eq 50 ] || fail "run $run2: side effects of $tasks tasks, want 50"

@@ -246,7 +246,8 @@ func (s *Server) DeleteDagRun(ctx context.Context, req gen.DeleteDagRunRequestOb
 
 func (s *Server) ClearDagRun(ctx context.Context, req gen.ClearDagRunRequestObject) (gen.ClearDagRunResponseObject, error) {
 	ids, run, err := s.clear(ctx, req.DagId, req.DagRunId, scheduler.ClearRequest{
-		OnlyFailed: deref(req.Body.OnlyFailed), DryRun: req.Body.DryRun == nil || *req.Body.DryRun})
+		OnlyFailed: deref(req.Body.OnlyFailed), DryRun: req.Body.DryRun == nil || *req.Body.DryRun,
+		UseLatestVersion: deref(req.Body.UseLatestVersion)})
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +257,8 @@ func (s *Server) ClearDagRun(ctx context.Context, req gen.ClearDagRunRequestObje
 func (s *Server) ClearTaskInstances(ctx context.Context, req gen.ClearTaskInstancesRequestObject) (gen.ClearTaskInstancesResponseObject, error) {
 	b := req.Body
 	ids, run, err := s.clear(ctx, req.DagId, b.DagRunId, scheduler.ClearRequest{TaskIDs: deref(b.TaskIds),
-		IncludeDownstream: deref(b.IncludeDownstream), OnlyFailed: deref(b.OnlyFailed), DryRun: b.DryRun == nil || *b.DryRun})
+		IncludeDownstream: deref(b.IncludeDownstream), OnlyFailed: deref(b.OnlyFailed), DryRun: b.DryRun == nil || *b.DryRun,
+		UseLatestVersion: deref(b.UseLatestVersion)})
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +274,8 @@ func (s *Server) clear(ctx context.Context, dagID, runID string, req scheduler.C
 	}
 	if !req.DryRun {
 		e := event(ctx, "clear", dagID, runID, strings.Join(req.TaskIDs, ","), map[string]any{
-			"task_ids": req.TaskIDs, "include_downstream": req.IncludeDownstream, "only_failed": req.OnlyFailed})
+			"task_ids": req.TaskIDs, "include_downstream": req.IncludeDownstream, "only_failed": req.OnlyFailed,
+			"use_latest_version": req.UseLatestVersion})
 		req.Audit = &e
 	}
 	ids, err := scheduler.ClearRun(ctx, s.st, s.parser, run, req)

@@ -50,7 +50,7 @@ func problemOf(err error) (p *problem, internal bool) {
 		return newProblem(http.StatusNotFound, "%s", err), false
 	case errors.Is(err, store.ErrBadInput), errors.As(err, &confErr):
 		return newProblem(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), store.ErrBadInput.Error()+": ")), false
-	case errors.Is(err, store.ErrExists):
+	case errors.Is(err, store.ErrExists), errors.Is(err, scheduler.ErrVersionChange):
 		return newProblem(http.StatusConflict, "%s", err), false
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrUnauthenticated):
 		return newProblem(http.StatusUnauthorized, "%s", err), false

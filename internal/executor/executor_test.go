@@ -74,7 +74,7 @@ func TestExecute(t *testing.T) {
 	if out.State != runstate.Success || !strings.Contains(log.String(), "[stdout] n=1") {
 		t.Errorf("echo: %+v, log:\n%s", out, log)
 	}
-	if first := strings.SplitN(log.String(), "\n", 2)[0]; first != "podflow: starting d.echo run "+flowtest.TestRunID+" (try 1 of 2)" {
+	if first := strings.SplitN(log.String(), "\n", 2)[0]; first != "podflow: starting d.echo run "+flowtest.TestRunID+" (try 1 of 2, DAG version h)" {
 		t.Errorf("first log line %q", first)
 	}
 

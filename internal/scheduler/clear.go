@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/podflow/podflow/dag"
@@ -18,8 +19,24 @@ type ClearRequest struct {
 	IncludeDownstream bool     // with TaskIDs: their downstream tasks too
 	OnlyFailed        bool     // only those that failed or were upstream_failed
 	DryRun            bool     // decide, change nothing
+	// UseLatestVersion runs the cleared tasks with the DAG's current good
+	// version instead of the one the run was created with (Airflow 3's
+	// "rerun with the latest version"): the run moves to that version.
+	UseLatestVersion bool
 	// Audit, when set, is recorded in the clear's transaction.
 	Audit *store.EventLog
+}
+
+// ClearResult is what a clear did (or, dry, would do).
+type ClearResult struct {
+	TaskIDs []string
+	// Version is the DAG version the cleared tasks run with; Moved says it
+	// is not the one the run had (UseLatestVersion with a newer file).
+	Version string
+	Moved   bool
+	// Latest is the DAG's current version, for telling the user that a
+	// pinned clear reruns an older one.
+	Latest string
 }
 
 // ClearTaskIDs picks the tasks a clear touches, from the run's DAG version:
@@ -61,11 +78,39 @@ func ClearTaskIDs(d *dag.DAG, req ClearRequest, states map[string]string) ([]str
 // wakes the schedulers. It returns the task ids cleared (or, with DryRun,
 // that would be).
 func ClearRun(ctx context.Context, st *store.Store, p *dag.Parser, run store.Run, req ClearRequest) ([]string, error) {
-	d, err := VersionDAG(ctx, st.Q, p, run.Hash)
-	if err != nil {
-		return nil, err
+	res, err := ClearRunVersion(ctx, st, p, run, req)
+	return res.TaskIDs, err
+}
+
+// ClearRunVersion is ClearRun saying which DAG version the cleared tasks
+// run with.
+func ClearRunVersion(ctx context.Context, st *store.Store, p *dag.Parser, run store.Run, req ClearRequest) (ClearResult, error) {
+	res := ClearResult{Version: run.Hash}
+	if row, err := st.Dag(ctx, run.DagID); err == nil {
+		res.Latest = row.Hash
 	}
-	var ids []string
+	hash := run.Hash
+	if req.UseLatestVersion {
+		if res.Latest == "" {
+			return res, fmt.Errorf("DAG %s has no good current version to rerun with: %w", run.DagID, store.ErrNotFound)
+		}
+		hash = res.Latest
+	}
+	d, err := VersionDAG(ctx, st.Q, p, hash)
+	if err != nil {
+		return res, err
+	}
+	if hash != run.Hash {
+		old, err := VersionDAG(ctx, st.Q, p, run.Hash)
+		if err != nil {
+			return res, err
+		}
+		if added, removed := taskSetChange(old, d); len(added)+len(removed) > 0 {
+			return res, fmt.Errorf("the current version of DAG %s (%.12s) adds tasks %v and removes %v: a run cannot move to it; "+
+				"trigger a new run instead: %w", run.DagID, hash, added, removed, ErrVersionChange)
+		}
+		res.Version, res.Moved = hash, true
+	}
 	err = st.InTx(ctx, func(q store.Q) error {
 		locked, ok, err := q.LockRun(ctx, run.PK, false)
 		if err != nil {
@@ -78,10 +123,15 @@ func ClearRun(ctx context.Context, st *store.Store, p *dag.Parser, run store.Run
 		if err != nil {
 			return err
 		}
-		if ids, err = ClearTaskIDs(d, req, states); err != nil || req.DryRun || len(ids) == 0 {
+		if res.TaskIDs, err = ClearTaskIDs(d, req, states); err != nil || req.DryRun || len(res.TaskIDs) == 0 {
 			return err
 		}
-		if _, err = q.ClearTasks(ctx, locked, ids); err != nil {
+		if res.Moved {
+			if err := q.SetRunVersion(ctx, run.PK, hash); err != nil {
+				return err
+			}
+		}
+		if _, err = q.ClearTasks(ctx, locked, res.TaskIDs); err != nil {
 			return err
 		}
 		if locked.State != runstate.RunRunning && locked.State != runstate.RunQueued {
@@ -96,5 +146,23 @@ func ClearRun(ctx context.Context, st *store.Store, p *dag.Parser, run store.Run
 		}
 		return q.Notify(ctx, store.ChannelSchedulerWake, "")
 	})
-	return ids, err
+	return res, err
+}
+
+// ErrVersionChange is a clear onto a DAG version with other tasks.
+var ErrVersionChange = errors.New("the DAG's tasks changed")
+
+// taskSetChange lists the tasks b adds to a and those it removes.
+func taskSetChange(a, b *dag.DAG) (added, removed []string) {
+	for _, t := range b.Tasks {
+		if a.Task(t.ID) == nil {
+			added = append(added, t.ID)
+		}
+	}
+	for _, t := range a.Tasks {
+		if b.Task(t.ID) == nil {
+			removed = append(removed, t.ID)
+		}
+	}
+	return added, removed
 }

@@ -387,3 +387,12 @@ func (q Q) RunStates(ctx context.Context, pks []int64) (map[int64]string, error)
 	}
 	return out, rows.Err()
 }
+
+// SetRunVersion moves a run to another version of its DAG (a clear with
+// the latest version): its next tries run with that version.
+func (q Q) SetRunVersion(ctx context.Context, pk int64, hash string) error {
+	if _, err := q.db.Exec(ctx, `UPDATE dag_runs SET dag_hash = $2 WHERE id = $1`, pk, hash); err != nil {
+		return fmt.Errorf("move run %d to version %.12s: %w", pk, hash, err)
+	}
+	return nil
+}

@@ -190,6 +190,9 @@ type ClearTaskInstancesBody struct {
 	IncludeDownstream *bool     `json:"include_downstream,omitempty"`
 	OnlyFailed        *bool     `json:"only_failed,omitempty"`
 	TaskIds           *[]string `json:"task_ids,omitempty"`
+
+	// UseLatestVersion rerun with the DAG's current good version instead of the one the run was created with (the run moves to it)
+	UseLatestVersion *bool `json:"use_latest_version,omitempty"`
 }
 
 // DAG defines model for DAG.
@@ -240,6 +243,9 @@ type DAGRunRunType string
 type DAGRunClearBody struct {
 	DryRun     *bool `json:"dry_run,omitempty"`
 	OnlyFailed *bool `json:"only_failed,omitempty"`
+
+	// UseLatestVersion rerun with the DAG's current good version instead of the one the run was created with (the run moves to it)
+	UseLatestVersion *bool `json:"use_latest_version,omitempty"`
 }
 
 // DAGRunCollection defines model for DAGRunCollection.
@@ -2888,6 +2894,22 @@ func (response ClearTaskInstances404ApplicationProblemPlusJSONResponse) VisitCle
 	return err
 }
 
+type ClearTaskInstances409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ClearTaskInstances409ApplicationProblemPlusJSONResponse) VisitClearTaskInstancesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClearTaskInstances413ApplicationProblemPlusJSONResponse struct {
 	TooLargeApplicationProblemPlusJSONResponse
 }
@@ -3466,6 +3488,22 @@ func (response ClearDagRun404ApplicationProblemPlusJSONResponse) VisitClearDagRu
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClearDagRun409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ClearDagRun409ApplicationProblemPlusJSONResponse) VisitClearDagRunResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6140,93 +6178,95 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1rd9u4cn9lDnvviX0u/drstmeVD62TeFNv82rsfZxGqQyTIwnXFMAFQMta13v6a/rD+kvuwYMUKYEP",
-	"KZI3cfIpsYjHYDAzmBnMDG6DiE9SzpApGfRug5QIMkGFwvz1nIxOn+v/UBb0gpSocRAGjEww6AUxGQ1o",
-	"HISBwN8yKjAOekpkGAYyGuOE2MGUQqG7/vf7473/Inu/H+59vz/Y+3B7FH7z3eHdX4IwULNUjyaVoGwU",
-	"3N2FdtI34jhJ9BgxykjQVFGuxzmG58cvgMYhcAH94I9+AEMuAK9RzPSn/SD8eFh3/vgfL7i7tfC+y1gj",
-	"nkTG2uafkJuXyEZqHPS++e4wDCaU5X8f+WZ9SSdUFVP+lqGYzedMzMfy8DEOSZaooHd0qAcnN3SSTcxf",
-	"di73ZzETZQpHKMxUr0h6ymK8qZttQtIBNQ28M+4dLUxYnXPPP+mb4VBi7QK5/eqdrzz4oX9sEaN4OvOR",
-	"15BiEgMfghojJFQqjIFf/h0jJUPoB3v9AC5xyAUCVYb09ADIYspGBe0twqpnG1zOghpy2/vX92Tv94Gm",
-	"slqeOCfyqpbCFJFX22DFOz2gTDmTaKTBUxK/w98ylGZbIs4UMvNfkqYJjYhG4kEq+GWCk7/9XWqM3pZA",
-	"+IvAYdAL/ulgLnEO7Fd58Nb2spNW9+R8jCDstBBzlMC4giFVZoeO354Gd2HwjLNhQqN7hetUAd5QqSSQ",
-	"RCCJZxqQH7i4pHGM7L4xFJEkQfFIguAJzvFEkoRPQY2p1NC95uoHnrH4PoF7zUFm0VgL5xBExkLQ5AqU",
-	"SUVYhFqOW/7SAJ5z/pKIEd439i55PAMqgV+jcJw/oQp2juAVfbrrIHtF2MzRv7xXADmHCWEzGBKaYAwJ",
-	"H1Fm9vMnRjI1Rqb03Hjf23pNEhpDJDDWEJBEGknl+uqhnyVIhJFcbrPlUx4bqUvimOqBSPJW8BSFolrC",
-	"DEkiMQzS0k+35eNz1VMyDGIx050rx4OVjK7pJecJEqbbUhYlWYyDmE+ZVALJpNLNAbfcj7NkNrBb062D",
-	"E9dmdVThRK4pn82pemoHOLKHqmtBhCCzwMrv/EB4X8bkh6LpnPeeH78wgCxh32J+afIhTTDhkffbmMgB",
-	"naRcqAEKwa0y6UH5YhOWJQm5THBhl+YDUzlISSYx9g+oyKiK1qUBqhgKA0UnqPSUA5lNJkR4lAItDzRV",
-	"x1mCTwAnqZqZk39CWEYS0Pvv25xrFJJyNhgTOe6wNs9mmSM9R3N57T4E+5biEFKz2894kmBkF+nZ9yoi",
-	"m8SEphwfarkiyQCZEm5Qjya2sGSzjEq3GtjfEhWN15AmjfSzAM+8bQ0Q7zIP5iLOhvVAVbZ+PlgDm1Xl",
-	"n+ezIgONUXFtsGZaDbmYEGVsD4V7mi58BFrtKhURqntnZPFAN6jt0crK+hiLSNI8ylKv3zLMMB6QFUDV",
-	"2LM/3gbItFXwPsj5WfOS5eMgDC5JdDWkSVLa7/koBj8fuWSpXPdGbjLm5Jlp6hEj7WKjMDYLGVJBtX/j",
-	"fZRUxnYOfAmdoaX1BRDrecWoA+toACsc4isexnf1wDYLRw3QSgJSy4rNyEg7dUc5+S5j64rKglgLnsmi",
-	"CKWe2iH4Q9shZoeoB+0XQtVLynAZxQJlllg1eyVBujqHrQLyGc9EhF6ZnyvdXvm9hga1OtsbTq90KysP",
-	"OYg1K/vZ9vMsTaA2LVYSuGsuWRbY3T425qsq5m3GTJs8cFOtJBNypG9ILhQgdJINJR4o8bgV+FbKM43b",
-	"sAvbh8HJNTL1ko9WsiDwuo5pzJdBwvOuBd1Rpv7522DZqRcGeKMEWVle8ClD4QWhQedqINTcFef7Nh1b",
-	"t1AXJlrY3go+3Eg58AU8OUJ9253vTxMZF5N0J+Ji2zdAwqXpuxDwvyNJ1PiUDfnySrQdpNWZSyJbDwM7",
-	"jmaEzPhUcs1QrNZxYTEVCMqD1i/FjbS0mIQolGpQDDEYIxHqEhskcidF1M6VM/7YwKBNxozl/+90vmf+",
-	"7Tk1xumJtk2bZEIrpFpmWzf3rXcZ0dVACVLHjXSCUpFJuibbFZNXpyoP3LL2Jn5b8n50YrkyYjfAdUtO",
-	"hFbGe8lHfp0tcb+uJC8/cofm/Uti0ADiA92owmWH5IaskVpXH8PpoF2PDgN5RdO0i0Y9H9C7Ps4TD7eV",
-	"vVkdWK6W3XgUZSnFeCATrrzEFQY8Rdb03VmUDS2c5tHUpPbTIrYc75rmS/AvTrUAXGUtddheh4Cq21Hy",
-	"aB+VfbjL+7GWi7hAVcMNrP+StBaRdbhoknUp50l3GWfoeAPCzc7aRajpGdc1lFfe0PX3ZBlud0Oz5LR+",
-	"98Mz+P7b7/4F3M0PxKgINdhYhF7/7uX3/I6u7ux1KsQyfyqqEmxwv7cZcM69ZIcppgpzWH0bWJbqKxkh",
-	"bf7VTJB8Z6sYlhhxFst6dYtlk0tnm3y0sxRzRaq15TwYw7s1E3IzqGWf0HCMFw+poFxQNRtMkY7GqlG4",
-	"Nxo6XXTT+3G0lkmmcLc2GXBKzAZuU9tlzzwoo3BHVJyzlaAZ51otTVDeKbcty5vQxghNEtnCl1/MdhbN",
-	"FT7bgIheAKOLrC6D8A6HKHDDPN/CQvUksjYJdF7mlnd0js4/f2uXfFOMs7ItPb+fqLirYr0EYbXqZUU7",
-	"SwdDLgYClbkezVJ70z/ooIlXoTu3N8WbIrmPPyFaiPYLlKoVaVpvNC3s6pY5TNPNn8dbXg9t6fai03Jy",
-	"B4BnGXooyjKjMQ0Uv0K2euRDDo53NO/C9JdSYOIKqntKpJxyEXv19pbYokyiyE2zVYN3y+stxgnn4DQs",
-	"08ZjLu8iMbJujvRlEXOTUoFypZscM9rS5fklElFxZdasrAJSZbAKNN7FCjoaoXA3mFyqNeyytSMx5nJ6",
-	"ITqYimHCp4+kDavE2LUcOMv8CTiPkAsNGgz62eHh46h8/W5+wX2z2R5zfrD/R+9vzRb9OnETPtPR3T75",
-	"PegjqvL7pKYLuXYdKG8YVob0bfmvz/ikUfi2icgwuIn4pNyikzjT854w5ZPLC2upDN9F5M6H3qCqcIWz",
-	"zWqta3hhw+CaJBn6Y+XMpx4QNoMfz968XkKjXkBY8dxWTu3GE34Zy1ovwSjTZtGZ3lGLXiei8khX45a1",
-	"PxUDjJVKbWQrdSxQXUrKY8ft707OzuH47ek+nI1JihKG3IRVz+VBml0mNCoawnSMAoH0WcRZhKkCKk1Y",
-	"sSQThB27sBDm6wqhzNUhaNEVgtFZwj6bKzIhFKh6YrITJKRkRBlRGMOUqrENXA7B5kcAYTHk6Qd9pv8i",
-	"TE5R5K0rJLwbguT5okAfS9IMoMZIBVjUSBgiJn1GFIz5BPf7rM+O5zHIlLMeXOgfuKC/u7+fGsSDlYXm",
-	"EAAuDJqucGbl4cUTIGA/RXyCss+Ggk/g7ZuzczggmRofmI/7cEKiMWg+MmODJDOLWBP1ThUwxFgCZX12",
-	"cbPndnBPf7yAHW0/hHBNcaoRyVMNBYknlO3q2e0INgZYj8klwiUmfLrfZ+a2RQIRCMt+NR5lEy1QYKcu",
-	"4Hp3v88Kd1ZBWAW1BCVxGhzlTnSS0qAXPN4/3H9sD4uxIewSNqxf1eo8BUpO46AXPDPhDefu3HXJE/kJ",
-	"WhMhvlpkeEXnuqtyuD5ZF1NHvjk83PTcThHyxKYfg+V1S1Eaod/a6X2jFmAelNJbTJej9i6LAfi639Hj",
-	"9n5FnoPu8M33nTpU0g/KYi/ovf+gjV0Xvhyc3ERjwkYIxDAxaOXSMHKuXproZQJyzIXaS+g1xlDoaCbu",
-	"932gWVgL2yoTBT1rhOvZD/IQ4RF6KPAFquc2nLecUPjev8x5kwOb1XYXtjZ06WFdWrpkL920SidvWGKS",
-	"BqUVhvrAsolfEkEjYt/qqQmPC9PFl9+l7ELnxNsc1A/7g96B1fGODmt0vEW7SqqZwb4+m81CfHAUweFz",
-	"SJbjHRdxYJdvpJ09lvTZowhl0mQNwU5EJO5RJpFJqug1PoG/GmIaGHF49p8v4eXpf5zAlCZxRESsTxGi",
-	"JXB+kNRlxdnZctU56JCr9tfmvFE/UnyB8g34+bBFuVUNuffILb0X9y2tDjtIq3lSmxE7haB5SaUy/FMS",
-	"HM+PX3jlhj1255Lj4NYSwF2LCAm2uyF1CWEupeET3gnd49v2HkXKX3XrXmjl0Kyy+9atKstt8rhmqZSo",
-	"aLy8w+bCNd/jzesolTSRe9ZRmkkLyFC5REN7VD80WltZDaoQ51t9kGntPGPmTOtMqTz1CJiDaCkNcbHQ",
-	"wUq07DTuBZWzfOSF4IKEcn+QBMVBk9y+jSopq+rLwG2HG2qSMe9bd2+51KrhmUrKsASzoxjDDtdMRBRM",
-	"eZbEcImh1eQc+ne/slWZrQwFLKKSD7XtmzFt+qsxzsz/yYjQsjVQufTtznixiTFvMxLe2XSWNfjR1gjp",
-	"YAJs2aroYCPkN/weI2GFXLC1zIKyZ2kwWoCim/O4w8DJBgee31VuFN7SsGtBu2XboJp05hGEhlEeslKa",
-	"2xNaBsknuT1qq/xYZ6dx9WXMiK2i5k9VMXiXsTYt1uszy2+cDMcF6+u6W/G2eW/D7l+lNUmMNRVaMhaC",
-	"C8d4eKfuYQcXXVGD5iOPabfZQPICA/pE3rHOHa0UM652u5F846lsf7DXD3dWoU3Q3ihWGeO5+b3giwX6",
-	"+nZZF7Yd4gctquwanepkdE6qxVNFtzKXOvYK5ddnfCK7b1rYoi8Ffyabfxl+EbPSVQ+WdY6MsEtDW1+u",
-	"4kqp7s0rIq4oG4ELeYMJuULpjsiMDSmjcozxQukl13gfXO8+cxWG9D/FYcv0uJqI88g64Awl7OTXgi4t",
-	"DaTiqek0MdeDmh8Y3iiIxhhd7ZoR5BVN87s1qWiSwJRQRdnIXpD5vUM5vW/FQVTJj//UDtSvbqLGg1JT",
-	"bW68OrLnAopIzo0ekNaJtLbfaFUm99/qahDugSHmdTq+Ooe+MOeQPTAWCvSVPERUWfNr0UG0GR5Tiz7a",
-	"Oi1o0V+6/Tvm7bl4/PHSjY6eD/fEgy2sV2G7B60VHmuqf7So36/iIL1PJXEdbju4dXF3d135LrgnIuwk",
-	"9b8Am6S63k+T9NrbujrGHVoWRacbrJ7jwj6pHlkTIq60naLGKKZUIlBpzJMUY7icGdOksFs8xso+nJdK",
-	"PhoFnEGMEY1RwlSrFOYQ1B1qDZclVtm8tuavZvAn6mydWHXJqIGdoqD2Vw2t3dzxmvBhXhuYC8gz2DZ1",
-	"fdfp1DhIuO46j1QunyNLV+U/nr153QMCKRkZ/TKhDK2jjMBy0g8obkIXgUi4ML9c9NmQWxoyXGvG2WFZ",
-	"kgDXWNEflJjBmEhAFmNsxrbKrZ4LpkT2mUAS7+7DL5rkLo6jCFPVA4U36sCUItqzqYEXvXLHHUu9Dozd",
-	"PiMSCJyhuEaxd4ZMgSmJBBcJH12EkNBrDK38IAwukMUXYAaHqf7NwdlnBaA+efICTYmlJfntjUV0cZze",
-	"dwWOPNUIai/3Gl8QWHxCoO0NgW1rrKYEldabF3evOoynwH2VNl/ykSXGB67OKjF7JCExVPXZKxK+FxHK",
-	"qZ+Nb26U62+0PYSxis7ykeK0SGHqooqfu4SkeznkqymyvhNfQxMCT2KUCoZU5KzxQLnpxPpMxMx6Sr5g",
-	"Pf0jaf4mstlyLZT/a6nZ1l0/2zy4FhIePaykW4DLzoIdrRvzTNn8Orn70I+oMh89klDGRYmt9M9f2amF",
-	"nQ5uTerqFc7uunDWLNgy1bt0W7+1iHku7oMl7jcM5+Q8m4cP2Jzaz5i2PZpYTnibfPtsC0w0JfYxNa/F",
-	"qvdLm6zuoSIgxkbowW3fOv37QQ/+/3//7w4Yn4bAmTMY8yw8bdYqSJBI1Wf200VeZ/8CXBmxEDKmaJJf",
-	"uhuP1eKlprVV++zCVke/CO1TRUQqa5ySRHJj8/bz+ukaMjMiqkywgSEwS3p82GdIorHJDrSBAT7b8xdC",
-	"VV1IXBVJZ3YdcIlqisicTT8d0wSBcTWmbOQwIutSwnKk+M3O70o25+Nqrbz9o6Wiax0vbSyeVsjea6u3",
-	"uMmbm5s9Fq9zgVuU1ffmxlrDWCurhni/AHv3zK7YsdYj6RZuGY4qQE23O6+fax432Yt5Dvzj/aPdTy8I",
-	"aFmkzQvsNsSNneXlcbcZ0OIm8RBe/uUB05l5hy8TApkCl9H/SJpgsiFN8B4y7ZYpo/wsQQNt/Dx/OuAz",
-	"Nqi8rzV4SLFY7cN3S0jFBcY5NVoPhXmJkeF07p65H8pE91hAIzGeFI3uI6yjPjE9+Oh3jP2j2yca6gbP",
-	"34GtKQywnL5fKvEQAknp3hXOeq+PX52EwGkc9c5+evrjybPzEKKE9n46O3lnip4wzmYTbkrqeh+szd+V",
-	"aEbAv/X2B7AODswdysbSeuzt4aeVzuN5bsOni2UxVXsJHxV+jc8o+V8fdkQvABI+qpUnxQMhbTUB7JsT",
-	"TZLBvpKxTf2l9KSIZ7fc/E2VV567Fz9ssHMRPzDOIc+x8oozqrhoKbBC5y89NIrM03K7z/oA9z+c4Xt7",
-	"2TQEV9HjM+KaXBmUNjQ15uaV5pQIiSsW0XA1ovZnZJI0UcebFJktMrXCtuWDrnB1quWBm6uoidXILOdj",
-	"KuctV2WO4kGBunW/dbX/P2N2WHhUwYN0u8jPrWRM8SyD23Hz3MM6OZtvuTT7vK0Aq/yBj3uOqbLPX/hZ",
-	"LHVPY3zidss95kvaYndAwBXJb6UqU/OvJEUObvU/A61OdkiELOjtaxpkKQ1SYxB29Fnm/LUD/cvuCtsR",
-	"Nkry4Cu7bTO4uCvr1LoBPDc/BVM1Xv2sY1q3VJTa8onwp+ULttHp13TB5nMiL4qpcfVIgnmFCbiAMjZX",
-	"Oz5KVbDrhNfPRf3rrdFFuZB3vbezRRdHkCaI9ZGEecnuFVTy6uDzAszvP2h2tWNbUZGJJOgFBySlB9dH",
-	"RoF209zmksMW3yv/aV/PLn5ZeISm+N1cmJf+du+IFX+XnistfjOVTkt/52u9+3D3jwAAAP//",
+	"7H3pdtu4kvCr1OF374l9Lr11ur85V/kx4yTujHuyTexezkQZGSZLEq4pgA2AltUe95mnmQebJ5mDhRQp",
+	"gYtkyZ2488sWCWIp1I6qwm0Q8UnKGTIlg95tkBJBJqhQmF8vyej0pf6HsqAXpESNgzBgZIJBL4jJaEDj",
+	"IAwE/ppRgXHQUyLDMJDRGCfEdqYUCv3pf3483vsPsvfb4d7f9wd7n26Pwm++O7z7SxAGapbq3qQSlI2C",
+	"u7vQDvpOHCeJ7iNGGQmaKsp1P8fw8vgV0DgELqAf/N4PYMgF4DWKmX61H4T3n+vO7//lne5u7Xw/ZKwR",
+	"TiJjbeNPyM1rZCM1DnrffHcYBhPK8t9HvlFf0wlVxZC/Zihm8zET87LcfYxDkiUq6B0d6s7JDZ1kE/PL",
+	"juV+FiNRpnCEwgz1hqSnLMabutEmJB1Q08A74t7RwoDVMff8g74bDiXWLpDbt97xyp0f+vsWMYrnMx96",
+	"DSkmMfAhqDFCQqXCGPjlPzBSMoR+sNcP4BKHXCBQZVBPd4AspmxU4N7iXPVog8tZUINue//8kez9NtBY",
+	"VksT50Re1WKYIvJqG6R4pzuUKWcSDTd4TuIP+GuG0mxLxJlCZv4laZrQiGggHqSCXyY4+ds/pIbobWkK",
+	"fxE4DHrB/zuYc5wD+1YevLdf2UGre3I+RhB2WIg5SmBcwZAqs0PH70+DuzB4wdkwodGDzutUAd5QqSSQ",
+	"RCCJZ3oi33NxSeMY2UNDKCJJguKJBMETnMOJJAmfghpTqWf3lqvvecbih5zcWw4yi8aaOYcgMhaCRleg",
+	"TCrCItR83NKXnuA556+JGOFDQ++SxzOgEvg1Ckf5E6pg5wje0Oe7bmZvCJs5/JcPOkHOYULYDIaEJhhD",
+	"wkeUmf38kZFMjZEpPTY+9LZek4TGEAmM9QxIIg2nct/qrl8kSIThXG6z5XMeG65L4pjqjkjyXvAUhaKa",
+	"wwxJIjEM0tKj27L4XFVKhkEsZvrjiniwnNE1veQ8QcJ0W8qiJItxEPMpk0ogmVQ+c5Nb/o6zZDawW9Pt",
+	"A8euzeqowolckz8bqXpqOziyQtW1IEIQw44yiYOEKJRqcI1CUs58U6zurECRMZhSNTaU8PL41RMJUSYE",
+	"MgUjzmNwXRkaRlJIS87Q/DWfE6kxQ2Ol7WonfzPh1yhBcaBqN1gGz11ZiH0s7/6novGcX7w8fmWAt4Qx",
+	"FluWADakCSY88r4bEzmgk5QLNUAhuFWAPWiy2IRlSUIuE1zArHnHVA5SkkmM/R0qMqqiwlIHi7uq6ASV",
+	"HnIgs8mECI8io6GtKTHOEnwGOEnVzGgrE8IykoDGWR9CuZ0djIkcd1ibZ7OMGpKDubx2H4B9S3EAqdnt",
+	"FzxJMFIOkZf2vQrIJtamMccHWq5IMkCmhOvUoz0uLNkso/JZzdzfExWN1+CAjfizMJ9525pJfMg8kIs4",
+	"G9ZPqrL1884ayKzKsz2vFRloiIprAzXTasjFhChjLync03jhQ9Dqp1IRobp/jCwe6Aa1X7SSsha9EUma",
+	"e1n66tcMM4wHZIWpaujZh7cBMm3JfAxyeta0ZOk4CINLEl0NaZKU9nvei4HPPZcslfu8kZqMCXxmmnrY",
+	"SDvbKAzkgodUQO3feB8mlaGdT74EztDi+sIU62nFqDDraC0rKB4rKxBfpFSvA3AzQ9dAXImpa/62Gb5u",
+	"h+7I2z9kbF32XhBYQedZFKHUQzuk+NQmeG0X9VP7mVD1mjJcBrFAmSXWnFmJ+a/OFVaZ8hnPRIReOZUb",
+	"N16Zs4bWtzqrMtyp8llZ4cmnWLOyn+b0urA0S1YrCYk1lywL6G4fGvNVFeM2Q6aNH7ihVuIJOdA3xBeK",
+	"KXTiDSUaKNG4FVJWMjEN27AL2YfByTUy9ZqPVrJ68LqOaMybQcLzTwu8o0z9/2+DZedpGOCNEmRlfsGn",
+	"DIV3Cg16YgOi5i5P37vp2LrfuhDRwvZW4OF6yidfzCcHqG+78/1pQuNikO5IXGz7BlC4NHwXBP5XJIka",
+	"n7IhX16Jtt20CnZJZKswsP1oQsiM7yrXZsVqHy4spjKDcqf1S3E9LS3GaVRFF4MxEqEusYEjd1Ke7Vg5",
+	"4Y/NHLSZm7H8/07yPfNvz6kxqE+0Pd3EE1pnqnm2PU649S4juhooQeqokU5QKjJJ1yS7YvDqUOWOW9be",
+	"RG9LHptOJFcG7Aaobsnx0Up4r/nIr7Ml7ulK/PKeOzT/vsQGzUR8UzeqcNnxuyELqtYiYjgdtOvRYSCv",
+	"aJp20ajnHXrXx3niobaywdWB5GrJjUdRllKMBzLhyotcYcBTZE3vnRXc0MJpHk1Nal8tQsvRrmm+NP/F",
+	"oRYmV1lLHbTXQaDqdpRODo7KvvLl/VjLFV+AquGk238YXQvIOlg08bqU86Q7jzN4vAHmZkftwtT0iOsa",
+	"yitv6Pp7sjxvdxK25Gj/8P0L+Pu33/0TuBM2iFERaqCxOHv93Evv+Vlonex1KsQyfSqqEmw4Mmgz4JxL",
+	"zHZTDBXmc/VtYJmrr2SEtPmEM0FU4ckqQ1hixFks69Utlk0unW1ybwcv5opUa8t50It3aybkZlBLPqGh",
+	"GC8cUkG5oGo2mCIdjVUjc280dLropg/jHC6jTOEibjLglJgN3Ka285558Evhjqg4lCvBSc4dXBqgvFNu",
+	"W5Y3oY0QmjiynV9+AN6ZNVfobAMsemEaXXh1eQofcIgCN0zzLSRUjyJro0DnZW55R+fg/OO3dsk3xTgr",
+	"29LzM5WKuyrWSxBWq15WtLN0MORiIFCZI90stREVgw6aeHV25/Z0e1Mod38J0YK0f0KuWuGm9UbTwq5u",
+	"mcI03vxxtOX10JZOLzotJ3cAeJahu6IsMxrTQPErZKtHa+TT8fbmXZh+UwoAXUF1T4mUUy5ir97eEsOV",
+	"SRS5abZqkHR5vUU/4Xw6Dcu0ca/Lu0gMr5sDfZnF3KRUoFzpJMf0tnTgf4lEVFyZNSurTKnSWWU23sUK",
+	"OhqhcCeYXKo17LK1o0fmfHohCpuKYcKnT6QNX8XYtRw4y/wZOI+QC2caDPrZ4eHTqBwyYJ7gvtlsjzk/",
+	"2P+997dmi36dWA+f6ehOn/we9BGtnOHXHci160B5w7DSpW/Lf3nBJ43Mt41FhsFNxCflFp3YmR73hCkf",
+	"X15YS6X7Lix33vUGVYUrnG1Wa13DCxsG1yTJ0B/fZ171gLAZ/HD27u0SGPUCworntiK1GyX8MpS1XoJR",
+	"ps2iM72jFryOReURxcYtax8VHYyVSm0EMXUkUF1KymNH7R9Ozs7h+P3pPpyNSYoShtyEr8/5QZpdJjQq",
+	"GsJ0jAKB9FnEWYSpAipNsIokE4Qdu7AQ5usKoUzVIWjWFYLRWcI+mysyIRSgemayQCSkZETZPPLFBIiH",
+	"YPNQgLAY8jSPPtO/CJNTFHnrCgrvhiB5vijQYkmaDtQYqQALGglDxKTPiIIxn+B+n/XZ8TzWm3LWgwv9",
+	"gAv6m/v93AAeLC80QgC4MGC6wpnlhxfPgIB9FfEJyj4bCj6B9+/OzuGAZGp8YF7uwwmJxqDpyPQNksws",
+	"YE12AVXAEGMJlPXZxc2e28E9/fICdrT9EMI1xakGJE/1LEg8oWxXj257sLHWuk8uES4x4dP9PjOnLRKI",
+	"QFj2q/Eom2iGAjt1ge27+31WuLMKxCqwJSix0+Aod6KTlAa94On+4f5TKyzGBrFL0LB+VavzFCA5jYNe",
+	"8MKEN5w7ueuSVHIJWhOJv1oEfkXnuqtSuJasiyk63xwebnpspwh5cgCOwdK6xSgN0G/t8L5ei2kelNKI",
+	"zCdH7Z8sJjro746etn9X5JPoD775e6cPKmkeZbYX9D5+0sauC7kOTm6iMWEjBGKIGLRyaQg5Vy9NxDUB",
+	"OeZC7SX0GmModDQTq/wx0CSsmW2ViIKeNcL16Ad5WPMIPRj4CtVLG4JcTtz86F/mvMmBzR68C1sbujS8",
+	"Li1dUp1uWsWTdywxyZnSMkMtsGxwoUTQgNi3emrC48J08eXRKbvQOfI2J0/A/qB3YHW8o8MaHW/RrpJq",
+	"ZqCvZbNZiG8eRUD7fCbL8Y6LMLDLN9zOiiUtexShTJrsLNiJiMQ9yiQySRW9xmfwV4NMA8MOz/79Nbw+",
+	"/bcTmNIkjoiItRQhmgPngqQu+9COlqvOQYecwL825+f6geIL7m+Az6ct8q1qmoCHb+m9eGhuddiBW82T",
+	"Bw3bKRjNayqVoZ8S43h5/MrLN6zYnXOOg1uLAHctLCTY7obUJd65NIzPeCf0F9+2f1GkVla37pVWDs0q",
+	"u2/dqrzcJulrkkqJisbLO2wOXPM93ryOUklteWAdpRm1gAyVS+i0ovqx4drKalAFOd9rQaa184wZmdYZ",
+	"U3nqYTAH0VK652JBiZVw2WncCypnWeSF4IKEcn+QyUDQKLdvo0rKqvry5LZDDTVJrw+tu7ccatXQTCU1",
+	"W4LZUYxhh2siIgqmPEtiuMTQanIO/LuPkKwOOxgLRdWBe9KhQZlF2POhNpYzBpJrBjYz/5MRoWXzoXJK",
+	"3J1SYxOU3mZVfLD5L2sQsC3e0sFm2LIZ0sGoyEMCPFbFCglva9kRZVfUYLQwi27e5g4dJxvseH64udH5",
+	"lrpda7ZbNiaqWWoezmkI5TFrsbkBonmQfJYbsLb8kvWOujxAw7aKYkxVTeJDxtrUXq+TLT+iMhQXrK8c",
+	"b8U95z0+e3gd2GQ91pTOyVgILn7jq5i+j5h2mw0kr6KgJfKO9QZpLZpxm/vajvKNUtk+sOcVd1YDTtAe",
+	"QVYJ46V5XtDFAn59u6w82w/iR82q7Bqd6mSUVKrZU0W3MqdA9szllxd8IrtvWtiiLwV/JJn/ORwpZqWr",
+	"CpZ1REbYpaEt/FfxvVT35g0RV5SNwMXIwYRcoXQiMmNDyqgcY7xQE8s13gf3dZ+50k/6TyFsme5XI3Ee",
+	"igecoTQ5+eYc0eWxgVQ8NR9NzHmipgeGNwqiMUZXu6YHeUXT/DBOKpokMCVUUTayJ2p+d1KO71vxKFUS",
+	"6j83gfrVr9QoKDXW5sarQ3suoAj93KiAtF6ntR1NqxK5/xhYT+EBCGJejOSrN+mrmtrsTbISZqHUYsml",
+	"RJW11xY9SpshSrXoBa5TmxY9sts/xd6eT8gfkd3oGfr0QETbQqsVOn3UauSxxvoniwbBKh7Vh9Qq16G2",
+	"g1sX2XfXle6CB0LCTmLiT2DEVNf7eaJee1tXkbpDy6J8eIOZdFwYNFWRNSHiShs2aoxiSiUClcaeSTGG",
+	"y5mxZQpDx2Pd7MN5qRCm0dgZxBjRGCVMtQ5ihKD+oNbSWSKVzat3/noJf6CS14lUl6wg2ClKoz9+le7+",
+	"9pHX5g/zKs9cQJ4jt6nzvk5S4yDh+tN5LHRZjiwdxv9w9u5tDwikZGT0y4QytJ41AstpRaC4CY4EIuHC",
+	"PLnosyG3OGSo1vSzw7IkAa6hol8oMYMxkYAsxtj0bZVbPRZMiewzgSTe3YefNcpdHEcRpqoHCm/UgSl2",
+	"tGeTDy965Q93LPa6aez2GZFA4AzFNYq9M2QKTNEluEj46CKEhF5jaPkHYXCBLL4A0zlM9TM3zz4rJurj",
+	"J6/QFHFa4t/eaEcXKeq9IeLIU++g9jSw8S6Ixcsg2m6D2LbGaopcab15cfeq3XiuKqji5ms+ssj4yNVZ",
+	"JWZPJCQGq754RcJ3t0U5ubTx9pRyhY+2K01W0VnuyU6LJKkuqvi5S3l6ECFfTcL1SXw9mxB4EqNUMKQi",
+	"J41HSk0n1mciZtZT8ifW0++J8zeRzcdrwfxfSs227vrZpuBaSKn0kJJuAS7/C3a0bswzZTP45O5jF1Fl",
+	"OnoioQyLElnpx1/JqYWcDm5NcuwVzu66UNYs2DLWu4Rev7WIebbvo0Xudwzn6DybxxvYrN0vGLc9mliO",
+	"eJu8xW4LRDQl9lo8r8Wq90ubrO7KKSDGRujBbd86/ftBD/73v//nDhifhsCZMxjzPD9t1ipIkEjVZ/bV",
+	"RX77wAW4QmUhZEzRpCiaT+XyKai1VfvswtZfvwjtpVNEKmuckkRyY/P28wrtemamR1SZYAODYBb1+LDP",
+	"kERjk39oIwl8tufPhKq6GLoqkM7sOuAS1RSROZt+OqYJAuNqTNnIQUTWJZ3lQPGbnd+VbM6n1Wp8+0dL",
+	"Zd06HtpYOK2QH9hW0XGTJzc3eyxe58S3KNzvzb61hrFWVg3y/gns3TO7YkdaT6RbuCU4qgA13u68falp",
+	"3ORH5ln2T/ePdj+/qKFlljYv4dsQaHaWF+DdZgSMG8SDePmbR4xn5kZFdzmKqxnwRJrosyFN8AFy+ZYx",
+	"o3zxQQNu/DS/nOALNqi890F4ULFY7eN3S0jFBc5v6TEeCnOnJsPp3D3zMJiJ7jqCRmQ8KRo9RFhHfep7",
+	"cO8bqf2920sg6jrPb/StKT2wXCCgVEQiBJLSvSuc9d4evzkJgdM46p39+PyHkxfnIUQJ7f14dvLBlFVh",
+	"nM0m3BTt9V49nN9c0QyAf+ntD2AdGJgzlI3lAdnTw88r/8dzoYdPF8tiqvYSPir8Gl9QeQEt7IheACR8",
+	"VMtPiitI2qoO2FstmjiDvYdjm/pL6dISz2658Ztqu7x0d4rY6OgifmCczzyHyhvOqOKipYQLnd8l0cgy",
+	"T8vtvmgB7r+aw3eLtmkIrmbIF0Q1uTIobSxrzM192ykRElcs0+GqUO3PyCRpwo53KTJbxmqFbcs7XeHo",
+	"VPMDN1ZRdauRWM7HVM5brkocxZUFdet+724X+ILJYeHaBg/Q7SK/tKI0xcUPbsfNhRLrJHm+59Ls87YC",
+	"rPIrRB44pspesOEnsdRdvvGZ2y0PGbluyukBAVeGvxWrTFXBEhc5uNV/Blqd7JA5WeDb17zJUt6khiDs",
+	"aFnm/LUD/WR3he0IGzl58JXcthlc3JV0at0AnpOfgqgaj37WMa1balZtWSL8YQmGbXj6Nb+wWU7kZTc1",
+	"rJ5IMPc8ARdQhuZq4qNUZ7uOef1UVNjeGl6US4XXeztbdHEEaYJYn0iYFwVfQSWvdj4v8fzxkyZX27dl",
+	"FZlIgl5wQFJ6cH1kFGg3zG3OOWx5v/JPez938WThmpviuTkwL/12N5UVv0sXohbPTC3V0u98rXef7v4v",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
