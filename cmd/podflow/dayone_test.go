@@ -20,7 +20,7 @@ import (
 // with a real run's XComs, tasks render, static template checks.
 func TestDayOneFriction(t *testing.T) {
 	b := flowtest.New(t, builtin.Registry(builtin.Deps{}))
-	b.DAG("dayone", `dag_id: dayone
+	src := `dag_id: dayone
 tasks:
   - task_id: extract
     operator: bash
@@ -47,7 +47,8 @@ tasks:
     operator: bash
     upstream: [broken]
     bash_command: echo never
-`)
+`
+	b.DAG("dayone", src)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	startStandalone(t, "--database-url", b.URL, "--dags-folder", b.Dir, "--workers", "4")
@@ -147,4 +148,39 @@ tasks:
 		t.Errorf("validate: exit %d, want 1\n%s", code, out)
 	}
 	mustContain("validate", out, `names.yaml:4:57: bash_command: unknown name "prev_ds"`, `params.tabel is not declared; did you mean "table"?`)
+
+	// The repair loop: fix the file, clear the failed task. A plain clear
+	// reruns the run's own (broken) version and says so; with
+	// --use-latest-version the run moves to the fixed one and succeeds.
+	run, err := b.Store.Run(ctx, "dayone", runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.DAG("dayone", strings.Replace(src, "{{ ti.xcom_pull('extract').orders }}", "fixed {{ (ti.xcom_pull('extract') | fromjson).orders }}", 1))
+	flowtest.Eventually(t, "the scheduler syncs the fixed file", time.Minute, func() bool {
+		row, err := b.Store.Dag(ctx, "dayone")
+		return err == nil && row.Hash != "" && row.Hash != run.Hash
+	})
+	out, code = cli("clear", "dayone", runID, "--task", "broken", "--downstream")
+	if code != 0 {
+		t.Fatalf("clear: exit %d\n%s", code, out)
+	}
+	mustContain("clear (pinned)", out, "the one the run was created with", "--use-latest-version")
+	if state := b.WaitRun("dayone", runID, time.Minute); state != "failed" {
+		t.Errorf("pinned rerun: run %s, want failed again (the old template)", state)
+	}
+	out, code = cli("clear", "dayone", runID, "--task", "broken", "--downstream", "--use-latest-version")
+	if code != 0 {
+		t.Fatalf("clear --use-latest-version: exit %d\n%s", code, out)
+	}
+	mustContain("clear --use-latest-version", out, "they run with the DAG's current version", run.Hash[:12])
+	if state := b.WaitRun("dayone", runID, time.Minute); state != "success" {
+		t.Errorf("rerun with the latest version: run %s, want success", state)
+	}
+	moved, err := b.Store.Run(ctx, "dayone", runID)
+	if err != nil || moved.Hash == run.Hash {
+		t.Errorf("the run's version after --use-latest-version: %v (was %.12s)", err, run.Hash)
+	}
+	out, _ = cli("logs", "dayone", runID, "broken")
+	mustContain("logs of the fixed try", out, "fixed [3, 4]", "DAG version "+moved.Hash[:12])
 }
