@@ -24,7 +24,7 @@ func newClearCmd(app *App) *cobra.Command {
 		Long: "Clear task instances so they run again (all of the run, or one task and optionally its downstreams). " +
 			"A run is pinned to the DAG version it was created with, so a cleared task reruns that version's code; " +
 			"--use-latest-version moves the run to the DAG file's current good version first (after you fixed it).",
-		Args:  cobra.ExactArgs(2),
+		Args: cobra.ExactArgs(2),
 		RunE: app.withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
 			run, err := findRun(ctx, st, args[0], args[1])
