@@ -160,9 +160,26 @@ tasks:
 		t.Errorf("second's try 2 log:\n%s", out)
 	}
 
+	out, code = cli("backfill", "life", "--start", "2026-02-01", "--end", "2026-02-03", "--wait")
+	if code != 0 || !strings.Contains(out, "3 backfill runs queued") || strings.Count(out, " success\n") != 3 {
+		t.Errorf("backfill --wait: exit %d\n%s", code, out)
+	}
+	// The same dates again: no second run beside the first, and why.
 	out, code = cli("backfill", "life", "--start", "2026-02-01", "--end", "2026-02-03")
-	if code != 0 || !strings.Contains(out, "3 backfill runs queued") {
-		t.Errorf("backfill: exit %d\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "0 backfill runs queued, 0 rerun, 3 skipped") || !strings.Contains(out, "--reprocess-behavior completed reruns it") {
+		t.Errorf("backfill of dates with runs: exit %d\n%s", code, out)
+	}
+	out, code = cli("backfill", "life", "--start", "2026-02-02", "--end", "2026-02-02", "--reprocess-behavior", "completed", "--wait")
+	if code != 0 || !strings.Contains(out, "rerunning backfill__2026-02-02") || !strings.Contains(out, "0 backfill runs queued, 1 rerun") {
+		t.Errorf("backfill --reprocess-behavior completed: exit %d\n%s", code, out)
+	}
+	for _, c := range []struct{ start, end, want string }{
+		{"2026-02-03", "2026-02-01", "the range is empty"},
+		{"2025-01-01", "2025-01-31", "before the DAG's start_date 2026-01-01"},
+	} {
+		if out, code = cli("backfill", "life", "--start", c.start, "--end", c.end); code != 1 || !strings.Contains(out, c.want) {
+			t.Errorf("backfill %s..%s: exit %d, want 1 and %q\n%s", c.start, c.end, code, c.want, out)
+		}
 	}
 
 	for _, bad := range []string{"0s", "-1h", "106752d", "1000000h"} {

@@ -396,3 +396,14 @@ func (q Q) SetRunVersion(ctx context.Context, pk int64, hash string) error {
 	}
 	return nil
 }
+
+// RunsBetween lists a DAG's runs whose logical dates fall in [from, to],
+// oldest first (a backfill looks for the dates that already have one).
+func (q Q) RunsBetween(ctx context.Context, dagID string, from, to time.Time) ([]Run, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+runColumns+` FROM dag_runs
+		WHERE dag_id = $1 AND logical_date BETWEEN $2 AND $3 ORDER BY logical_date, id`, dagID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("runs of %s between %s and %s: %w", dagID, from, to, err)
+	}
+	return pgx.CollectRows(rows, scanRun)
+}
