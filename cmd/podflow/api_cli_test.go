@@ -45,6 +45,11 @@ tasks:
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	})
+	// The API triggers the DAGs the scheduler has synced (it reads no folder).
+	flowtest.Eventually(t, "the scheduler syncs hello", time.Minute, func() bool {
+		_, err := b.Store.Dag(ctx, "hello")
+		return err == nil
+	})
 	db := []string{"--database-url", b.URL, "--dags-folder", b.Dir}
 	cli := func(args ...string) (string, int) {
 		out, err := runCLI(t, ctx, args...)
