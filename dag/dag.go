@@ -15,20 +15,24 @@ import (
 
 // DAG is one parsed and validated DAG file.
 type DAG struct {
-	ID             string
-	Description    string
-	Schedule       string // cron expression or preset; "" = manual only
-	Timezone       *time.Location
-	StartDate      time.Time // zero when unset
-	EndDate        time.Time // zero when unset
-	Catchup        bool
-	MaxActiveRuns  int // default 16
-	MaxActiveTasks int // default 16
-	DagrunTimeout  time.Duration
-	Tags           []string
-	Params         map[string]any
-	ConfOverride   ConfOverride // which params a run's conf may override
-	Tasks          []*Task      // in file order; Upstream already merged with `dependencies`
+	ID          string
+	Description string
+	Schedule    string // cron expression or preset; "" = manual only
+	Timezone    *time.Location
+	StartDate   time.Time // zero when unset
+	EndDate     time.Time // zero when unset
+	Catchup     bool
+	// PausedAtCreation: the DAG starts paused the first time the database
+	// sees it (is_paused_upon_creation, else the parser's default, which
+	// podflow.yaml's dags_are_paused_at_creation sets).
+	PausedAtCreation bool
+	MaxActiveRuns    int // default 16
+	MaxActiveTasks   int // default 16
+	DagrunTimeout    time.Duration
+	Tags             []string
+	Params           map[string]any
+	ConfOverride     ConfOverride // which params a run's conf may override
+	Tasks            []*Task      // in file order; Upstream already merged with `dependencies`
 
 	Path   string // file the DAG came from
 	Hash   string // hex sha256 of Source; identifies the DAG version

@@ -35,6 +35,9 @@ const (
 type Parser struct {
 	// Registry declares the operators tasks may use and their options.
 	Registry *Registry
+	// PausedAtCreation is the default of is_paused_upon_creation
+	// (podflow.yaml's dags_are_paused_at_creation, true unless set).
+	PausedAtCreation bool
 
 	locations sync.Map         // IANA name -> *time.Location; time.LoadLocation reads the disk on every call
 	templates templating.Cache // templates checked, bounded in bytes

@@ -575,3 +575,27 @@ tasks: [{task_id: a, operator: empty}]
 		})
 	}
 }
+
+func TestPausedAtCreation(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		parserDefault bool
+		line          string
+		want          bool
+	}{
+		{true, "", true},
+		{false, "", false},
+		{true, "is_paused_upon_creation: false\n", false},
+		{false, "is_paused_upon_creation: true\n", true},
+	} {
+		p := NewParser(testRegistry())
+		p.PausedAtCreation = c.parserDefault
+		d, errs := p.ParseBytes("d.yaml", []byte("dag_id: d\n"+c.line+"tasks:\n  - {task_id: a, operator: empty}\n"))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if d.PausedAtCreation != c.want {
+			t.Errorf("default %v, %q: PausedAtCreation = %v, want %v", c.parserDefault, c.line, d.PausedAtCreation, c.want)
+		}
+	}
+}

@@ -125,7 +125,14 @@ func (a *App) Store(ctx context.Context) (*store.Store, error) {
 }
 
 // Parser returns a DAG parser validating against the operators.
-func (a *App) Parser() *dag.Parser { return dag.NewParser(a.Registry()) }
+func (a *App) Parser() *dag.Parser {
+	p := dag.NewParser(a.Registry())
+	p.PausedAtCreation = true
+	if cfg, err := a.Config(); err == nil {
+		p.PausedAtCreation = cfg.DagsArePausedAtCreation
+	}
+	return p
+}
 
 // LoadDAG returns a DAG's current version: from the database when the
 // scheduler knows it, else from the DAGs folder — in which case it is

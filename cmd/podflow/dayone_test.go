@@ -74,6 +74,14 @@ tasks:
 	}
 	runID := regexp.MustCompile(`triggered dayone run (\S+)`).FindStringSubmatch(out)[1]
 
+	// New DAGs start paused (as in Airflow): saving a file starts no
+	// scheduled run; triggering works all the same.
+	out, _ = cli("dags", "list", "-o", "json")
+	var dags []dagRecord
+	if err := json.Unmarshal([]byte(out), &dags); err != nil || len(dags) != 1 || !dags[0].IsPaused {
+		t.Errorf("dags list: %v, want dayone paused at creation\n%s", err, out)
+	}
+
 	// A bash task's JSON, parsed with fromjson or output_processor: json;
 	// big integers stay exact.
 	out, _ = cli("logs", "dayone", runID, "use")

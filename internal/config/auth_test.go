@@ -71,3 +71,28 @@ func TestSecretNeverPrinted(t *testing.T) {
 		t.Error("Reveal lost the value")
 	}
 }
+
+func TestDagsArePausedAtCreation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "podflow.yaml")
+	if err := os.WriteFile(path, []byte("dags_are_paused_at_creation: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	c, err := loadWith(t, "workers: 2\n", nil)
+	if err != nil || !c.DagsArePausedAtCreation {
+		t.Errorf("default: %v, want paused at creation", err)
+	}
+	if c, err = Load(Flags{Config: path}, getenv); err != nil || c.DagsArePausedAtCreation {
+		t.Errorf("file false: %v %v", c, err)
+	}
+	env["PODFLOW_DAGS_ARE_PAUSED_AT_CREATION"] = "true"
+	if c, err = Load(Flags{Config: path}, getenv); err != nil || !c.DagsArePausedAtCreation {
+		t.Errorf("env true over the file: %v %v", c, err)
+	}
+	env["PODFLOW_DAGS_ARE_PAUSED_AT_CREATION"] = "maybe"
+	if _, err = Load(Flags{Config: path}, getenv); err == nil || !strings.Contains(err.Error(), "want true or false") {
+		t.Errorf("env maybe: %v", err)
+	}
+}

@@ -16,19 +16,22 @@ import (
 
 // File is podflow.yaml. Every key is optional.
 type File struct {
-	DatabaseURL     string                    `yaml:"database_url"`
-	DagsFolder      string                    `yaml:"dags_folder"`
-	Workers         int                       `yaml:"workers"`
-	Capacity        int                       `yaml:"capacity"`
-	Pools           map[string]int            `yaml:"pools"`
-	Connections     map[string]map[string]any `yaml:"connections"`
-	ZombieThreshold string                    `yaml:"zombie_threshold"`
-	HealthAddr      string                    `yaml:"health_addr"`
-	AllowedPaths    []string                  `yaml:"allowed_paths"`
-	Auth            string                    `yaml:"auth"`
-	AuthTokenTTL    string                    `yaml:"auth_token_ttl"`
-	AuthSigningKey  Secret                    `yaml:"auth_signing_key"`
-	OIDC            *OIDC                     `yaml:"oidc"`
+	DatabaseURL string         `yaml:"database_url"`
+	DagsFolder  string         `yaml:"dags_folder"`
+	Workers     int            `yaml:"workers"`
+	Capacity    int            `yaml:"capacity"`
+	Pools       map[string]int `yaml:"pools"`
+	// DagsArePausedAtCreation: new DAGs start paused (Airflow's default);
+	// nil means true.
+	DagsArePausedAtCreation *bool                     `yaml:"dags_are_paused_at_creation"`
+	Connections             map[string]map[string]any `yaml:"connections"`
+	ZombieThreshold         string                    `yaml:"zombie_threshold"`
+	HealthAddr              string                    `yaml:"health_addr"`
+	AllowedPaths            []string                  `yaml:"allowed_paths"`
+	Auth                    string                    `yaml:"auth"`
+	AuthTokenTTL            string                    `yaml:"auth_token_ttl"`
+	AuthSigningKey          Secret                    `yaml:"auth_signing_key"`
+	OIDC                    *OIDC                     `yaml:"oidc"`
 }
 
 // OIDC is the oidc block of podflow.yaml: single sign-on with ID tokens of
@@ -75,6 +78,9 @@ type Config struct {
 	// AllowedPaths are folders besides the DAGs folder whose files DAGs may
 	// name (pod_template_file, config_file).
 	AllowedPaths []string
+	// DagsArePausedAtCreation: DAGs new to the database start paused unless
+	// they say is_paused_upon_creation: false (default true, as Airflow).
+	DagsArePausedAtCreation bool
 	// Auth is how the webserver authenticates: AuthBuiltin (users, API
 	// keys, optional OIDC) or AuthNone (loopback only).
 	Auth           string
@@ -156,6 +162,17 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 	c.AllowedPaths = file.AllowedPaths
 	if env := getenv("PODFLOW_ALLOWED_PATHS"); env != "" {
 		c.AllowedPaths = filepath.SplitList(env)
+	}
+	c.DagsArePausedAtCreation = true
+	if file.DagsArePausedAtCreation != nil {
+		c.DagsArePausedAtCreation = *file.DagsArePausedAtCreation
+	}
+	if env := getenv("PODFLOW_DAGS_ARE_PAUSED_AT_CREATION"); env != "" {
+		v, err := strconv.ParseBool(env)
+		if err != nil {
+			return nil, fmt.Errorf("PODFLOW_DAGS_ARE_PAUSED_AT_CREATION %q: want true or false", env)
+		}
+		c.DagsArePausedAtCreation = v
 	}
 	if err := c.loadAuth(file, getenv); err != nil {
 		return nil, err

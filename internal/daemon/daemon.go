@@ -74,12 +74,13 @@ func Operators(logger hclog.Logger) *operators.Registry {
 // SchedulerConfig turns the configuration into the scheduler's.
 func SchedulerConfig(cfg *config.Config, logger hclog.Logger) scheduler.Config {
 	return scheduler.Config{
-		DagsFolder:      cfg.DagsFolder,
-		Workers:         cfg.Workers,
-		Limits:          store.Limits{Pools: cfg.Pools, DefaultSlot: config.DefaultPoolSlots},
-		ZombieThreshold: cfg.ZombieThreshold,
-		Connections:     Connections{Config: cfg},
-		Logger:          logger,
+		DagsFolder:       cfg.DagsFolder,
+		Workers:          cfg.Workers,
+		PausedAtCreation: cfg.DagsArePausedAtCreation,
+		Limits:           store.Limits{Pools: cfg.Pools, DefaultSlot: config.DefaultPoolSlots},
+		ZombieThreshold:  cfg.ZombieThreshold,
+		Connections:      Connections{Config: cfg},
+		Logger:           logger,
 	}
 }
 

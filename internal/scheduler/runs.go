@@ -62,7 +62,7 @@ func RegisterDAG(ctx context.Context, q store.Q, d *dag.DAG) error {
 	if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
 		return err
 	}
-	if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule); err != nil {
+	if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule, d.PausedAtCreation); err != nil {
 		return err
 	}
 	return q.SetDagTags(ctx, d.ID, d.Tags)

@@ -25,6 +25,9 @@ import (
 type Config struct {
 	DagsFolder string
 	Workers    int
+	// PausedAtCreation: DAGs new to the database start paused unless they
+	// say is_paused_upon_creation: false (dags_are_paused_at_creation).
+	PausedAtCreation bool
 	// Limits are the pools of podflow.yaml, saved to the pools table at
 	// start (the file wins for its names), and the slots of a pool in
 	// neither. The workers claim under the table's slots, read each loop pass.
@@ -105,6 +108,7 @@ type Scheduler struct {
 func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 	cfg.defaults()
 	parser := dag.NewParser(ops.Schemas())
+	parser.PausedAtCreation = cfg.PausedAtCreation
 	dags := newDagCache(parser)
 	id := newInstanceID()
 	return &Scheduler{

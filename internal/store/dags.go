@@ -31,11 +31,12 @@ func (q Q) SaveDagVersion(ctx context.Context, hash, dagID, path string, source 
 	return nil
 }
 
-// SetDagCurrent makes hash the current version of dagID and clears its errors.
-func (q Q) SetDagCurrent(ctx context.Context, dagID, path, hash, schedule string) error {
-	_, err := q.db.Exec(ctx, `INSERT INTO dags (dag_id, path, hash, schedule) VALUES ($1, $2, $3, $4)
+// SetDagCurrent makes hash the current version of dagID and clears its
+// errors; a DAG new to the database starts paused when pausedIfNew.
+func (q Q) SetDagCurrent(ctx context.Context, dagID, path, hash, schedule string, pausedIfNew bool) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO dags (dag_id, path, hash, schedule, is_paused) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (dag_id) DO UPDATE SET path = $2, hash = $3, schedule = $4, errors = NULL, updated_at = now()
-		WHERE dags.hash IS DISTINCT FROM $3 OR dags.errors IS NOT NULL OR dags.path <> $2`, dagID, path, hash, schedule)
+		WHERE dags.hash IS DISTINCT FROM $3 OR dags.errors IS NOT NULL OR dags.path <> $2`, dagID, path, hash, schedule, pausedIfNew)
 	if err != nil {
 		return fmt.Errorf("set dag %s current: %w", dagID, err)
 	}

@@ -67,7 +67,7 @@ func (b *testBundle) dag(dagID, hash string) {
 		if err := q.SaveDagVersion(b.ctx, hash, dagID, dagID+".yaml", []byte("dag_id: "+dagID)); err != nil {
 			return err
 		}
-		return q.SetDagCurrent(b.ctx, dagID, dagID+".yaml", hash, "")
+		return q.SetDagCurrent(b.ctx, dagID, dagID+".yaml", hash, "", false)
 	})
 	if err != nil {
 		b.t.Fatal(err)

@@ -242,7 +242,7 @@ func deferTasks(b *testing.B, ctx context.Context, st *store.Store, kubeconfig, 
 		if err := q.SaveDagVersion(ctx, "scalehash", "scale", "scale.yaml", []byte("dag_id: scale\n")); err != nil {
 			return err
 		}
-		if err := q.SetDagCurrent(ctx, "scale", "scale.yaml", "scalehash", ""); err != nil {
+		if err := q.SetDagCurrent(ctx, "scale", "scale.yaml", "scalehash", "", false); err != nil {
 			return err
 		}
 		now := time.Now()
