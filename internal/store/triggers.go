@@ -27,6 +27,11 @@ type Trigger struct {
 	Args           json.RawMessage
 	Deadline       *time.Time
 	Owner          string
+	// TakenFrom is the triggerer that held it before this claim, when its
+	// heartbeat had stopped (empty for a trigger nobody held), and
+	// TakenFromBeat that triggerer's last heartbeat (nil: its row is gone).
+	TakenFrom     string
+	TakenFromBeat *time.Time
 }
 
 // CreateTrigger stores a trigger and notifies triggerers at commit.
@@ -43,17 +48,18 @@ func (q Q) CreateTrigger(ctx context.Context, t NewTrigger) (int64, error) {
 // ClaimTriggers takes up to n triggers that are unowned or owned by a
 // triggerer whose heartbeat is older than threshold.
 func (q Q) ClaimTriggers(ctx context.Context, owner string, n int, threshold time.Duration) ([]Trigger, error) {
-	rows, err := q.db.Query(ctx, `UPDATE triggers t SET owner_id = $1 WHERE t.id IN (
-			SELECT tr.id FROM triggers tr LEFT JOIN heartbeats h ON h.id = tr.owner_id
+	rows, err := q.db.Query(ctx, `WITH c AS (
+			SELECT tr.id, tr.owner_id AS prev, h.heartbeat_at AS prev_beat FROM triggers tr LEFT JOIN heartbeats h ON h.id = tr.owner_id
 			WHERE tr.owner_id IS NULL OR h.id IS NULL OR h.heartbeat_at < now() - $3::interval
 			ORDER BY tr.id LIMIT $2 FOR UPDATE OF tr SKIP LOCKED)
-		RETURNING t.id, t.ti_id, t.kind, t.args, t.deadline, t.owner_id`, owner, n, threshold.String())
+		UPDATE triggers t SET owner_id = $1 FROM c WHERE t.id = c.id
+		RETURNING t.id, t.ti_id, t.kind, t.args, t.deadline, t.owner_id, coalesce(c.prev, ''), c.prev_beat`, owner, n, threshold.String())
 	if err != nil {
 		return nil, fmt.Errorf("claim triggers: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Trigger, error) {
 		var t Trigger
-		err := r.Scan(&t.ID, &t.TaskInstanceID, &t.Kind, &t.Args, &t.Deadline, &t.Owner)
+		err := r.Scan(&t.ID, &t.TaskInstanceID, &t.Kind, &t.Args, &t.Deadline, &t.Owner, &t.TakenFrom, &t.TakenFromBeat)
 		return t, err
 	})
 }

@@ -224,6 +224,7 @@ func (t *Triggerer) claimLoop(ctx context.Context, wake <-chan struct{}) {
 			if err != nil && ctx.Err() == nil {
 				t.log.Warn("claim triggers", "error", err)
 			}
+			t.logTakeovers(ctx, claimed)
 			for _, tr := range claimed {
 				t.start(ctx, tr)
 			}
@@ -334,5 +335,34 @@ func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event operators.
 		}
 		t.log.Error("deliver trigger event", "trigger", tr.ID, "error", err, "attempt", attempt)
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+}
+
+// logTakeovers tells, in the daemon log and in each task's log, that
+// triggers were taken over from a triggerer that stopped heartbeating — so
+// a task that waited out the heartbeat threshold after a crash says why.
+func (t *Triggerer) logTakeovers(ctx context.Context, claimed []store.Trigger) {
+	var lines []store.LogLine
+	for _, tr := range claimed {
+		if tr.TakenFrom == "" || tr.TakenFrom == t.id {
+			continue
+		}
+		since := "its heartbeat row is gone"
+		if tr.TakenFromBeat != nil {
+			since = "it last heartbeat at " + tr.TakenFromBeat.UTC().Format(time.RFC3339) +
+				" (" + time.Since(*tr.TakenFromBeat).Round(time.Second).String() + " ago)"
+		}
+		msg := fmt.Sprintf("triggerer %s stopped heartbeating (%s); its trigger %d taken over by %s", tr.TakenFrom, since, tr.ID, t.id)
+		t.log.Warn("took over a trigger", "trigger_id", tr.ID, "from", tr.TakenFrom, "detail", msg)
+		ti, err := t.store.TaskInstanceByID(ctx, tr.TaskInstanceID)
+		if err != nil {
+			continue
+		}
+		lines = append(lines, store.LogLine{TIID: ti.ID, TryNumber: ti.TryNumber, At: time.Now(), Source: "podflow", Line: msg})
+	}
+	if len(lines) > 0 {
+		if err := t.store.AppendLogs(ctx, lines); err != nil && ctx.Err() == nil {
+			t.log.Warn("write takeover to the task logs", "error", err)
+		}
 	}
 }
