@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/podflow/podflow/internal/api"
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/version"
 )
@@ -54,13 +54,7 @@ func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr st
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go h.Watcher.Run(ctx)
-		go func() {
-			<-ctx.Done()
-			shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(shut)
-		}()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := health.ServeUntil(ctx, srv, ln); err != nil {
 			return fmt.Errorf("webserver: %w", err)
 		}
 		return nil

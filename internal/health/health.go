@@ -67,7 +67,15 @@ func Serve(ctx context.Context, addr string, h http.Handler, ready func(net.Addr
 	if ready != nil {
 		ready(ln.Addr())
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	if err := ServeUntil(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, ln); err != nil {
+		return fmt.Errorf("health server: %w", err)
+	}
+	return nil
+}
+
+// ServeUntil serves srv on ln until ctx ends, then shuts it down, giving
+// open requests 5 s to finish.
+func ServeUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -75,7 +83,7 @@ func Serve(ctx context.Context, addr string, h http.Handler, ready func(net.Addr
 		_ = srv.Shutdown(shut)
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("health server: %w", err)
+		return err
 	}
 	return nil
 }

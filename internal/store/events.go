@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,43 +52,35 @@ func (q Q) RecordEvent(ctx context.Context, e EventLog) error {
 // ListEvents returns matching audit-log entries, newest first, and how many
 // match in all.
 func (q Q) ListEvents(ctx context.Context, f EventFilter) ([]EventLog, int, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w filter
 	if f.DagID != "" {
-		add("dag_id = $%d", f.DagID)
+		w.add("dag_id = $%d", f.DagID)
 	}
 	if f.Event != "" {
-		add("event = $%d", f.Event)
+		w.add("event = $%d", f.Event)
 	}
 	if f.Actor != "" {
-		add("actor = $%d", f.Actor)
+		w.add("actor = $%d", f.Actor)
 	}
 	if !f.Since.IsZero() {
-		add("at >= $%d", f.Since)
+		w.add("at >= $%d", f.Since)
 	}
 	if !f.Before.IsZero() {
-		add("at < $%d", f.Before)
+		w.add("at < $%d", f.Before)
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	cond := w.clause()
 	var total int
-	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM event_log`+cond, args...).Scan(&total); err != nil {
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM event_log`+cond, w.args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count events: %w", err)
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	args = append(args, limit, f.Offset)
-	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT id, at, actor, source, event,
+	page := w.page(limit, f.Offset)
+	rows, err := q.db.Query(ctx, `SELECT id, at, actor, source, event,
 		coalesce(dag_id, ''), coalesce(run_id, ''), coalesce(task_id, ''), extra
-		FROM event_log%s ORDER BY at DESC, id DESC LIMIT $%d OFFSET $%d`, cond, len(args)-1, len(args)), args...)
+		FROM event_log`+cond+` ORDER BY at DESC, id DESC`+page, w.args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list events: %w", err)
 	}

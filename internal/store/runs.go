@@ -277,41 +277,32 @@ func (q Q) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w filter
 	if f.DagID != "" {
-		add("dag_id = $%d", f.DagID)
+		w.add("dag_id = $%d", f.DagID)
 	}
 	if len(f.States) > 0 {
-		add("state = ANY($%d)", f.States)
+		w.add("state = ANY($%d)", f.States)
 	}
 	for _, c := range []struct {
 		cond string
 		t    time.Time
 	}{{"logical_date >= $%d", f.LogicalGTE}, {"logical_date <= $%d", f.LogicalLTE}, {"started_at >= $%d", f.StartGTE}, {"started_at <= $%d", f.StartLTE}} {
 		if !c.t.IsZero() {
-			add(c.cond, c.t)
+			w.add(c.cond, c.t)
 		}
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
+	cond := w.clause()
 	var total int
-	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_runs`+cond, args...).Scan(&total); err != nil {
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dag_runs`+cond, w.args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count runs: %w", err)
 	}
 	tie := "id DESC"
 	if !strings.HasSuffix(order, "DESC") {
 		tie = "id"
 	}
-	args = append(args, f.Limit, f.Offset)
-	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT `+runColumns+` FROM dag_runs%s ORDER BY %s, %s LIMIT $%d OFFSET $%d`,
-		cond, order, tie, len(args)-1, len(args)), args...)
+	page := w.page(f.Limit, f.Offset)
+	rows, err := q.db.Query(ctx, fmt.Sprintf(`SELECT `+runColumns+` FROM dag_runs%s ORDER BY %s, %s`, cond, order, tie)+page, w.args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list runs: %w", err)
 	}
