@@ -165,7 +165,10 @@ gw=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "${P}
 [ -n "$gw" ] || fail "no gateway on network ${P}_default"
 hits=$WORK/hits.txt; : >"$hits"
 hits_port=$((40000 + RANDOM % 10000))
-socat -u "TCP-LISTEN:$hits_port,bind=$gw,reuseaddr,fork" "OPEN:$hits,creat,append" &
+# backlog: 50 tasks connect at once; socat's default accept queue of 5
+# overflows under load and the kernel may drop a connection the task saw
+# succeed (one side effect of 50 went missing so on a loaded machine).
+socat -u "TCP-LISTEN:$hits_port,bind=$gw,reuseaddr,fork,backlog=512" "OPEN:$hits,creat,append" &
 pids+=($!)
 
 # settle_hits RUN N: a task's line reaches the file a moment after its
