@@ -274,3 +274,43 @@ func TestDeferResumeQueue(t *testing.T) {
 	}
 	wantStates(t, b.states(r), map[string]string{"a": runstate.Running})
 }
+
+// A triggerer quiet for a while, but not yet past the threshold, is listed
+// with its triggers and last beat; one past it, a live one and self are not.
+func TestSilentTriggerOwners(t *testing.T) {
+	b := setup(t)
+	b.runningRun("r", []string{"a", "b", "c"}, "a", "b", "c")
+	claimed := b.claim("w", 3)
+	owners := []string{"quiet", "gone", "alive"}
+	err := b.st.InTx(b.ctx, func(q store.Q) error {
+		for i, c := range claimed {
+			o := store.Outcome{ID: c.ID, TryNumber: 1, Owner: "w", State: runstate.Deferred,
+				Trigger: &store.NewTrigger{Kind: "k", Args: json.RawMessage(`{}`), Method: "resume"}}
+			if ok, err := q.FinishTask(b.ctx, o); err != nil || !ok {
+				return fmt.Errorf("defer %s: %v %v", c.TaskID, ok, err)
+			}
+			if err := q.Heartbeat(b.ctx, owners[i], "triggerer", "h", 1); err != nil {
+				return err
+			}
+			if _, err := q.ClaimTriggers(b.ctx, owners[i], 1, time.Hour); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for owner, age := range map[string]string{"quiet": "10 seconds", "gone": "5 minutes"} {
+		if _, err := b.st.Pool.Exec(b.ctx, `UPDATE heartbeats SET heartbeat_at = now() - $2::interval WHERE id = $1`, owner, age); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.st.SilentTriggerOwners(b.ctx, "me", 5*time.Second, time.Minute)
+	if err != nil || len(got) != 1 || got[0].Owner != "quiet" || got[0].Triggers != 1 || time.Since(got[0].LastBeat) < 9*time.Second {
+		t.Fatalf("SilentTriggerOwners = %+v, %v; want quiet with 1 trigger, 10 s silent", got, err)
+	}
+	if got, _ := b.st.SilentTriggerOwners(b.ctx, "quiet", 5*time.Second, time.Minute); len(got) != 0 {
+		t.Errorf("self listed: %+v", got)
+	}
+}

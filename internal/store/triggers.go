@@ -117,3 +117,28 @@ func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessa
 	}
 	return true, q.Notify(ctx, ChannelTaskQueued, "")
 }
+
+// SilentOwner is a triggerer that holds triggers and has not beaten for a
+// while, but not yet long enough to lose them.
+type SilentOwner struct {
+	Owner    string
+	Triggers int
+	LastBeat time.Time
+}
+
+// SilentTriggerOwners lists the triggerers other than self holding triggers
+// whose last heartbeat is between quiet and threshold ago: their triggers
+// will be taken over when threshold passes.
+func (q Q) SilentTriggerOwners(ctx context.Context, self string, quiet, threshold time.Duration) ([]SilentOwner, error) {
+	rows, err := q.db.Query(ctx, `SELECT tr.owner_id, count(*), h.heartbeat_at FROM triggers tr JOIN heartbeats h ON h.id = tr.owner_id
+		WHERE tr.owner_id <> $1 AND h.heartbeat_at < now() - $2::interval AND h.heartbeat_at >= now() - $3::interval
+		GROUP BY tr.owner_id, h.heartbeat_at ORDER BY tr.owner_id`, self, quiet.String(), threshold.String())
+	if err != nil {
+		return nil, fmt.Errorf("silent triggerers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (SilentOwner, error) {
+		var o SilentOwner
+		err := r.Scan(&o.Owner, &o.Triggers, &o.LastBeat)
+		return o, err
+	})
+}

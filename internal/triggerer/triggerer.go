@@ -213,7 +213,15 @@ func (t *Triggerer) cancelRemoved(ctx context.Context) {
 func (t *Triggerer) claimLoop(ctx context.Context, wake <-chan struct{}) {
 	poll := time.NewTicker(t.cfg.PollInterval)
 	defer poll.Stop()
+	// For a while after start (a restart after a crash, typically), say
+	// which silent triggerers' triggers will be taken over and when,
+	// instead of waiting out their heartbeat threshold without a word.
+	told := map[string]bool{}
+	watchSilentUntil := time.Now().Add(2 * t.cfg.HeartbeatThreshold)
 	for {
+		if time.Now().Before(watchSilentUntil) {
+			t.tellSilentOwners(ctx, told)
+		}
 		if free := t.cfg.Capacity - t.Running(); free > 0 {
 			var claimed []store.Trigger
 			err := t.store.InTx(ctx, func(q store.Q) error {
@@ -364,5 +372,28 @@ func (t *Triggerer) logTakeovers(ctx context.Context, claimed []store.Trigger) {
 		if err := t.store.AppendLogs(ctx, lines); err != nil && ctx.Err() == nil {
 			t.log.Warn("write takeover to the task logs", "error", err)
 		}
+	}
+}
+
+// tellSilentOwners logs, once per triggerer, that a silent triggerer's
+// triggers will be taken over and in how long.
+func (t *Triggerer) tellSilentOwners(ctx context.Context, told map[string]bool) {
+	quiet := 2 * t.cfg.HeartbeatInterval
+	if quiet <= 0 || quiet > t.cfg.HeartbeatThreshold/2 {
+		quiet = t.cfg.HeartbeatThreshold / 2
+	}
+	owners, err := t.store.SilentTriggerOwners(ctx, t.id, quiet, t.cfg.HeartbeatThreshold)
+	if err != nil {
+		return
+	}
+	for _, o := range owners {
+		if told[o.Owner] {
+			continue
+		}
+		told[o.Owner] = true
+		left := time.Until(o.LastBeat.Add(t.cfg.HeartbeatThreshold)).Round(time.Second)
+		t.log.Warn("a triggerer stopped heartbeating; its triggers will be taken over when its heartbeat is older than the threshold",
+			"triggerer", o.Owner, "triggers", o.Triggers, "last_heartbeat", o.LastBeat.UTC().Format(time.RFC3339),
+			"threshold", t.cfg.HeartbeatThreshold, "taken_over_in", left)
 	}
 }
