@@ -55,11 +55,16 @@ const (
 	// operator's own) passed before the condition held. The task is timed
 	// out: its resume step stops what it started (e.g. deletes the pod).
 	EventTimeout EventStatus = "timeout"
+	// EventProgress: the awaited work goes on, and the trigger asks for its
+	// task to be resumed for a periodic step (a deferred pod's logs copied
+	// so far, Airflow's logging_interval), after which the task defers
+	// again. Kinds that never send it treat it as an error.
+	EventProgress EventStatus = "progress"
 )
 
 // EventStatuses are all statuses, for resume steps' exhaustive tests.
 func EventStatuses() []EventStatus {
-	return []EventStatus{EventSuccess, EventFailed, EventError, EventTimeout}
+	return []EventStatus{EventSuccess, EventFailed, EventError, EventTimeout, EventProgress}
 }
 
 func (s EventStatus) valid() bool {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/xcomstore"
 )
@@ -50,14 +51,19 @@ func (e *Executor) Execute(ctx context.Context, try Try) (out Outcome) {
 			out = Decide(r)
 		}
 	}()
-	if try.NextMethod != "" {
+	progress := try.NextMethod != "" && resumeEvent(try.NextEvent).Status == operators.EventProgress
+	switch {
+	case progress:
+	case try.NextMethod != "":
 		try.Log.Printf("resuming %s.%s (try %d) after deferral: %s", try.DagID, try.TaskID, try.Run.TryNumber, string(try.NextEvent))
-	} else {
+	default:
 		try.Log.Printf("starting %s.%s run %s (try %d of %d, DAG version %.12s)", try.DagID, try.TaskID, try.Run.RunID, try.Run.TryNumber, try.MaxTries+1, try.Hash)
 	}
 	r.Result, r.Err = e.run(ctx, try, &r)
 	r.Now = e.now()
-	return Decide(r)
+	out = Decide(r)
+	out.Progress = progress && out.State == runstate.Deferred
+	return out
 }
 
 // run does the try's I/O: it fills r's task, deadline and cause and returns

@@ -28,6 +28,10 @@ type Outcome struct {
 	Trigger    *store.NewTrigger          // deferred: the trigger to create
 	XCom       map[string]json.RawMessage // success: encoded XComs
 	SkipReason string                     // skipped: the operator's reason, if it gave one
+	// Progress: the try was resumed for a trigger's periodic step and
+	// deferred again (a deferred pod's logs copied so far); the try's log
+	// gets the step's own lines, not a resumed/deferred pair each time.
+	Progress bool
 }
 
 // Returned is how a try's operator call ended, with what the decision needs.

@@ -120,7 +120,9 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		},
 	})
 	out.State, out.Error, out.RetryAt, out.Trigger, out.XCom = o.State, o.Error, o.RetryAt, o.Trigger, o.XCom
-	log.Printf("%s", outcomeLine(out, o.SkipReason))
+	if !o.Progress {
+		log.Printf("%s", outcomeLine(out, o.SkipReason))
+	}
 	return &finished{outcome: out, runPK: c.RunPK, logs: log.take()}
 }
 

@@ -399,3 +399,73 @@ func TestTakenOverPodTriggerKeepsItsPod(t *testing.T) {
 		t.Fatalf("run %s: %s", run.State, tis[0].Error)
 	}
 }
+
+// With logging_interval, a deferred pod's log reaches the task log while the
+// pod runs (the trigger fires progress events; each resume copies what is
+// new and defers again), every line once, in order, stamped with the time
+// the pod wrote it — and the triggerer still reads no logs itself.
+func TestDeferredPodLogsArriveWhileItRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t).withCluster()
+	b.DAG("chatty", "dag_id: chatty\ntasks:\n"+b.podTask("ticker",
+		"i=1; while [ $i -le 8 ]; do echo tick $i; i=$((i+1)); sleep 1; done",
+		"    deferrable: true\n    logging_interval: 1\n"))
+	b.Scheduler(workers(2))
+	b.Triggerer(limits(10, 2*time.Second))
+	runID := b.Trigger("chatty", "")
+	var seenWhileRunning string
+	b.WaitFor("a tick in the log while the task is deferred", time.Minute, func() bool {
+		tis := b.TIs("chatty", runID)
+		if len(tis) == 0 {
+			return false // the run is not started yet
+		}
+		ti := tis[0]
+		if runstate.Done(ti.State) {
+			t.Fatalf("the task ended (%s) before any of its pod's lines reached the log:\n%s", ti.State, b.TryLog(ti, ti.TryNumber))
+		}
+		log := b.TryLog(ti, ti.TryNumber)
+		if strings.Contains(log, "[base] tick 2\n") {
+			seenWhileRunning = log
+			return true
+		}
+		return false
+	})
+	if strings.Contains(seenWhileRunning, "tick 8") {
+		t.Errorf("the whole log arrived at once, not while the pod ran:\n%s", seenWhileRunning)
+	}
+	if state := b.WaitRun("chatty", runID, time.Minute); state != runstate.RunSuccess {
+		t.Fatalf("run %s", state)
+	}
+	ti := b.TI("chatty", runID, "ticker")
+	lines, err := b.Store.Logs(b.Ctx, ti.ID, ti.TryNumber, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ticks []string
+	var first, last time.Time
+	for _, l := range lines {
+		if l.Source != "base" {
+			continue
+		}
+		ticks = append(ticks, l.Line)
+		if first.IsZero() {
+			first = l.At
+		}
+		last = l.At
+	}
+	want := []string{"tick 1", "tick 2", "tick 3", "tick 4", "tick 5", "tick 6", "tick 7", "tick 8"}
+	if strings.Join(ticks, "|") != strings.Join(want, "|") {
+		t.Errorf("pod lines %q, want each tick once in order", ticks)
+	}
+	if d := last.Sub(first); d < 6*time.Second {
+		t.Errorf("tick 1 and tick 8 stamped %s apart, want the pod's own ~7 s", d)
+	}
+	if h := b.History(ti); strings.Count(h, "deferred") < 2 {
+		t.Errorf("states %s: the task deferred only once, so nothing was copied while the pod ran", h)
+	}
+	log := b.TryLog(ti, ti.TryNumber)
+	t.Logf("task log:\n%s", log)
+	if n := strings.Count(log, "task deferred to a pod trigger"); n != 1 {
+		t.Errorf("the log says it deferred %d times; progress steps should not repeat it:\n%s", n, log)
+	}
+}

@@ -31,6 +31,46 @@ type logFollower struct {
 	atLast int // lines written with timestamp lastTS
 }
 
+// LogCursor is where copying one container's log stopped: the kubelet
+// timestamp of the last line written and how many lines carried it.
+type LogCursor struct {
+	TS     time.Time `json:"ts"`
+	AtLast int       `json:"at_last"`
+}
+
+// LogCursors are the cursors by container name.
+type LogCursors map[string]LogCursor
+
+// copyLogsSoFar copies, once and without following, what each wanted
+// container that has started wrote since its cursor, and returns the new
+// cursors. A container whose log cannot be read is said in the task log and
+// tried again next time: logs never fail a task.
+func (r *podRun) copyLogsSoFar(ctx context.Context, pod *corev1.Pod, from LogCursors) LogCursors {
+	next := LogCursors{}
+	for name, c := range from {
+		next[name] = c
+	}
+	if !r.plan.opts.GetLogs {
+		return next
+	}
+	copyAll := func(statuses []corev1.ContainerStatus, wanted ContainerNames) {
+		for _, s := range statuses {
+			if s.Name == SidecarContainerName || !wanted.Wants(s.Name) || (s.State.Running == nil && s.State.Terminated == nil) {
+				continue
+			}
+			c := next[s.Name]
+			f := &logFollower{r: r, container: s.Name, lastTS: c.TS, atLast: c.AtLast}
+			if err := f.read(ctx, false); err != nil {
+				r.tc.Log.Printf("log of container %s: %v (copied at the next interval)", s.Name, err)
+			}
+			next[s.Name] = LogCursor{TS: f.lastTS, AtLast: f.atLast}
+		}
+	}
+	copyAll(pod.Status.InitContainerStatuses, r.plan.opts.InitContainerLogs)
+	copyAll(pod.Status.ContainerStatuses, r.plan.opts.ContainerLogs)
+	return next
+}
+
 // observe starts a log follower for each wanted container that has started,
 // and tells followers when their container terminated.
 func (r *podRun) observe(ctx context.Context, pod *corev1.Pod) {
@@ -67,6 +107,9 @@ func (r *podRun) follow(ctx context.Context, container string) *logFollower {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f := &logFollower{r: r, container: container, cancel: cancel,
 		terminated: make(chan struct{}), done: make(chan struct{})}
+	if c, ok := r.logCursors[container]; ok {
+		f.lastTS, f.atLast = c.TS, c.AtLast // earlier resumes copied up to here
+	}
 	r.logs[container] = f
 	r.logsWG.Add(1)
 	go func() {

@@ -354,20 +354,27 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 		return nil, err
 	}
 	if p.opts.Deferrable {
-		return o.deferTask(ctx, r)
+		r.tc.Log.Printf("deferring: pod %s/%s is watched by the triggerer", r.ns, r.name)
+		return o.deferTask(r, nil)
 	}
 	return r.runToEnd(ctx)
 }
 
-func (o *Operator) deferTask(ctx context.Context, r *podRun) (*operators.Result, error) {
-	args, err := json.Marshal(TriggerArgs{
+// deferTask hands the pod to the triggerer; cursors say where the logs
+// copied so far end.
+func (o *Operator) deferTask(r *podRun, cursors LogCursors) (*operators.Result, error) {
+	ta := TriggerArgs{
 		Cluster: r.plan.cluster, Namespace: r.ns, Name: r.name,
 		StartupTimeoutSeconds: r.plan.opts.StartupTimeout, ScheduleTimeoutSeconds: *r.plan.opts.ScheduleTimeout,
-	})
+		LogCursors: cursors,
+	}
+	if li := r.plan.opts.LoggingInterval; li != nil && *li > 0 && r.plan.opts.GetLogs {
+		ta.LoggingIntervalSeconds = *li
+	}
+	args, err := json.Marshal(ta)
 	if err != nil {
 		return nil, fmt.Errorf("trigger arguments: %w", err)
 	}
-	r.tc.Log.Printf("deferring: pod %s/%s is watched by the triggerer", r.ns, r.name)
 	return &operators.Result{Deferral: &operators.Deferral{
 		Kind: TriggerKind, Args: args, Deadline: r.tc.Deadline, Method: ResumeMethod,
 	}}, nil
@@ -395,8 +402,12 @@ func (o *Operator) Resume(ctx context.Context, tc *operators.TaskContext, method
 	if err != nil {
 		return nil, err
 	}
+	if ev.Status == operators.EventProgress {
+		return o.progress(ctx, r, ev)
+	}
 	pe, peErr := podEventOf(ev)
 	r.ns, r.name = pe.Namespace, pe.Name
+	r.logCursors = pe.LogCursors
 	if r.ns == "" || r.name == "" {
 		r.ns, r.name = tc.ExternalNamespace, tc.ExternalName
 	}

@@ -55,6 +55,10 @@ type PodEvent struct {
 	// RecheckAt is when a pending pod must be evaluated again even without a
 	// change (a schedule or startup deadline); zero: only on change.
 	RecheckAt time.Time `json:"-"`
+	// LogCursors are where a deferred task's earlier resumes stopped copying
+	// each container's log (logging_interval): the trigger passes its own
+	// through, so the next resume neither repeats nor loses a line.
+	LogCursors LogCursors `json:"log_cursors,omitempty"`
 }
 
 // Done reports whether the event ends the wait.

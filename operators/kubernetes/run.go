@@ -43,6 +43,7 @@ type podRun struct {
 	mu             sync.Mutex
 	latest         *corev1.Pod
 	logs           map[string]*logFollower
+	logCursors     LogCursors // where a deferred task's progress resumes stopped
 	logsWG         sync.WaitGroup
 	sidecarStopped bool
 
@@ -548,4 +549,32 @@ func (r *podRun) resume(ctx context.Context, ev PodEvent) (*operators.Result, er
 	r.setLatest(pod)
 	r.observe(ctx, pod)
 	return r.finish(ctx, ev)
+}
+
+// progress is the periodic resume of logging_interval: it copies the logs
+// the running pod wrote since the last one and defers again. The pod is
+// looked up once; if it ended meanwhile, the task is finished now.
+func (o *Operator) progress(ctx context.Context, r *podRun, ev operators.Event) (*operators.Result, error) {
+	pe, err := progressOf(ev)
+	if err != nil {
+		r.ns, r.name = r.tc.ExternalNamespace, r.tc.ExternalName
+		why := fmt.Errorf("bad trigger event: %w", err)
+		return nil, r.kill(why, why)
+	}
+	r.ns, r.name, r.logCursors = pe.Namespace, pe.Name, pe.LogCursors
+	if ctx.Err() != nil {
+		return nil, r.kill(context.Cause(ctx), ctx.Err())
+	}
+	pod, err := r.pods().Get(ctx, r.name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return r.finish(ctx, DeletedEvent(r.ns, r.name))
+	case err != nil:
+		return nil, fmt.Errorf("get pod %s/%s: %w", r.ns, r.name, err)
+	}
+	r.setLatest(pod)
+	if done, final := EvaluatePod(pod, r.now(), r.timeouts()); done {
+		return r.resume(ctx, final)
+	}
+	return o.deferTask(r, r.copyLogsSoFar(ctx, pod, pe.LogCursors))
 }

@@ -28,6 +28,14 @@ type TriggerArgs struct {
 	Name                   string     `json:"name"`
 	StartupTimeoutSeconds  int64      `json:"startup_timeout_seconds"`
 	ScheduleTimeoutSeconds int64      `json:"schedule_timeout_seconds"`
+	// LoggingIntervalSeconds > 0: while the pod runs, the trigger fires a
+	// progress event this often, so that the task resumes on a worker,
+	// copies the logs written since, and defers again (Airflow's
+	// logging_interval). The trigger itself never reads logs: it keeps one
+	// watch per namespace and nothing else per pod.
+	LoggingIntervalSeconds int64 `json:"logging_interval_seconds,omitempty"`
+	// LogCursors are where the last progress resume stopped.
+	LogCursors LogCursors `json:"log_cursors,omitempty"`
 }
 
 // Timeouts are the trigger's timeouts for EvaluatePod.
@@ -101,6 +109,13 @@ func (t *podTrigger) Run(ctx context.Context, raw json.RawMessage) (operators.Ev
 	if err := sub.WaitSynced(ctx); err != nil {
 		return operators.Event{}, err
 	}
+	var progress <-chan time.Time
+	if args.LoggingIntervalSeconds > 0 {
+		tick := time.NewTicker(time.Duration(args.LoggingIntervalSeconds) * time.Second)
+		defer tick.Stop()
+		progress = tick.C
+	}
+	logsDue := false
 	for {
 		pod, err := sub.Pod()
 		if err != nil {
@@ -125,7 +140,11 @@ func (t *podTrigger) Run(ctx context.Context, raw json.RawMessage) (operators.Ev
 			if pod == nil {
 				ev = DeletedEvent(args.Namespace, args.Name)
 			}
+			ev.LogCursors = args.LogCursors
 			return podTriggerEvent(ev)
+		}
+		if logsDue && ev.Status == PodRunning {
+			return progressEvent(args)
 		}
 		var recheck <-chan time.Time
 		if !ev.RecheckAt.IsZero() {
@@ -138,8 +157,22 @@ func (t *podTrigger) Run(ctx context.Context, raw json.RawMessage) (operators.Ev
 			return operators.Event{}, ctx.Err()
 		case <-sub.Changed():
 		case <-recheck:
+		case <-progress:
+			// Only a running pod has new logs; a pending one waits for the
+			// next tick after it started.
+			logsDue = true
 		}
 	}
+}
+
+// progressEvent asks for the task to be resumed to copy the running pod's
+// logs so far (logging_interval).
+func progressEvent(args TriggerArgs) (operators.Event, error) {
+	detail, err := json.Marshal(PodEvent{Status: PodRunning, Namespace: args.Namespace, Name: args.Name, LogCursors: args.LogCursors})
+	if err != nil {
+		return operators.Event{}, fmt.Errorf("pod progress event: %w", err)
+	}
+	return operators.Event{Status: operators.EventProgress, Message: "pod is running: copy its logs so far", Detail: detail}, nil
 }
 
 // Cancel deletes the pod of a trigger whose task was killed while deferred.
@@ -172,6 +205,19 @@ func podTriggerEvent(pe PodEvent) (operators.Event, error) {
 		ev.Status = operators.EventError
 	}
 	return ev, nil
+}
+
+// progressOf is the running pod a progress event names, with its log
+// cursors.
+func progressOf(ev operators.Event) (PodEvent, error) {
+	var pe PodEvent
+	if err := json.Unmarshal(ev.Detail, &pe); err != nil {
+		return PodEvent{}, fmt.Errorf("read pod progress event %s: %w", ev.Detail, err)
+	}
+	if pe.Status != PodRunning || pe.Namespace == "" || pe.Name == "" {
+		return PodEvent{}, fmt.Errorf("pod progress event %s does not name a running pod", ev.Detail)
+	}
+	return pe, nil
 }
 
 // podEventOf is the PodEvent a trigger event carries. Events the triggerer

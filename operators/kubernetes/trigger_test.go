@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/podflow/podflow/operators"
 )
@@ -62,5 +63,32 @@ func TestPodEventOf(t *testing.T) {
 	}
 	if _, err := podEventOf(operators.Event{Status: operators.EventSuccess}); !strings.Contains(err.Error(), "without the pod's state") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// A progress event names the running pod and carries the log cursors
+// through the database; one that names no running pod is refused.
+func TestProgressEventRoundTrip(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 30, 12, 0, 0, 123456789, time.UTC)
+	args := TriggerArgs{Namespace: "ns", Name: "p", LoggingIntervalSeconds: 5,
+		LogCursors: LogCursors{"base": {TS: at, AtLast: 2}}}
+	ev, err := progressEvent(args)
+	if err != nil || ev.Status != operators.EventProgress {
+		t.Fatalf("progressEvent = %+v, %v", ev, err)
+	}
+	raw, _ := json.Marshal(ev)
+	decoded, err := operators.DecodeEvent(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pe, err := progressOf(decoded)
+	if err != nil || pe.Namespace != "ns" || pe.Name != "p" || !pe.LogCursors["base"].TS.Equal(at) || pe.LogCursors["base"].AtLast != 2 {
+		t.Errorf("progressOf = %+v, %v; want ns/p with the base cursor", pe, err)
+	}
+	for _, detail := range []string{`{"status":"succeeded","namespace":"ns","name":"p"}`, `{"status":"running"}`, `[1]`} {
+		if pe, err := progressOf(operators.Event{Status: operators.EventProgress, Detail: json.RawMessage(detail)}); err == nil {
+			t.Errorf("progress detail %s read as %+v, want an error", detail, pe)
+		}
 	}
 }

@@ -98,7 +98,8 @@ func resume(tc *operators.TaskContext, ev operators.Event) (*operators.Result, e
 	case operators.EventSuccess:
 		tc.Log.Printf("target time reached")
 		return &operators.Result{}, nil
-	case operators.EventFailed, operators.EventError, operators.EventTimeout:
+	case operators.EventFailed, operators.EventError, operators.EventTimeout, operators.EventProgress:
+		// A time trigger sends no progress: one would be a bug, not a wait.
 		return nil, fmt.Errorf("task %s: time trigger %s: %s", tc.Task.ID, ev.Status, ev.Message)
 	}
 	return nil, fmt.Errorf("task %s: time trigger: unknown event status %q", tc.Task.ID, ev.Status)

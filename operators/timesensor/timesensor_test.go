@@ -23,10 +23,11 @@ func (l *log) Line(source, text string) { l.lines = append(l.lines, text) }
 func TestResumeHandlesEveryStatus(t *testing.T) {
 	t.Parallel()
 	want := map[operators.EventStatus]string{ // "" = success, else the error names it
-		operators.EventSuccess: "",
-		operators.EventFailed:  "time trigger failed: m",
-		operators.EventError:   "time trigger error: m",
-		operators.EventTimeout: "time trigger timeout: m",
+		operators.EventSuccess:  "",
+		operators.EventFailed:   "time trigger failed: m",
+		operators.EventError:    "time trigger error: m",
+		operators.EventTimeout:  "time trigger timeout: m",
+		operators.EventProgress: "time trigger progress: m",
 	}
 	for _, s := range append(operators.EventStatuses(), "bogus") {
 		for _, op := range []operators.Resumer{Delta{}, DateTime{}} {
