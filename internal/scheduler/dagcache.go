@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/store"
@@ -46,4 +47,43 @@ func (c *dagCache) get(ctx context.Context, q store.Q, hash string) (*dag.DAG, e
 	d.Hash = hash // stored under the hash it was saved with
 	c.put(d)
 	return d, nil
+}
+
+// dagCachePruneInterval is how often the cache drops versions nothing uses.
+const dagCachePruneInterval = 30 * time.Second
+
+// prune keeps only the versions in keep. Dropped versions are parsed again
+// from the database should a run need one later.
+func (c *dagCache) prune(keep map[string]bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for h := range c.byHash {
+		if !keep[h] {
+			delete(c.byHash, h)
+			n++
+		}
+	}
+	return n
+}
+
+// len is how many versions are cached.
+func (c *dagCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byHash)
+}
+
+// pruneDagCache drops from the cache the DAG versions that are neither a
+// DAG's current one nor used by a queued or running run, so that memory
+// does not grow with every edit of a DAG file.
+func (s *Scheduler) pruneDagCache(ctx context.Context) error {
+	keep, err := s.store.LiveDagHashes(ctx)
+	if err != nil {
+		return err
+	}
+	if n := s.dags.prune(keep); n > 0 {
+		s.log.Debug("dropped unused DAG versions from the cache", "dropped", n, "kept", s.dags.len())
+	}
+	return nil
 }

@@ -3,8 +3,11 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"math"
+	"sync"
 	"time"
 
+	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/executor"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/store"
@@ -15,67 +18,112 @@ import (
 // the dagrun_timeout check).
 const sweepInterval = 2 * time.Second
 
-// loop runs the scheduling steps every LoopInterval, or at once when woken.
+// runsBatch bounds how many DAGs one run-starting transaction covers: big
+// enough that a storm of thousands takes a few dozen transactions, small
+// enough that each holds its locks briefly and a second scheduler can take
+// the next batch meanwhile.
+const runsBatch = 200
+
+// loop runs the scheduler's duties, each in its own goroutine on its own
+// cadence, so that a storm in one (thousands of runs to create and start at
+// the top of the hour) never delays the others: retries, resumed tasks,
+// zombies, sweeps and pools keep their rhythm, and the DAG folder has its
+// own loop (syncLoop).
 func (s *Scheduler) loop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.LoopInterval)
-	defer t.Stop()
+	var wg sync.WaitGroup
+	every := func(name string, interval time.Duration, step func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				s.step(ctx, name, step)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runsLoop(ctx) }()
+	every("read pools", s.cfg.LoopInterval, s.readPools)
+	every("queue retries", s.cfg.LoopInterval, func(ctx context.Context) error { _, err := s.store.QueueDueRetries(ctx); return err })
+	every("queue resumed tasks", s.cfg.LoopInterval, func(ctx context.Context) error { _, err := s.store.QueueResumed(ctx); return err })
+	every("fail zombies", s.cfg.LoopInterval, s.failZombies)
+	every("sweep running runs", sweepInterval, func(ctx context.Context) error { return s.sweepRuns(ctx, time.Now()) })
+	every("prune the DAG cache", dagCachePruneInterval, s.pruneDagCache)
+	wg.Wait()
+}
+
+// step runs one duty's step, logging its error and its slowness.
+func (s *Scheduler) step(ctx context.Context, name string, run func(context.Context) error) {
+	t0 := time.Now()
+	err := run(ctx)
+	if d := time.Since(t0); d > 50*time.Millisecond {
+		s.log.Debug("slow scheduling step", "step", name, "took", d)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Error(name, "error", err)
+	}
+}
+
+// runsLoop creates due runs and starts queued ones. It wakes at the next
+// schedule boundary itself (a timer set to the earliest due time, not a
+// free-running ticker that would add up to a LoopInterval to every
+// scheduled run), when woken (a run was created, a DAG changed), and every
+// LoopInterval as a fallback.
+func (s *Scheduler) runsLoop(ctx context.Context) {
 	nextDue := map[string]time.Time{} // dag hash → when its next scheduled run is due
+	fallback := time.NewTicker(s.cfg.LoopInterval)
+	defer fallback.Stop()
+	boundary := time.NewTimer(time.Hour)
+	defer boundary.Stop()
 	for {
-		s.tick(ctx, nextDue)
+		now := time.Now()
+		s.step(ctx, "create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) })
+		s.step(ctx, "start queued runs", s.startQueuedRuns)
+		boundary.Reset(untilEarliest(nextDue, time.Now(), time.Hour))
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-fallback.C:
+		case <-boundary.C:
 		case <-s.loopWake:
 		}
 	}
 }
 
-func (s *Scheduler) tick(ctx context.Context, nextDue map[string]time.Time) {
-	now := time.Now()
-	steps := []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"read pools", s.readPools},
-		{"create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) }},
-		{"start queued runs", s.startQueuedRuns},
-		{"sweep running runs", func(ctx context.Context) error {
-			if now.Sub(s.lastSweep) < sweepInterval {
-				return nil
-			}
-			s.lastSweep = now
-			return s.sweepRuns(ctx, now)
-		}},
-		{"queue retries", func(ctx context.Context) error { _, err := s.store.QueueDueRetries(ctx); return err }},
-		{"queue resumed tasks", func(ctx context.Context) error { _, err := s.store.QueueResumed(ctx); return err }},
-		{"fail zombies", s.failZombies},
-	}
-	for _, step := range steps {
-		t0 := time.Now()
-		err := step.run(ctx)
-		if d := time.Since(t0); d > 50*time.Millisecond {
-			s.log.Debug("slow scheduling step", "step", step.name, "took", d)
-		}
-		if err != nil && ctx.Err() == nil {
-			s.log.Error(step.name, "error", err)
+// untilEarliest is how long until the earliest due time (at most max, at
+// least a millisecond).
+func untilEarliest(due map[string]time.Time, now time.Time, max time.Duration) time.Duration {
+	d := max
+	for _, t := range due {
+		if w := t.Sub(now); w < d {
+			d = w
 		}
 	}
+	return time.Duration(math.Max(float64(d), float64(time.Millisecond)))
 }
 
 // createScheduledRuns creates the runs whose data interval has ended, for
-// every unpaused scheduled DAG. Several schedulers may create the same run:
-// (dag_id, run_id) is unique and the insert does nothing the second time.
+// every unpaused scheduled DAG: the due DAGs' latest runs in one query and
+// all their new runs in one statement, however many are due at once.
+// Several schedulers may create the same run: (dag_id, run_id) is unique
+// and the insert does nothing the second time.
 func (s *Scheduler) createScheduledRuns(ctx context.Context, now time.Time, nextDue map[string]time.Time) error {
 	rows, err := s.store.Dags(ctx)
 	if err != nil {
 		return err
 	}
+	var due []*dag.DAG
 	for _, row := range rows {
 		if row.Hash == "" || row.Paused || row.Schedule == "" {
 			continue
 		}
-		if due, ok := nextDue[row.Hash]; ok && now.Before(due) {
+		if at, ok := nextDue[row.Hash]; ok && now.Before(at) {
 			continue
 		}
 		d, err := s.dags.get(ctx, s.store.Q, row.Hash)
@@ -83,92 +131,164 @@ func (s *Scheduler) createScheduledRuns(ctx context.Context, now time.Time, next
 			s.log.Error("load DAG version", "dag_id", row.DagID, "error", err)
 			continue
 		}
-		last, err := s.store.LatestLogicalDate(ctx, d.ID, "scheduled")
-		if err != nil {
-			return err
-		}
+		due = append(due, d)
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	ids := make([]string, len(due))
+	for i, d := range due {
+		ids[i] = d.ID
+	}
+	latest, err := s.store.LatestLogicalDates(ctx, ids, "scheduled")
+	if err != nil {
+		return err
+	}
+	var runs []store.NewRun
+	for _, d := range due {
 		var lastPtr *time.Time
-		if !last.IsZero() {
+		if last, ok := latest[d.ID]; ok {
 			lastPtr = &last
 		}
 		for _, logical := range d.CatchupWindow(lastPtr, now) {
-			if _, err := s.createRun(ctx, d, "scheduled", logical, nil); err != nil {
-				return err
-			}
-		}
-		if _, due, ok := d.NextDue(now); ok {
-			nextDue[row.Hash] = due
-		} else {
-			nextDue[row.Hash] = now.Add(time.Hour)
+			start, end := d.DataInterval(logical)
+			runs = append(runs, store.NewRun{DagID: d.ID, RunID: dag.RunID("scheduled", logical), Hash: d.Hash,
+				RunType: "scheduled", LogicalDate: logical, DataIntervalStart: start, DataIntervalEnd: end,
+				MaxActiveTasks: d.MaxActiveTasks})
 		}
 	}
-	return nil
-}
-
-// startQueuedRuns starts queued runs within each DAG's max_active_runs,
-// oldest logical date first, holding the DAG's row lock so two schedulers
-// never start more than allowed.
-func (s *Scheduler) startQueuedRuns(ctx context.Context) error {
-	dagIDs, err := s.store.DagsWithQueuedRuns(ctx)
-	if err != nil {
-		return err
-	}
-	for _, dagID := range dagIDs {
-		err := s.store.InTx(ctx, func(q store.Q) error {
-			row, err := q.Dag(ctx, dagID)
-			if err != nil {
-				return err
-			}
-			if ok, err := q.LockDag(ctx, dagID, true); err != nil || !ok {
-				return err
-			}
-			maxActive := 16
-			if row.Hash != "" {
-				if d, err := s.dags.get(ctx, q, row.Hash); err == nil {
-					maxActive = d.MaxActiveRuns
-				}
-			}
-			runs, err := q.RunsToStart(ctx, dagID, maxActive)
-			if err != nil {
-				return err
-			}
-			for _, run := range runs {
-				if err := s.startRun(ctx, q, run); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+	for len(runs) > 0 {
+		n := min(len(runs), 1000)
+		created, err := s.store.CreateRuns(ctx, runs[:n])
 		if err != nil {
-			return fmt.Errorf("start runs of %s: %w", dagID, err)
+			return err
+		}
+		s.logCreated(created)
+		runs = runs[n:]
+	}
+	for _, d := range due {
+		if _, at, ok := d.NextDue(now); ok {
+			nextDue[d.Hash] = at
+		} else {
+			nextDue[d.Hash] = now.Add(time.Hour)
 		}
 	}
 	return nil
 }
 
-func (s *Scheduler) startRun(ctx context.Context, q store.Q, run store.Run) error {
-	d, err := s.dags.get(ctx, q, run.Hash)
+// logCreated logs each created run, or a summary when a storm created many.
+func (s *Scheduler) logCreated(created []store.NewRun) {
+	if len(created) <= 20 {
+		for _, r := range created {
+			s.log.Info("run created", "dag_id", r.DagID, "run_id", r.RunID)
+		}
+		return
+	}
+	s.log.Info("runs created", "count", len(created), "first_dag_id", created[0].DagID, "first_run_id", created[0].RunID)
+}
+
+// startQueuedRuns starts queued runs within each DAG's max_active_runs, the
+// latest runs first, in batches: one transaction per batch of DAGs locks
+// the DAGs' rows no other scheduler holds (so two schedulers share a storm
+// and never start more than allowed), starts their runs and creates all
+// their task instances in one statement each.
+func (s *Scheduler) startQueuedRuns(ctx context.Context) error {
+	dagIDs, err := s.store.DagsWithQueuedRunsByLateness(ctx)
 	if err != nil {
 		return err
 	}
-	if ok, err := q.StartRun(ctx, run.PK); err != nil || !ok {
+	for len(dagIDs) > 0 && ctx.Err() == nil {
+		n := min(len(dagIDs), runsBatch)
+		if err := s.store.InTx(ctx, func(q store.Q) error { return s.startRunsOf(ctx, q, dagIDs[:n]) }); err != nil {
+			return fmt.Errorf("start runs: %w", err)
+		}
+		dagIDs = dagIDs[n:]
+	}
+	return nil
+}
+
+// startRunsOf starts the runs that fit of the DAGs it can lock, in q's
+// transaction.
+func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string) error {
+	locked, err := q.LockDags(ctx, dagIDs)
+	if err != nil || len(locked) == 0 {
 		return err
 	}
-	// Tasks ready from the start (no upstream) are created queued.
+	rows, err := q.DagsByID(ctx, locked)
+	if err != nil {
+		return err
+	}
+	maxActive := make(map[string]int, len(locked))
+	for _, id := range locked {
+		maxActive[id] = 16
+	}
+	for _, row := range rows {
+		if row.Hash == "" {
+			continue
+		}
+		if d, err := s.dags.get(ctx, q, row.Hash); err == nil {
+			maxActive[row.DagID] = d.MaxActiveRuns
+		}
+	}
+	runs, err := q.RunsToStartBatch(ctx, maxActive)
+	if err != nil || len(runs) == 0 {
+		return err
+	}
+	pks := make([]int64, len(runs))
+	for i, r := range runs {
+		pks[i] = r.PK
+	}
+	started, err := q.StartRuns(ctx, pks)
+	if err != nil {
+		return err
+	}
+	var batch []store.RunTasks
+	var evaluate []store.Run
+	for _, run := range runs {
+		if !started[run.PK] {
+			continue
+		}
+		d, err := s.dags.get(ctx, q, run.Hash)
+		if err != nil {
+			return fmt.Errorf("run %s/%s: %w", run.DagID, run.RunID, err)
+		}
+		specs, states := initialTasks(d)
+		run.State = runstate.RunRunning
+		batch = append(batch, store.RunTasks{Run: run, Specs: specs})
+		// A run with more to decide than queueing its roots (no tasks at
+		// all, say) is decided at once, as the completer would.
+		if !runstate.Decide(d, states).Empty() {
+			evaluate = append(evaluate, run)
+		}
+	}
+	if err := q.InsertTaskInstancesBatch(ctx, batch); err != nil {
+		return err
+	}
+	for _, run := range evaluate {
+		if _, err := s.evaluateRun(ctx, q, run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initialTasks are a new run's task instances (those ready from the start,
+// with no upstream, created queued) and the states they start in.
+func initialTasks(d *dag.DAG) ([]store.TaskSpec, map[string]string) {
 	ready := map[string]bool{}
 	for _, id := range runstate.Decide(d, nil).Queue {
 		ready[id] = true
 	}
 	specs := make([]store.TaskSpec, len(d.Tasks))
+	states := make(map[string]string, len(d.Tasks))
 	for i, t := range d.Tasks {
 		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight, Queued: ready[t.ID]}
+		states[t.ID] = runstate.None
+		if ready[t.ID] {
+			states[t.ID] = runstate.Queued
+		}
 	}
-	if err := q.InsertTaskInstances(ctx, run, specs); err != nil {
-		return err
-	}
-	run.State = runstate.RunRunning
-	_, err = s.evaluateRun(ctx, q, run)
-	return err
+	return specs, states
 }
 
 // sweepRuns re-decides every running run (a safety net behind the

@@ -96,9 +96,8 @@ type Scheduler struct {
 
 	beat *heartbeat.Heartbeat
 
-	stopping  atomic.Bool // set when shutdown begins: claim nothing more
-	folder    *folderState
-	lastSweep time.Time // loop goroutine only
+	stopping atomic.Bool // set when shutdown begins: claim nothing more
+	folder   *folderState
 	// pools is the pool slots the workers claim under: the pools table,
 	// read each loop pass (cfg.Limits until the first read).
 	pools atomic.Pointer[store.Limits]

@@ -95,6 +95,15 @@ func (q Q) Dags(ctx context.Context) ([]DagRow, error) {
 	return pgx.CollectRows(rows, scanDag)
 }
 
+// DagsByID returns the rows of the given DAGs (those that exist).
+func (q Q) DagsByID(ctx context.Context, dagIDs []string) ([]DagRow, error) {
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags WHERE dag_id = ANY($1)`, dagIDs)
+	if err != nil {
+		return nil, fmt.Errorf("dags by id: %w", err)
+	}
+	return pgx.CollectRows(rows, scanDag)
+}
+
 // Dag returns one DAG; ErrNotFound if unknown.
 func (q Q) Dag(ctx context.Context, dagID string) (DagRow, error) {
 	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags WHERE dag_id = $1`, dagID)
@@ -317,4 +326,23 @@ func (q Q) DagTags(ctx context.Context, dagID string) ([]string, error) {
 		return nil, fmt.Errorf("dag %q: %w", dagID, ErrNotFound)
 	}
 	return tags, err
+}
+
+// LiveDagHashes are the DAG versions in use: each DAG's current one and
+// those of queued and running runs.
+func (q Q) LiveDagHashes(ctx context.Context) (map[string]bool, error) {
+	rows, err := q.db.Query(ctx, `SELECT hash FROM dags WHERE hash IS NOT NULL
+		UNION SELECT DISTINCT dag_hash FROM dag_runs WHERE state IN ('queued', 'running')`)
+	if err != nil {
+		return nil, fmt.Errorf("live dag versions: %w", err)
+	}
+	hashes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("live dag versions: %w", err)
+	}
+	keep := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		keep[h] = true
+	}
+	return keep, nil
 }
