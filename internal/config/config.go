@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -32,6 +33,11 @@ type File struct {
 	AuthTokenTTL            string                    `yaml:"auth_token_ttl"`
 	AuthSigningKey          Secret                    `yaml:"auth_signing_key"`
 	OIDC                    *OIDC                     `yaml:"oidc"`
+	// SecretKey encrypts variables and connections in the database
+	// ("[id:]base64,…", first encrypts); SecretKeyFile holds the same.
+	SecretKey             Secret   `yaml:"secret_key"`
+	SecretKeyFile         string   `yaml:"secret_key_file"`
+	SensitiveVarConnNames []string `yaml:"sensitive_var_conn_names"`
 }
 
 // OIDC is the oidc block of podflow.yaml: single sign-on with ID tokens of
@@ -87,6 +93,13 @@ type Config struct {
 	AuthTokenTTL   time.Duration
 	AuthSigningKey Secret
 	OIDC           *OIDC
+	// SecretKey is the keyring setting (internal/secrets.ParseKeyring):
+	// PODFLOW_SECRET_KEY, else secret_key, else the file named by
+	// PODFLOW_SECRET_KEY_FILE or secret_key_file. Empty: no key.
+	SecretKey Secret
+	// SensitiveVarConnNames are name fragments that make a variable or an
+	// extra field secret, besides Airflow's list.
+	SensitiveVarConnNames []string
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -187,7 +200,28 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 	for id, conn := range file.Connections {
 		c.Connections[id] = conn
 	}
+	if err := c.loadSecrets(file, getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+func (c *Config) loadSecrets(file File, getenv func(string) string) error {
+	c.SecretKey = Secret(first(getenv("PODFLOW_SECRET_KEY"), file.SecretKey.Reveal()))
+	if c.SecretKey == "" {
+		if path := first(getenv("PODFLOW_SECRET_KEY_FILE"), file.SecretKeyFile); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("secret key file (PODFLOW_SECRET_KEY_FILE or secret_key_file): %w", err)
+			}
+			c.SecretKey = Secret(strings.TrimSpace(string(b)))
+		}
+	}
+	c.SensitiveVarConnNames = file.SensitiveVarConnNames
+	if env := getenv("PODFLOW_SENSITIVE_VAR_CONN_NAMES"); env != "" {
+		c.SensitiveVarConnNames = strings.Split(env, ",")
+	}
+	return nil
 }
 
 func (c *Config) loadAuth(file File, getenv func(string) string) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/secrets"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators"
@@ -63,6 +64,23 @@ func (c Connections) Connection(id string) (map[string]any, bool) {
 		return nil, false
 	}
 	return m, true
+}
+
+// Secrets builds a process's secret resolver from the configuration: the
+// keyring, the masker (Airflow's sensitive names plus
+// sensitive_var_conn_names), podflow.yaml's connections and, when st is
+// not nil, the database's variables and connections.
+func Secrets(cfg *config.Config, st *store.Store) (*secrets.Resolver, error) {
+	keys, err := secrets.ParseKeyring(cfg.SecretKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("secret key (PODFLOW_SECRET_KEY, secret_key or secret_key_file): %w", err)
+	}
+	m := secrets.NewMasker(cfg.SensitiveVarConnNames)
+	r := &secrets.Resolver{FileConnections: cfg.Connections, Masker: m}
+	if st != nil {
+		r.Vault = &secrets.Vault{Store: st, Keys: keys, Masker: m}
+	}
+	return r, nil
 }
 
 // Operators returns the operator registry of a command that runs no
@@ -124,13 +142,23 @@ type Parts struct {
 // RunParts is Run for any mix of scheduler, triggerer and webserver.
 func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, p Parts) error {
 	withScheduler, withTriggerer := p.Scheduler, p.Triggerer
+	res, err := Secrets(cfg, st)
+	if err != nil {
+		return err
+	}
+	// Known secrets are masked from the first line on; those added to the
+	// database later are masked when a task resolves them. A row that cannot
+	// be decrypted must not stop the other DAGs: it fails the tasks that use it.
+	if err := res.LoadMasker(ctx, os.Environ()); err != nil {
+		logger.Warn("not every secret could be loaded for masking", "error", err)
+	}
 	m := metrics.New()
 	m.RegisterDatabase(st)
 	clients := kube.NewClients()
 	clients.ObserveRequests(func(method string, code int) {
 		m.PodAPIRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})
-	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: Connections{Config: cfg},
+	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: res.ForTasks(),
 		FileRoots: append([]string{cfg.DagsFolder}, cfg.AllowedPaths...)}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
 	// One registry: the pod operator and the pod trigger share its clients
@@ -144,6 +172,8 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m
 		sc.Notifier = n
+		sc.Connections = res.ForTasks()
+		sc.Mask = res.Masker.Mask
 		s := scheduler.New(st, ops, sc)
 		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
 		runs = append(runs, s.Run)

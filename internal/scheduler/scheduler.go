@@ -41,6 +41,9 @@ type Config struct {
 	ShutdownGrace     time.Duration // how long running tasks get on SIGTERM before they are stopped
 	// Connections resolves named connections for operators.
 	Connections operators.Connections
+	// Mask hides secrets (internal/secrets.Masker) in every log line and
+	// error a try writes, before it reaches the database; nil: none.
+	Mask func(string) string
 	Logger      hclog.Logger
 	// Metrics, if set, receives scheduling latency and finished tries.
 	Metrics *metrics.Metrics

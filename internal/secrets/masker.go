@@ -39,7 +39,21 @@ type Masker struct {
 type maskSnapshot struct {
 	patterns []string // longest first
 	replacer *strings.Replacer
+	// filter has a bit set for the hash of every pattern's first four
+	// bytes, and byPrefix lists the patterns by those bytes: a line is
+	// scanned once, whatever the number of secrets, and the replacer runs
+	// only on lines that hold one.
+	filter   [filterBits / 64]uint64
+	byPrefix map[uint32][]string
 }
+
+const filterBits = 1 << 16
+
+func prefix4(s string, i int) uint32 {
+	return uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16 | uint32(s[i+3])<<24
+}
+
+func filterIndex(p uint32) uint32 { return (p * 2654435761) >> 16 }
 
 // NewMasker returns a masker that also treats names containing any of
 // extraNames (sensitive_var_conn_names) as sensitive.
@@ -106,7 +120,14 @@ func (m *Masker) Add(value string) {
 	for _, p := range patterns {
 		pairs = append(pairs, p, Masked)
 	}
-	m.snap.Store(&maskSnapshot{patterns: patterns, replacer: strings.NewReplacer(pairs...)})
+	snap := &maskSnapshot{patterns: patterns, replacer: strings.NewReplacer(pairs...), byPrefix: map[uint32][]string{}}
+	for _, p := range patterns {
+		pre := prefix4(p, 0)
+		h := filterIndex(pre)
+		snap.filter[h/64] |= 1 << (h % 64)
+		snap.byPrefix[pre] = append(snap.byPrefix[pre], p)
+	}
+	m.snap.Store(snap)
 }
 
 // maskForms are the strings a value may appear as in a log: itself, its
@@ -141,7 +162,7 @@ func maskForms(value string) []string {
 }
 
 // Mask returns s with every known secret replaced by ***. A line without
-// any secret costs one substring search per pattern and no allocation.
+// any secret costs one pass over its bytes and no allocation.
 func (m *Masker) Mask(s string) string {
 	if m == nil {
 		return s
@@ -150,9 +171,16 @@ func (m *Masker) Mask(s string) string {
 	if snap == nil {
 		return s
 	}
-	for _, p := range snap.patterns {
-		if strings.Contains(s, p) {
-			return snap.replacer.Replace(s)
+	for i := 0; i+MinMaskedLength <= len(s); i++ {
+		pre := prefix4(s, i)
+		h := filterIndex(pre)
+		if snap.filter[h/64]&(1<<(h%64)) == 0 {
+			continue
+		}
+		for _, p := range snap.byPrefix[pre] {
+			if strings.HasPrefix(s[i:], p) {
+				return snap.replacer.Replace(s)
+			}
 		}
 	}
 	return s

@@ -90,3 +90,25 @@ func TestVarLookupIsCachedPerRender(t *testing.T) {
 		t.Errorf("lookups = %d, want 1", sec.calls)
 	}
 }
+
+func TestStaticCheckKnowsVarAndConn(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want string // "" = no problem
+	}{
+		{"{{ var.value.x }} {{ var.json.y.z }} {{ conn.c.host }}", ""},
+		{"{{ var.vaule.x }}", `var has no attribute "vaule"`},
+	} {
+		tpl, err := Compile(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probs := tpl.Check(nil)
+		switch {
+		case tc.want == "" && len(probs) > 0:
+			t.Errorf("%s: unexpected problems %v", tc.src, probs)
+		case tc.want != "" && (len(probs) == 0 || !strings.Contains(probs[0].Msg, tc.want)):
+			t.Errorf("%s: problems %v, want one containing %q", tc.src, probs, tc.want)
+		}
+	}
+}
