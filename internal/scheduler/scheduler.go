@@ -43,8 +43,8 @@ type Config struct {
 	Connections operators.Connections
 	// Mask hides secrets (internal/secrets.Masker) in every log line and
 	// error a try writes, before it reaches the database; nil: none.
-	Mask func(string) string
-	Logger      hclog.Logger
+	Mask   func(string) string
+	Logger hclog.Logger
 	// Metrics, if set, receives scheduling latency and finished tries.
 	Metrics *metrics.Metrics
 	// Notifier is the process's LISTEN connection; it must listen on
