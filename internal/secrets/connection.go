@@ -60,10 +60,10 @@ func (c *Connection) Map() map[string]any {
 	return m
 }
 
-// connectionFromMap reads a connection written as a mapping (podflow.yaml,
+// ConnectionFromMap reads a connection written as a mapping (podflow.yaml,
 // PODFLOW_CONN_<ID> as JSON). Keys other than the model's (e.g. a Kubernetes
 // connection's kube_config_path at top level) join the extra.
-func connectionFromMap(id string, raw map[string]any) (*Connection, error) {
+func ConnectionFromMap(id string, raw map[string]any) (*Connection, error) {
 	c := &Connection{ConnID: id}
 	extra := map[string]any{}
 	str := func(v any) string {

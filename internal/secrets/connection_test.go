@@ -39,7 +39,7 @@ func TestParseURIErrors(t *testing.T) {
 }
 
 func TestConnectionFromMapMovesUnknownKeysToExtra(t *testing.T) {
-	c, err := connectionFromMap("k8s", map[string]any{"conn_type": "kubernetes", "namespace": "jobs", "port": 443,
+	c, err := ConnectionFromMap("k8s", map[string]any{"conn_type": "kubernetes", "namespace": "jobs", "port": 443,
 		"extra": map[string]any{"in_cluster": false}})
 	if err != nil {
 		t.Fatal(err)

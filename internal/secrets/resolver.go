@@ -77,7 +77,7 @@ func (r *Resolver) Connection(ctx context.Context, id string) (*Connection, bool
 		return c, true, nil
 	}
 	if raw, ok := r.FileConnections[id]; ok {
-		c, err := connectionFromMap(id, raw)
+		c, err := ConnectionFromMap(id, raw)
 		if err != nil {
 			return nil, false, fmt.Errorf("podflow.yaml: %w", err)
 		}
@@ -103,7 +103,7 @@ func connectionFromEnv(id, s string) (*Connection, error) {
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
 			return nil, err
 		}
-		return connectionFromMap(id, m)
+		return ConnectionFromMap(id, m)
 	}
 	return ParseURI(id, s)
 }
@@ -146,7 +146,7 @@ func (r *Resolver) LoadMasker(ctx context.Context, environ []string) error {
 		}
 	}
 	for id, raw := range r.FileConnections {
-		if c, err := connectionFromMap(id, raw); err == nil {
+		if c, err := ConnectionFromMap(id, raw); err == nil {
 			r.registerConnection(c)
 		}
 	}

@@ -280,3 +280,55 @@ func underKey(ciphertext, id string) bool {
 	got, err := KeyID(ciphertext)
 	return err == nil && got == id
 }
+
+// SetVariables creates or replaces several variables in one transaction:
+// every one is sealed first, so a secret that cannot be encrypted writes
+// none of them.
+func (v *Vault) SetVariables(ctx context.Context, in []Variable) error {
+	rows := make([]store.VariableRow, 0, len(in))
+	for _, x := range in {
+		if x.Key == "" {
+			return errors.New("variable key is empty")
+		}
+		row, err := v.sealVariable(x)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	return v.Store.InTx(ctx, func(q store.Q) error {
+		for _, row := range rows {
+			if err := q.PutVariable(ctx, row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetConnections creates or replaces several connections in one
+// transaction, all sealed first.
+func (v *Vault) SetConnections(ctx context.Context, in []Connection) error {
+	rows := make([]store.ConnectionRow, 0, len(in))
+	for _, c := range in {
+		if c.ConnID == "" {
+			return errors.New("connection id is empty")
+		}
+		if err := c.CheckExtra(); err != nil {
+			return err
+		}
+		row, err := v.sealConnection(c)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	return v.Store.InTx(ctx, func(q store.Q) error {
+		for _, row := range rows {
+			if err := q.PutConnection(ctx, row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
