@@ -73,7 +73,7 @@ func newConnectionsAddCmd(app *App) *cobra.Command {
 			if err := v.SetConnection(cmd.Context(), in); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "connection %s added (%s)\n", in.ConnID, maskedURI(in))
+			fmt.Fprintf(cmd.OutOrStdout(), "connection %s added (%s)\n", in.ConnID, maskedURI(in, v.Masker))
 			return nil
 		}),
 	}
@@ -90,10 +90,16 @@ func newConnectionsAddCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// maskedURI is the connection's URI with the password shown as ***.
-func maskedURI(c secrets.Connection) string {
+// maskedURI is the connection's URI with the password and the sensitive
+// extra fields shown as ***.
+func maskedURI(c secrets.Connection, m *secrets.Masker) string {
 	if c.Password != "" {
 		c.Password = secrets.Masked
+	}
+	if extra := c.ExtraDejson(); len(extra) > 0 {
+		if b, err := json.Marshal(m.MaskValue(extra)); err == nil {
+			c.Extra = string(b)
+		}
 	}
 	return c.URI()
 }
@@ -126,7 +132,7 @@ func toRecord(c secrets.Connection, reveal bool, m *secrets.Masker) connectionRe
 		if r.Extra != nil {
 			r.Extra = m.MaskValue(r.Extra).(map[string]any)
 		}
-		r.URI = maskedURI(c)
+		r.URI = maskedURI(c, m)
 	}
 	return r
 }

@@ -229,13 +229,16 @@ func (v *Vault) RotateKey(ctx context.Context) (Rotation, error) {
 		}
 		var newVars []store.VariableRow
 		for _, row := range vars {
-			if row.Encrypted && underKey(row.Value, primary) {
-				r.Unchanged++
-				continue
-			}
+			// Every row is decrypted, also those already under the primary
+			// key: a keyring whose primary is not the key the rows were
+			// written with must fail here, not after the old key is gone.
 			plain, err := v.openVariable(row)
 			if err != nil {
 				return err
+			}
+			if row.Encrypted && underKey(row.Value, primary) {
+				r.Unchanged++
+				continue
 			}
 			plain.Secret = row.Secret
 			sealed, err := v.sealVariable(plain)
@@ -246,13 +249,13 @@ func (v *Vault) RotateKey(ctx context.Context) (Rotation, error) {
 		}
 		var newConns []store.ConnectionRow
 		for _, row := range conns {
-			if row.Encrypted && underKey(row.Password, primary) && underKey(row.Extra, primary) {
-				r.Unchanged++
-				continue
-			}
 			plain, err := v.openConnection(row)
 			if err != nil {
 				return err
+			}
+			if row.Encrypted && underKey(row.Password, primary) && underKey(row.Extra, primary) {
+				r.Unchanged++
+				continue
 			}
 			sealed, err := v.sealConnection(plain)
 			if err != nil {
