@@ -178,4 +178,3 @@ func (s *Server) DeleteConnection(ctx context.Context, req gen.DeleteConnectionR
 	}
 	return gen.DeleteConnection204Response{}, nil
 }
-
