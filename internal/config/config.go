@@ -35,9 +35,27 @@ type File struct {
 	OIDC                    *OIDC                     `yaml:"oidc"`
 	// SecretKey encrypts variables and connections in the database
 	// ("[id:]base64,…", first encrypts); SecretKeyFile holds the same.
-	SecretKey             Secret   `yaml:"secret_key"`
-	SecretKeyFile         string   `yaml:"secret_key_file"`
-	SensitiveVarConnNames []string `yaml:"sensitive_var_conn_names"`
+	SecretKey             Secret          `yaml:"secret_key"`
+	SecretKeyFile         string          `yaml:"secret_key_file"`
+	SensitiveVarConnNames []string        `yaml:"sensitive_var_conn_names"`
+	SecretsBackend        *SecretsBackend `yaml:"secrets_backend"`
+}
+
+// SecretsBackend is the secrets_backend block of podflow.yaml: where else
+// variables and connections are looked up.
+type SecretsBackend struct {
+	Kubernetes *KubernetesSecrets `yaml:"kubernetes"`
+}
+
+// KubernetesSecrets reads variables and connections from label-selected
+// Secrets of one namespace (internal/secrets.KubeBackend).
+type KubernetesSecrets struct {
+	Namespace      string `yaml:"namespace"`
+	LabelSelector  string `yaml:"label_selector"` // default podflow.dev/secrets=true
+	CacheTTL       string `yaml:"cache_ttl"`      // default 30s
+	ConfigFile     string `yaml:"config_file"`    // kubeconfig; default KUBECONFIG, ~/.kube/config
+	ClusterContext string `yaml:"cluster_context"`
+	InCluster      bool   `yaml:"in_cluster"`
 }
 
 // OIDC is the oidc block of podflow.yaml: single sign-on with ID tokens of
@@ -100,6 +118,10 @@ type Config struct {
 	// SensitiveVarConnNames are name fragments that make a variable or an
 	// extra field secret, besides Airflow's list.
 	SensitiveVarConnNames []string
+	// KubernetesSecrets, when set, is the Kubernetes Secrets backend.
+	KubernetesSecrets *KubernetesSecrets
+	// KubernetesSecretsTTL is how long one listing of its Secrets is used.
+	KubernetesSecretsTTL time.Duration
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -216,6 +238,20 @@ func (c *Config) loadSecrets(file File, getenv func(string) string) error {
 			}
 			c.SecretKey = Secret(strings.TrimSpace(string(b)))
 		}
+	}
+	if b := file.SecretsBackend; b != nil && b.Kubernetes != nil {
+		k := *b.Kubernetes
+		if k.Namespace == "" {
+			return fmt.Errorf("secrets_backend.kubernetes.namespace is required")
+		}
+		if k.CacheTTL != "" {
+			d, err := time.ParseDuration(k.CacheTTL)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("secrets_backend.kubernetes.cache_ttl %q: want a positive duration such as 30s", k.CacheTTL)
+			}
+			c.KubernetesSecretsTTL = d
+		}
+		c.KubernetesSecrets = &k
 	}
 	c.SensitiveVarConnNames = file.SensitiveVarConnNames
 	if env := getenv("PODFLOW_SENSITIVE_VAR_CONN_NAMES"); env != "" {

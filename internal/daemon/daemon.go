@@ -77,6 +77,14 @@ func Secrets(cfg *config.Config, st *store.Store) (*secrets.Resolver, error) {
 	}
 	m := secrets.NewMasker(cfg.SensitiveVarConnNames)
 	r := &secrets.Resolver{FileConnections: cfg.Connections, Masker: m}
+	if k := cfg.KubernetesSecrets; k != nil {
+		cl, err := kube.NewClients().Get(kube.Cluster{InCluster: k.InCluster, ConfigFile: k.ConfigFile, Context: k.ClusterContext})
+		if err != nil {
+			return nil, fmt.Errorf("secrets_backend.kubernetes: %w", err)
+		}
+		r.Backend = &secrets.KubeBackend{Client: cl.Kubernetes, Namespace: k.Namespace, Selector: k.LabelSelector,
+			TTL: cfg.KubernetesSecretsTTL, Masker: m}
+	}
 	if st != nil {
 		r.Vault = &secrets.Vault{Store: st, Keys: keys, Masker: m}
 	}

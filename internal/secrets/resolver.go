@@ -17,9 +17,21 @@ type Resolver struct {
 	Getenv func(string) string
 	// FileConnections are podflow.yaml's connections.
 	FileConnections map[string]map[string]any
+	// Backend, when set, is looked up after the environment and before
+	// podflow.yaml (the Kubernetes Secrets backend).
+	Backend Backend
 	// Vault is the database; nil when the process has none.
 	Vault  *Vault
 	Masker *Masker
+}
+
+// Backend is a secrets backend: another place variables and connections
+// live (KubeBackend).
+type Backend interface {
+	Variable(ctx context.Context, key string) (string, bool, error)
+	Connection(ctx context.Context, id string) (*Connection, bool, error)
+	// LoadMasker registers every secret the backend holds with its masker.
+	LoadMasker(ctx context.Context) error
 }
 
 func (r *Resolver) getenv(k string) string {
@@ -42,6 +54,14 @@ func (r *Resolver) Variable(ctx context.Context, key string) (Variable, bool, er
 		v := Variable{Key: key, Value: s, Secret: r.Masker.IsSensitive(key)}
 		r.registerVariable(v)
 		return v, true, nil
+	}
+	if r.Backend != nil {
+		s, found, err := r.Backend.Variable(ctx, key)
+		if err != nil || found {
+			v := Variable{Key: key, Value: s, Secret: true}
+			r.registerVariable(v)
+			return v, found, err
+		}
 	}
 	if r.Vault == nil {
 		return Variable{}, false, nil
@@ -75,6 +95,16 @@ func (r *Resolver) Connection(ctx context.Context, id string) (*Connection, bool
 		}
 		r.registerConnection(c)
 		return c, true, nil
+	}
+	if r.Backend != nil {
+		c, found, err := r.Backend.Connection(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		if found {
+			r.registerConnection(c)
+			return c, true, nil
+		}
 	}
 	if raw, ok := r.FileConnections[id]; ok {
 		c, err := ConnectionFromMap(id, raw)
@@ -150,6 +180,11 @@ func (r *Resolver) LoadMasker(ctx context.Context, environ []string) error {
 			r.registerConnection(c)
 		}
 	}
+	if r.Backend != nil {
+		if err := r.Backend.LoadMasker(ctx); err != nil {
+			return err
+		}
+	}
 	if r.Vault == nil {
 		return nil
 	}
@@ -199,12 +234,22 @@ func (r *Resolver) LookupConnection(ctx context.Context, id string) (map[string]
 	if err != nil || !found {
 		return nil, found, err
 	}
-	if _, envSet := lookupEnv(r.getenv, "PODFLOW_CONN_"+EnvName(id)); !envSet {
-		if raw, ok := r.FileConnections[id]; ok {
+	// A podflow.yaml connection keeps its own shape (the Kubernetes
+	// operator reads its fields at top level) when it is the one found.
+	if raw, ok := r.FileConnections[id]; ok {
+		if _, envSet := lookupEnv(r.getenv, "PODFLOW_CONN_"+EnvName(id)); !envSet && !r.inBackend(ctx, id) {
 			return raw, true, nil
 		}
 	}
 	return c.Map(), true, nil
+}
+
+func (r *Resolver) inBackend(ctx context.Context, id string) bool {
+	if r.Backend == nil {
+		return false
+	}
+	_, found, _ := r.Backend.Connection(ctx, id)
+	return found
 }
 
 // TemplateVariable is templating.SecretLookup.
