@@ -131,7 +131,8 @@ func (m *Masker) Add(value string) {
 }
 
 // maskForms are the strings a value may appear as in a log: itself, its
-// base64 (padded and not, standard and URL alphabet), its URL-escaped and
+// base64 (padded and not, standard and URL alphabet), its URL-escaped (Go's
+// and Python's) and
 // JSON-escaped forms, and — for a value of several lines, such as a private
 // key printed line by line — each of its lines.
 func maskForms(value string) []string {
@@ -150,6 +151,8 @@ func maskForms(value string) []string {
 	add(base64.URLEncoding.EncodeToString([]byte(value)))
 	add(url.QueryEscape(value))
 	add(url.PathEscape(value))
+	// Python's urllib.parse.quote (Jinja's urlencode): "/" kept, space as %20.
+	add(strings.NewReplacer("%2F", "/", "+", "%20").Replace(url.QueryEscape(value)))
 	if b, err := json.Marshal(value); err == nil {
 		add(string(b[1 : len(b)-1]))
 	}

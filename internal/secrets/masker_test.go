@@ -18,6 +18,7 @@ func TestMaskerForms(t *testing.T) {
 		"b64 " + base64.StdEncoding.EncodeToString([]byte(secret)),
 		"url " + url.QueryEscape(secret),
 		"path " + url.PathEscape(secret),
+		"python quote p%40ss%20w/rd%22x",
 		`json {"pw": "p@ss w/rd\"x"}`,
 	} {
 		got := m.Mask(line)
