@@ -8,13 +8,17 @@
 //	PODFLOW_VAR_<KEY> / PODFLOW_CONN_<ID>  (environment)
 //	        │ not set
 //	        ▼
+//	Kubernetes Secrets backend             (when configured: KubeBackend)
+//	        │ not there
+//	        ▼
 //	podflow.yaml connections:              (connections only)
 //	        │ not there
 //	        ▼
 //	the variables / connections tables     (decrypted with the keyring)
 //
 // This is Airflow's order (environment before the metastore) with the
-// configuration file between them. Every value resolved as sensitive — a
+// configuration file between them; the backend comes after the environment
+// so that one process can always override a value. Every value resolved as sensitive — a
 // connection's password, an extra field or variable whose name looks
 // sensitive, a variable marked secret — is added to the process's Masker
 // before it is handed to a template, so the task's log lines, its error and
