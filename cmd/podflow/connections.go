@@ -73,6 +73,9 @@ func newConnectionsAddCmd(app *App) *cobra.Command {
 			if err := v.SetConnection(cmd.Context(), in); err != nil {
 				return err
 			}
+			if err := st.RecordEvent(cmd.Context(), cliEvent("connection_set", map[string]any{"connection_id": in.ConnID})); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "connection %s added (%s)\n", in.ConnID, maskedURI(in, v.Masker))
 			return nil
 		}),
@@ -223,6 +226,9 @@ func newConnectionsDeleteCmd(app *App) *cobra.Command {
 				}
 				return err
 			}
+			if err := st.RecordEvent(cmd.Context(), cliEvent("connection_delete", map[string]any{"connection_id": args[0]})); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "connection %s deleted\n", args[0])
 			return nil
 		}),
@@ -286,6 +292,13 @@ func newConnectionsImportCmd(app *App) *cobra.Command {
 			}
 			if err := v.SetConnections(cmd.Context(), conns); err != nil {
 				return fmt.Errorf("%s: nothing imported: %w", args[0], err)
+			}
+			ids := make([]string, len(conns))
+			for i, c := range conns {
+				ids[i] = c.ConnID
+			}
+			if err := st.RecordEvent(cmd.Context(), cliEvent("connections_import", map[string]any{"connection_ids": ids})); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d connections imported from %s\n", len(conns), args[0])
 			return nil

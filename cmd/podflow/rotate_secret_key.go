@@ -47,6 +47,10 @@ func newRotateSecretKeyCmd(app *App) *cobra.Command {
 					return &exitError{code: 1, msg: "nothing re-encrypted: " + err.Error()}
 				}
 				ids := v.Keys.IDs()
+				if err := st.RecordEvent(cmd.Context(), cliEvent("secret_key_rotate", map[string]any{"key_id": ids[0],
+					"variables": r.Variables, "connections": r.Connections})); err != nil {
+					return err
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %d variables and %d connections under key %s (%d rows were already under it)\n",
 					r.Variables, r.Connections, ids[0], r.Unchanged)
 				if len(ids) > 1 {

@@ -38,6 +38,9 @@ func newVariablesSetCmd(app *App) *cobra.Command {
 			if err := v.SetVariable(cmd.Context(), in); err != nil {
 				return err
 			}
+			if err := st.RecordEvent(cmd.Context(), cliEvent("variable_set", map[string]any{"key": in.Key})); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "variable %s set%s\n", args[0], secretNote(v, in))
 			return nil
 		}),
@@ -168,6 +171,9 @@ func newVariablesDeleteCmd(app *App) *cobra.Command {
 				}
 				return err
 			}
+			if err := st.RecordEvent(cmd.Context(), cliEvent("variable_delete", map[string]any{"key": args[0]})); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "variable %s deleted\n", args[0])
 			return nil
 		}),
@@ -226,6 +232,9 @@ func newVariablesImportCmd(app *App) *cobra.Command {
 			}
 			if err := v.SetVariables(cmd.Context(), in); err != nil {
 				return fmt.Errorf("%s: nothing imported: %w", args[0], err)
+			}
+			if err := st.RecordEvent(cmd.Context(), cliEvent("variables_import", map[string]any{"keys": keys})); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d variables imported from %s\n", len(keys), args[0])
 			return nil

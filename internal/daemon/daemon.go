@@ -162,6 +162,7 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 	}
 	m := metrics.New()
 	m.RegisterDatabase(st)
+	runs := []func(context.Context) error{func(ctx context.Context) error { reloadMasker(ctx, res, logger); return nil }}
 	clients := kube.NewClients()
 	clients.ObserveRequests(func(method string, code int) {
 		m.PodAPIRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
@@ -175,7 +176,7 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 	// One LISTEN connection for the whole process, shared by its daemons.
 	n := notifier.New(st.Pool.Config().ConnConfig, logger.Named("notifier"),
 		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped, store.ChannelTriggerCreated)
-	runs := []func(context.Context) error{func(ctx context.Context) error { n.Run(ctx); return nil }}
+	runs = append(runs, func(ctx context.Context) error { n.Run(ctx); return nil })
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m
@@ -227,6 +228,26 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 		}
 	}
 	return first
+}
+
+// maskerReload is how often a daemon re-reads the secrets it masks, so a
+// secret added to the database (or a Kubernetes Secret) after it started is
+// masked even in a task that never resolves it through podflow.
+const maskerReload = 30 * time.Second
+
+func reloadMasker(ctx context.Context, res *secrets.Resolver, logger hclog.Logger) {
+	t := time.NewTicker(maskerReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := res.LoadMasker(ctx, os.Environ()); err != nil && ctx.Err() == nil {
+			logger.Debug("reload secrets to mask", "error", err)
+		}
+	}
 }
 
 // heartbeatCheck fails when the process's heartbeat is missing or older
