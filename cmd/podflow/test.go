@@ -26,7 +26,8 @@ func newTestCmd(app *App) *cobra.Command {
 		Short: "Run one task here and now, without a scheduler or database; its log goes to stdout",
 		Long: "Run one task here and now, without a scheduler or database: templates render with a sample " +
 			"context (logical date now, --conf as dag_run.conf; xcom_pull finds only --xcom values), or with --run-id " +
-			"in a real run's conf, dates and XComs. Exit 0 on success, 1 on failure.",
+			"in a real run's conf, dates and XComs. {{ var.… }} and {{ conn.… }} read the environment, podflow.yaml and, when a " +
+			"database is configured, its variables and connections; the log shows their secrets as ***. Exit 0 on success, 1 on failure.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
