@@ -95,6 +95,25 @@ type Connections interface {
 	Connection(id string) (map[string]any, bool)
 }
 
+// ConnectionLookup is a Connections that can say why a connection cannot be
+// read (e.g. it cannot be decrypted), rather than calling it absent.
+type ConnectionLookup interface {
+	LookupConnection(ctx context.Context, id string) (map[string]any, bool, error)
+}
+
+// LookupConnection reads a connection through conns, with its error when
+// conns can report one.
+func LookupConnection(ctx context.Context, conns Connections, id string) (map[string]any, bool, error) {
+	if conns == nil {
+		return nil, false, nil
+	}
+	if l, ok := conns.(ConnectionLookup); ok {
+		return l.LookupConnection(ctx, id)
+	}
+	m, ok := conns.Connection(id)
+	return m, ok, nil
+}
+
 // Result is how a task ended.
 type Result struct {
 	// XCom values to store with the task's success, by key.

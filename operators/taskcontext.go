@@ -33,6 +33,9 @@ func NewTaskContext(d *dag.DAG, t *dag.Task, run TaskRun, log Log, conns Connect
 	if end.IsZero() {
 		start, end = run.LogicalDate, run.LogicalDate
 	}
+	// Connections that also answer templates ({{ var.… }}, {{ conn.… }}):
+	// internal/secrets' resolver, in the worker and the CLI.
+	secrets, _ := conns.(templating.SecretLookup)
 	return &TaskContext{
 		DAG:       d,
 		Task:      t,
@@ -42,7 +45,7 @@ func NewTaskContext(d *dag.DAG, t *dag.Task, run TaskRun, log Log, conns Connect
 		Template: &templating.Context{
 			DagID: d.ID, TaskID: t.ID, RunID: run.RunID, TryNumber: run.TryNumber,
 			LogicalDate: run.LogicalDate, DataIntervalStart: start, DataIntervalEnd: end,
-			Params: d.RunParams(conf), Conf: conf, XCom: run.XCom,
+			Params: d.RunParams(conf), Conf: conf, XCom: run.XCom, Secrets: secrets,
 		},
 		Connections: conns,
 	}

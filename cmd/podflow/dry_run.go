@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/kubernetes"
 )
@@ -43,16 +42,17 @@ func newDryRunCmd(app *App) *cobra.Command {
 				return err
 			}
 			defer closeRun()
-			cfg, err := app.Config()
+			res, closeSecrets, err := app.taskSecrets(cmd.Context())
 			if err != nil {
 				return err
 			}
+			defer closeSecrets()
 			op, _ := app.Operators().Lookup(kubernetes.OperatorName)
 			pods, ok := op.(*kubernetes.Operator)
 			if !ok {
 				pods = kubernetes.New()
 			}
-			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.ErrOrStderr()}, daemon.Connections{Config: cfg})
+			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.ErrOrStderr(), mask: res.Masker.Mask}, res.ForTasks())
 			pod, err := pods.DryRun(cmd.Context(), tc)
 			if err != nil {
 				return err

@@ -50,6 +50,9 @@ func newLogsCmd(app *App) *cobra.Command {
 				return &exitError{code: 1, msg: fmt.Sprintf("task %s of run %s has no try %d (tries: 1 to %d)",
 					ti.TaskID, run.RunID, n, ti.TryNumber)}
 			}
+			// Lines were masked when stored; masking again hides secrets
+			// added since.
+			mask := app.Masker(ctx, st).Mask
 			var after int64
 			for {
 				lines, err := st.Logs(ctx, ti.ID, n, after)
@@ -57,7 +60,7 @@ func newLogsCmd(app *App) *cobra.Command {
 					return err
 				}
 				for _, l := range lines {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s [%s] %s\n", l.At.Local().Format("15:04:05.000"), l.Source, l.Line)
+					fmt.Fprintf(cmd.OutOrStdout(), "%s [%s] %s\n", l.At.Local().Format("15:04:05.000"), l.Source, mask(l.Line))
 					after = l.ID
 				}
 				if !follow {

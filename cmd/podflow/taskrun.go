@@ -148,7 +148,12 @@ func newTasksRenderCmd(app *App) *cobra.Command {
 			if !ok {
 				return fmt.Errorf("task %s: unknown operator %q", task.ID, task.Operator)
 			}
-			tc := operators.NewTaskContext(d, task, runOf(st, r, given), &printLog{w: cmd.ErrOrStderr()}, nil)
+			res, err := app.Secrets(st)
+			if err != nil {
+				return err
+			}
+			mask := res.Masker.Mask
+			tc := operators.NewTaskContext(d, task, runOf(st, r, given), &printLog{w: cmd.ErrOrStderr(), mask: mask}, res.ForTasks())
 			out := cmd.OutOrStdout()
 			failed := 0
 			for _, opt := range op.Schema().Options {
@@ -158,15 +163,16 @@ func newTasksRenderCmd(app *App) *cobra.Command {
 				}
 				rendered, err := operators.RenderValue(ctx, tc, opt.Name, v)
 				if err != nil {
-					fmt.Fprintf(out, "# %s: %v\n", opt.Name, err)
+					fmt.Fprintf(out, "# %s: %s\n", opt.Name, mask(err.Error()))
 					failed++
 					continue
 				}
 				fmt.Fprintf(out, "# ----------------------------------------------------------\n# property: %s\n# ----------------------------------------------------------\n", opt.Name)
+				// Rendered fields show secrets as ***, as Airflow's UI does.
 				if s, ok := rendered.(string); ok {
-					fmt.Fprintln(out, s)
+					fmt.Fprintln(out, mask(s))
 				} else {
-					b, _ := json.MarshalIndent(rendered, "", "  ")
+					b, _ := json.MarshalIndent(res.Masker.MaskValue(rendered), "", "  ")
 					fmt.Fprintln(out, string(b))
 				}
 			}

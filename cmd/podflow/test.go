@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -27,7 +26,8 @@ func newTestCmd(app *App) *cobra.Command {
 		Short: "Run one task here and now, without a scheduler or database; its log goes to stdout",
 		Long: "Run one task here and now, without a scheduler or database: templates render with a sample " +
 			"context (logical date now, --conf as dag_run.conf; xcom_pull finds only --xcom values), or with --run-id " +
-			"in a real run's conf, dates and XComs. Exit 0 on success, 1 on failure.",
+			"in a real run's conf, dates and XComs. {{ var.… }} and {{ conn.… }} read the environment, podflow.yaml and, when a " +
+			"database is configured, its variables and connections; the log shows their secrets as ***. Exit 0 on success, 1 on failure.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -48,11 +48,12 @@ func newTestCmd(app *App) *cobra.Command {
 				return err
 			}
 			defer closeRun()
-			cfg, err := app.Config()
+			sec, closeSecrets, err := app.taskSecrets(ctx)
 			if err != nil {
 				return err
 			}
-			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.OutOrStdout()}, daemon.Connections{Config: cfg})
+			defer closeSecrets()
+			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.OutOrStdout(), mask: sec.Masker.Mask}, sec.ForTasks())
 			if task.ExecutionTimeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, task.ExecutionTimeout)
@@ -64,7 +65,7 @@ func newTestCmd(app *App) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "task %s skipped: %v\n", task.ID, err)
 				return nil
 			case err != nil:
-				return &exitError{code: 1, msg: err.Error()}
+				return &exitError{code: 1, msg: sec.Masker.Mask(err.Error())}
 			case res != nil && res.Deferral != nil:
 				return &exitError{code: 1, msg: fmt.Sprintf("task %s deferred to a %s trigger: `podflow test` runs no triggerer; run it through the scheduler", task.ID, res.Deferral.Kind)}
 			}
@@ -84,8 +85,9 @@ func newTestCmd(app *App) *cobra.Command {
 
 // printLog writes a task's log to a terminal.
 type printLog struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	mask func(string) string // nil: none
 }
 
 func (l *printLog) Printf(format string, args ...any) {
@@ -96,6 +98,9 @@ func (l *printLog) Line(source, text string) { l.LineAt(time.Now(), source, text
 
 // LineAt prints a line with its own time (a pod's log timestamps).
 func (l *printLog) LineAt(at time.Time, source, text string) {
+	if l.mask != nil {
+		text = l.mask(text)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.w, "%s [%s] %s\n", at.Local().Format("15:04:05.000"), source, text)

@@ -51,7 +51,9 @@ func newXComGetCmd(app *App) *cobra.Command {
 				}
 				return &exitError{code: 1, msg: msg}
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(raw))
+			// XComs are stored as the task pushed them (downstream tasks read
+			// them); they are shown masked.
+			fmt.Fprintln(cmd.OutOrStdout(), app.Masker(ctx, st).Mask(string(raw)))
 			return nil
 		}),
 	}

@@ -398,6 +398,8 @@ func (s *Server) GetXcomEntry(ctx context.Context, req gen.GetXcomEntryRequestOb
 	if err != nil {
 		return nil, err
 	}
+	// Stored as pushed (downstream tasks read it), shown masked.
+	x.Value = json.RawMessage(s.mask(ctx, string(x.Value)))
 	return gen.GetXcomEntry200JSONResponse(xcomOf(x, true)), nil
 }
 

@@ -72,9 +72,19 @@ func setup(t *testing.T) *testBundle {
 // setupWith is setup with the authenticator newAuth makes on the bundle.
 func setupWith(t *testing.T, newAuth func(*flowtest.Bundle) auth.Authenticator) *testBundle {
 	t.Helper()
+	return setupOptions(t, newAuth, nil)
+}
+
+// setupOptions is setupWith with the server's options changed by mod.
+func setupOptions(t *testing.T, newAuth func(*flowtest.Bundle) auth.Authenticator, mod func(*flowtest.Bundle, *Options)) *testBundle {
+	t.Helper()
 	b := flowtest.New(t, operators.NewRegistry(bash.New(), empty.New()))
-	h, err := New(Options{Store: b.Store, Auth: newAuth(b), Parser: b.Parser, Logger: flowtest.Logger(), Version: "1.2.3", Commit: "abc",
-		Metrics: prometheus.NewRegistry()})
+	o := Options{Store: b.Store, Auth: newAuth(b), Parser: b.Parser, Logger: flowtest.Logger(), Version: "1.2.3", Commit: "abc",
+		Metrics: prometheus.NewRegistry()}
+	if mod != nil {
+		mod(b, &o)
+	}
+	h, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,13 @@ var operationRoles = map[string]auth.Role{
 	"getPool":              auth.RoleViewer,
 	"getEventLogs":         auth.RoleViewer,
 
+	// Variables and connections: op reads them with secret values as ***,
+	// viewer not at all.
+	"getVariables":   auth.RoleOp,
+	"getVariable":    auth.RoleOp,
+	"getConnections": auth.RoleOp,
+	"getConnection":  auth.RoleOp,
+
 	"patchDag":           auth.RoleOp,
 	"triggerDagRun":      auth.RoleOp,
 	"patchDagRun":        auth.RoleOp,
@@ -44,4 +51,9 @@ var operationRoles = map[string]auth.Role{
 	"postPool":   auth.RoleAdmin,
 	"patchPool":  auth.RoleAdmin,
 	"deletePool": auth.RoleAdmin,
+
+	"postVariable":     auth.RoleAdmin,
+	"deleteVariable":   auth.RoleAdmin,
+	"postConnection":   auth.RoleAdmin,
+	"deleteConnection": auth.RoleAdmin,
 }

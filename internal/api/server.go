@@ -30,6 +30,7 @@ import (
 	"github.com/podflow/podflow/internal/api/gen"
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/health"
+	"github.com/podflow/podflow/internal/secrets"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	// Watcher, when set, is the run watcher to use (its Run is the
 	// caller's); otherwise New makes one, which Start runs.
 	Watcher *Watcher
+	// Secrets reads and writes variables and connections and masks what
+	// the API shows; nil: the database's, without a secret key.
+	Secrets *secrets.Resolver
 }
 
 // Server answers the API's operations (gen.StrictServerInterface).
@@ -67,6 +71,7 @@ type Server struct {
 	commit  string
 	watch   *Watcher
 	spec    *openapi3.T
+	secrets *apiSecrets
 }
 
 // Handler is the API's http.Handler plus the run watcher it needs running.
@@ -94,8 +99,13 @@ func New(o Options) (*Handler, error) {
 	if w == nil {
 		w = NewWatcher(o.Store, o.Logger)
 	}
+	res := o.Secrets
+	if res == nil {
+		m := secrets.NewMasker(nil)
+		res = &secrets.Resolver{Masker: m, Vault: &secrets.Vault{Store: o.Store, Masker: m}}
+	}
 	s := &Server{st: o.Store, auth: o.Auth, parser: o.Parser, log: o.Logger.Named("api"),
-		version: o.Version, commit: o.Commit, watch: w, spec: doc}
+		version: o.Version, commit: o.Commit, watch: w, spec: doc, secrets: &apiSecrets{res: res}}
 	root := http.NewServeMux()
 	mux := &routedMux{ServeMux: root, s: s, doc: doc}
 	strict := gen.NewStrictHandlerWithOptions(s, nil, gen.StrictHTTPServerOptions{

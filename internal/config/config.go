@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -32,6 +33,29 @@ type File struct {
 	AuthTokenTTL            string                    `yaml:"auth_token_ttl"`
 	AuthSigningKey          Secret                    `yaml:"auth_signing_key"`
 	OIDC                    *OIDC                     `yaml:"oidc"`
+	// SecretKey encrypts variables and connections in the database
+	// ("[id:]base64,…", first encrypts); SecretKeyFile holds the same.
+	SecretKey             Secret          `yaml:"secret_key"`
+	SecretKeyFile         string          `yaml:"secret_key_file"`
+	SensitiveVarConnNames []string        `yaml:"sensitive_var_conn_names"`
+	SecretsBackend        *SecretsBackend `yaml:"secrets_backend"`
+}
+
+// SecretsBackend is the secrets_backend block of podflow.yaml: where else
+// variables and connections are looked up.
+type SecretsBackend struct {
+	Kubernetes *KubernetesSecrets `yaml:"kubernetes"`
+}
+
+// KubernetesSecrets reads variables and connections from label-selected
+// Secrets of one namespace (internal/secrets.KubeBackend).
+type KubernetesSecrets struct {
+	Namespace      string `yaml:"namespace"`
+	LabelSelector  string `yaml:"label_selector"` // default podflow.dev/secrets=true
+	CacheTTL       string `yaml:"cache_ttl"`      // default 30s
+	ConfigFile     string `yaml:"config_file"`    // kubeconfig; default KUBECONFIG, ~/.kube/config
+	ClusterContext string `yaml:"cluster_context"`
+	InCluster      bool   `yaml:"in_cluster"`
 }
 
 // OIDC is the oidc block of podflow.yaml: single sign-on with ID tokens of
@@ -87,6 +111,17 @@ type Config struct {
 	AuthTokenTTL   time.Duration
 	AuthSigningKey Secret
 	OIDC           *OIDC
+	// SecretKey is the keyring setting (internal/secrets.ParseKeyring):
+	// PODFLOW_SECRET_KEY, else secret_key, else the file named by
+	// PODFLOW_SECRET_KEY_FILE or secret_key_file. Empty: no key.
+	SecretKey Secret
+	// SensitiveVarConnNames are name fragments that make a variable or an
+	// extra field secret, besides Airflow's list.
+	SensitiveVarConnNames []string
+	// KubernetesSecrets, when set, is the Kubernetes Secrets backend.
+	KubernetesSecrets *KubernetesSecrets
+	// KubernetesSecretsTTL is how long one listing of its Secrets is used.
+	KubernetesSecretsTTL time.Duration
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -187,7 +222,42 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 	for id, conn := range file.Connections {
 		c.Connections[id] = conn
 	}
+	if err := c.loadSecrets(file, getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+func (c *Config) loadSecrets(file File, getenv func(string) string) error {
+	c.SecretKey = Secret(first(getenv("PODFLOW_SECRET_KEY"), file.SecretKey.Reveal()))
+	if c.SecretKey == "" {
+		if path := first(getenv("PODFLOW_SECRET_KEY_FILE"), file.SecretKeyFile); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("secret key file (PODFLOW_SECRET_KEY_FILE or secret_key_file): %w", err)
+			}
+			c.SecretKey = Secret(strings.TrimSpace(string(b)))
+		}
+	}
+	if b := file.SecretsBackend; b != nil && b.Kubernetes != nil {
+		k := *b.Kubernetes
+		if k.Namespace == "" {
+			return fmt.Errorf("secrets_backend.kubernetes.namespace is required")
+		}
+		if k.CacheTTL != "" {
+			d, err := time.ParseDuration(k.CacheTTL)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("secrets_backend.kubernetes.cache_ttl %q: want a positive duration such as 30s", k.CacheTTL)
+			}
+			c.KubernetesSecretsTTL = d
+		}
+		c.KubernetesSecrets = &k
+	}
+	c.SensitiveVarConnNames = file.SensitiveVarConnNames
+	if env := getenv("PODFLOW_SENSITIVE_VAR_CONN_NAMES"); env != "" {
+		c.SensitiveVarConnNames = strings.Split(env, ",")
+	}
+	return nil
 }
 
 func (c *Config) loadAuth(file File, getenv func(string) string) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/podflow/podflow/internal/metrics"
 	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/secrets"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/triggerer"
 	"github.com/podflow/podflow/operators"
@@ -63,6 +64,31 @@ func (c Connections) Connection(id string) (map[string]any, bool) {
 		return nil, false
 	}
 	return m, true
+}
+
+// Secrets builds a process's secret resolver from the configuration: the
+// keyring, the masker (Airflow's sensitive names plus
+// sensitive_var_conn_names), podflow.yaml's connections and, when st is
+// not nil, the database's variables and connections.
+func Secrets(cfg *config.Config, st *store.Store) (*secrets.Resolver, error) {
+	keys, err := secrets.ParseKeyring(cfg.SecretKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("secret key (PODFLOW_SECRET_KEY, secret_key or secret_key_file): %w", err)
+	}
+	m := secrets.NewMasker(cfg.SensitiveVarConnNames)
+	r := &secrets.Resolver{FileConnections: cfg.Connections, Masker: m}
+	if k := cfg.KubernetesSecrets; k != nil {
+		cl, err := kube.NewClients().Get(kube.Cluster{InCluster: k.InCluster, ConfigFile: k.ConfigFile, Context: k.ClusterContext})
+		if err != nil {
+			return nil, fmt.Errorf("secrets_backend.kubernetes: %w", err)
+		}
+		r.Backend = &secrets.KubeBackend{Client: cl.Kubernetes, Namespace: k.Namespace, Selector: k.LabelSelector,
+			TTL: cfg.KubernetesSecretsTTL, Masker: m}
+	}
+	if st != nil {
+		r.Vault = &secrets.Vault{Store: st, Keys: keys, Masker: m}
+	}
+	return r, nil
 }
 
 // Operators returns the operator registry of a command that runs no
@@ -124,13 +150,24 @@ type Parts struct {
 // RunParts is Run for any mix of scheduler, triggerer and webserver.
 func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.Logger, p Parts) error {
 	withScheduler, withTriggerer := p.Scheduler, p.Triggerer
+	res, err := Secrets(cfg, st)
+	if err != nil {
+		return err
+	}
+	// Known secrets are masked from the first line on; those added to the
+	// database later are masked when a task resolves them. A row that cannot
+	// be decrypted must not stop the other DAGs: it fails the tasks that use it.
+	if err := res.LoadMasker(ctx, os.Environ()); err != nil {
+		logger.Warn("not every secret could be loaded for masking", "error", err)
+	}
 	m := metrics.New()
 	m.RegisterDatabase(st)
+	runs := []func(context.Context) error{func(ctx context.Context) error { reloadMasker(ctx, res, logger); return nil }}
 	clients := kube.NewClients()
 	clients.ObserveRequests(func(method string, code int) {
 		m.PodAPIRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})
-	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: Connections{Config: cfg},
+	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: res.ForTasks(),
 		FileRoots: append([]string{cfg.DagsFolder}, cfg.AllowedPaths...)}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
 	// One registry: the pod operator and the pod trigger share its clients
@@ -139,11 +176,13 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 	// One LISTEN connection for the whole process, shared by its daemons.
 	n := notifier.New(st.Pool.Config().ConnConfig, logger.Named("notifier"),
 		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped, store.ChannelTriggerCreated)
-	runs := []func(context.Context) error{func(ctx context.Context) error { n.Run(ctx); return nil }}
+	runs = append(runs, func(ctx context.Context) error { n.Run(ctx); return nil })
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m
 		sc.Notifier = n
+		sc.Connections = res.ForTasks()
+		sc.Mask = res.Masker.Mask
 		s := scheduler.New(st, ops, sc)
 		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
 		runs = append(runs, s.Run)
@@ -189,6 +228,26 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 		}
 	}
 	return first
+}
+
+// maskerReload is how often a daemon re-reads the secrets it masks, so a
+// secret added to the database (or a Kubernetes Secret) after it started is
+// masked even in a task that never resolves it through podflow.
+const maskerReload = 30 * time.Second
+
+func reloadMasker(ctx context.Context, res *secrets.Resolver, logger hclog.Logger) {
+	t := time.NewTicker(maskerReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := res.LoadMasker(ctx, os.Environ()); err != nil && ctx.Err() == nil {
+			logger.Debug("reload secrets to mask", "error", err)
+		}
+	}
 }
 
 // heartbeatCheck fails when the process's heartbeat is missing or older

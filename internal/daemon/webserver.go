@@ -32,9 +32,13 @@ func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr st
 	if err != nil {
 		return nil, fmt.Errorf("webserver: %w", err)
 	}
+	res, err := Secrets(cfg, st)
+	if err != nil {
+		return nil, err
+	}
 	v := version.Get()
 	h, err := api.New(api.Options{Store: st, Auth: authn, Parser: dag.NewParser(Operators(logger).Schemas()),
-		Logger: logger, Version: v.Version, Commit: v.Commit, Metrics: reg})
+		Logger: logger, Version: v.Version, Commit: v.Commit, Metrics: reg, Secrets: res})
 	if err != nil {
 		return nil, err
 	}

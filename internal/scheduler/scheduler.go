@@ -41,7 +41,10 @@ type Config struct {
 	ShutdownGrace     time.Duration // how long running tasks get on SIGTERM before they are stopped
 	// Connections resolves named connections for operators.
 	Connections operators.Connections
-	Logger      hclog.Logger
+	// Mask hides secrets (internal/secrets.Masker) in every log line and
+	// error a try writes, before it reaches the database; nil: none.
+	Mask   func(string) string
+	Logger hclog.Logger
 	// Metrics, if set, receives scheduling latency and finished tries.
 	Metrics *metrics.Metrics
 	// Notifier is the process's LISTEN connection; it must listen on

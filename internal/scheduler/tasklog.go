@@ -17,13 +17,16 @@ import (
 type taskLog struct {
 	tiID int64
 	try  int
+	mask func(string) string // nil: none
 	mu   sync.Mutex
 	buf  []store.LogLine
 }
 
 const logFlushInterval = 500 * time.Millisecond
 
-func newTaskLog(tiID int64, try int) *taskLog { return &taskLog{tiID: tiID, try: try} }
+func newTaskLog(tiID int64, try int, mask func(string) string) *taskLog {
+	return &taskLog{tiID: tiID, try: try, mask: mask}
+}
 
 func (l *taskLog) Printf(format string, args ...any) { l.Line("podflow", fmt.Sprintf(format, args...)) }
 
@@ -32,6 +35,9 @@ func (l *taskLog) Line(source, text string) { l.LineAt(time.Now(), source, text)
 // LineAt keeps a line's own time (operators.TimedLog): a pod's log lines
 // carry the time the container wrote them.
 func (l *taskLog) LineAt(at time.Time, source, text string) {
+	if l.mask != nil {
+		text = l.mask(text) // outside the lock: masking is the costly part
+	}
 	l.mu.Lock()
 	l.buf = append(l.buf, store.LogLine{TIID: l.tiID, TryNumber: l.try, At: at, Source: source, Line: text})
 	l.mu.Unlock()

@@ -79,7 +79,7 @@ func (s *Scheduler) startClaimed(taskCtx context.Context, claimed []store.Claime
 // start runs a claimed try on a slot already reserved for it.
 func (s *Scheduler) start(taskCtx context.Context, c store.Claimed) {
 	ctx, cancel := context.WithCancelCause(taskCtx)
-	log := newTaskLog(c.ID, c.TryNumber)
+	log := newTaskLog(c.ID, c.TryNumber, s.cfg.Mask)
 	s.mu.Lock()
 	s.running[c.ID] = &runningTask{cancel: cancel, claimedAt: time.Now(), log: log}
 	s.mu.Unlock()
@@ -120,6 +120,9 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		},
 	})
 	out.State, out.Error, out.RetryAt, out.Trigger, out.XCom = o.State, o.Error, o.RetryAt, o.Trigger, o.XCom
+	if s.cfg.Mask != nil {
+		out.Error = s.cfg.Mask(out.Error)
+	}
 	if !o.Progress {
 		log.Printf("%s", outcomeLine(out, o.SkipReason))
 	}

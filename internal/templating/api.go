@@ -25,6 +25,19 @@ type Context struct {
 	Params            map[string]any // DAG params with defaults, overridden by conf
 	Conf              map[string]any // dag_run.conf
 	XCom              XComPuller     // may be nil: xcom_pull then fails clearly
+	// Secrets answers {{ var.… }} and {{ conn.… }}; nil: they fail clearly.
+	Secrets SecretLookup
+}
+
+// SecretLookup reads variables and connections for templates
+// (internal/secrets resolves them and masks what they reveal).
+type SecretLookup interface {
+	// TemplateVariable returns a variable's value; found is false if none.
+	TemplateVariable(ctx context.Context, key string) (value string, found bool, err error)
+	// TemplateConnection returns a connection's fields: conn_id, conn_type,
+	// host, schema, login, password, port (int64 or nil), extra (JSON text)
+	// and extra_dejson (a map); found is false if none.
+	TemplateConnection(ctx context.Context, id string) (fields map[string]any, found bool, err error)
 }
 
 // XComPuller reads XCom values of the current DAG run.

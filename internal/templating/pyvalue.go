@@ -89,7 +89,7 @@ func toPython(v any) any {
 		return l
 	case time.Time:
 		return newPyDatetime(x)
-	case pyDict, pyList, *pyObject, *taskInstance, *itemsOnly:
+	case pyDict, pyList, *pyObject, *taskInstance, *itemsOnly, *varValues, *connAccessor:
 		return x
 	case *exec.Value:
 		if x == nil {

@@ -27,7 +27,7 @@ type Problem struct {
 // fixedObjects are the context names whose attributes are fixed; the
 // others (params, dag_run.conf, XCom values, dates) hold the user's data or
 // methods that are checked at run time.
-var fixedObjects = map[string]bool{"task": true, "dag": true, "ti": true, "task_instance": true, "dag_run": true}
+var fixedObjects = map[string]bool{"task": true, "dag": true, "ti": true, "task_instance": true, "dag_run": true, "var": true}
 
 // Check returns the template's static problems. params are the DAG's and
 // task's declared params; nil means none were declared, and then params.x
@@ -138,15 +138,13 @@ var airflowOnly = map[string]string{
 	"next_execution_date":              "Airflow 3 removed it; use data_interval_end",
 	"yesterday_ds":                     "Airflow 3 removed it; use macros.ds_add(ds, -1)",
 	"tomorrow_ds":                      "Airflow 3 removed it; use macros.ds_add(ds, 1)",
-	"var":                              "Variables are not available in podflow templates yet",
-	"conn":                             "Connections are not available in podflow templates yet",
 	"conf":                             "use dag_run.conf",
 	"prev_data_interval_start_success": "not available in podflow",
 }
 
 // contextNames are the task context's names, for "did you mean".
 var contextNames = []string{"ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date", "execution_date",
-	"data_interval_start", "data_interval_end", "run_id", "dag", "task", "params", "dag_run", "task_instance", "ti", "macros"}
+	"data_interval_start", "data_interval_end", "run_id", "dag", "task", "params", "dag_run", "task_instance", "ti", "macros", "var", "conn"}
 
 func closestName(n string) string { return suggest.Closest(n, contextNames) }
 

@@ -125,6 +125,10 @@ func variable(st *renderState, name string) (any, bool) {
 		}, true
 	case "task_instance", "ti":
 		return &taskInstance{c: c}, true
+	case "var":
+		return newVarAccessor(st), true
+	case "conn":
+		return &connAccessor{st: st, cache: map[string]*exec.Value{}}, true
 	}
 	return nil, false
 }

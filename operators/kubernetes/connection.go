@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -36,20 +37,19 @@ type Connection struct {
 }
 
 // lookupConnection resolves kubernetes_conn_id; the default id may be absent.
-func lookupConnection(conns operators.Connections, id string) (Connection, error) {
+func lookupConnection(ctx context.Context, conns operators.Connections, id string) (Connection, error) {
 	if id == "" {
 		return Connection{}, nil
 	}
-	var raw map[string]any
-	ok := false
-	if conns != nil {
-		raw, ok = conns.Connection(id)
+	raw, ok, err := operators.LookupConnection(ctx, conns, id)
+	if err != nil {
+		return Connection{}, fmt.Errorf("kubernetes_conn_id %q: %w", id, err)
 	}
 	if !ok {
 		if id == DefaultConnID {
 			return Connection{}, nil
 		}
-		return Connection{}, fmt.Errorf("kubernetes_conn_id %q: no such connection (define it under connections: in podflow.yaml or as PODFLOW_CONN_%s)",
+		return Connection{}, fmt.Errorf("kubernetes_conn_id %q: no such connection (define it under connections: in podflow.yaml, as PODFLOW_CONN_%s, or with `podflow connections add`)",
 			id, strings.ToUpper(id))
 	}
 	c, err := ParseConnection(raw)

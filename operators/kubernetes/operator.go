@@ -113,7 +113,7 @@ func (o *Operator) plan(ctx context.Context, tc *operators.TaskContext) (*plan, 
 	if err != nil {
 		return nil, err
 	}
-	conn, err := lookupConnection(tc.Connections, opts.ConnID)
+	conn, err := lookupConnection(ctx, tc.Connections, opts.ConnID)
 	if err != nil {
 		return nil, err
 	}

@@ -195,6 +195,44 @@ type ClearTaskInstancesBody struct {
 	UseLatestVersion *bool `json:"use_latest_version,omitempty"`
 }
 
+// Connection defines model for Connection.
+type Connection struct {
+	ConnType     string  `json:"conn_type"`
+	ConnectionId string  `json:"connection_id"`
+	Description  *string `json:"description,omitempty"`
+
+	// Extra a JSON object as text, its sensitive fields "***"
+	Extra *string `json:"extra,omitempty"`
+	Host  *string `json:"host,omitempty"`
+	Login *string `json:"login,omitempty"`
+
+	// Password "***" when set; never returned in clear
+	Password *string `json:"password,omitempty"`
+	Port     *int    `json:"port,omitempty"`
+	Schema   *string `json:"schema,omitempty"`
+}
+
+// ConnectionBody defines model for ConnectionBody.
+type ConnectionBody struct {
+	ConnType     string  `json:"conn_type"`
+	ConnectionId string  `json:"connection_id"`
+	Description  *string `json:"description,omitempty"`
+
+	// Extra a JSON object as text
+	Extra    *string `json:"extra,omitempty"`
+	Host     *string `json:"host,omitempty"`
+	Login    *string `json:"login,omitempty"`
+	Password *string `json:"password,omitempty"`
+	Port     *int    `json:"port,omitempty"`
+	Schema   *string `json:"schema,omitempty"`
+}
+
+// ConnectionCollection defines model for ConnectionCollection.
+type ConnectionCollection struct {
+	Connections  []Connection `json:"connections"`
+	TotalEntries int          `json:"total_entries"`
+}
+
 // DAG defines model for DAG.
 type DAG struct {
 	DagId           string   `json:"dag_id"`
@@ -489,6 +527,32 @@ type TriggerDAGRunPostBody struct {
 	LogicalDate *time.Time `json:"logical_date,omitempty"`
 }
 
+// Variable defines model for Variable.
+type Variable struct {
+	Description *string `json:"description,omitempty"`
+
+	// IsSecret marked secret, or a key that looks sensitive (password, token, api_key, …)
+	IsSecret bool   `json:"is_secret"`
+	Key      string `json:"key"`
+
+	// Value the value; "***" when the variable is secret
+	Value string `json:"value"`
+}
+
+// VariableBody defines model for VariableBody.
+type VariableBody struct {
+	Description *string `json:"description,omitempty"`
+	IsSecret    *bool   `json:"is_secret,omitempty"`
+	Key         string  `json:"key"`
+	Value       string  `json:"value"`
+}
+
+// VariableCollection defines model for VariableCollection.
+type VariableCollection struct {
+	TotalEntries int        `json:"total_entries"`
+	Variables    []Variable `json:"variables"`
+}
+
 // VersionInfo defines model for VersionInfo.
 type VersionInfo struct {
 	GitVersion string `json:"git_version"`
@@ -558,6 +622,12 @@ type TooManyRequests = Problem
 
 // Unauthenticated RFC 9457 problem details
 type Unauthenticated = Problem
+
+// GetConnectionsParams defines parameters for GetConnections.
+type GetConnectionsParams struct {
+	Limit  *Limit  `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
+}
 
 // GetDagsParams defines parameters for GetDags.
 type GetDagsParams struct {
@@ -669,8 +739,17 @@ type GetPoolsParams struct {
 	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
+// GetVariablesParams defines parameters for GetVariables.
+type GetVariablesParams struct {
+	Limit  *Limit  `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenRequest
+
+// PostConnectionJSONRequestBody defines body for PostConnection for application/json ContentType.
+type PostConnectionJSONRequestBody = ConnectionBody
 
 // PatchDagJSONRequestBody defines body for PatchDag for application/json ContentType.
 type PatchDagJSONRequestBody = DAGPatchBody
@@ -696,11 +775,26 @@ type PostPoolJSONRequestBody = PoolBody
 // PatchPoolJSONRequestBody defines body for PatchPool for application/json ContentType.
 type PatchPoolJSONRequestBody = PoolPatchBody
 
+// PostVariableJSONRequestBody defines body for PostVariable for application/json ContentType.
+type PostVariableJSONRequestBody = VariableBody
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// CreateToken Exchange a user name and password for a short-lived token
 	// (POST /auth/token)
 	CreateToken(w http.ResponseWriter, r *http.Request)
+	// GetConnections List the database's connections; passwords and sensitive extra fields are "***"
+	// (GET /connections)
+	GetConnections(w http.ResponseWriter, r *http.Request, params GetConnectionsParams)
+	// PostConnection Create or replace a connection (password and extra stored encrypted)
+	// (POST /connections)
+	PostConnection(w http.ResponseWriter, r *http.Request)
+	// DeleteConnection Delete a connection
+	// (DELETE /connections/{connection_id})
+	DeleteConnection(w http.ResponseWriter, r *http.Request, connectionId string)
+	// GetConnection Get a connection; the password and sensitive extra fields are "***"
+	// (GET /connections/{connection_id})
+	GetConnection(w http.ResponseWriter, r *http.Request, connectionId string)
 	// GetDags List DAGs
 	// (GET /dags)
 	GetDags(w http.ResponseWriter, r *http.Request, params GetDagsParams)
@@ -788,6 +882,18 @@ type ServerInterface interface {
 	// PatchPool Change a pool's slots or description
 	// (PATCH /pools/{pool_name})
 	PatchPool(w http.ResponseWriter, r *http.Request, poolName string)
+	// GetVariables List variables; the value of a secret one is "***"
+	// (GET /variables)
+	GetVariables(w http.ResponseWriter, r *http.Request, params GetVariablesParams)
+	// PostVariable Create or replace a variable (stored encrypted; a secret one is masked in task logs)
+	// (POST /variables)
+	PostVariable(w http.ResponseWriter, r *http.Request)
+	// DeleteVariable Delete a variable
+	// (DELETE /variables/{variable_key})
+	DeleteVariable(w http.ResponseWriter, r *http.Request, variableKey string)
+	// GetVariable Get a variable; the value of a secret one is "***"
+	// (GET /variables/{variable_key})
+	GetVariable(w http.ResponseWriter, r *http.Request, variableKey string)
 	// GetVersion The server's version
 	// (GET /version)
 	GetVersion(w http.ResponseWriter, r *http.Request)
@@ -807,6 +913,118 @@ func (siw *ServerInterfaceWrapper) CreateToken(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CreateToken(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetConnections operation middleware
+func (siw *ServerInterfaceWrapper) GetConnections(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetConnectionsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetConnections(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PostConnection operation middleware
+func (siw *ServerInterfaceWrapper) PostConnection(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostConnection(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteConnection operation middleware
+func (siw *ServerInterfaceWrapper) DeleteConnection(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", r.PathValue("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "connection_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteConnection(w, r, connectionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetConnection operation middleware
+func (siw *ServerInterfaceWrapper) GetConnection(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", r.PathValue("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "connection_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetConnection(w, r, connectionId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2279,6 +2497,118 @@ func (siw *ServerInterfaceWrapper) PatchPool(w http.ResponseWriter, r *http.Requ
 	handler.ServeHTTP(w, r)
 }
 
+// GetVariables operation middleware
+func (siw *ServerInterfaceWrapper) GetVariables(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetVariablesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetVariables(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PostVariable operation middleware
+func (siw *ServerInterfaceWrapper) PostVariable(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostVariable(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteVariable operation middleware
+func (siw *ServerInterfaceWrapper) DeleteVariable(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "variable_key" -------------
+	var variableKey string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "variable_key", r.PathValue("variable_key"), &variableKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "variable_key", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteVariable(w, r, variableKey)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetVariable operation middleware
+func (siw *ServerInterfaceWrapper) GetVariable(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "variable_key" -------------
+	var variableKey string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "variable_key", r.PathValue("variable_key"), &variableKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "variable_key", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetVariable(w, r, variableKey)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetVersion operation middleware
 func (siw *ServerInterfaceWrapper) GetVersion(w http.ResponseWriter, r *http.Request) {
 
@@ -2439,6 +2769,14 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/pools/{pool_name}", wrapper.DeletePool)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/pools/{pool_name}", wrapper.GetPool)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/pools/{pool_name}", wrapper.PatchPool)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/variables", wrapper.GetVariables)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/variables", wrapper.PostVariable)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/variables/{variable_key}", wrapper.DeleteVariable)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/variables/{variable_key}", wrapper.GetVariable)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/connections", wrapper.GetConnections)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/connections", wrapper.PostConnection)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/connections/{connection_id}", wrapper.DeleteConnection)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/connections/{connection_id}", wrapper.GetConnection)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/eventLogs", wrapper.GetEventLogs)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/token", wrapper.CreateToken)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/version", wrapper.GetVersion)
@@ -2544,6 +2882,328 @@ func (response CreateToken429ApplicationProblemPlusJSONResponse) VisitCreateToke
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionsRequestObject struct {
+	Params GetConnectionsParams
+}
+
+type GetConnectionsResponseObject interface {
+	VisitGetConnectionsResponse(w http.ResponseWriter) error
+}
+
+type GetConnections200JSONResponse ConnectionCollection
+
+func (response GetConnections200JSONResponse) VisitGetConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnections400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnections400ApplicationProblemPlusJSONResponse) VisitGetConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnections401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnections401ApplicationProblemPlusJSONResponse) VisitGetConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnections403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnections403ApplicationProblemPlusJSONResponse) VisitGetConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostConnectionRequestObject struct {
+	Body *PostConnectionJSONRequestBody
+}
+
+type PostConnectionResponseObject interface {
+	VisitPostConnectionResponse(w http.ResponseWriter) error
+}
+
+type PostConnection200JSONResponse Connection
+
+func (response PostConnection200JSONResponse) VisitPostConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostConnection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostConnection400ApplicationProblemPlusJSONResponse) VisitPostConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostConnection401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response PostConnection401ApplicationProblemPlusJSONResponse) VisitPostConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostConnection403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostConnection403ApplicationProblemPlusJSONResponse) VisitPostConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostConnection413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostConnection413ApplicationProblemPlusJSONResponse) VisitPostConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnectionRequestObject struct {
+	ConnectionId string `json:"connection_id"`
+}
+
+type DeleteConnectionResponseObject interface {
+	VisitDeleteConnectionResponse(w http.ResponseWriter) error
+}
+
+type DeleteConnection204Response struct {
+}
+
+func (response DeleteConnection204Response) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteConnection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection400ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection401ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection403ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection404ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionRequestObject struct {
+	ConnectionId string `json:"connection_id"`
+}
+
+type GetConnectionResponseObject interface {
+	VisitGetConnectionResponse(w http.ResponseWriter) error
+}
+
+type GetConnection200JSONResponse Connection
+
+func (response GetConnection200JSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection400ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection401ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection403ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection404ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5127,6 +5787,328 @@ func (response PatchPool413ApplicationProblemPlusJSONResponse) VisitPatchPoolRes
 	return err
 }
 
+type GetVariablesRequestObject struct {
+	Params GetVariablesParams
+}
+
+type GetVariablesResponseObject interface {
+	VisitGetVariablesResponse(w http.ResponseWriter) error
+}
+
+type GetVariables200JSONResponse VariableCollection
+
+func (response GetVariables200JSONResponse) VisitGetVariablesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariables400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariables400ApplicationProblemPlusJSONResponse) VisitGetVariablesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariables401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariables401ApplicationProblemPlusJSONResponse) VisitGetVariablesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariables403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariables403ApplicationProblemPlusJSONResponse) VisitGetVariablesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostVariableRequestObject struct {
+	Body *PostVariableJSONRequestBody
+}
+
+type PostVariableResponseObject interface {
+	VisitPostVariableResponse(w http.ResponseWriter) error
+}
+
+type PostVariable200JSONResponse Variable
+
+func (response PostVariable200JSONResponse) VisitPostVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostVariable400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostVariable400ApplicationProblemPlusJSONResponse) VisitPostVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostVariable401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response PostVariable401ApplicationProblemPlusJSONResponse) VisitPostVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostVariable403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostVariable403ApplicationProblemPlusJSONResponse) VisitPostVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostVariable413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostVariable413ApplicationProblemPlusJSONResponse) VisitPostVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVariableRequestObject struct {
+	VariableKey string `json:"variable_key"`
+}
+
+type DeleteVariableResponseObject interface {
+	VisitDeleteVariableResponse(w http.ResponseWriter) error
+}
+
+type DeleteVariable204Response struct {
+}
+
+func (response DeleteVariable204Response) VisitDeleteVariableResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteVariable400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteVariable400ApplicationProblemPlusJSONResponse) VisitDeleteVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVariable401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteVariable401ApplicationProblemPlusJSONResponse) VisitDeleteVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVariable403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteVariable403ApplicationProblemPlusJSONResponse) VisitDeleteVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteVariable404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteVariable404ApplicationProblemPlusJSONResponse) VisitDeleteVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariableRequestObject struct {
+	VariableKey string `json:"variable_key"`
+}
+
+type GetVariableResponseObject interface {
+	VisitGetVariableResponse(w http.ResponseWriter) error
+}
+
+type GetVariable200JSONResponse Variable
+
+func (response GetVariable200JSONResponse) VisitGetVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariable400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariable400ApplicationProblemPlusJSONResponse) VisitGetVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariable401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariable401ApplicationProblemPlusJSONResponse) VisitGetVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariable403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariable403ApplicationProblemPlusJSONResponse) VisitGetVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetVariable404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetVariable404ApplicationProblemPlusJSONResponse) VisitGetVariableResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetVersionRequestObject struct {
 }
 
@@ -5153,6 +6135,18 @@ type StrictServerInterface interface {
 	// CreateToken Exchange a user name and password for a short-lived token
 	// (POST /auth/token)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
+	// GetConnections List the database's connections; passwords and sensitive extra fields are "***"
+	// (GET /connections)
+	GetConnections(ctx context.Context, request GetConnectionsRequestObject) (GetConnectionsResponseObject, error)
+	// PostConnection Create or replace a connection (password and extra stored encrypted)
+	// (POST /connections)
+	PostConnection(ctx context.Context, request PostConnectionRequestObject) (PostConnectionResponseObject, error)
+	// DeleteConnection Delete a connection
+	// (DELETE /connections/{connection_id})
+	DeleteConnection(ctx context.Context, request DeleteConnectionRequestObject) (DeleteConnectionResponseObject, error)
+	// GetConnection Get a connection; the password and sensitive extra fields are "***"
+	// (GET /connections/{connection_id})
+	GetConnection(ctx context.Context, request GetConnectionRequestObject) (GetConnectionResponseObject, error)
 	// GetDags List DAGs
 	// (GET /dags)
 	GetDags(ctx context.Context, request GetDagsRequestObject) (GetDagsResponseObject, error)
@@ -5240,6 +6234,18 @@ type StrictServerInterface interface {
 	// PatchPool Change a pool's slots or description
 	// (PATCH /pools/{pool_name})
 	PatchPool(ctx context.Context, request PatchPoolRequestObject) (PatchPoolResponseObject, error)
+	// GetVariables List variables; the value of a secret one is "***"
+	// (GET /variables)
+	GetVariables(ctx context.Context, request GetVariablesRequestObject) (GetVariablesResponseObject, error)
+	// PostVariable Create or replace a variable (stored encrypted; a secret one is masked in task logs)
+	// (POST /variables)
+	PostVariable(ctx context.Context, request PostVariableRequestObject) (PostVariableResponseObject, error)
+	// DeleteVariable Delete a variable
+	// (DELETE /variables/{variable_key})
+	DeleteVariable(ctx context.Context, request DeleteVariableRequestObject) (DeleteVariableResponseObject, error)
+	// GetVariable Get a variable; the value of a secret one is "***"
+	// (GET /variables/{variable_key})
+	GetVariable(ctx context.Context, request GetVariableRequestObject) (GetVariableResponseObject, error)
 	// GetVersion The server's version
 	// (GET /version)
 	GetVersion(ctx context.Context, request GetVersionRequestObject) (GetVersionResponseObject, error)
@@ -5308,6 +6314,115 @@ func (sh *strictHandler) CreateToken(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CreateTokenResponseObject); ok {
 		if err := validResponse.VisitCreateTokenResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetConnections operation middleware
+func (sh *strictHandler) GetConnections(w http.ResponseWriter, r *http.Request, params GetConnectionsParams) {
+	var request GetConnectionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetConnections(ctx, request.(GetConnectionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetConnections")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetConnectionsResponseObject); ok {
+		if err := validResponse.VisitGetConnectionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PostConnection operation middleware
+func (sh *strictHandler) PostConnection(w http.ResponseWriter, r *http.Request) {
+	var request PostConnectionRequestObject
+
+	var body PostConnectionJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostConnection(ctx, request.(PostConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostConnection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostConnectionResponseObject); ok {
+		if err := validResponse.VisitPostConnectionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteConnection operation middleware
+func (sh *strictHandler) DeleteConnection(w http.ResponseWriter, r *http.Request, connectionId string) {
+	var request DeleteConnectionRequestObject
+
+	request.ConnectionId = connectionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteConnection(ctx, request.(DeleteConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteConnection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteConnectionResponseObject); ok {
+		if err := validResponse.VisitDeleteConnectionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetConnection operation middleware
+func (sh *strictHandler) GetConnection(w http.ResponseWriter, r *http.Request, connectionId string) {
+	var request GetConnectionRequestObject
+
+	request.ConnectionId = connectionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetConnection(ctx, request.(GetConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetConnection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetConnectionResponseObject); ok {
+		if err := validResponse.VisitGetConnectionResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6149,6 +7264,115 @@ func (sh *strictHandler) PatchPool(w http.ResponseWriter, r *http.Request, poolN
 	}
 }
 
+// GetVariables operation middleware
+func (sh *strictHandler) GetVariables(w http.ResponseWriter, r *http.Request, params GetVariablesParams) {
+	var request GetVariablesRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetVariables(ctx, request.(GetVariablesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetVariables")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetVariablesResponseObject); ok {
+		if err := validResponse.VisitGetVariablesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PostVariable operation middleware
+func (sh *strictHandler) PostVariable(w http.ResponseWriter, r *http.Request) {
+	var request PostVariableRequestObject
+
+	var body PostVariableJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostVariable(ctx, request.(PostVariableRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostVariable")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostVariableResponseObject); ok {
+		if err := validResponse.VisitPostVariableResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteVariable operation middleware
+func (sh *strictHandler) DeleteVariable(w http.ResponseWriter, r *http.Request, variableKey string) {
+	var request DeleteVariableRequestObject
+
+	request.VariableKey = variableKey
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteVariable(ctx, request.(DeleteVariableRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteVariable")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteVariableResponseObject); ok {
+		if err := validResponse.VisitDeleteVariableResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetVariable operation middleware
+func (sh *strictHandler) GetVariable(w http.ResponseWriter, r *http.Request, variableKey string) {
+	var request GetVariableRequestObject
+
+	request.VariableKey = variableKey
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetVariable(ctx, request.(GetVariableRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetVariable")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetVariableResponseObject); ok {
+		if err := validResponse.VisitGetVariableResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetVersion operation middleware
 func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 	var request GetVersionRequestObject
@@ -6178,95 +7402,106 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pdtu4kvCr1OF374l9Lr11ur85V/kx4yTujHuyTexezkQZGSZLEq4pgA2AltUe95mnmQebJ5mDhRQp",
-	"gYtkyZ2488sWCWIp1I6qwm0Q8UnKGTIlg95tkBJBJqhQmF8vyej0pf6HsqAXpESNgzBgZIJBL4jJaEDj",
-	"IAwE/ppRgXHQUyLDMJDRGCfEdqYUCv3pf3483vsPsvfb4d7f9wd7n26Pwm++O7z7SxAGapbq3qQSlI2C",
-	"u7vQDvpOHCeJ7iNGGQmaKsp1P8fw8vgV0DgELqAf/N4PYMgF4DWKmX61H4T3n+vO7//lne5u7Xw/ZKwR",
-	"TiJjbeNPyM1rZCM1DnrffHcYBhPK8t9HvlFf0wlVxZC/Zihm8zET87LcfYxDkiUq6B0d6s7JDZ1kE/PL",
-	"juV+FiNRpnCEwgz1hqSnLMabutEmJB1Q08A74t7RwoDVMff8g74bDiXWLpDbt97xyp0f+vsWMYrnMx96",
-	"DSkmMfAhqDFCQqXCGPjlPzBSMoR+sNcP4BKHXCBQZVBPd4AspmxU4N7iXPVog8tZUINue//8kez9NtBY",
-	"VksT50Re1WKYIvJqG6R4pzuUKWcSDTd4TuIP+GuG0mxLxJlCZv4laZrQiGggHqSCXyY4+ds/pIbobWkK",
-	"fxE4DHrB/zuYc5wD+1YevLdf2UGre3I+RhB2WIg5SmBcwZAqs0PH70+DuzB4wdkwodGDzutUAd5QqSSQ",
-	"RCCJZ3oi33NxSeMY2UNDKCJJguKJBMETnMOJJAmfghpTqWf3lqvvecbih5zcWw4yi8aaOYcgMhaCRleg",
-	"TCrCItR83NKXnuA556+JGOFDQ++SxzOgEvg1Ckf5E6pg5wje0Oe7bmZvCJs5/JcPOkHOYULYDIaEJhhD",
-	"wkeUmf38kZFMjZEpPTY+9LZek4TGEAmM9QxIIg2nct/qrl8kSIThXG6z5XMeG65L4pjqjkjyXvAUhaKa",
-	"wwxJIjEM0tKj27L4XFVKhkEsZvrjiniwnNE1veQ8QcJ0W8qiJItxEPMpk0ogmVQ+c5Nb/o6zZDawW9Pt",
-	"A8euzeqowolckz8bqXpqOziyQtW1IEIQw44yiYOEKJRqcI1CUs58U6zurECRMZhSNTaU8PL41RMJUSYE",
-	"MgUjzmNwXRkaRlJIS87Q/DWfE6kxQ2Ol7WonfzPh1yhBcaBqN1gGz11ZiH0s7/6novGcX7w8fmWAt4Qx",
-	"FluWADakCSY88r4bEzmgk5QLNUAhuFWAPWiy2IRlSUIuE1zArHnHVA5SkkmM/R0qMqqiwlIHi7uq6ASV",
-	"HnIgs8mECI8io6GtKTHOEnwGOEnVzGgrE8IykoDGWR9CuZ0djIkcd1ibZ7OMGpKDubx2H4B9S3EAqdnt",
-	"FzxJMFIOkZf2vQrIJtamMccHWq5IMkCmhOvUoz0uLNkso/JZzdzfExWN1+CAjfizMJ9525pJfMg8kIs4",
-	"G9ZPqrL1884ayKzKsz2vFRloiIprAzXTasjFhChjLync03jhQ9Dqp1IRobp/jCwe6Aa1X7SSsha9EUma",
-	"e1n66tcMM4wHZIWpaujZh7cBMm3JfAxyeta0ZOk4CINLEl0NaZKU9nvei4HPPZcslfu8kZqMCXxmmnrY",
-	"SDvbKAzkgodUQO3feB8mlaGdT74EztDi+sIU62nFqDDraC0rKB4rKxBfpFSvA3AzQ9dAXImpa/62Gb5u",
-	"h+7I2z9kbF32XhBYQedZFKHUQzuk+NQmeG0X9VP7mVD1mjJcBrFAmSXWnFmJ+a/OFVaZ8hnPRIReOZUb",
-	"N16Zs4bWtzqrMtyp8llZ4cmnWLOyn+b0urA0S1YrCYk1lywL6G4fGvNVFeM2Q6aNH7ihVuIJOdA3xBeK",
-	"KXTiDSUaKNG4FVJWMjEN27AL2YfByTUy9ZqPVrJ68LqOaMybQcLzTwu8o0z9/2+DZedpGOCNEmRlfsGn",
-	"DIV3Cg16YgOi5i5P37vp2LrfuhDRwvZW4OF6yidfzCcHqG+78/1pQuNikO5IXGz7BlC4NHwXBP5XJIka",
-	"n7IhX16Jtt20CnZJZKswsP1oQsiM7yrXZsVqHy4spjKDcqf1S3E9LS3GaVRFF4MxEqEusYEjd1Ke7Vg5",
-	"4Y/NHLSZm7H8/07yPfNvz6kxqE+0Pd3EE1pnqnm2PU649S4juhooQeqokU5QKjJJ1yS7YvDqUOWOW9be",
-	"RG9LHptOJFcG7Aaobsnx0Up4r/nIr7Ml7ulK/PKeOzT/vsQGzUR8UzeqcNnxuyELqtYiYjgdtOvRYSCv",
-	"aJp20ajnHXrXx3niobaywdWB5GrJjUdRllKMBzLhyotcYcBTZE3vnRXc0MJpHk1Nal8tQsvRrmm+NP/F",
-	"oRYmV1lLHbTXQaDqdpRODo7KvvLl/VjLFV+AquGk238YXQvIOlg08bqU86Q7jzN4vAHmZkftwtT0iOsa",
-	"yitv6Pp7sjxvdxK25Gj/8P0L+Pu33/0TuBM2iFERaqCxOHv93Evv+Vlonex1KsQyfSqqEmw4Mmgz4JxL",
-	"zHZTDBXmc/VtYJmrr2SEtPmEM0FU4ckqQ1hixFks69Utlk0unW1ybwcv5opUa8t50It3aybkZlBLPqGh",
-	"GC8cUkG5oGo2mCIdjVUjc280dLropg/jHC6jTOEibjLglJgN3Ka285558Evhjqg4lCvBSc4dXBqgvFNu",
-	"W5Y3oY0QmjiynV9+AN6ZNVfobAMsemEaXXh1eQofcIgCN0zzLSRUjyJro0DnZW55R+fg/OO3dsk3xTgr",
-	"29LzM5WKuyrWSxBWq15WtLN0MORiIFCZI90stREVgw6aeHV25/Z0e1Mod38J0YK0f0KuWuGm9UbTwq5u",
-	"mcI03vxxtOX10JZOLzotJ3cAeJahu6IsMxrTQPErZKtHa+TT8fbmXZh+UwoAXUF1T4mUUy5ir97eEsOV",
-	"SRS5abZqkHR5vUU/4Xw6Dcu0ca/Lu0gMr5sDfZnF3KRUoFzpJMf0tnTgf4lEVFyZNSurTKnSWWU23sUK",
-	"OhqhcCeYXKo17LK1o0fmfHohCpuKYcKnT6QNX8XYtRw4y/wZOI+QC2caDPrZ4eHTqBwyYJ7gvtlsjzk/",
-	"2P+997dmi36dWA+f6ehOn/we9BGtnOHXHci160B5w7DSpW/Lf3nBJ43Mt41FhsFNxCflFp3YmR73hCkf",
-	"X15YS6X7Lix33vUGVYUrnG1Wa13DCxsG1yTJ0B/fZ171gLAZ/HD27u0SGPUCworntiK1GyX8MpS1XoJR",
-	"ps2iM72jFryOReURxcYtax8VHYyVSm0EMXUkUF1KymNH7R9Ozs7h+P3pPpyNSYoShtyEr8/5QZpdJjQq",
-	"GsJ0jAKB9FnEWYSpAipNsIokE4Qdu7AQ5usKoUzVIWjWFYLRWcI+mysyIRSgemayQCSkZETZPPLFBIiH",
-	"YPNQgLAY8jSPPtO/CJNTFHnrCgrvhiB5vijQYkmaDtQYqQALGglDxKTPiIIxn+B+n/XZ8TzWm3LWgwv9",
-	"gAv6m/v93AAeLC80QgC4MGC6wpnlhxfPgIB9FfEJyj4bCj6B9+/OzuGAZGp8YF7uwwmJxqDpyPQNksws",
-	"YE12AVXAEGMJlPXZxc2e28E9/fICdrT9EMI1xakGJE/1LEg8oWxXj257sLHWuk8uES4x4dP9PjOnLRKI",
-	"QFj2q/Eom2iGAjt1ge27+31WuLMKxCqwJSix0+Aod6KTlAa94On+4f5TKyzGBrFL0LB+VavzFCA5jYNe",
-	"8MKEN5w7ueuSVHIJWhOJv1oEfkXnuqtSuJasiyk63xwebnpspwh5cgCOwdK6xSgN0G/t8L5ei2kelNKI",
-	"zCdH7Z8sJjro746etn9X5JPoD775e6cPKmkeZbYX9D5+0sauC7kOTm6iMWEjBGKIGLRyaQg5Vy9NxDUB",
-	"OeZC7SX0GmModDQTq/wx0CSsmW2ViIKeNcL16Ad5WPMIPRj4CtVLG4JcTtz86F/mvMmBzR68C1sbujS8",
-	"Li1dUp1uWsWTdywxyZnSMkMtsGxwoUTQgNi3emrC48J08eXRKbvQOfI2J0/A/qB3YHW8o8MaHW/RrpJq",
-	"ZqCvZbNZiG8eRUD7fCbL8Y6LMLDLN9zOiiUtexShTJrsLNiJiMQ9yiQySRW9xmfwV4NMA8MOz/79Nbw+",
-	"/bcTmNIkjoiItRQhmgPngqQu+9COlqvOQYecwL825+f6geIL7m+Az6ct8q1qmoCHb+m9eGhuddiBW82T",
-	"Bw3bKRjNayqVoZ8S43h5/MrLN6zYnXOOg1uLAHctLCTY7obUJd65NIzPeCf0F9+2f1GkVla37pVWDs0q",
-	"u2/dqrzcJulrkkqJisbLO2wOXPM93ryOUklteWAdpRm1gAyVS+i0ovqx4drKalAFOd9rQaa184wZmdYZ",
-	"U3nqYTAH0VK652JBiZVw2WncCypnWeSF4IKEcn+QyUDQKLdvo0rKqvry5LZDDTVJrw+tu7ccatXQTCU1",
-	"W4LZUYxhh2siIgqmPEtiuMTQanIO/LuPkKwOOxgLRdWBe9KhQZlF2POhNpYzBpJrBjYz/5MRoWXzoXJK",
-	"3J1SYxOU3mZVfLD5L2sQsC3e0sFm2LIZ0sGoyEMCPFbFCglva9kRZVfUYLQwi27e5g4dJxvseH64udH5",
-	"lrpda7ZbNiaqWWoezmkI5TFrsbkBonmQfJYbsLb8kvWOujxAw7aKYkxVTeJDxtrUXq+TLT+iMhQXrK8c",
-	"b8U95z0+e3gd2GQ91pTOyVgILn7jq5i+j5h2mw0kr6KgJfKO9QZpLZpxm/vajvKNUtk+sOcVd1YDTtAe",
-	"QVYJ46V5XtDFAn59u6w82w/iR82q7Bqd6mSUVKrZU0W3MqdA9szllxd8IrtvWtiiLwV/JJn/ORwpZqWr",
-	"CpZ1REbYpaEt/FfxvVT35g0RV5SNwMXIwYRcoXQiMmNDyqgcY7xQE8s13gf3dZ+50k/6TyFsme5XI3Ee",
-	"igecoTQ5+eYc0eWxgVQ8NR9NzHmipgeGNwqiMUZXu6YHeUXT/DBOKpokMCVUUTayJ2p+d1KO71vxKFUS",
-	"6j83gfrVr9QoKDXW5sarQ3suoAj93KiAtF6ntR1NqxK5/xhYT+EBCGJejOSrN+mrmtrsTbISZqHUYsml",
-	"RJW11xY9SpshSrXoBa5TmxY9sts/xd6eT8gfkd3oGfr0QETbQqsVOn3UauSxxvoniwbBKh7Vh9Qq16G2",
-	"g1sX2XfXle6CB0LCTmLiT2DEVNf7eaJee1tXkbpDy6J8eIOZdFwYNFWRNSHiShs2aoxiSiUClcaeSTGG",
-	"y5mxZQpDx2Pd7MN5qRCm0dgZxBjRGCVMtQ5ihKD+oNbSWSKVzat3/noJf6CS14lUl6wg2ClKoz9+le7+",
-	"9pHX5g/zKs9cQJ4jt6nzvk5S4yDh+tN5LHRZjiwdxv9w9u5tDwikZGT0y4QytJ41AstpRaC4CY4EIuHC",
-	"PLnosyG3OGSo1vSzw7IkAa6hol8oMYMxkYAsxtj0bZVbPRZMiewzgSTe3YefNcpdHEcRpqoHCm/UgSl2",
-	"tGeTDy965Q93LPa6aez2GZFA4AzFNYq9M2QKTNEluEj46CKEhF5jaPkHYXCBLL4A0zlM9TM3zz4rJurj",
-	"J6/QFHFa4t/eaEcXKeq9IeLIU++g9jSw8S6Ixcsg2m6D2LbGaopcab15cfeq3XiuKqji5ms+ssj4yNVZ",
-	"JWZPJCQGq754RcJ3t0U5ubTx9pRyhY+2K01W0VnuyU6LJKkuqvi5S3l6ECFfTcL1SXw9mxB4EqNUMKQi",
-	"J41HSk0n1mciZtZT8ifW0++J8zeRzcdrwfxfSs227vrZpuBaSKn0kJJuAS7/C3a0bswzZTP45O5jF1Fl",
-	"OnoioQyLElnpx1/JqYWcDm5NcuwVzu66UNYs2DLWu4Rev7WIebbvo0Xudwzn6DybxxvYrN0vGLc9mliO",
-	"eJu8xW4LRDQl9lo8r8Wq90ubrO7KKSDGRujBbd86/ftBD/73v//nDhifhsCZMxjzPD9t1ipIkEjVZ/bV",
-	"RX77wAW4QmUhZEzRpCiaT+XyKai1VfvswtZfvwjtpVNEKmuckkRyY/P28wrtemamR1SZYAODYBb1+LDP",
-	"kERjk39oIwl8tufPhKq6GLoqkM7sOuAS1RSROZt+OqYJAuNqTNnIQUTWJZ3lQPGbnd+VbM6n1Wp8+0dL",
-	"Zd06HtpYOK2QH9hW0XGTJzc3eyxe58S3KNzvzb61hrFWVg3y/gns3TO7YkdaT6RbuCU4qgA13u68falp",
-	"3ORH5ln2T/ePdj+/qKFlljYv4dsQaHaWF+DdZgSMG8SDePmbR4xn5kZFdzmKqxnwRJrosyFN8AFy+ZYx",
-	"o3zxQQNu/DS/nOALNqi890F4ULFY7eN3S0jFBc5v6TEeCnOnJsPp3D3zMJiJ7jqCRmQ8KRo9RFhHfep7",
-	"cO8bqf2920sg6jrPb/StKT2wXCCgVEQiBJLSvSuc9d4evzkJgdM46p39+PyHkxfnIUQJ7f14dvLBlFVh",
-	"nM0m3BTt9V49nN9c0QyAf+ntD2AdGJgzlI3lAdnTw88r/8dzoYdPF8tiqvYSPir8Gl9QeQEt7IheACR8",
-	"VMtPiitI2qoO2FstmjiDvYdjm/pL6dISz2658Ztqu7x0d4rY6OgifmCczzyHyhvOqOKipYQLnd8l0cgy",
-	"T8vtvmgB7r+aw3eLtmkIrmbIF0Q1uTIobSxrzM192ykRElcs0+GqUO3PyCRpwo53KTJbxmqFbcs7XeHo",
-	"VPMDN1ZRdauRWM7HVM5brkocxZUFdet+724X+ILJYeHaBg/Q7SK/tKI0xcUPbsfNhRLrJHm+59Ls87YC",
-	"rPIrRB44pspesOEnsdRdvvGZ2y0PGbluyukBAVeGvxWrTFXBEhc5uNV/Blqd7JA5WeDb17zJUt6khiDs",
-	"aFnm/LUD/WR3he0IGzl58JXcthlc3JV0at0AnpOfgqgaj37WMa1balZtWSL8YQmGbXj6Nb+wWU7kZTc1",
-	"rJ5IMPc8ARdQhuZq4qNUZ7uOef1UVNjeGl6US4XXeztbdHEEaYJYn0iYFwVfQSWvdj4v8fzxkyZX27dl",
-	"FZlIgl5wQFJ6cH1kFGg3zG3OOWx5v/JPez938WThmpviuTkwL/12N5UVv0sXohbPTC3V0u98rXef7v4v",
-	"AAD//w==",
+	"7H17d9u4lfhXweGvPbFb+jWZtL8qf+x6EjebbmaSjdNpz0ZZGSavJNQUwAFAyxqve/pp+sH6SfbgQRKk",
+	"wIdkSRM7+csWCeJxcd+49+I2iNgsZRSoFMHgNkgxxzOQwPWvl3jy+qX6h9BgEKRYToMwoHgGwSCI8WRE",
+	"4iAMOPyUEQ5xMJA8gzAQ0RRm2HQmJXD16f98PD34b3zw8/HBHw5HB59uT8Jvnh3f/SoIA7lIVW9CckIn",
+	"wd1daAZ9y0+TRPURg4g4SSVhqp9T9PL0FSJxiBhHw+DvwwCNGUdwDXyhXh0G4f3nuvf3//VOd79xvu8z",
+	"2gonntGu8Wf45g3QiZwGg2+eHYfBjND894lv1DdkRmQx5E8Z8EU5ZqJfut3HMMZZIoPBybHqHN+QWTbT",
+	"v8xY9mcxEqESJsD1UN/j9DWN4aZptBlOR0Q38I54cFIbsDrmgX/Qt+OxgMYFMvPWO57b+bG/bx4D/27h",
+	"Q68xgSRGbIzkFFBChIQYscu/QSRFiIbBwTBAlzBmHBCRGvVUB0BjQicF7tXnqkYbXS6CBnQ7+LeP+ODn",
+	"kcKyRpr4gMVVI4ZJLK62QYp3qkORMipAc4PvcPwefspA6G2JGJVA9b84TRMSYQXEo5SzywRmv/2bUBC9",
+	"dabwKw7jYBD8v6OS4xyZt+LonfnKDFrdkw9TQNwMi2IGAlEm0ZhIvUOn714Hd2HwgtFxQqKdzuu1RHBD",
+	"hBQIJxxwvFAT+SPjlySOge4aQhFOEuBPBOIsgRJOOEnYHMkpEWp2PzD5R5bReJeT+4EhkUVTxZxDxDMa",
+	"IoWuiFAhMY1A8XFDX2qCHxh7g/kEdg29SxYvEBGIXQO3lD8jEu2doO/Jd/t2Zt9jurD4L3Y6QcbQDNMF",
+	"GmOSQIwSNiFU7+efKc7kFKhUY8Out/UaJyRGEYdYzQAnQnMq+63q+kUCmGvOZTdbfMdizXVxHBPVEU7e",
+	"cZYCl0RxmDFOBIRB6jy6dcXnqlIyDGK+UB9XxIPhjLbpJWMJYKraEholWQyjmM2pkBzwrPKZndzyd4wm",
+	"i5HZmn4fWHatV0ckzMSa/FlL1demgxMjVG0LzDnW7CgTMEqwBCFH18AFYdQ3xerOcuAZRXMip5oSXp6+",
+	"eiJQlHEOVKIJYzGyXWkaBlxIS0ZB/9WfY6EwQ2Gl6WovfzNj1yCQZIjI/WAZPHeuEPvo7v6nonHJL14w",
+	"SiGSdl1VxIkYpSPzxe0y6KLiS4tZy7jjQsXzHm4kx8sqBEZ/On/7g+VpCAsk4UaGiEiBBFBBJLkGo2UI",
+	"NAx+85vfDAPf1k6ZkbJLLzT1e9+kWIg54/HynOw4aD4FigTI54gqjRlxkBmnECNCUaSI1TeTlHF3JoUe",
+	"5WoXywqLu4lVWIfOzrTv6RrcorLpdWbRjQRrUWENUZxRT1yiXA9zgrDa4bf//9nvf9eCL92jFwjU3dTF",
+	"qFrr4xZMKZT93z179vRZu3nRYAJ5J7QhtHrBkqSNaZh3VfbcJiUdJnS3zIIlkzgZAZXcDuGxR/yrEkH9",
+	"a9+6Xp6+Wl6GtXd9XGJMEkhY5H03xWJEZmobR8A54+58XUlZb0KzJMGXCdSEa9kxEaMUZwJif4cST6rg",
+	"XupgCapkBlINORLZbIa5x5ZTAkdtUZwl8BzBLJULbbDNMM1wgpTY9lGzFW6jKRbTHmvzyCuNjDmY3bX7",
+	"AOxbigVIw263oW9cB2Qb3irM2QDC6jF7Yuo7LKPpGmy9FX9q8ynbNkzifeYn/HHzpCpbX3bWQmZVtdXz",
+	"WuKRgii/1lDTrcaMz7DULiMJBwovvOKm8qmQ2DDdfh8DjUeqQeMXnaSsxEeEk/Zelr76KYMM4hFeYaoK",
+	"erkkB6rEx8cgp+dYi0VFx0EYXOLoakySxNnvshcNn3suWUj7eSs1aS/guW7qYSPdbKPwERY8pAJq/8b7",
+	"MMmFdj55B5yhwfXaFJtpRVtx6xhuK9heK9tQD9KwaQJwO0NXQFyJqSv+thm+bobuydvfZ3Rd9l4QWEHn",
+	"WRSBUENbpPjUJXhNF81T+wsm8g2hsAxiDiJLjEdnJea/OldYZcrnLOMReOVU7t/xypw1tL7VWZXmTpXP",
+	"XIUnn2LDyn4s6bW2NENWKwmJNZcsCuhuHxrlqopx2yHTxQ/sUCvxhBzoG+ILxRR68QaHBhwaN0LKSCaq",
+	"YBv2IfswOLsGKt+wyUpWD1w3EY1+M0pY/mmBd4TK330b+CzWwn5fiV+wOQXunUKLntiCqPmpj+/dfGpO",
+	"IPoQUW17K/CwPeWTL+aTA9S33fn+tKFxMUh/JC62fQMo7AzfB4H/A3Aip6/pmC2vRNluSgW7xKJTGJh+",
+	"FCFkIvd8KG2Wr/ZhbTGVGbidNi/F9rS0GKtRFV2MpoC5vIQWjtxLeTZj5YQ/1XNQZm5G8/97yffMvz2v",
+	"tUF9puzpNp7QOVPFs82J6q13GdHVSHLcRI1kBkLiWbom2RWDV4dyO+5Yexu9LXlsepGcC9gNUN2S46OT",
+	"8N6wiV9nS+zTlfjlPXeo/N5hg3oivqlrVdg9+9qQBdVoEVGYj7r16DAQVyRN+2jUZYfe9TGWeKit6grv",
+	"JLlGcmNRlKUE4pFImBT+4weWAm17b63glhZW82hr0viqDi1Lu7r50vzrQ9UmV1lLE7TXQaBVTyby/Vjr",
+	"HKQAVUuwjz8epxGQTbBo43UpY0l/HqfxeAPMzYzah6mpEdc1lFfe0PX3ZHneNhhgydH+/o8v0B++ffZ7",
+	"ZIMMUAwSEw2N+uzVcy+95+EgTbLXqhDL9CmJTKDlyKDLgLMuMdNNMVSYz9W3gS5XX8kI6fIJZxzLwpPl",
+	"QlhAxGgsmtUtms0urW1ybwcv5IpUZ8sy7s+7NTN8M2okn1BTjP8cmxPGiVyM5kAmU9nK3FsNnT666W6c",
+	"wy7KFC7iNgNO8sXIbmo37ynj/wp3RMWhXInPtO5gZwB3p+y2LG9CFyG0cWQzvzwGqDdrrtDZBlh0bRp9",
+	"eLU7hfcwBg4bpvkOEmpGkbVRoPcyt7yjJTh/+a1d8k1RRl1bujxTqbirYrUEbrTqZUU7S0djxkccpD7S",
+	"zVITVDbqoYlXZ/fBnG5vCuXuLyE6kPYL5KoVbtpsNNV2dcsUpvDml6Mtr4fWOb3otZzcAeBZhuqK0Exr",
+	"TCPJroCuHq2RT8fbm3dh6o0TA7+C6t4SS9UZxpoJ4LlptmqeiLveoh8ntKtlmSb0f3kXseZ1JdA9AW4p",
+	"4SBWOsnRvS0d+F8C5hVXZsPKKlOqdFaZjXexnEwmwO0JJhNyvbDD9aJHSj5dS0QhfJyw+RNhIvghti1H",
+	"1jJ/jqxHyIYzjUbD7Pj4aeSGDOgncKg322POjw7/Pvhtu0W/TqyHz3T8EXNiqLLDYeQLHBMQcZMIVAXR",
+	"DPMriJF5rfPBMLqCBZJTLFHC2JUbcLuX43uING6ECKdkdAWLEP3rH//0ndeHwRUs/CeEOMnAH2+mXz1H",
+	"lXhb89wAABFhJ9zpblSj52O5cPjUAt9deBQqO9IItLUcSAVge0S8tkCrDUKtIrdLMKoBTDf9BXKB+ksi",
+	"rLaCsus+Etae5/rPpCakEhXTdMTdbVXkDcNKl775/PUFm90TtjcRm7kteoFXjXtGpU/Tqa2l0n0fEJdd",
+	"b1D5buIpa9uBa5xrdHOwAcJ0oaPRGwjNPQup6MGtOvMylJWmD1HGiVycqx014LVCP09T0hzGPCo6mEqZ",
+	"mrQkYkmgupSUxVZ+vj87/4BO370+ROdTnIJAY6Zz4koJm2aXCYmKhoprc0B4SCNGI0ilYto6mBjPAO2Z",
+	"hYWoXFeIXDkZIqUMhEhbAeGQlqZBiApQPdeppQKleEJoGUums85CZJJbEaYxynNHh1T9wlTMgeetKyi8",
+	"HyLB8kUhpegJ3YGcAuHIgEagMUAypFiiKZvB4ZAO6WmZQEYYHaAL9YBx8rP9/Z0GPDLahRadStIqMF3B",
+	"wmgYF88RNlIVRWwGYkjHnM3Qu7fnH9ARzuT0SL88RGc4miJFR7pvJPDCAFanLBKJKEAsEKFDenFzYHfw",
+	"QL28QHvKIg/RNYG5AiRLtbyPZ4Tuq9FNDyaBS/XJBKBLSNj8cEj1+aVAmANa9lSzKJsphoL2mrLl9g+H",
+	"tHAQF4hVYEvgsNPgJD+WwikJBsHTw+PDp0b9mmrEdqBhTiqMFVGA5HUcDIIXOmDog9VkbeZrLtkb0vtW",
+	"S+urWDF3VQpXumo97/eb4+NNj21NC09i4SkytG4wSgH0WzO8r9dimkdObrL+5KT7k3r2pPru5Gn3d0WS",
+	"qvrgmz/0+qCSO+qyvWDw8VMYFEkMwdlNNMV0AghrIkbKXNOEnCuwOocBIzFlXB4k5BpiVFg9Ovr/Y6BI",
+	"WDHbKhEFA+PWUqMf1fJcJuBBxFcgX1SSUdzaEB/9iy6bHJkCBXdhZ0Ob6X/3aYto583+8WCfu+Ado95x",
+	"D9Qr08s1DhVY84YIkw+fBwI9EcjZ4ucF9hihUNpFOpQtT0dULNJJSbTY5KQ3+XCKpeYwx8fKlDXtfL4d",
+	"blbLF9wxP3OTvxoy84sWSgEQV/l2f7aYtTIbrKCiEV9KPHNIExwpTlaCoDTENSIa9BOSKaUGaMQXqYR4",
+	"vz/2aRVgiaUd3VZyA++MfpiA8WJUcfSlfl7D0gqyfLusXpqPHsBGmsm3f1FUhahupFljZfdW3pewh2QJ",
+	"PhPqfNSb+UrZE85in2tpUaHFLQiFqr7gqVxTT+HdbP2aT4ot5CmRTYj40qQvblm36dHS1iRSTato+pYm",
+	"uraVMGafMs1NYpIApPbj0Pi4ExYXxx6+MkTSLLQEaXvtCXQ4GhwZ//DJcYPDrn4mI+RCb/+Y8ZleiG8e",
+	"RTLsUvkAJ1dqieHq5Wu7zhjgCpclJlTo4jZoL8ICDggtkPg5+rXG6pFG4PP/eoPevP7PMzQnSRxhHit7",
+	"GStbMzeZm4o3mdFyt3vQAyV/3V7ezA8UX2JwC3y2qSpXU4w9bFPtxYNTjvWkS/718vSVl3EZB4NRKBTn",
+	"OLo1CHDXwUKC7W5Ik/SyKdyPXGypVfbfulV5ualxqEgqxTKaeqwY9Tjf483bL5W0+B1bL+2ohfBY2npY",
+	"xinx2HDtfpbOOyXIlKGTUS3TemOq0o6WGMxRtFQtq16PcyVctgZ5zbnmirwQ2QSD/CxZZy8rlDs0Eemu",
+	"U3J5cluy5v01w3btpewIiGugmUplO2FKKkGM9hg3p9JzliUxuoTQaHIW/PuPkKyOe7hFi6KN9/U4KDDX",
+	"Yc/GCOu0fMEUA1vo//EEE9eIrUSY9qfUWCe0dlkV77M1nKZO7dseNsOWzZAeRkUeTuyxKlYolrGWHeEe",
+	"uo0mtVn0i1Tp0XGywY7LwMiNztfpdq3ZbtmYqFa48HBOTSiPWYvNDRDFg8Tz3IA11avNObCtIaLZVlHL",
+	"uqpJvM9ol9rr9cHn4W2a4oL1leOtHER6Q+92rwPriikNlYczGiIb+/1VTN9HTNvNRjivwKYk8p7xBikt",
+	"mjK53w/lW6WyeWAiM3o4/gu6+Or0rzj9i1JJRLGnim6l413MQeJfX7CZ6L9pYYe+FPySZP5lOFL0SlcV",
+	"LOuIjLBPQ3NvQsX3Ut2b7zG/InSCbH4NmuErEFZEZnRMKBFTiGslxW3jQ2S/HlJbOVv9KYQtVf0qJM7T",
+	"eBCjIHQ9Lx0xZWtgICFZqj+a6cgpRQ8UbiSKphBd7ZujkyuS5mFHQpIkQXNMJKETEzvkdyfl+L4Vj1Kl",
+	"GNfnJlC/+pVaBaXC2tx4tWjPOCrSxjYqII3XaW1H06pE7g94U1PYAUGUhQy/epO+qqnt3iQjYWo3VTgu",
+	"JSKNvVb3KG2GKGXdC9ykNtU9sts/xd6eT8ifzdnqGfq0I6LtoNUKnT5qNfJUYf2TukGwikd1l1rlOtR2",
+	"dGtzGO760l2wIyTsJSa+ACOmut7PE/W629oLvXq0LG5fazGTTguDpiqybI4kk1PgcyJM/qFkaQoxulyY",
+	"S0lyQ8dj3RyiD04Rfa2xUxRDRGIQaK50EC0E1QeNls4SqWxevfPXWvsFlbxepLpkBaG94ma5x6/S3d8+",
+	"8tr8YX5JFuMor6+xqfO+XlLjKGHq0zLry5UjS4fxfzp/+8MAYZTiidYvE0LBeNZ0sGatJAGSTIdsIizQ",
+	"hX5yMaRjZnBIU63uZ49mSYKYgop6IfkCTbFAQGOwUddauVVjoTkWQ8oBx/uH6C8K5S5OowhSOdCXzxzp",
+	"QqkHpnDJxcD9cM9gr53G/pBigTA6B34N/OAcqES6YCu6SNjkIkQJuYbQ8A9M0QXQ+ALpzsscackXQ1pM",
+	"1MdPXoEuAOsPLK1HO9qcmKbbZfqfBrZepVm/S7PrMs1ta6y6QK7Sm+u7V+3Gc9NjFTffsIlBxkeuzkq+",
+	"eCJQorHqwSsSvqtB3cI0rZfPutUBu26EXUVnuSc7LdLB+6jiH2xy906EfLWAj0/iq9mEiCUxCInGhOek",
+	"8Uip6cz4TPjCeEq+YD39njh/E5nKAx2Y/1en2YNOzqwVj/CQkmqBbKY72lO6McukqVUg9h+7iHLp6IlA",
+	"LiwcslKPv5JTBzkd3eoyIFewuOtDWYtgy1hvS5f4rUXI65o8WuR+S6FE50UZb5BXPXqwuO3RxHLE69LD",
+	"VinutgUimmMiGy1WtV+VO0q1jTBAt0Pj9B8GA/Svf/zzDlE2DxGj1mDMKxoos1aiBLCQQ2peXeQ3l10g",
+	"W+Q4RBmVJCku3CJi+RTU2KpDemHubroIzZ3dWEhjnOJEMG3zDvPbndTMdI/6xtuRRjCDemw8pICjqa60",
+	"YCIJfLbnXzCRTTF0VSCdm3WgS5BzAGpt+vmUJIAok1NCJxYioinpLAeK3+x85ticT6uVvA9PlkpC9zy0",
+	"MXBaIT+wq5jXJk9ubg5ovM6Jb3Hpl7fOiDGMlbKqkfcLsHfPzYotaT0RduGG4IhEoPB274eXisZ1fmRe",
+	"T+jp4cn+5xc1tMzSyus/WgLNzvPLO7YZAWMH8SBe/uYR45lOrLcXK9rqSE+Ejj4bkwR2kMu3jBnupWkt",
+	"uPFjebHZAzaovHfJeVCxWO3jd0vYGiP5DZ/aQ/Hy9FWIKMxL98xuMBPsVWatyHhWNNpFWEdz6ntw3yoM",
+	"Db2bC+SaOscHP49aSg8sFwhwymXp2q4HV7AY/HD6/VmIGImjwfmfv/vT2YsPIYoSMvjz+dl7XUCOMrqY",
+	"MX3hh2+Oxa137QD498HhCK0DA32GsrE8IHN6+Hnl/3guA/TpYllM5EHCJoVf4wGVF1DCDqsFoIRNGvlJ",
+	"cX1hV9UBcyNeG2cwd/htU39xLjz07JYdv62K3UtbhsxERxfxA9N85jlUvmeUSMY7itWR8h66Vpb52m33",
+	"oAW4/1o/z16YhsjWDHlAVJMrg8LEssZM2cYoxVzAimU6bL3NwwWeJW3Y8TYFagp2rrBteacrHJ0qfmDH",
+	"KuqLthLLhykRZctViaO47qxp3e/szWQPmBxqV755gG4W+dCK0hSXxtkd15fRrZPk+Y4Jvc/bCrDKrx/c",
+	"cUyVuZzPT2KpvbjvM7dbdhm5biovYmSv8OrEKqd4osbEo1v1Z6TUyR6ZkwW+fc2bdPImFQTRnpJl1l87",
+	"Uk/2V9iOsJWTB1/JbZvBxX1Jp9EN4Dn5KYhq8wUO22tWbVki/GIJhl14+jW/sF1O5AXGFayeCKTviEWM",
+	"Ixeaq4mPyr0oTezrR+eGkwesjHqukvG5VovFPjSltNjL56i4EMT4S829P4hRnUewXBS2uOtmnTrhxcfb",
+	"YViVK5J2zK/KO4D8PCuHeFgGP9hK4SY62t639KVVDS8uzdqrFwh/voSMFlyEmnCphE3Efl/M9PGxo9v8",
+	"3yJYqF0brqDvV43Y0YivS8issh1hpxwJPgOS/QJU4nypWxEHncqzS4bbKRDu3IbWiHHFPWjbQzjnQrfm",
+	"k9oOPyIgoRNwnghUXt22gjux2nl5EdfHT0qjMn2bncp4EgyCI5ySo+sTrW/ZYW7zjTOlid2fuihI+aR2",
+	"vXfxXAf7Ob+Ntl/+dm7UK565df7Lp8WZi/NM343j/M6hcvfp7v8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
