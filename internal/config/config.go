@@ -32,6 +32,8 @@ type File struct {
 	AuthTokenTTL            string                    `yaml:"auth_token_ttl"`
 	AuthSigningKey          Secret                    `yaml:"auth_signing_key"`
 	OIDC                    *OIDC                     `yaml:"oidc"`
+	Notifiers               map[string]Notifier       `yaml:"notifiers"`
+	Alerts                  AlertsFile                `yaml:"alerts"`
 }
 
 // OIDC is the oidc block of podflow.yaml: single sign-on with ID tokens of
@@ -87,6 +89,10 @@ type Config struct {
 	AuthTokenTTL   time.Duration
 	AuthSigningKey Secret
 	OIDC           *OIDC
+	// Notifiers are podflow.yaml's notifiers by name (see notifiers.go);
+	// Alerts is how the scheduler delivers their messages.
+	Notifiers map[string]Notifier
+	Alerts    Alerts
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -186,6 +192,9 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 	}
 	for id, conn := range file.Connections {
 		c.Connections[id] = conn
+	}
+	if err := c.loadAlerts(file, getenv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
