@@ -227,7 +227,7 @@ func (f *fileParser) deadline(n *yaml.Node) *Deadline {
 
 // CheckNotifiers reports every notifier a DAG names that known does not
 // hold, at the line naming it.
-func (d *DAG) CheckNotifiers(known []string) []error {
+func (d *DAG) CheckNotifiers(known []string) []*Error {
 	var all []Callback
 	for _, list := range d.allCallbackLists() {
 		all = append(all, list...)
@@ -235,7 +235,7 @@ func (d *DAG) CheckNotifiers(known []string) []error {
 	sort.SliceStable(all, func(i, j int) bool {
 		return all[i].Line < all[j].Line || (all[i].Line == all[j].Line && all[i].Column < all[j].Column)
 	})
-	var errs []error
+	var errs []*Error
 	seen := map[[2]int]bool{} // default_args callbacks are copied into every task
 	for _, c := range all {
 		if pos := [2]int{c.Line, c.Column}; !seen[pos] {
@@ -247,7 +247,8 @@ func (d *DAG) CheckNotifiers(known []string) []error {
 				} else if hint == "" {
 					hint = "; declared: " + strings.Join(known, ", ")
 				}
-				errs = append(errs, fmt.Errorf("%s:%d:%d: notifier %q is not declared in podflow.yaml's notifiers%s", d.Path, c.Line, c.Column, c.Notifier, hint))
+				errs = append(errs, &Error{Path: d.Path, Line: c.Line, Column: c.Column,
+					Msg: fmt.Sprintf("notifier %q is not declared in podflow.yaml's notifiers%s", c.Notifier, hint)})
 			}
 		}
 	}
