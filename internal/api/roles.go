@@ -32,6 +32,7 @@ var operationRoles = map[string]auth.Role{
 	"getPools":             auth.RoleViewer,
 	"getPool":              auth.RoleViewer,
 	"getEventLogs":         auth.RoleViewer,
+	"getDagRunAlerts":      auth.RoleViewer,
 
 	"patchDag":           auth.RoleOp,
 	"triggerDagRun":      auth.RoleOp,

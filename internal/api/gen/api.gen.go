@@ -24,6 +24,57 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AlertEvent.
+const (
+	AlertEventDeadline AlertEvent = "deadline"
+	AlertEventExecute  AlertEvent = "execute"
+	AlertEventFailure  AlertEvent = "failure"
+	AlertEventRetry    AlertEvent = "retry"
+	AlertEventSkipped  AlertEvent = "skipped"
+	AlertEventSuccess  AlertEvent = "success"
+)
+
+// Valid indicates whether the value is a known member of the AlertEvent enum.
+func (e AlertEvent) Valid() bool {
+	switch e {
+	case AlertEventDeadline:
+		return true
+	case AlertEventExecute:
+		return true
+	case AlertEventFailure:
+		return true
+	case AlertEventRetry:
+		return true
+	case AlertEventSkipped:
+		return true
+	case AlertEventSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AlertState.
+const (
+	AlertStateFailed  AlertState = "failed"
+	AlertStatePending AlertState = "pending"
+	AlertStateSent    AlertState = "sent"
+)
+
+// Valid indicates whether the value is a known member of the AlertState enum.
+func (e AlertState) Valid() bool {
+	switch e {
+	case AlertStateFailed:
+		return true
+	case AlertStatePending:
+		return true
+	case AlertStateSent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DAGRunRunType.
 const (
 	DAGRunRunTypeBackfill  DAGRunRunType = "backfill"
@@ -181,6 +232,55 @@ func (e TokenResponseTokenType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Alert One message to one notifier, written with the state change that caused it.
+type Alert struct {
+	// AlertId also the X-Podflow-Delivery header of webhook deliveries
+	AlertId          string         `json:"alert_id"`
+	Attempts         int            `json:"attempts"`
+	CreatedAt        time.Time      `json:"created_at"`
+	DagId            string         `json:"dag_id"`
+	DagRunId         string         `json:"dag_run_id"`
+	DeliveryAttempts []AlertAttempt `json:"delivery_attempts"`
+	Event            AlertEvent     `json:"event"`
+	LastError        *string        `json:"last_error,omitempty"`
+	Notifier         string         `json:"notifier"`
+
+	// Payload state, error, logical_date, … as written
+	Payload map[string]interface{} `json:"payload"`
+	SentAt  *time.Time             `json:"sent_at,omitempty"`
+
+	// State failed: given up after alerts.give_up_after
+	State AlertState `json:"state"`
+
+	// TaskId empty for the run's own callbacks and deadlines
+	TaskId    string `json:"task_id"`
+	TryNumber int    `json:"try_number"`
+}
+
+// AlertEvent defines model for Alert.Event.
+type AlertEvent string
+
+// AlertState failed: given up after alerts.give_up_after
+type AlertState string
+
+// AlertAttempt defines model for AlertAttempt.
+type AlertAttempt struct {
+	At         time.Time `json:"at"`
+	Attempt    int       `json:"attempt"`
+	DurationMs int       `json:"duration_ms"`
+	Error      *string   `json:"error,omitempty"`
+	Response   *string   `json:"response,omitempty"`
+
+	// StatusCode HTTP status or SMTP reply code
+	StatusCode *int `json:"status_code,omitempty"`
+}
+
+// AlertCollection defines model for AlertCollection.
+type AlertCollection struct {
+	Alerts       []Alert `json:"alerts"`
+	TotalEntries int     `json:"total_entries"`
 }
 
 // ClearTaskInstancesBody defines model for ClearTaskInstancesBody.
@@ -728,6 +828,9 @@ type ServerInterface interface {
 	// PatchDagRun Mark a run success or failed
 	// (PATCH /dags/{dag_id}/dagRuns/{dag_run_id})
 	PatchDagRun(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID)
+	// GetDagRunAlerts The alerts a run's callbacks and deadline wrote, with every delivery attempt
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/alerts)
+	GetDagRunAlerts(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID)
 	// ClearDagRun Clear every task instance of a run so it runs again
 	// (POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear)
 	ClearDagRun(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID)
@@ -1260,6 +1363,41 @@ func (siw *ServerInterfaceWrapper) PatchDagRun(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PatchDagRun(w, r, dagId, dagRunId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDagRunAlerts operation middleware
+func (siw *ServerInterfaceWrapper) GetDagRunAlerts(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "dag_run_id" -------------
+	var dagRunId DagRunID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_run_id", r.PathValue("dag_run_id"), &dagRunId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_run_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDagRunAlerts(w, r, dagId, dagRunId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2426,6 +2564,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}", wrapper.PatchDagRun)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/clear", wrapper.ClearDagRun)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/wait", wrapper.WaitDagRun)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/alerts", wrapper.GetDagRunAlerts)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", wrapper.GetTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.GetTaskInstance)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.PatchTaskInstance)
@@ -3400,6 +3539,77 @@ func (response PatchDagRun413ApplicationProblemPlusJSONResponse) VisitPatchDagRu
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlertsRequestObject struct {
+	DagId    DagID    `json:"dag_id"`
+	DagRunId DagRunID `json:"dag_run_id"`
+}
+
+type GetDagRunAlertsResponseObject interface {
+	VisitGetDagRunAlertsResponse(w http.ResponseWriter) error
+}
+
+type GetDagRunAlerts200JSONResponse AlertCollection
+
+func (response GetDagRunAlerts200JSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts401ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts403ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts404ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5180,6 +5390,9 @@ type StrictServerInterface interface {
 	// PatchDagRun Mark a run success or failed
 	// (PATCH /dags/{dag_id}/dagRuns/{dag_run_id})
 	PatchDagRun(ctx context.Context, request PatchDagRunRequestObject) (PatchDagRunResponseObject, error)
+	// GetDagRunAlerts The alerts a run's callbacks and deadline wrote, with every delivery attempt
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/alerts)
+	GetDagRunAlerts(ctx context.Context, request GetDagRunAlertsRequestObject) (GetDagRunAlertsResponseObject, error)
 	// ClearDagRun Clear every task instance of a run so it runs again
 	// (POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear)
 	ClearDagRun(ctx context.Context, request ClearDagRunRequestObject) (ClearDagRunResponseObject, error)
@@ -5574,6 +5787,33 @@ func (sh *strictHandler) PatchDagRun(w http.ResponseWriter, r *http.Request, dag
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PatchDagRunResponseObject); ok {
 		if err := validResponse.VisitPatchDagRunResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDagRunAlerts operation middleware
+func (sh *strictHandler) GetDagRunAlerts(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID) {
+	var request GetDagRunAlertsRequestObject
+
+	request.DagId = dagId
+	request.DagRunId = dagRunId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDagRunAlerts(ctx, request.(GetDagRunAlertsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDagRunAlerts")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDagRunAlertsResponseObject); ok {
+		if err := validResponse.VisitGetDagRunAlertsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6178,95 +6418,102 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pdtu4kvCr1OF374l9Lr11ur85V/kx4yTujHuyTexezkQZGSZLEq4pgA2AltUe95mnmQebJ5mDhRQp",
-	"gYtkyZ2488sWCWIp1I6qwm0Q8UnKGTIlg95tkBJBJqhQmF8vyej0pf6HsqAXpESNgzBgZIJBL4jJaEDj",
-	"IAwE/ppRgXHQUyLDMJDRGCfEdqYUCv3pf3483vsPsvfb4d7f9wd7n26Pwm++O7z7SxAGapbq3qQSlI2C",
-	"u7vQDvpOHCeJ7iNGGQmaKsp1P8fw8vgV0DgELqAf/N4PYMgF4DWKmX61H4T3n+vO7//lne5u7Xw/ZKwR",
-	"TiJjbeNPyM1rZCM1DnrffHcYBhPK8t9HvlFf0wlVxZC/Zihm8zET87LcfYxDkiUq6B0d6s7JDZ1kE/PL",
-	"juV+FiNRpnCEwgz1hqSnLMabutEmJB1Q08A74t7RwoDVMff8g74bDiXWLpDbt97xyp0f+vsWMYrnMx96",
-	"DSkmMfAhqDFCQqXCGPjlPzBSMoR+sNcP4BKHXCBQZVBPd4AspmxU4N7iXPVog8tZUINue//8kez9NtBY",
-	"VksT50Re1WKYIvJqG6R4pzuUKWcSDTd4TuIP+GuG0mxLxJlCZv4laZrQiGggHqSCXyY4+ds/pIbobWkK",
-	"fxE4DHrB/zuYc5wD+1YevLdf2UGre3I+RhB2WIg5SmBcwZAqs0PH70+DuzB4wdkwodGDzutUAd5QqSSQ",
-	"RCCJZ3oi33NxSeMY2UNDKCJJguKJBMETnMOJJAmfghpTqWf3lqvvecbih5zcWw4yi8aaOYcgMhaCRleg",
-	"TCrCItR83NKXnuA556+JGOFDQ++SxzOgEvg1Ckf5E6pg5wje0Oe7bmZvCJs5/JcPOkHOYULYDIaEJhhD",
-	"wkeUmf38kZFMjZEpPTY+9LZek4TGEAmM9QxIIg2nct/qrl8kSIThXG6z5XMeG65L4pjqjkjyXvAUhaKa",
-	"wwxJIjEM0tKj27L4XFVKhkEsZvrjiniwnNE1veQ8QcJ0W8qiJItxEPMpk0ogmVQ+c5Nb/o6zZDawW9Pt",
-	"A8euzeqowolckz8bqXpqOziyQtW1IEIQw44yiYOEKJRqcI1CUs58U6zurECRMZhSNTaU8PL41RMJUSYE",
-	"MgUjzmNwXRkaRlJIS87Q/DWfE6kxQ2Ol7WonfzPh1yhBcaBqN1gGz11ZiH0s7/6novGcX7w8fmWAt4Qx",
-	"FluWADakCSY88r4bEzmgk5QLNUAhuFWAPWiy2IRlSUIuE1zArHnHVA5SkkmM/R0qMqqiwlIHi7uq6ASV",
-	"HnIgs8mECI8io6GtKTHOEnwGOEnVzGgrE8IykoDGWR9CuZ0djIkcd1ibZ7OMGpKDubx2H4B9S3EAqdnt",
-	"FzxJMFIOkZf2vQrIJtamMccHWq5IMkCmhOvUoz0uLNkso/JZzdzfExWN1+CAjfizMJ9525pJfMg8kIs4",
-	"G9ZPqrL1884ayKzKsz2vFRloiIprAzXTasjFhChjLync03jhQ9Dqp1IRobp/jCwe6Aa1X7SSsha9EUma",
-	"e1n66tcMM4wHZIWpaujZh7cBMm3JfAxyeta0ZOk4CINLEl0NaZKU9nvei4HPPZcslfu8kZqMCXxmmnrY",
-	"SDvbKAzkgodUQO3feB8mlaGdT74EztDi+sIU62nFqDDraC0rKB4rKxBfpFSvA3AzQ9dAXImpa/62Gb5u",
-	"h+7I2z9kbF32XhBYQedZFKHUQzuk+NQmeG0X9VP7mVD1mjJcBrFAmSXWnFmJ+a/OFVaZ8hnPRIReOZUb",
-	"N16Zs4bWtzqrMtyp8llZ4cmnWLOyn+b0urA0S1YrCYk1lywL6G4fGvNVFeM2Q6aNH7ihVuIJOdA3xBeK",
-	"KXTiDSUaKNG4FVJWMjEN27AL2YfByTUy9ZqPVrJ68LqOaMybQcLzTwu8o0z9/2+DZedpGOCNEmRlfsGn",
-	"DIV3Cg16YgOi5i5P37vp2LrfuhDRwvZW4OF6yidfzCcHqG+78/1pQuNikO5IXGz7BlC4NHwXBP5XJIka",
-	"n7IhX16Jtt20CnZJZKswsP1oQsiM7yrXZsVqHy4spjKDcqf1S3E9LS3GaVRFF4MxEqEusYEjd1Ke7Vg5",
-	"4Y/NHLSZm7H8/07yPfNvz6kxqE+0Pd3EE1pnqnm2PU649S4juhooQeqokU5QKjJJ1yS7YvDqUOWOW9be",
-	"RG9LHptOJFcG7Aaobsnx0Up4r/nIr7Ml7ulK/PKeOzT/vsQGzUR8UzeqcNnxuyELqtYiYjgdtOvRYSCv",
-	"aJp20ajnHXrXx3niobaywdWB5GrJjUdRllKMBzLhyotcYcBTZE3vnRXc0MJpHk1Nal8tQsvRrmm+NP/F",
-	"oRYmV1lLHbTXQaDqdpRODo7KvvLl/VjLFV+AquGk238YXQvIOlg08bqU86Q7jzN4vAHmZkftwtT0iOsa",
-	"yitv6Pp7sjxvdxK25Gj/8P0L+Pu33/0TuBM2iFERaqCxOHv93Evv+Vlonex1KsQyfSqqEmw4Mmgz4JxL",
-	"zHZTDBXmc/VtYJmrr2SEtPmEM0FU4ckqQ1hixFks69Utlk0unW1ybwcv5opUa8t50It3aybkZlBLPqGh",
-	"GC8cUkG5oGo2mCIdjVUjc280dLropg/jHC6jTOEibjLglJgN3Ka285558Evhjqg4lCvBSc4dXBqgvFNu",
-	"W5Y3oY0QmjiynV9+AN6ZNVfobAMsemEaXXh1eQofcIgCN0zzLSRUjyJro0DnZW55R+fg/OO3dsk3xTgr",
-	"29LzM5WKuyrWSxBWq15WtLN0MORiIFCZI90stREVgw6aeHV25/Z0e1Mod38J0YK0f0KuWuGm9UbTwq5u",
-	"mcI03vxxtOX10JZOLzotJ3cAeJahu6IsMxrTQPErZKtHa+TT8fbmXZh+UwoAXUF1T4mUUy5ir97eEsOV",
-	"SRS5abZqkHR5vUU/4Xw6Dcu0ca/Lu0gMr5sDfZnF3KRUoFzpJMf0tnTgf4lEVFyZNSurTKnSWWU23sUK",
-	"OhqhcCeYXKo17LK1o0fmfHohCpuKYcKnT6QNX8XYtRw4y/wZOI+QC2caDPrZ4eHTqBwyYJ7gvtlsjzk/",
-	"2P+997dmi36dWA+f6ehOn/we9BGtnOHXHci160B5w7DSpW/Lf3nBJ43Mt41FhsFNxCflFp3YmR73hCkf",
-	"X15YS6X7Lix33vUGVYUrnG1Wa13DCxsG1yTJ0B/fZ171gLAZ/HD27u0SGPUCworntiK1GyX8MpS1XoJR",
-	"ps2iM72jFryOReURxcYtax8VHYyVSm0EMXUkUF1KymNH7R9Ozs7h+P3pPpyNSYoShtyEr8/5QZpdJjQq",
-	"GsJ0jAKB9FnEWYSpAipNsIokE4Qdu7AQ5usKoUzVIWjWFYLRWcI+mysyIRSgemayQCSkZETZPPLFBIiH",
-	"YPNQgLAY8jSPPtO/CJNTFHnrCgrvhiB5vijQYkmaDtQYqQALGglDxKTPiIIxn+B+n/XZ8TzWm3LWgwv9",
-	"gAv6m/v93AAeLC80QgC4MGC6wpnlhxfPgIB9FfEJyj4bCj6B9+/OzuGAZGp8YF7uwwmJxqDpyPQNksws",
-	"YE12AVXAEGMJlPXZxc2e28E9/fICdrT9EMI1xakGJE/1LEg8oWxXj257sLHWuk8uES4x4dP9PjOnLRKI",
-	"QFj2q/Eom2iGAjt1ge27+31WuLMKxCqwJSix0+Aod6KTlAa94On+4f5TKyzGBrFL0LB+VavzFCA5jYNe",
-	"8MKEN5w7ueuSVHIJWhOJv1oEfkXnuqtSuJasiyk63xwebnpspwh5cgCOwdK6xSgN0G/t8L5ei2kelNKI",
-	"zCdH7Z8sJjro746etn9X5JPoD775e6cPKmkeZbYX9D5+0sauC7kOTm6iMWEjBGKIGLRyaQg5Vy9NxDUB",
-	"OeZC7SX0GmModDQTq/wx0CSsmW2ViIKeNcL16Ad5WPMIPRj4CtVLG4JcTtz86F/mvMmBzR68C1sbujS8",
-	"Li1dUp1uWsWTdywxyZnSMkMtsGxwoUTQgNi3emrC48J08eXRKbvQOfI2J0/A/qB3YHW8o8MaHW/RrpJq",
-	"ZqCvZbNZiG8eRUD7fCbL8Y6LMLDLN9zOiiUtexShTJrsLNiJiMQ9yiQySRW9xmfwV4NMA8MOz/79Nbw+",
-	"/bcTmNIkjoiItRQhmgPngqQu+9COlqvOQYecwL825+f6geIL7m+Az6ct8q1qmoCHb+m9eGhuddiBW82T",
-	"Bw3bKRjNayqVoZ8S43h5/MrLN6zYnXOOg1uLAHctLCTY7obUJd65NIzPeCf0F9+2f1GkVla37pVWDs0q",
-	"u2/dqrzcJulrkkqJisbLO2wOXPM93ryOUklteWAdpRm1gAyVS+i0ovqx4drKalAFOd9rQaa184wZmdYZ",
-	"U3nqYTAH0VK652JBiZVw2WncCypnWeSF4IKEcn+QyUDQKLdvo0rKqvry5LZDDTVJrw+tu7ccatXQTCU1",
-	"W4LZUYxhh2siIgqmPEtiuMTQanIO/LuPkKwOOxgLRdWBe9KhQZlF2POhNpYzBpJrBjYz/5MRoWXzoXJK",
-	"3J1SYxOU3mZVfLD5L2sQsC3e0sFm2LIZ0sGoyEMCPFbFCglva9kRZVfUYLQwi27e5g4dJxvseH64udH5",
-	"lrpda7ZbNiaqWWoezmkI5TFrsbkBonmQfJYbsLb8kvWOujxAw7aKYkxVTeJDxtrUXq+TLT+iMhQXrK8c",
-	"b8U95z0+e3gd2GQ91pTOyVgILn7jq5i+j5h2mw0kr6KgJfKO9QZpLZpxm/vajvKNUtk+sOcVd1YDTtAe",
-	"QVYJ46V5XtDFAn59u6w82w/iR82q7Bqd6mSUVKrZU0W3MqdA9szllxd8IrtvWtiiLwV/JJn/ORwpZqWr",
-	"CpZ1REbYpaEt/FfxvVT35g0RV5SNwMXIwYRcoXQiMmNDyqgcY7xQE8s13gf3dZ+50k/6TyFsme5XI3Ee",
-	"igecoTQ5+eYc0eWxgVQ8NR9NzHmipgeGNwqiMUZXu6YHeUXT/DBOKpokMCVUUTayJ2p+d1KO71vxKFUS",
-	"6j83gfrVr9QoKDXW5sarQ3suoAj93KiAtF6ntR1NqxK5/xhYT+EBCGJejOSrN+mrmtrsTbISZqHUYsml",
-	"RJW11xY9SpshSrXoBa5TmxY9sts/xd6eT8gfkd3oGfr0QETbQqsVOn3UauSxxvoniwbBKh7Vh9Qq16G2",
-	"g1sX2XfXle6CB0LCTmLiT2DEVNf7eaJee1tXkbpDy6J8eIOZdFwYNFWRNSHiShs2aoxiSiUClcaeSTGG",
-	"y5mxZQpDx2Pd7MN5qRCm0dgZxBjRGCVMtQ5ihKD+oNbSWSKVzat3/noJf6CS14lUl6wg2ClKoz9+le7+",
-	"9pHX5g/zKs9cQJ4jt6nzvk5S4yDh+tN5LHRZjiwdxv9w9u5tDwikZGT0y4QytJ41AstpRaC4CY4EIuHC",
-	"PLnosyG3OGSo1vSzw7IkAa6hol8oMYMxkYAsxtj0bZVbPRZMiewzgSTe3YefNcpdHEcRpqoHCm/UgSl2",
-	"tGeTDy965Q93LPa6aez2GZFA4AzFNYq9M2QKTNEluEj46CKEhF5jaPkHYXCBLL4A0zlM9TM3zz4rJurj",
-	"J6/QFHFa4t/eaEcXKeq9IeLIU++g9jSw8S6Ixcsg2m6D2LbGaopcab15cfeq3XiuKqji5ms+ssj4yNVZ",
-	"JWZPJCQGq754RcJ3t0U5ubTx9pRyhY+2K01W0VnuyU6LJKkuqvi5S3l6ECFfTcL1SXw9mxB4EqNUMKQi",
-	"J41HSk0n1mciZtZT8ifW0++J8zeRzcdrwfxfSs227vrZpuBaSKn0kJJuAS7/C3a0bswzZTP45O5jF1Fl",
-	"OnoioQyLElnpx1/JqYWcDm5NcuwVzu66UNYs2DLWu4Rev7WIebbvo0Xudwzn6DybxxvYrN0vGLc9mliO",
-	"eJu8xW4LRDQl9lo8r8Wq90ubrO7KKSDGRujBbd86/ftBD/73v//nDhifhsCZMxjzPD9t1ipIkEjVZ/bV",
-	"RX77wAW4QmUhZEzRpCiaT+XyKai1VfvswtZfvwjtpVNEKmuckkRyY/P28wrtemamR1SZYAODYBb1+LDP",
-	"kERjk39oIwl8tufPhKq6GLoqkM7sOuAS1RSROZt+OqYJAuNqTNnIQUTWJZ3lQPGbnd+VbM6n1Wp8+0dL",
-	"Zd06HtpYOK2QH9hW0XGTJzc3eyxe58S3KNzvzb61hrFWVg3y/gns3TO7YkdaT6RbuCU4qgA13u68falp",
-	"3ORH5ln2T/ePdj+/qKFlljYv4dsQaHaWF+DdZgSMG8SDePmbR4xn5kZFdzmKqxnwRJrosyFN8AFy+ZYx",
-	"o3zxQQNu/DS/nOALNqi890F4ULFY7eN3S0jFBc5v6TEeCnOnJsPp3D3zMJiJ7jqCRmQ8KRo9RFhHfep7",
-	"cO8bqf2920sg6jrPb/StKT2wXCCgVEQiBJLSvSuc9d4evzkJgdM46p39+PyHkxfnIUQJ7f14dvLBlFVh",
-	"nM0m3BTt9V49nN9c0QyAf+ntD2AdGJgzlI3lAdnTw88r/8dzoYdPF8tiqvYSPir8Gl9QeQEt7IheACR8",
-	"VMtPiitI2qoO2FstmjiDvYdjm/pL6dISz2658Ztqu7x0d4rY6OgifmCczzyHyhvOqOKipYQLnd8l0cgy",
-	"T8vtvmgB7r+aw3eLtmkIrmbIF0Q1uTIobSxrzM192ykRElcs0+GqUO3PyCRpwo53KTJbxmqFbcs7XeHo",
-	"VPMDN1ZRdauRWM7HVM5brkocxZUFdet+724X+ILJYeHaBg/Q7SK/tKI0xcUPbsfNhRLrJHm+59Ls87YC",
-	"rPIrRB44pspesOEnsdRdvvGZ2y0PGbluyukBAVeGvxWrTFXBEhc5uNV/Blqd7JA5WeDb17zJUt6khiDs",
-	"aFnm/LUD/WR3he0IGzl58JXcthlc3JV0at0AnpOfgqgaj37WMa1balZtWSL8YQmGbXj6Nb+wWU7kZTc1",
-	"rJ5IMPc8ARdQhuZq4qNUZ7uOef1UVNjeGl6US4XXeztbdHEEaYJYn0iYFwVfQSWvdj4v8fzxkyZX27dl",
-	"FZlIgl5wQFJ6cH1kFGg3zG3OOWx5v/JPez938WThmpviuTkwL/12N5UVv0sXohbPTC3V0u98rXef7v4v",
-	"AAD//w==",
+	"7H3rdtvIkfCr1MGXHEsn0G0u355wfuxqbMVx1h5rLSWZs6aXagFFsiOwG9PdEMXRKidPkwfLk+zpC65s",
+	"gCBNamyNf0kEGn2prntXVd8HEZ+lnCFTMhjcBykRZIYKhfn1gkxevdD/UBYMgpSoaRAGjMwwGAQxmYxo",
+	"HISBwJ8yKjAOBkpkGAYymuKM2M6UQqE//Z/3pwf/TQ5+Pj74/eHo4MP9SfjVt8cPvwnCQC1S3ZtUgrJJ",
+	"8PAQ2kHfitMk0X3EKCNBU0W57ucUXpy+BBqHwAUMg78PAxhzAXiLYqFfHQbhx8917+//653ufut832Ws",
+	"E04iY6vGn5G718gmahoMvvr2OAxmlOW/T3yjvqYzqoohf8pQLMoxE/Oy2n2MY5IlKhicHOvOyR2dZTPz",
+	"y47lfhYjUaZwgsIM9Yakr1iMd22jzUg6oqaBd8SDk8aA9TEP/IO+HY8lti6Q27fe8aqdH/v7FjGK7xc+",
+	"9BpTTGLgY1BThIRKhTHw679hpGQIw+BgGMA1jrlAoMqgnu4AWUzZpMC95lz1aKPrRdCCbgf//p4c/DzS",
+	"WNZKE5dE3rRimCLyZhek+KA7lClnEg03+J7E7/CnDKXZlogzhcz8S9I0oRHRQDxKBb9OcPa7v0kN0fvK",
+	"FH4jcBwMgv93VHKcI/tWHp3br+yg9T25nCIIOyzEHCUwrmBMldmh0/NXwUMYPOdsnNDoUef1SgHeUakk",
+	"kEQgiRd6In/g4prGMbLHhlBEkgTFMwmCJ1jCiSQJn4OaUqln9wNXf+AZix9zcj9wkFk01cw5BJGxEDS6",
+	"AmVSERah5uOWvvQELzl/TcQEHxt61zxeAJXAb1E4yp9RBXsn8IZ+v+9m9oawhcN/+agT5BxmhC1gTGiC",
+	"MSR8QpnZzz8zkqkpMqXHxsfe1luS0BgigbGeAUmk4VTuW931aYJCLTPZtwxhhlKSCYLiwBlqVKVjiiKE",
+	"uaBKIYM5VVOzE1IRhRBNCdPNp0RBRDKJMVClGW4qeIpCUcuhiB5Rs8KlQUkiuenvx4NzHo8TPj94gQk1",
+	"esMUSYxCM/05Xk85v4HYvtK9LrHFMNCsdJZaJGhKlzCIBOrNGBGz9DEXM/1fEBOFB4rO0Nej00/K/uqv",
+	"nPrgfe0WMapOiiqcyVWba3bn1H6le3JdEyGIYWV46/AImZak7wONfplAI2aUEXAyiyKUGkZ4h1Gm9Dt5",
+	"Q9MUtTCKkcQJZRh88Kw4IVKNUAgu9BAsSxJynWAut5aa5wjihUFKFgknBj4kjqnecZKcVxDDdlpHCINX",
+	"IZgphIamIpKMYvPwX//4JxCZ42K5YSWjkshU1w6vXJAZfhlNLYkPYEJvkUGWAhkrFGDwWh7qp6MsHZmH",
+	"GupuZ1KrgAR2XkHouvECPlcWlobWeLAwKo0mE5GxZxL4nBnJck2iGwmExZBvqpcwlFiMWDa7ru1TVfEq",
+	"9ZP3Ja3mqFbZ5bDU2Gvqc6npVIbKgVkhzBoVlgjiI5cPnt2tkYZWnupMZg3CJmUny5wizoThzqNZCyvp",
+	"Tx+5ntarsQZXJkcRjz0Y+MfLy3OwLbRsvnhzeQ4C02QBpn0rardus4OAhkVQX3Mr6J/zJMHITujex+LX",
+	"5HI+9qa4IskImRKu4z7oarC+9qFvDc8TJMJo7E7Jkd/zeNHOnsYkkdgUZXW+v5Z1GAaxWOiPa2ZRbbeu",
+	"OU+QMN2WsijJYhzFfM6kEkhmtc/c5Ja/4yxZjByj6fWBI9763m1glxhr8pXt4MQak83NzSSOEqJQqtEt",
+	"CukQqTnFOuILFFlF73hx+vKZhCgTApmCCecxuK6M7oqksBK1AuNYJsyJBMd6bFd7+ZsZv0Wp9R2q9oNl",
+	"8DSwrbL7Pgx7cfpymTI6lIgxTTDhkffdlMgRnaVcOHlcJYYqmjSbrGQzVI5So6r5O1RkUkeFZXHSJFk6",
+	"Q6WHHMlsNiPCY8AbjTGaYpwl+B2UIm1GWEYS0DjrQyi3s6MpkdMea/NslhFKOZira/cB2LcUB5CW3e7i",
+	"iHETkF38UGPOFrihGbMPL3xx+vKcqGi6AQfsxJ/GfMq2LZN4l3kgF3E2XqU1LnX2Ebo6UWSkISpuDdTi",
+	"dQyE6qdSEbGGEoIsNort5tpqVT3uP+5PGWZrGkIaevZhaXfk9KxpydJxEAZaIx3TJPHquAY+H7nkQkHv",
+	"pCbj+r0wTT1sZDXbKDTbgofUQO3feB8mVaFdKsQFOEOL640pttOKUWE20VrWUDzWViA+S6neBuBuhq6B",
+	"uBZT1/xtO3zdDt2Tt7/L2KbsvSCwgs4Lb0Kr+dqYre2ifWp/JVS9pgyXQSxQZok1I9Zi/utzhXWmfMEz",
+	"EaFXTuVOvXVcR11a3/qsynCn2mdVhSefYsvK/lLSa2Np2/WWdS1ZFtDdPTSq3gc3bjdkVvEDN9RaPCEH",
+	"+pb4QjGFXryhQgMVGrdCykom5lxWq8k+DM5ukanXfLKW1VN4MP1vRgnPPy3wjjL1/78JQp8v5k4Jsja/",
+	"4HPW4rTs0BM7ELXivVt6N5/aY6c+RNTY3ho8XE/55Iv55AD1bXe+P11oXAzSH4mLbd8CCleG74PAf0SS",
+	"qOkrNubLK9G2m1bBrolcKQxsPxfGoRa48xGtzYr1PmwspjaDaqftS3E9LS3GaVRFF6MpEqGu8WO923as",
+	"nPCnZg7azM1Y/n8v+Z75t+eVMajPcgdpG09YOVPNs+0x+r13GdHNSAnSRo10hlKRWboh2RWD14eqdrxi",
+	"7V30tuSx6UVyVcBugeqWHB8rCe81n/h1tsQ9XYtffuQOld9X2GDjUKuculGFq47fLVlQrRYRw/lotR5d",
+	"HsqtpLiyQ+/6OE881FY1uPqc5bWRG4+iLKUYj2TC205XeYqs672zgjtaOM2jq0nrqya0HO2a5kvzbw7V",
+	"mFxtLW3Q3gSB6ttROTk4qfrKl/djI1d8AaqOCK/jcC1AtsGii9elnCf9eZzB4y0wNztqH6amR9zUUF57",
+	"Qzffk+V5uwiQJUf7uz88h99/8+2/gYssgRgVoQYazdnr5156z2OA2mSvUyGW6VNRlWDHkcEqA865xGw3",
+	"xVBhPlffBla5+lpGyCqfsDsPXYawxIizWLarW+74eysO3v4nzWWwp3drZuRu1Eo+oaEYfwyHoFxQtRjN",
+	"kU6mqpO5dxo6fXTTx3EOV1GmcBF3GXBrhU+UoRD+UIlaUK5zB9eCJsqdctuyvAmrCKGLI9v55QfgvVlz",
+	"jc62wKIb0+jDq6tTeIdjFLhlml9BQu0osjEK9F7mjne0BOcvv7VLvinGWdWWLs9Uau6qWC9BWK16WdHO",
+	"0tGYi1EeIJelNqJi1EMTr8/u0p5ubwvlPl5CrEDaXyFX9YSgrcK5S7HYMYVpvPnlaMvroa2cXvRaTu4A",
+	"8CxDd0VZZiPIFL9Btn60Rj4db2/ehek3lcSHNVT3lEg55yL26u0rYrgyiSI3zdZNDqqut+gnLKfTscwy",
+	"jrARd2d4XQn0ZRZzl1KBcq2THNPb0oH/NRJRc2W2rKw2pVpntdl4FyvoZILCnWByqTawyzaOHin5dCP7",
+	"iIpxwufPpE3bwNi1HDnL/DtwHiEXzjQaDbPj46+jasiAeYImMt5nzo8O/z74XbdFv0msh890dKdPfg/6",
+	"hNbO8NsO5FbrQHnDsNalb8t/fM5nncx3FYsMg7uIz6oterEzPe4ZUz6+3FhLrfs+LLfseouqwg0utqu1",
+	"buCFDYNbkmToj+8zrwZA2AL+dPH2hyUw6gWENc9tTWp3SvhlKJtg/yjTZtGF3lELXsei8kwa45a1j4oO",
+	"pkqlNnOGOhKoLyW1aSjPJLw7u7iE0/NXh3AxJSlKGHOTtlXygzS7TmhUNIT5FAUCGbKIswhTBVTaZBky",
+	"Q9izCwuhXFczwUGzrtCm1oRDVioyIRSg+s5kP0pIyYSyMvLFJEaFYPMvTUZAnt44ZPoXYXKOIm9dQ+H9",
+	"ECTPFwVaLNmUAjVFKsCCRsIYMRkyomDKZ3g4ZEN2WuY4Uc4GcKUfcEF/dr+/N4AHywuNEAAuDJhucGH5",
+	"4dV3QMC+ivgM5ZCNBZ/B+duLSzgimZoemZeHcEaiKWg6Mn2DJAsLWJNVRxUwxFgCZUN2dXfgdvBAv7yC",
+	"PW0/hHBLca4ByVM9CxLPKNvXo9sebKy17pNLhGtM+PxwyMxpiwQiEJb9ajzKZpqhwF5bQtf+4ZAV7qwC",
+	"sQpsCSrsNDjJnegkpcEg+Prw+PBrKyymBrEr0LB+VavzFCB5FQeD4LkJb7h0ctclZ+YStCUDbb3Ms5rO",
+	"9VCncC1Zm6mpXx0fb3tspwh5ct9OwdK6xSgN0G/s8L5ei2keVdJnzScnqz9pJvjp706+Xv1dkUepP/jq",
+	"970+qKU3VtleMHj/QRu7LuQ6OLtz2XjEEDFo5dIQcq5emohrAnLKhTpI6C3GUOhoJlb5faBJWDPbOhEF",
+	"A2uE69GP8rDmCXow8CWqFzYEuVqw4L1/mWWTI5s1/xCubOjSz/u0dMnkumkz0TExRQmkZYZaYNngQomg",
+	"AXFo9dTE5OFYfdGXP67sQkvk7U6egMPR4MjqeCfHLTpe066SamGgr2WzWYhvHkVAezmT5XjHJgzs8g23",
+	"s2JJyx5FKJMmKxn2IiLxgDKJTFJFb/E7+K1BppFhhxf/9Rpev/rPM5jTJI6IiLUUIZoD54KkLevejpar",
+	"zkGPXPjfdtel8APFF9zfAZ8PO+Rb9TQBD9/Se/HY3Oq4B7cqk+YN2ykYzWsqlaGfCuN4cfrSyzes2C05",
+	"x9G9RYCHFSwk2O2GtCWcuzSMT3gn9BffrP6iKClQ37qXWjk0q+y/devyclucRpNUSlQ0Xd5hc+Ca7/H2",
+	"dZRaassj6yjdqOWyhrXiakX1U8O1tdWgGnKea0GmtfOMGZnWG1N56mEwR9FSumezkNJauOw07obKWRV5",
+	"IbggodwfZDIQNMod2qiSqqq+PLndUENL0utj6+4rDrVaaKZWkkSC2VGMYc8kwxMFc54lMVxjaDU5B/79",
+	"J0hWxz2MhaLazkfSoUGZJuz5WBvLGQNbr2Nh/icTQqvmQ+2UuD+lxiYofZVV8c7mv2xAwLZoWQ+bYcdm",
+	"SA+jIg8J8FgVayS8bWRHVF1Ro0ljFv28zT06TrbYcXm4udX5VrrdaLY7NibqWWoezmkI5SlrsbkBonmQ",
+	"/C43YG3ZQesddXmAhm0VRQjrmsS7jK1Se71OtvyIylBcsLlyvBP3nPf47PF1YJP12FIyLmMhuPiNL2L6",
+	"Y8S022wgeRUFLZH3rDdIa9GM29zX1SjfKZXtA3te8WA14ATtEWSdMF6Y5wVdNPDrm2Xl2X4QP2lWZdfo",
+	"VCejpFLNnmq6lTkFsmcuPz7nM9l/08IV+lLwS5L5r8ORYla6rmDZRGSEfRragrc130t9b94QcUPZBFyM",
+	"HMzIDUonIjM2pozKKcaNWpCu8SG4r4fMlTzUfwphy3S/thaZDcUDzlCanHxzjujy2EAqnpqPZuY8UdMD",
+	"wzsF0RSjm33Tg7yhaX4YJxVNEpgTqiib2BM1vzspx/edeJRqCfWfmkD94lfqFJQaa3Pj1aE9F1CEfm5V",
+	"QB6VddC6WfNpXrdsZ2jTLNnmOzE1kwiB4RylgjEVnxMP1thvwW1395lsKYoIc8FV7iSyvC4vOAhlHbxP",
+	"jIX3xDfjE9vYsbmuUPGHHegpPAIDLovffPFefjGLur2XlsobJa0rLkyqrH+g6cHcjhBQzVOHNlnQPAHY",
+	"fdTE7nyQ/gyATk/kh0ci2hW0WqPTJ222nDo5WWdN63jwP0ERWKO2o3sXSfrQl+6CR0LCXmLiV2A019f7",
+	"aaLe6rbu5o8eLYtrWjrM8tPCgK6LrBkRN9qQVlMUcyoRqDT2c4oxXC+M7VwY1h5r+hAuK4VXjYXIIMaI",
+	"xihhrnUQIwT1B62W9RKpbF+989fn+AWVvF6kumR1w15xBc3TV+k+3h73+pjC/DYNLqC8smA758u9pMZR",
+	"wvWnZex9VY4sBX/86eLtDwMgkJKJ0S9NCX5jexJYTmMDxU0wLhAJV+bJ1ZDllf0N1Zp+9liWJMA1VPQL",
+	"JRYwJRKQxRibvq1yay1bIodMIIn3D+GvGuWuTqMIUzUAhXfqyBTXOrDJrleD6od7FnvdNPaHjGgr+gLF",
+	"LYqDC2QKTJEvuEr45CoEbS2Hln8QBlfI4iswncNcP3PzHLJioj5+8hJN0bAl/u2NrnWRyd6buE489TVa",
+	"T58779xqXrq16tatXWuspqia1pubu1fvxnMlVB03X/OJRcYnrs4qsXgmITFY9dkrEr47xKrJzJ231FUr",
+	"yqy6Om4dneUj2WmRlNdHFb90KXaPIuTrSd8+ia9nEwJP4oZz9IlS05n1mYiF9ZT8ivX0j8T5u8jmf67A",
+	"/B8rzXbu+tml4Gqk8HpISbcAl28Ie1o35pmyGaNy/6mLqCodPZNQhUWFrPTjL+S0gpyO7k0y9g0uHvpQ",
+	"1iLYMda7BHK/tYh5dvmTRe63DEt0XpTxLTZL/DPGbY8mliPeNm8L3gERzYm9fthrser90iaru9oTiLER",
+	"BnA/tE7/YTCAf/3jnw/A+DwEzpzBmOeVarNWQYJEqiGzr67y2y6uwBXGCyFjiibFJQ1ULp+6W1t1yK5s",
+	"vf+r0F7uSaSyxqm5FVKbksP8RgA9M9MjqkywkUEwi3p8PGRIoqnJd7WRKz7b86+EqraYzTqQLuw64BrV",
+	"HJE5m34+pYm5EHNK2cRBRLYlOeZA8Zud31Zszq/r1R8PT5bKCPY8tLFwWiMfdVUF0W2e3NwdsHiTE9/i",
+	"oghvtrc1jLWyai8jffr27oVdcXkRpF24JTiqADXe7v3wQtO4ycfNqzp8fXiy/zmEOJQlozuiZy7ygs+7",
+	"jLhyg3gQL3/zhPHM3FztLuNxNSqeSRPtOKYJPkLu6DJmVC/a6MCNv5SXYXzGBpX3/hEPKharffpuCam4",
+	"wPJWKOOhMHeX12LXHgcz0V1/0YmMZ0WjxwjraC+10KfEwiYVFvLLgf2dk4OfRx2lLpYLUlSKloRAUnpw",
+	"g4vBD6dvzkLgNI4GF3/+/k9nzy9DiBI6+PPF2TtTxodxtphxUyTaN8fippRuAPzH4HAEm8Agv/B5O3ln",
+	"9vTw08o381wg49PFspiqg4RPCr/GZ1TOwoSR6gVAwiet/KS48mZVlQt7i0oXZ7D3vuxSf6lckuPZLTd+",
+	"Vy2hF+4OGxuNX8QPTPOZ51B5wxlVXKwoGUTLu0s6WeararvPWoD7r4Lx7IVtCK5GzWdENbkyKG0sa8y1",
+	"bQwpERLXLAvjqp4dLsgs6cKOtykyWzZtjW3LO13j6FTzAzdWUeWtk1gup1SWLdcljuKKjLZ1n7vbLD5j",
+	"cmhcE+IBul3k51YEqbhoxO24ucBkk6Ticy7NPu8qwCq/suaRY6rshS5+EkvdZS+fuN3ymJHrpnwjEHDX",
+	"PqzEKlPFssJFju71n5FWJ3tk6hb49iVPt5KnqyEIe1qWOX/tSD/ZX2M7wk5OHnwht10GF/clnVY3gOfk",
+	"pyCqzqOfTUzrFTXSdiwRfrGE1lV4+iWftVtO5GVeNayeSTD3igEXUIXmeuKjUte9jXn9pajovjO8qJam",
+	"b/d2rtDFEaQJYn0moSxCv4ZKXu+8LCn+/oMmV9u3ZRWZSIJBcERSenR7YhRoN8x9zjlsOcnqT3sffPGk",
+	"ca1S8dwcmFd+u5vxit+VC3iLZ6Z2b+V3vtaHDw//FwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
