@@ -105,6 +105,10 @@ func (f *fileParser) callback(where string, n *yaml.Node) (Callback, bool) {
 				c.Line, c.Column = e.value.Line, e.value.Column
 			case "message":
 				c.Message, _ = f.str(where+".message", e.value)
+				if _, err := f.p.templates.Compile(c.Message); err != nil && c.Message != "" {
+					f.errorf(e.value, "%s.message: template does not parse: %v", where, err)
+					return c, false
+				}
 			default:
 				f.errorf(e.key, "%s: unknown key %s in a callback%s", where, e.name(), didYouMean(e.name(), []string{"notifier", "message"}))
 				return c, false

@@ -59,6 +59,11 @@ dag_id: x
 on_failure_callback: [{notifer: ops}]
 tasks: [{task_id: a, operator: empty}]
 `, "dag.yaml:2:24: on_failure_callback[0]: unknown key notifer in a callback; did you mean notifier?"},
+		{"bad template", `
+dag_id: x
+on_failure_callback: [{notifier: ops, message: "{{ ti.task_id "}]
+tasks: [{task_id: a, operator: empty}]
+`, "dag.yaml:2:48: on_failure_callback[0].message: template does not parse"},
 		{"number", `
 dag_id: x
 tasks: [{task_id: a, operator: empty, on_retry_callback: [{}]}]
