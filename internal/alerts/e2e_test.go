@@ -29,6 +29,7 @@ import (
 	"github.com/podflow/podflow/internal/alerts"
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/flowtest"
+	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
@@ -38,7 +39,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(flowtest.Main(m, map[string]func(*flowtest.Child) error{"scheduler": runChildScheduler}))
+	os.Exit(flowtest.Main(m, map[string]func(*flowtest.Child) error{"scheduler": runChildScheduler}, kubetest.Stop))
 }
 
 const secret = "s3cret-key"
