@@ -25,6 +25,10 @@ CREATE TABLE alert_deadlines (
     messages    text[] NOT NULL
 );
 
+-- The deadline check (every few seconds in each scheduler) walks from the
+-- few versions with a deadline to their runs.
+CREATE INDEX dag_runs_hash ON dag_runs (dag_hash);
+
 CREATE TABLE alert_outbox (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),  -- X-Podflow-Delivery
     -- Set for alerts that must exist once (a try's event, a run's deadline):

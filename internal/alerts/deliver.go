@@ -56,8 +56,8 @@ type Deliverer struct {
 	// concurrent sends (default 8).
 	Poll     time.Duration
 	Parallel int
-	// Deadlines: the deadline check runs every Poll too, over runs not
-	// finished or finished within DeadlineLookback (default 7 days).
+	// Deadlines are checked every fifth poll, over runs not finished or
+	// finished within DeadlineLookback (default 7 days).
 	DeadlineLookback time.Duration
 }
 
@@ -82,11 +82,13 @@ func (d *Deliverer) Run(ctx context.Context) {
 	defer wg.Wait()
 	t := time.NewTicker(poll)
 	defer t.Stop()
-	for {
-		if n, err := d.Store.FireDeadlines(ctx, lookback); err != nil && ctx.Err() == nil {
-			d.Log.Warn("check deadlines", "error", err)
-		} else if n > 0 {
-			d.Log.Info("deadline alerts written", "count", n)
+	for pass := 0; ; pass++ {
+		if pass%5 == 0 {
+			if n, err := d.Store.FireDeadlines(ctx, lookback); err != nil && ctx.Err() == nil {
+				d.Log.Warn("check deadlines", "error", err)
+			} else if n > 0 {
+				d.Log.Info("deadline alerts written", "count", n)
+			}
 		}
 		for ctx.Err() == nil {
 			free := parallel - len(slots)

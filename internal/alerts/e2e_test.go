@@ -402,6 +402,9 @@ func TestGiveUp(t *testing.T) {
 	e.DAG("one", "dag_id: one\ntasks: [{task_id: a, operator: empty, on_success_callback: [ops, nobody]}]\n")
 	d := e.deliverer(nil)
 	d.Policy.GiveUpAfter = 2 * time.Second
+	var mu sync.Mutex
+	results := map[string]int{}
+	d.Sent = func(notifier, result string) { mu.Lock(); results[notifier+" "+result]++; mu.Unlock() }
 	e.scheduler(d, nil)
 	e.WaitRun("one", e.Trigger("one", ""), time.Minute)
 	e.settle(time.Minute)
@@ -409,6 +412,11 @@ func TestGiveUp(t *testing.T) {
 	if err != nil || len(as) != 2 {
 		t.Fatalf("failed alerts %+v %v; want 2", as, err)
 	}
+	mu.Lock()
+	if results["ops failed"] != 1 || results["nobody failed"] != 1 || results["ops retry"] < 1 || results["ops sent"] != 0 {
+		t.Errorf("results told to the metrics: %v", results)
+	}
+	mu.Unlock()
 	for _, a := range as {
 		atts, _ := e.Store.AlertAttempts(e.Ctx, a.ID)
 		if len(atts) < 2 || len(atts) != a.Attempts {
