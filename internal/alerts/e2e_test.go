@@ -579,7 +579,11 @@ type mailMsg struct {
 	delivery string
 }
 
-func newSMTPServer(t *testing.T) *smtpServer {
+func newSMTPServer(t *testing.T) *smtpServer { return newSMTPServerMode(t, "starttls") }
+
+// newSMTPServerMode is an SMTP server with STARTTLS (starttls), TLS from
+// the first byte (tls) or no TLS at all (none).
+func newSMTPServerMode(t *testing.T, mode string) *smtpServer {
 	// httptest's certificate (for 127.0.0.1) serves the SMTP server too.
 	certSrv := httptest.NewTLSServer(http.NotFoundHandler())
 	certSrv.Close()
@@ -589,10 +593,16 @@ func newSMTPServer(t *testing.T) *smtpServer {
 		return &smtpSession{srv: s, conn: c, msg: &mailMsg{}}, nil
 	}))
 	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: certSrv.TLS.Certificates}
+	tlsCfg := &tls.Config{Certificates: certSrv.TLS.Certificates}
+	if mode == "starttls" {
+		srv.TLSConfig = tlsCfg
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if mode == "tls" {
+		l = tls.NewListener(l, tlsCfg)
 	}
 	s.addr = l.Addr().String()
 	go func() { _ = srv.Serve(l) }()
