@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -62,5 +63,15 @@ func TestSlackBlocks(t *testing.T) {
 	}
 	if strings.Count(s, "x") > 2900 {
 		t.Error("the error is not cut to Slack's limit")
+	}
+}
+
+// A Slack URL is the secret: a failed POST must not put it in the error
+// that attempts record and viewers read.
+func TestSendErrorHidesTheURL(t *testing.T) {
+	s := &alerts.Slack{URL: "http://127.0.0.1:1/services/T000/B000/very-secret-token"}
+	_, err := s.Send(context.Background(), alerts.Message{ID: "x", Title: "t"})
+	if err == nil || strings.Contains(err.Error(), "very-secret-token") || !strings.Contains(err.Error(), "http://127.0.0.1:1/…") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -205,6 +207,12 @@ func post(ctx context.Context, client *http.Client, url string, h http.Header, b
 	req.Header.Set("User-Agent", "podflow-alerts")
 	resp, err := client.Do(req)
 	if err != nil {
+		// The URL may be the secret (Slack's is): errors are stored and
+		// shown to viewers, so they name only its scheme and host.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			return Result{}, fmt.Errorf("POST %s: %w", redactURL(ue.URL), ue.Err)
+		}
 		return Result{}, err
 	}
 	defer resp.Body.Close()
@@ -214,4 +222,13 @@ func post(ctx context.Context, client *http.Client, url string, h http.Header, b
 		return res, fmt.Errorf("HTTP %d: %s", resp.StatusCode, excerpt(res.Response, 200))
 	}
 	return res, nil
+}
+
+// redactURL keeps a URL's scheme and host.
+func redactURL(raw string) string {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(the notifier's URL)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
 }
