@@ -33,6 +33,9 @@ type DAG struct {
 	Params           map[string]any
 	ConfOverride     ConfOverride // which params a run's conf may override
 	Tasks            []*Task      // in file order; Upstream already merged with `dependencies`
+	// Callbacks are the run's: on_failure_callback, on_success_callback.
+	Callbacks Callbacks
+	Deadline  *Deadline // nil: none
 
 	Path   string // file the DAG came from
 	Hash   string // hex sha256 of Source; identifies the DAG version
@@ -59,6 +62,8 @@ type Task struct {
 	// unknown names and undeclared params in the task's templates; a task
 	// that builds names dynamically turns it off.
 	CheckTemplates bool
+	// Callbacks: on_failure_callback, on_retry_callback, … by event.
+	Callbacks Callbacks
 
 	// Options are the operator's own options as plain values decoded from
 	// YAML (string, int, float64, bool, nil, []any, map[string]any).

@@ -202,6 +202,7 @@ func (f *fileParser) parse(data []byte) *DAG {
 	}
 	fields := f.fields(root, dagKeys)
 	f.dagFields(d, root, fields)
+	f.dagAlerts(d, fields)
 	if _, declared := fields["params"]; declared {
 		f.params = d.Params
 	}

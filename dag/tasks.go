@@ -10,7 +10,8 @@ import (
 // taskSettingKeys are the task settings default_args may give for every
 // task; a task's own value wins.
 var taskSettingKeys = []string{"retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay",
-	"execution_timeout", "trigger_rule", "pool", "priority_weight", "owner", "check_templates"}
+	"execution_timeout", "trigger_rule", "pool", "priority_weight", "owner", "check_templates",
+	"on_failure_callback", "on_retry_callback", "on_success_callback", "on_execute_callback", "on_skipped_callback"}
 
 // taskKeys are the keys every task may have whatever its operator.
 var taskKeys = append([]string{"task_id", "operator", "upstream"}, taskSettingKeys...)
@@ -106,6 +107,12 @@ func (f *fileParser) taskSetting(t *Task, e entry) {
 	case "check_templates":
 		if v, ok := f.boolean(key, n); ok {
 			t.CheckTemplates = v
+		}
+	default:
+		if event, ok := taskCallbackKeys[key]; ok {
+			if list, ok := f.callbackList(key, n); ok {
+				t.Callbacks = t.Callbacks.with(event, list)
+			}
 		}
 	}
 }

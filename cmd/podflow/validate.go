@@ -27,11 +27,17 @@ next run the schedule will create.`,
 				paths = []string{app.DagsFolder()}
 			}
 			folder := app.Parser().LoadPaths(paths...)
-			if errs := folder.AllErrors(); len(errs) > 0 {
+			errs := folder.AllErrors()
+			if cfg, err := app.Config(); err == nil {
+				for _, d := range folder.DAGs {
+					errs = append(errs, d.CheckNotifiers(cfg.NotifierNames())...)
+				}
+			}
+			if len(errs) > 0 {
 				for _, e := range errs {
 					fmt.Fprintln(cmd.ErrOrStderr(), e)
 				}
-				return &exitError{code: 1, msg: fmt.Sprintf("%s in %s", plural(len(errs), "problem"), plural(len(folder.Errors), "file"))}
+				return &exitError{code: 1, msg: fmt.Sprintf("%s in %s", plural(len(errs), "problem"), plural(filesOf(errs), "file"))}
 			}
 			if len(folder.DAGs) == 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no DAG files (*.yaml, *.yml) in %v\n", paths)
@@ -89,4 +95,13 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// filesOf counts the files errs are in.
+func filesOf(errs []*dag.Error) int {
+	files := map[string]bool{}
+	for _, e := range errs {
+		files[e.Path] = true
+	}
+	return len(files)
 }

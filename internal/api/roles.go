@@ -32,6 +32,7 @@ var operationRoles = map[string]auth.Role{
 	"getPools":             auth.RoleViewer,
 	"getPool":              auth.RoleViewer,
 	"getEventLogs":         auth.RoleViewer,
+	"getDagRunAlerts":      auth.RoleViewer,
 
 	// Variables and connections: op reads them with secret values as ***,
 	// viewer not at all.

@@ -33,6 +33,8 @@ type File struct {
 	AuthTokenTTL            string                    `yaml:"auth_token_ttl"`
 	AuthSigningKey          Secret                    `yaml:"auth_signing_key"`
 	OIDC                    *OIDC                     `yaml:"oidc"`
+	Notifiers               map[string]Notifier       `yaml:"notifiers"`
+	Alerts                  AlertsFile                `yaml:"alerts"`
 	// SecretKey encrypts variables and connections in the database
 	// ("[id:]base64,…", first encrypts); SecretKeyFile holds the same.
 	SecretKey             Secret          `yaml:"secret_key"`
@@ -122,6 +124,10 @@ type Config struct {
 	KubernetesSecrets *KubernetesSecrets
 	// KubernetesSecretsTTL is how long one listing of its Secrets is used.
 	KubernetesSecretsTTL time.Duration
+	// Notifiers are podflow.yaml's notifiers by name (see notifiers.go);
+	// Alerts is how the scheduler delivers their messages.
+	Notifiers map[string]Notifier
+	Alerts    Alerts
 	// Path is the podflow.yaml that was read, "" if none.
 	Path string
 }
@@ -223,6 +229,9 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 		c.Connections[id] = conn
 	}
 	if err := c.loadSecrets(file, getenv); err != nil {
+		return nil, err
+	}
+	if err := c.loadAlerts(file, getenv); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/podflow/podflow/internal/alerts"
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/kube"
@@ -183,6 +184,11 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 		sc.Notifier = n
 		sc.Connections = res.ForTasks()
 		sc.Mask = res.Masker.Mask
+		d, err := Deliverer(st, cfg, logger.Named("alerts"), m)
+		if err != nil {
+			return err
+		}
+		sc.Alerts = d
 		s := scheduler.New(st, ops, sc)
 		checks = append(checks, heartbeatCheck(st, s.ID(), cfg.ZombieThreshold))
 		runs = append(runs, s.Run)
@@ -248,6 +254,24 @@ func reloadMasker(ctx context.Context, res *secrets.Resolver, logger hclog.Logge
 			logger.Debug("reload secrets to mask", "error", err)
 		}
 	}
+}
+
+// Deliverer is the alert delivery of a scheduler: the config's notifiers
+// (their secrets read now: a missing one stops the start with its name),
+// its retry policy, and the metrics.
+func Deliverer(st *store.Store, cfg *config.Config, logger hclog.Logger, m *metrics.Metrics) (*alerts.Deliverer, error) {
+	senders, err := alerts.Senders(cfg, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("podflow.yaml notifiers: %w", err)
+	}
+	a := cfg.Alerts
+	d := &alerts.Deliverer{Store: st, Senders: senders, BaseURL: a.BaseURL, Log: logger,
+		Policy: alerts.Policy{Backoff: a.Backoff, MaxBackoff: a.MaxBackoff, GiveUpAfter: a.GiveUpAfter, Timeout: a.Timeout}}
+	if m != nil {
+		d.Sent = func(notifier, result string) { m.AlertsSent.WithLabelValues(notifier, result).Inc() }
+		m.RegisterOutbox(st.OutboxDepth)
+	}
+	return d, nil
 }
 
 // heartbeatCheck fails when the process's heartbeat is missing or older

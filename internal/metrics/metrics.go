@@ -22,6 +22,9 @@ type Metrics struct {
 	TriggersFired *prometheus.CounterVec
 	// PodAPIRequests counts Kubernetes API requests, by method and code.
 	PodAPIRequests *prometheus.CounterVec
+	// AlertsSent counts alert delivery attempts, by notifier and result
+	// (sent, retry, failed).
+	AlertsSent *prometheus.CounterVec
 }
 
 // New builds the metrics with Go and process collectors.
@@ -45,9 +48,13 @@ func New() *Metrics {
 			Name: "podflow_kubernetes_api_requests_total",
 			Help: "Kubernetes API requests made by this process, by method and status code.",
 		}, []string{"method", "code"}),
+		AlertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "podflow_alerts_sent_total",
+			Help: "Alert delivery attempts by this process, by notifier and result (sent, retry, failed: given up).",
+		}, []string{"notifier", "result"}),
 	}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.SchedulingLatency, m.TasksFinished, m.TriggersFired, m.PodAPIRequests)
+		m.SchedulingLatency, m.TasksFinished, m.TriggersFired, m.PodAPIRequests, m.AlertsSent)
 	return m
 }
 

@@ -62,6 +62,9 @@ func RegisterDAG(ctx context.Context, q store.Q, d *dag.DAG) error {
 	if err := q.SaveDagVersion(ctx, d.Hash, d.ID, d.Path, d.Source); err != nil {
 		return err
 	}
+	if err := saveAlertRules(ctx, q, d); err != nil {
+		return err
+	}
 	if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule, d.PausedAtCreation); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/alerts"
 	"github.com/podflow/podflow/internal/executor"
 	"github.com/podflow/podflow/internal/heartbeat"
 	"github.com/podflow/podflow/internal/metrics"
@@ -52,6 +53,10 @@ type Config struct {
 	// store.ChannelTaskStopped. When nil, the
 	// scheduler runs a notifier of its own.
 	Notifier *notifier.Notifier
+	// Alerts, if set, delivers the alert outbox from this scheduler, in
+	// goroutines of its own (see internal/alerts); its Store defaults to
+	// the scheduler's.
+	Alerts *alerts.Deliverer
 }
 
 func (c *Config) defaults() {
@@ -190,6 +195,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); s.beat.Run(ctx, s.stopLostTasks) }()
 	go func() { defer bg.Done(); s.loop(ctx) }()
 	go func() { defer bg.Done(); s.claimer(ctx, taskCtx) }()
+	if d := s.cfg.Alerts; d != nil {
+		if d.Store == nil {
+			d.Store = s.store
+		}
+		bg.Add(1)
+		go func() { defer bg.Done(); d.Run(ctx) }()
+	}
 	logFlusherDone := make(chan struct{})
 	go func() { defer close(logFlusherDone); s.flushLogsLoop(completerCtx) }()
 

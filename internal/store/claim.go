@@ -117,7 +117,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 				ended_at = NULL,
 				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
 			WHERE ti.id = ANY($1) AND ti.state = 'queued'
-			RETURNING ti.*)
+			RETURNING ti.*)`+taskAlerts("claimed")+`
 		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf
 		FROM claimed ti JOIN dag_runs r ON r.id = ti.run_pk`, ids, owner)
 	if err != nil {

@@ -61,7 +61,10 @@
 // running and deferred ones and skips waiting ones.
 //
 // Every transition appends {state, try, at} to the row's history in the same
-// statement (StateHistory reads it). A try's XComs are written in the
+// statement (StateHistory reads it). The transitions that end or start a
+// try, or finish a run, also write the alerts their DAG version's callbacks
+// ask for in that statement (alerts.go: taskAlerts, runAlerts), so an
+// alert exists exactly when its state change committed. A try's XComs are written in the
 // transaction of its success (FinishTasks) and deleted when it is cleared;
 // a deferral's trigger row is written with the deferral.
 //

@@ -128,11 +128,20 @@ func (q Q) FinishRun(ctx context.Context, pk int64, state string) (bool, error) 
 	if state != runstate.RunSuccess && state != runstate.RunFailed {
 		return false, fmt.Errorf("finish run %d: state %q is not %s or %s", pk, state, runstate.RunSuccess, runstate.RunFailed)
 	}
-	tag, err := q.db.Exec(ctx, `UPDATE dag_runs SET state = $2, ended_at = clock_timestamp() WHERE id = $1 AND state = 'running'`, pk, state)
+	return q.finishRun(ctx, pk, state, "")
+}
+
+// finishRun is FinishRun with the failure's reason for the run's alerts (a
+// SQL text expression, "" = its failed tasks).
+func (q Q) finishRun(ctx context.Context, pk int64, state, reason string) (bool, error) {
+	var n int
+	err := q.db.QueryRow(ctx, `WITH moved AS (UPDATE dag_runs SET state = $2, ended_at = clock_timestamp()
+			WHERE id = $1 AND state = 'running' RETURNING *)`+runAlerts("moved", reason)+`
+		SELECT count(*) FROM moved`, pk, state).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("finish run %d: %w", pk, err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		return true, q.Notify(ctx, ChannelTaskFinished, "")
 	}
 	return false, nil
@@ -156,6 +165,10 @@ type RunTimeout struct {
 	Skipped  int64 // waiting task instances → skipped
 }
 
+// runTimedOut is the error of a run failed by FailForRunTimeout and of its
+// tasks that were running.
+const runTimedOut = "the run exceeded its dagrun_timeout"
+
 // FailForRunTimeout fails a run past its dagrun_timeout: the run goes
 // running → failed and, only if it did, its running and deferred task
 // instances go to failed (ChannelTaskStopped tells their workers to stop
@@ -165,16 +178,17 @@ type RunTimeout struct {
 func (q Q) FailForRunTimeout(ctx context.Context, pk int64) (RunTimeout, error) {
 	var res RunTimeout
 	var err error
-	if res.Finished, err = q.FinishRun(ctx, pk, runstate.RunFailed); err != nil || !res.Finished {
+	if res.Finished, err = q.finishRun(ctx, pk, runstate.RunFailed, `'`+runTimedOut+`'`); err != nil || !res.Finished {
 		return res, err
 	}
-	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'failed', `+appendHistory("'failed'", "try_number")+`
-		WHERE run_pk = $1 AND state IN ('running', 'deferred')`, pk)
+	err = q.db.QueryRow(ctx, `WITH moved AS (UPDATE task_instances SET state = 'failed', error = '`+runTimedOut+`',
+			`+appendHistory("'failed'", "try_number")+`
+		WHERE run_pk = $1 AND state IN ('running', 'deferred') RETURNING *)`+taskAlerts("moved")+`
+		SELECT count(*) FROM moved`, pk).Scan(&res.Failed)
 	if err != nil {
 		return res, fmt.Errorf("fail tasks of timed-out run %d: %w", pk, err)
 	}
-	res.Failed = tag.RowsAffected()
-	tag, err = q.db.Exec(ctx, `UPDATE task_instances SET state = 'skipped', ended_at = clock_timestamp(),
+	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'skipped', ended_at = clock_timestamp(),
 			`+appendHistory("'skipped'", "try_number")+`
 		WHERE run_pk = $1 AND state IN ('none', 'scheduled', 'queued', 'up_for_retry')`, pk)
 	if err != nil {

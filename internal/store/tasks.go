@@ -168,9 +168,10 @@ func (q Q) endWaiting(ctx context.Context, runPK int64, taskIDs []string, state 
 	if len(taskIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = $3, ended_at = clock_timestamp(),
+	rows, err := q.db.Query(ctx, `WITH moved AS (UPDATE task_instances SET state = $3, ended_at = clock_timestamp(),
 			`+appendHistory("$3::text", "try_number")+`
-		WHERE run_pk = $1 AND task_id = ANY($2) AND state = 'none' RETURNING id`, runPK, taskIDs, state)
+		WHERE run_pk = $1 AND task_id = ANY($2) AND state = 'none' RETURNING *)`+taskAlerts("moved")+`
+		SELECT id FROM moved`, runPK, taskIDs, state)
 	if err != nil {
 		return nil, fmt.Errorf("mark %v of run %d %s: %w", taskIDs, runPK, state, err)
 	}

@@ -25,6 +25,10 @@ type Context struct {
 	Params            map[string]any // DAG params with defaults, overridden by conf
 	Conf              map[string]any // dag_run.conf
 	XCom              XComPuller     // may be nil: xcom_pull then fails clearly
+	// Extra holds names beyond the task context, for templates rendered
+	// elsewhere (an alert's message: state, exception, link, …); the task
+	// context's own names win.
+	Extra map[string]any
 	// Secrets answers {{ var.… }} and {{ conn.… }}; nil: they fail clearly.
 	Secrets SecretLookup
 }

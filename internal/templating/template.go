@@ -158,6 +158,8 @@ func (t *Template) render(ctx context.Context, c *Context, budgetBytes int64) (o
 	for _, name := range t.names {
 		if v, ok := variable(st, name); ok {
 			vars.Set(name, v)
+		} else if v, ok := c.Extra[name]; ok {
+			vars.Set(name, toPython(v))
 		}
 	}
 	env := &exec.Environment{

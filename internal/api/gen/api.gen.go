@@ -24,6 +24,57 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for AlertEvent.
+const (
+	AlertEventDeadline AlertEvent = "deadline"
+	AlertEventExecute  AlertEvent = "execute"
+	AlertEventFailure  AlertEvent = "failure"
+	AlertEventRetry    AlertEvent = "retry"
+	AlertEventSkipped  AlertEvent = "skipped"
+	AlertEventSuccess  AlertEvent = "success"
+)
+
+// Valid indicates whether the value is a known member of the AlertEvent enum.
+func (e AlertEvent) Valid() bool {
+	switch e {
+	case AlertEventDeadline:
+		return true
+	case AlertEventExecute:
+		return true
+	case AlertEventFailure:
+		return true
+	case AlertEventRetry:
+		return true
+	case AlertEventSkipped:
+		return true
+	case AlertEventSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AlertState.
+const (
+	AlertStateFailed  AlertState = "failed"
+	AlertStatePending AlertState = "pending"
+	AlertStateSent    AlertState = "sent"
+)
+
+// Valid indicates whether the value is a known member of the AlertState enum.
+func (e AlertState) Valid() bool {
+	switch e {
+	case AlertStateFailed:
+		return true
+	case AlertStatePending:
+		return true
+	case AlertStateSent:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DAGRunRunType.
 const (
 	DAGRunRunTypeBackfill  DAGRunRunType = "backfill"
@@ -181,6 +232,55 @@ func (e TokenResponseTokenType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// Alert One message to one notifier, written with the state change that caused it.
+type Alert struct {
+	// AlertId also the X-Podflow-Delivery header of webhook deliveries
+	AlertId          string         `json:"alert_id"`
+	Attempts         int            `json:"attempts"`
+	CreatedAt        time.Time      `json:"created_at"`
+	DagId            string         `json:"dag_id"`
+	DagRunId         string         `json:"dag_run_id"`
+	DeliveryAttempts []AlertAttempt `json:"delivery_attempts"`
+	Event            AlertEvent     `json:"event"`
+	LastError        *string        `json:"last_error,omitempty"`
+	Notifier         string         `json:"notifier"`
+
+	// Payload state, error, logical_date, … as written
+	Payload map[string]interface{} `json:"payload"`
+	SentAt  *time.Time             `json:"sent_at,omitempty"`
+
+	// State failed: given up after alerts.give_up_after
+	State AlertState `json:"state"`
+
+	// TaskId empty for the run's own callbacks and deadlines
+	TaskId    string `json:"task_id"`
+	TryNumber int    `json:"try_number"`
+}
+
+// AlertEvent defines model for Alert.Event.
+type AlertEvent string
+
+// AlertState failed: given up after alerts.give_up_after
+type AlertState string
+
+// AlertAttempt defines model for AlertAttempt.
+type AlertAttempt struct {
+	At         time.Time `json:"at"`
+	Attempt    int       `json:"attempt"`
+	DurationMs int       `json:"duration_ms"`
+	Error      *string   `json:"error,omitempty"`
+	Response   *string   `json:"response,omitempty"`
+
+	// StatusCode HTTP status or SMTP reply code
+	StatusCode *int `json:"status_code,omitempty"`
+}
+
+// AlertCollection defines model for AlertCollection.
+type AlertCollection struct {
+	Alerts       []Alert `json:"alerts"`
+	TotalEntries int     `json:"total_entries"`
 }
 
 // ClearTaskInstancesBody defines model for ClearTaskInstancesBody.
@@ -822,6 +922,9 @@ type ServerInterface interface {
 	// PatchDagRun Mark a run success or failed
 	// (PATCH /dags/{dag_id}/dagRuns/{dag_run_id})
 	PatchDagRun(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID)
+	// GetDagRunAlerts The alerts a run's callbacks and deadline wrote, with every delivery attempt
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/alerts)
+	GetDagRunAlerts(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID)
 	// ClearDagRun Clear every task instance of a run so it runs again
 	// (POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear)
 	ClearDagRun(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID)
@@ -1478,6 +1581,41 @@ func (siw *ServerInterfaceWrapper) PatchDagRun(w http.ResponseWriter, r *http.Re
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PatchDagRun(w, r, dagId, dagRunId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDagRunAlerts operation middleware
+func (siw *ServerInterfaceWrapper) GetDagRunAlerts(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "dag_run_id" -------------
+	var dagRunId DagRunID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_run_id", r.PathValue("dag_run_id"), &dagRunId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_run_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDagRunAlerts(w, r, dagId, dagRunId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2756,6 +2894,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}", wrapper.PatchDagRun)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/clear", wrapper.ClearDagRun)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/wait", wrapper.WaitDagRun)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/alerts", wrapper.GetDagRunAlerts)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", wrapper.GetTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.GetTaskInstance)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.PatchTaskInstance)
@@ -4060,6 +4199,93 @@ func (response PatchDagRun413ApplicationProblemPlusJSONResponse) VisitPatchDagRu
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlertsRequestObject struct {
+	DagId    DagID    `json:"dag_id"`
+	DagRunId DagRunID `json:"dag_run_id"`
+}
+
+type GetDagRunAlertsResponseObject interface {
+	VisitGetDagRunAlertsResponse(w http.ResponseWriter) error
+}
+
+type GetDagRunAlerts200JSONResponse AlertCollection
+
+func (response GetDagRunAlerts200JSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts400ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts401ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts403ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagRunAlerts404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagRunAlerts404ApplicationProblemPlusJSONResponse) VisitGetDagRunAlertsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6174,6 +6400,9 @@ type StrictServerInterface interface {
 	// PatchDagRun Mark a run success or failed
 	// (PATCH /dags/{dag_id}/dagRuns/{dag_run_id})
 	PatchDagRun(ctx context.Context, request PatchDagRunRequestObject) (PatchDagRunResponseObject, error)
+	// GetDagRunAlerts The alerts a run's callbacks and deadline wrote, with every delivery attempt
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/alerts)
+	GetDagRunAlerts(ctx context.Context, request GetDagRunAlertsRequestObject) (GetDagRunAlertsResponseObject, error)
 	// ClearDagRun Clear every task instance of a run so it runs again
 	// (POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear)
 	ClearDagRun(ctx context.Context, request ClearDagRunRequestObject) (ClearDagRunResponseObject, error)
@@ -6689,6 +6918,33 @@ func (sh *strictHandler) PatchDagRun(w http.ResponseWriter, r *http.Request, dag
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PatchDagRunResponseObject); ok {
 		if err := validResponse.VisitPatchDagRunResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDagRunAlerts operation middleware
+func (sh *strictHandler) GetDagRunAlerts(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID) {
+	var request GetDagRunAlertsRequestObject
+
+	request.DagId = dagId
+	request.DagRunId = dagRunId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDagRunAlerts(ctx, request.(GetDagRunAlertsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDagRunAlerts")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDagRunAlertsResponseObject); ok {
+		if err := validResponse.VisitGetDagRunAlertsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7402,106 +7658,113 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17d9u4lfhXweGvPbFb+jWZtL8qf+x6EjebbmaSjdNpz0ZZGSavJNQUwAFAyxqve/pp+sH6SfbgQRKk",
-	"wIdkSRM7+csWCeJxcd+49+I2iNgsZRSoFMHgNkgxxzOQwPWvl3jy+qX6h9BgEKRYToMwoHgGwSCI8WRE",
-	"4iAMOPyUEQ5xMJA8gzAQ0RRm2HQmJXD16f98PD34b3zw8/HBHw5HB59uT8Jvnh3f/SoIA7lIVW9CckIn",
-	"wd1daAZ9y0+TRPURg4g4SSVhqp9T9PL0FSJxiBhHw+DvwwCNGUdwDXyhXh0G4f3nuvf3//VOd79xvu8z",
-	"2gonntGu8Wf45g3QiZwGg2+eHYfBjND894lv1DdkRmQx5E8Z8EU5ZqJfut3HMMZZIoPBybHqHN+QWTbT",
-	"v8xY9mcxEqESJsD1UN/j9DWN4aZptBlOR0Q38I54cFIbsDrmgX/Qt+OxgMYFMvPWO57b+bG/bx4D/27h",
-	"Q68xgSRGbIzkFFBChIQYscu/QSRFiIbBwTBAlzBmHBCRGvVUB0BjQicF7tXnqkYbXS6CBnQ7+LeP+ODn",
-	"kcKyRpr4gMVVI4ZJLK62QYp3qkORMipAc4PvcPwefspA6G2JGJVA9b84TRMSYQXEo5SzywRmv/2bUBC9",
-	"dabwKw7jYBD8v6OS4xyZt+LonfnKDFrdkw9TQNwMi2IGAlEm0ZhIvUOn714Hd2HwgtFxQqKdzuu1RHBD",
-	"hBQIJxxwvFAT+SPjlySOge4aQhFOEuBPBOIsgRJOOEnYHMkpEWp2PzD5R5bReJeT+4EhkUVTxZxDxDMa",
-	"IoWuiFAhMY1A8XFDX2qCHxh7g/kEdg29SxYvEBGIXQO3lD8jEu2doO/Jd/t2Zt9jurD4L3Y6QcbQDNMF",
-	"GmOSQIwSNiFU7+efKc7kFKhUY8Out/UaJyRGEYdYzQAnQnMq+63q+kUCmGvOZTdbfMdizXVxHBPVEU7e",
-	"cZYCl0RxmDFOBIRB6jy6dcXnqlIyDGK+UB9XxIPhjLbpJWMJYKraEholWQyjmM2pkBzwrPKZndzyd4wm",
-	"i5HZmn4fWHatV0ckzMSa/FlL1demgxMjVG0LzDnW7CgTMEqwBCFH18AFYdQ3xerOcuAZRXMip5oSXp6+",
-	"eiJQlHEOVKIJYzGyXWkaBlxIS0ZB/9WfY6EwQ2Gl6WovfzNj1yCQZIjI/WAZPHeuEPvo7v6nonHJL14w",
-	"SiGSdl1VxIkYpSPzxe0y6KLiS4tZy7jjQsXzHm4kx8sqBEZ/On/7g+VpCAsk4UaGiEiBBFBBJLkGo2UI",
-	"NAx+85vfDAPf1k6ZkbJLLzT1e9+kWIg54/HynOw4aD4FigTI54gqjRlxkBmnECNCUaSI1TeTlHF3JoUe",
-	"5WoXywqLu4lVWIfOzrTv6RrcorLpdWbRjQRrUWENUZxRT1yiXA9zgrDa4bf//9nvf9eCL92jFwjU3dTF",
-	"qFrr4xZMKZT93z179vRZu3nRYAJ5J7QhtHrBkqSNaZh3VfbcJiUdJnS3zIIlkzgZAZXcDuGxR/yrEkH9",
-	"a9+6Xp6+Wl6GtXd9XGJMEkhY5H03xWJEZmobR8A54+58XUlZb0KzJMGXCdSEa9kxEaMUZwJif4cST6rg",
-	"XupgCapkBlINORLZbIa5x5ZTAkdtUZwl8BzBLJULbbDNMM1wgpTY9lGzFW6jKRbTHmvzyCuNjDmY3bX7",
-	"AOxbigVIw263oW9cB2Qb3irM2QDC6jF7Yuo7LKPpGmy9FX9q8ynbNkzifeYn/HHzpCpbX3bWQmZVtdXz",
-	"WuKRgii/1lDTrcaMz7DULiMJBwovvOKm8qmQ2DDdfh8DjUeqQeMXnaSsxEeEk/Zelr76KYMM4hFeYaoK",
-	"erkkB6rEx8cgp+dYi0VFx0EYXOLoakySxNnvshcNn3suWUj7eSs1aS/guW7qYSPdbKPwERY8pAJq/8b7",
-	"MMmFdj55B5yhwfXaFJtpRVtx6xhuK9heK9tQD9KwaQJwO0NXQFyJqSv+thm+bobuydvfZ3Rd9l4QWEHn",
-	"WRSBUENbpPjUJXhNF81T+wsm8g2hsAxiDiJLjEdnJea/OldYZcrnLOMReOVU7t/xypw1tL7VWZXmTpXP",
-	"XIUnn2LDyn4s6bW2NENWKwmJNZcsCuhuHxrlqopx2yHTxQ/sUCvxhBzoG+ILxRR68QaHBhwaN0LKSCaq",
-	"YBv2IfswOLsGKt+wyUpWD1w3EY1+M0pY/mmBd4TK330b+CzWwn5fiV+wOQXunUKLntiCqPmpj+/dfGpO",
-	"IPoQUW17K/CwPeWTL+aTA9S33fn+tKFxMUh/JC62fQMo7AzfB4H/A3Aip6/pmC2vRNluSgW7xKJTGJh+",
-	"FCFkIvd8KG2Wr/ZhbTGVGbidNi/F9rS0GKtRFV2MpoC5vIQWjtxLeTZj5YQ/1XNQZm5G8/97yffMvz2v",
-	"tUF9puzpNp7QOVPFs82J6q13GdHVSHLcRI1kBkLiWbom2RWDV4dyO+5Yexu9LXlsepGcC9gNUN2S46OT",
-	"8N6wiV9nS+zTlfjlPXeo/N5hg3oivqlrVdg9+9qQBdVoEVGYj7r16DAQVyRN+2jUZYfe9TGWeKit6grv",
-	"JLlGcmNRlKUE4pFImBT+4weWAm17b63glhZW82hr0viqDi1Lu7r50vzrQ9UmV1lLE7TXQaBVTyby/Vjr",
-	"HKQAVUuwjz8epxGQTbBo43UpY0l/HqfxeAPMzYzah6mpEdc1lFfe0PX3ZHneNhhgydH+/o8v0B++ffZ7",
-	"ZIMMUAwSEw2N+uzVcy+95+EgTbLXqhDL9CmJTKDlyKDLgLMuMdNNMVSYz9W3gS5XX8kI6fIJZxzLwpPl",
-	"QlhAxGgsmtUtms0urW1ybwcv5IpUZ8sy7s+7NTN8M2okn1BTjP8cmxPGiVyM5kAmU9nK3FsNnT666W6c",
-	"wy7KFC7iNgNO8sXIbmo37ynj/wp3RMWhXInPtO5gZwB3p+y2LG9CFyG0cWQzvzwGqDdrrtDZBlh0bRp9",
-	"eLU7hfcwBg4bpvkOEmpGkbVRoPcyt7yjJTh/+a1d8k1RRl1bujxTqbirYrUEbrTqZUU7S0djxkccpD7S",
-	"zVITVDbqoYlXZ/fBnG5vCuXuLyE6kPYL5KoVbtpsNNV2dcsUpvDml6Mtr4fWOb3otZzcAeBZhuqK0Exr",
-	"TCPJroCuHq2RT8fbm3dh6o0TA7+C6t4SS9UZxpoJ4LlptmqeiLveoh8ntKtlmSb0f3kXseZ1JdA9AW4p",
-	"4SBWOsnRvS0d+F8C5hVXZsPKKlOqdFaZjXexnEwmwO0JJhNyvbDD9aJHSj5dS0QhfJyw+RNhIvghti1H",
-	"1jJ/jqxHyIYzjUbD7Pj4aeSGDOgncKg322POjw7/Pvhtu0W/TqyHz3T8EXNiqLLDYeQLHBMQcZMIVAXR",
-	"DPMriJF5rfPBMLqCBZJTLFHC2JUbcLuX43uING6ECKdkdAWLEP3rH//0ndeHwRUs/CeEOMnAH2+mXz1H",
-	"lXhb89wAABFhJ9zpblSj52O5cPjUAt9deBQqO9IItLUcSAVge0S8tkCrDUKtIrdLMKoBTDf9BXKB+ksi",
-	"rLaCsus+Etae5/rPpCakEhXTdMTdbVXkDcNKl775/PUFm90TtjcRm7kteoFXjXtGpU/Tqa2l0n0fEJdd",
-	"b1D5buIpa9uBa5xrdHOwAcJ0oaPRGwjNPQup6MGtOvMylJWmD1HGiVycqx014LVCP09T0hzGPCo6mEqZ",
-	"mrQkYkmgupSUxVZ+vj87/4BO370+ROdTnIJAY6Zz4koJm2aXCYmKhoprc0B4SCNGI0ilYto6mBjPAO2Z",
-	"hYWoXFeIXDkZIqUMhEhbAeGQlqZBiApQPdeppQKleEJoGUums85CZJJbEaYxynNHh1T9wlTMgeetKyi8",
-	"HyLB8kUhpegJ3YGcAuHIgEagMUAypFiiKZvB4ZAO6WmZQEYYHaAL9YBx8rP9/Z0GPDLahRadStIqMF3B",
-	"wmgYF88RNlIVRWwGYkjHnM3Qu7fnH9ARzuT0SL88RGc4miJFR7pvJPDCAFanLBKJKEAsEKFDenFzYHfw",
-	"QL28QHvKIg/RNYG5AiRLtbyPZ4Tuq9FNDyaBS/XJBKBLSNj8cEj1+aVAmANa9lSzKJsphoL2mrLl9g+H",
-	"tHAQF4hVYEvgsNPgJD+WwikJBsHTw+PDp0b9mmrEdqBhTiqMFVGA5HUcDIIXOmDog9VkbeZrLtkb0vtW",
-	"S+urWDF3VQpXumo97/eb4+NNj21NC09i4SkytG4wSgH0WzO8r9dimkdObrL+5KT7k3r2pPru5Gn3d0WS",
-	"qvrgmz/0+qCSO+qyvWDw8VMYFEkMwdlNNMV0AghrIkbKXNOEnCuwOocBIzFlXB4k5BpiVFg9Ovr/Y6BI",
-	"WDHbKhEFA+PWUqMf1fJcJuBBxFcgX1SSUdzaEB/9iy6bHJkCBXdhZ0Ob6X/3aYto583+8WCfu+Ado95x",
-	"D9Qr08s1DhVY84YIkw+fBwI9EcjZ4ucF9hihUNpFOpQtT0dULNJJSbTY5KQ3+XCKpeYwx8fKlDXtfL4d",
-	"blbLF9wxP3OTvxoy84sWSgEQV/l2f7aYtTIbrKCiEV9KPHNIExwpTlaCoDTENSIa9BOSKaUGaMQXqYR4",
-	"vz/2aRVgiaUd3VZyA++MfpiA8WJUcfSlfl7D0gqyfLusXpqPHsBGmsm3f1FUhahupFljZfdW3pewh2QJ",
-	"PhPqfNSb+UrZE85in2tpUaHFLQiFqr7gqVxTT+HdbP2aT4ot5CmRTYj40qQvblm36dHS1iRSTato+pYm",
-	"uraVMGafMs1NYpIApPbj0Pi4ExYXxx6+MkTSLLQEaXvtCXQ4GhwZ//DJcYPDrn4mI+RCb/+Y8ZleiG8e",
-	"RTLsUvkAJ1dqieHq5Wu7zhjgCpclJlTo4jZoL8ICDggtkPg5+rXG6pFG4PP/eoPevP7PMzQnSRxhHit7",
-	"GStbMzeZm4o3mdFyt3vQAyV/3V7ezA8UX2JwC3y2qSpXU4w9bFPtxYNTjvWkS/718vSVl3EZB4NRKBTn",
-	"OLo1CHDXwUKC7W5Ik/SyKdyPXGypVfbfulV5ualxqEgqxTKaeqwY9Tjf483bL5W0+B1bL+2ohfBY2npY",
-	"xinx2HDtfpbOOyXIlKGTUS3TemOq0o6WGMxRtFQtq16PcyVctgZ5zbnmirwQ2QSD/CxZZy8rlDs0Eemu",
-	"U3J5cluy5v01w3btpewIiGugmUplO2FKKkGM9hg3p9JzliUxuoTQaHIW/PuPkKyOe7hFi6KN9/U4KDDX",
-	"Yc/GCOu0fMEUA1vo//EEE9eIrUSY9qfUWCe0dlkV77M1nKZO7dseNsOWzZAeRkUeTuyxKlYolrGWHeEe",
-	"uo0mtVn0i1Tp0XGywY7LwMiNztfpdq3ZbtmYqFa48HBOTSiPWYvNDRDFg8Tz3IA11avNObCtIaLZVlHL",
-	"uqpJvM9ol9rr9cHn4W2a4oL1leOtHER6Q+92rwPriikNlYczGiIb+/1VTN9HTNvNRjivwKYk8p7xBikt",
-	"mjK53w/lW6WyeWAiM3o4/gu6+Or0rzj9i1JJRLGnim6l413MQeJfX7CZ6L9pYYe+FPySZP5lOFL0SlcV",
-	"LOuIjLBPQ3NvQsX3Ut2b7zG/InSCbH4NmuErEFZEZnRMKBFTiGslxW3jQ2S/HlJbOVv9KYQtVf0qJM7T",
-	"eBCjIHQ9Lx0xZWtgICFZqj+a6cgpRQ8UbiSKphBd7ZujkyuS5mFHQpIkQXNMJKETEzvkdyfl+L4Vj1Kl",
-	"GNfnJlC/+pVaBaXC2tx4tWjPOCrSxjYqII3XaW1H06pE7g94U1PYAUGUhQy/epO+qqnt3iQjYWo3VTgu",
-	"JSKNvVb3KG2GKGXdC9ykNtU9sts/xd6eT8ifzdnqGfq0I6LtoNUKnT5qNfJUYf2TukGwikd1l1rlOtR2",
-	"dGtzGO760l2wIyTsJSa+ACOmut7PE/W629oLvXq0LG5fazGTTguDpiqybI4kk1PgcyJM/qFkaQoxulyY",
-	"S0lyQ8dj3RyiD04Rfa2xUxRDRGIQaK50EC0E1QeNls4SqWxevfPXWvsFlbxepLpkBaG94ma5x6/S3d8+",
-	"8tr8YX5JFuMor6+xqfO+XlLjKGHq0zLry5UjS4fxfzp/+8MAYZTiidYvE0LBeNZ0sGatJAGSTIdsIizQ",
-	"hX5yMaRjZnBIU63uZ49mSYKYgop6IfkCTbFAQGOwUddauVVjoTkWQ8oBx/uH6C8K5S5OowhSOdCXzxzp",
-	"QqkHpnDJxcD9cM9gr53G/pBigTA6B34N/OAcqES6YCu6SNjkIkQJuYbQ8A9M0QXQ+ALpzsscackXQ1pM",
-	"1MdPXoEuAOsPLK1HO9qcmKbbZfqfBrZepVm/S7PrMs1ta6y6QK7Sm+u7V+3Gc9NjFTffsIlBxkeuzkq+",
-	"eCJQorHqwSsSvqtB3cI0rZfPutUBu26EXUVnuSc7LdLB+6jiH2xy906EfLWAj0/iq9mEiCUxCInGhOek",
-	"8Uip6cz4TPjCeEq+YD39njh/E5nKAx2Y/1en2YNOzqwVj/CQkmqBbKY72lO6McukqVUg9h+7iHLp6IlA",
-	"LiwcslKPv5JTBzkd3eoyIFewuOtDWYtgy1hvS5f4rUXI65o8WuR+S6FE50UZb5BXPXqwuO3RxHLE69LD",
-	"VinutgUimmMiGy1WtV+VO0q1jTBAt0Pj9B8GA/Svf/zzDlE2DxGj1mDMKxoos1aiBLCQQ2peXeQ3l10g",
-	"W+Q4RBmVJCku3CJi+RTU2KpDemHubroIzZ3dWEhjnOJEMG3zDvPbndTMdI/6xtuRRjCDemw8pICjqa60",
-	"YCIJfLbnXzCRTTF0VSCdm3WgS5BzAGpt+vmUJIAok1NCJxYioinpLAeK3+x85ticT6uVvA9PlkpC9zy0",
-	"MXBaIT+wq5jXJk9ubg5ovM6Jb3Hpl7fOiDGMlbKqkfcLsHfPzYotaT0RduGG4IhEoPB274eXisZ1fmRe",
-	"T+jp4cn+5xc1tMzSyus/WgLNzvPLO7YZAWMH8SBe/uYR45lOrLcXK9rqSE+Ejj4bkwR2kMu3jBnupWkt",
-	"uPFjebHZAzaovHfJeVCxWO3jd0vYGiP5DZ/aQ/Hy9FWIKMxL98xuMBPsVWatyHhWNNpFWEdz6ntw3yoM",
-	"Db2bC+SaOscHP49aSg8sFwhwymXp2q4HV7AY/HD6/VmIGImjwfmfv/vT2YsPIYoSMvjz+dl7XUCOMrqY",
-	"MX3hh2+Oxa137QD498HhCK0DA32GsrE8IHN6+Hnl/3guA/TpYllM5EHCJoVf4wGVF1DCDqsFoIRNGvlJ",
-	"cX1hV9UBcyNeG2cwd/htU39xLjz07JYdv62K3UtbhsxERxfxA9N85jlUvmeUSMY7itWR8h66Vpb52m33",
-	"oAW4/1o/z16YhsjWDHlAVJMrg8LEssZM2cYoxVzAimU6bL3NwwWeJW3Y8TYFagp2rrBteacrHJ0qfmDH",
-	"KuqLthLLhykRZctViaO47qxp3e/szWQPmBxqV755gG4W+dCK0hSXxtkd15fRrZPk+Y4Jvc/bCrDKrx/c",
-	"cUyVuZzPT2KpvbjvM7dbdhm5biovYmSv8OrEKqd4osbEo1v1Z6TUyR6ZkwW+fc2bdPImFQTRnpJl1l87",
-	"Uk/2V9iOsJWTB1/JbZvBxX1Jp9EN4Dn5KYhq8wUO22tWbVki/GIJhl14+jW/sF1O5AXGFayeCKTviEWM",
-	"Ixeaq4mPyr0oTezrR+eGkwesjHqukvG5VovFPjSltNjL56i4EMT4S829P4hRnUewXBS2uOtmnTrhxcfb",
-	"YViVK5J2zK/KO4D8PCuHeFgGP9hK4SY62t639KVVDS8uzdqrFwh/voSMFlyEmnCphE3Efl/M9PGxo9v8",
-	"3yJYqF0brqDvV43Y0YivS8issh1hpxwJPgOS/QJU4nypWxEHncqzS4bbKRDu3IbWiHHFPWjbQzjnQrfm",
-	"k9oOPyIgoRNwnghUXt22gjux2nl5EdfHT0qjMn2bncp4EgyCI5ySo+sTrW/ZYW7zjTOlid2fuihI+aR2",
-	"vXfxXAf7Ob+Ntl/+dm7UK565df7Lp8WZi/NM343j/M6hcvfp7v8CAAD//w==",
+	"7D3rdtu4ma+Cw22P7Za+TSbtVvmx60nSNN1kko3d6ZyNsjJMfpJQUwAHAC1rvO7p0/TB+iR7cCEJUuBF",
+	"suSJnfxKLJK4fPju+C43QcRmKaNApQgGN0GKOZ6BBK7/eoEnr1+o/xAaDIIUy2kQBhTPIBgEMZ6MSByE",
+	"AYefMsIhDgaSZxAGIprCDJvBpASuPv3fjyf7/4P3fz7a/8PBaP/TzXH4zdOj218FYSAXqRpNSE7oJLi9",
+	"Dc2k7/hJkqgxYhARJ6kkTI1zgl6cvEIkDhHjaBj8fRigMeMIroAv1KODILz7Wnf//n/e5e41rvdDRlvh",
+	"xDPaNf8MX78BOpHTYPDN06MwmBGa/33sm/UNmRFZTPlTBnxRzpnoh+7wMYxxlshgcHykBsfXZJbN9F9m",
+	"LvtnMROhEibA9VRvcfqaxnDdNNsMpyOiX/DOuH9cm7A6575/0nfjsYDGDTLz1DufO/iRf2weA/9u4UOv",
+	"MYEkRmyM5BRQQoSEGLGLv0EkRYiGwf4wQBcwZhwQkRr11ABAY0InBe7V16pmG10sggZ02/+Pj3j/55HC",
+	"skaaOMPishHDJBaX2yDFWzWgSBkVoLnBdzj+AD9lIPSxRIxKoPq/OE0TEmEFxMOUs4sEZr/9m1AQvXGW",
+	"8CsO42AQ/NthyXEOzVNx+N58ZSatnsnZFBA306KYgUCUSTQmUp/QyfvXwW0YPGd0nJDoXtf1WiK4JkIK",
+	"hBMOOF6ohfyR8QsSx0DvG0IRThLgOwJxlkAJJ5wkbI7klAi1uu+Z/CPLaHyfi/ueIZFFU8WcQ8QzGiKF",
+	"rohQITGNQPFxQ19qgWeMvcF8AvcNvQsWLxARiF0Bt5Q/IxLtHqO35Ls9u7K3mC4s/ot7XSBjaIbpAo0x",
+	"SSBGCZsQqs/zLxRncgpUqrnhvo/1CickRhGHWK0AJ0JzKvutGvokAS6Xmew7CmgGQuAJIMkQo6BQlYwJ",
+	"8BDNOZESKJoTOdUnISSWgKIppur1KZYowpmAGBGpGG7KWQpcEsOhsJpRscKlSXEimB7vx/33LB4nbL7/",
+	"AhKi9YYp4Bi4YvpzuJgydoli80iNusQWw0Cx0llqkKAuXcIg4qAOY4T11seMz9T/ghhL2JdkBr4RrX5S",
+	"jld9ZNUH72O7iZG7KCJhJroOV5/OiflKjWSHxpxjzcrgyuIRUCVJPwYK/TIOWsxILeBEFkUgFIzgGqJM",
+	"qmfikqQpKGEUA44TQiH45NlxgoUcAeeMqyloliT4IoFcbi29niOIFwYpXiQMa/jgOCbqxHHy3kEMM2gV",
+	"ITRehUgvIdQ0FeFkFOsf//WPfyIsclwsD6xkVAKobDvhzg3p6ZfR1JD4AE3IFVCUpQiPJXCk8VocqF9H",
+	"WTrSPyqo25NJjQISmHUFoR3GC/hcWViaWuHBQqs0ikx4RncEYnOqJcsFji4FwjRG+aF6CUPyxYhms4vK",
+	"ObmKV6mffCxpNUc155TDUmOvqM+lpuNMlQPTIcwKFZYI4iOXT57TrZCGUp6qTGYFwsblIMucIs645s6j",
+	"WQMr6U8fuZ7W62UFrkyMIhZ7MPBPZ2fvkXlDyebTt2fvEYc0WSD9fiNqNx6zhYCCRVDdcyPon7Mkgcgs",
+	"6MbH4lfkcj72JpnEyQio5HbgPuiqsb7yoW8PzxPAXGvsVskR37F40cyexjgRUBdlVb6/knUYBjFfqI8r",
+	"ZlHltC4YSwBT9S6hUZLFMIrZnArJAc8qn9nFLX/HaLIYWUbT6wNLvNWzW8Mu0dbkazPAsTEm64ebCRgl",
+	"WIKQoyvgwiJSfYlVxOfAM0fveHHyakegKOMcqEQTxmJkh9K6K+DCSlQKjGWZaI4FsqzHDLWbP5mxKxBK",
+	"3yFyL1gGTw3bnNP3YhijtIlAIkbpyHzhkZVR8WWzRuFAxfMcriXHHgUL/fn03fdWl1fSU8K1DBGRAgmg",
+	"gkhyBca6FmgY/OY3vxkGvqOdMiG902qtt0H8CzFn3CPS7DxoPgWKBMhniILS8DnIjFOlQ1IUKWL1rSRl",
+	"vIFvl8rzsqHuHmIV1qFzMu1nuga3qBx6nVl0I8FaVFhDFGfWY5co18OcIKwO+O2/P/3971rwpXv2AoG6",
+	"X3Uxqvb2UQumFE6u3z19+uRpu1utwfXnXdCG0KpNqpZj9hetDhPagHx1V9BHyL44ebW8jRY7akwSSFjk",
+	"fTbFYkRm6hiNSeKu15WU9Vc6NS0iRqm2Vv0DSjypgntZo65DlcxAqilHIpvNMPf4MLXRHE0hzhJ4hkqt",
+	"foZphhOkxLaPmq1wG02xmPbYm0deaWTMwezu3Qdg31YsQBpOuw194zog2/BWYc4GEFbP2RNT32MZTddg",
+	"6634U1tP+W7DIj5kfsIfdxnOS4PdwV2BJR4piPIrDbV4FR+J+6mQmK9ghwGNtW2/vsHuegj6z/tTBtmK",
+	"viAFvVyS5wZ+Ts+xFouKjoMwUEb5mCSJ18zX8LnjlgsfRSs16duvU/2qh410s43CuC94SAXU/oP3YZIL",
+	"7dInUIAzNLheW2IzrWgrbh3DbQXba2Ub6kEaNk0AbmfoCogrMXXF3zbD183UPXn7h4yuy94LAivovHCo",
+	"Nnrwaqs1QzQv7a+YyDeEwjKIOYgsMZ6UlZj/6lxhlSWfsoxH4JVT+b3GKt7zNq1vdValuVPlM1fhyZfY",
+	"sLMfSnqtbW2zFwZtWxYFdLcPDdcBa+dth0wXP7BTrcQTcqBviC8US+jFGxwacGjcCCkjmaj12neTfRi8",
+	"vAIq37DJSlZPcYnjfzJKWP5pgXeEyt99G/gs1sJ+X4lfsDltuLdp0RNbENW5wFh6Np+am/c+RFQ73go8",
+	"7Ej54ov15AD1HXd+Pm1oXEzSH4mLY98ACjvT90HgPwFO5PQ1HbPlnSjbTalgF1h0CgMzzqm+U8g9H0qb",
+	"5at9WNtMZQXuoM1bsSMtbcZqVMUQoylgLi/grhd8Zq6c8Kd6DcrMzWj+/17yPfMfz2ttUL/M74iaeELn",
+	"ShXPNpFEN95tRJcjyXETNZIZCIln6ZpkV0xencoduGPvbfS25LHpRXIuYDdAdUuOj07Ce8Mmfp0tsb+u",
+	"xC/veELl9w4brN3rl0vXqrB797UhC6rRIqIwH3Xr0WVcQifFlQN698dY4qG2qiu8O5yhidxYFGUpgXgk",
+	"EtYUYMJSoG3PrRXc8obVPNpeaXxUh5alXf360vrrU9UWV9lLE7TXQaBVbyby81jrHqQAVUuQ61G4EiCb",
+	"YNHG61LGkv48TuPxBpibmbUPU1Mzrmsor3yg65/J8rptENySo/3DH5+jP3z79PfIBtehGCQmGhr11avf",
+	"vfSeh0E2yV6rQizTpyQygZYrgy4DzrrEzDDFVGG+Vt8Bulx9JSOkyydsQ0KWISwgYjQWzeqWjQDaiIO3",
+	"f7BNGe/uPZoZvh41kk+oKcZ/j80J40QuRnMgk6lsZe6thk4f3fR+nMMuyhQu4jYDbqUIsjIazB8tVslL",
+	"sO7gStxYeVL2WJYPoYsQ2jiyWV8eA9SbNVfobAMsuraMPrzaXcIHGAOHDdN8Bwk1o8jaKNB7m1s+0RKc",
+	"v/zRLvmmKKOuLV3eqVTcVbHaAjda9bKinaWjMeOjPEY4S01Q2aiHJl5d3Zm53d4Uyt1dQnQg7RfIVT1R",
+	"uF04d8YXW6YwhTe/HG15PbTO7UWv7eQOAM821FCEZiaIVrJLoKtHa+TL8Y7m3Zh64uR+raC6t8RSdYax",
+	"ZgJ4bpqtmh/p7rcYxwntatlmGUpdCz3WvK4EuifALSUcxEo3OXq0pQv/C8C84sps2FllSZXBKqvxbpaT",
+	"yQS4vcFkQq4Xdrhe9EjJp2sJmISPEzbfESZzDWL75sha5s+Q9QjZcKbRaJgdHT2J3JAB/Qvo5CCfOT86",
+	"+Pvgt+0W/TqxHj7T8QfMiaHKDoeRL3BMQMTBkz41w/wSYmQe6zxojC5hYXKjEsYu3YDb3RzfQ6RxI0Q4",
+	"JaNLWOgkF999fRhcwsJ/Q4iTDPzxZvrRM1SJtzW/GwAgIuyCO92NavZ8LhcOn1rgex8ehcqJNAJtLQdS",
+	"AdgeEa8t0GqDUKvI7RKMagIzTH+BXKD+kgir7aAcuo+Etfe5/jupCalExTRdcXdbFfmLYWVI33p+fM5m",
+	"d4TtdcRm7hu9wKvmfUmlT9Op7aUyfB8Ql0NvUPlu4ilr24Fr3Gt0c7ABwnSho9EbCM29C6nowa068zKU",
+	"dQZhlHEiF6fqRA14rdDP03M1hzE/FQNMpUxNOi6xJFDdSmpyW3cE+vDy9AydvH99gE6nOAWBxkzngpcS",
+	"Ns0uEhIVLyquzQHhIY0YjSCVimnrYGI8A7RrNhaicl/1rEmlDIQmXzcc0tI0CFEBqme6pIJAKZ4QWsaS",
+	"6WzrEJmiDjrNMK+ZMKTqL0zFHHj+dgWF90IkWL4ppBQ9k6cop0A4MqARaAyQDCmWaMpmcDCkQ3pSJk4T",
+	"RgfoXP3AOPnZ/v2dBjwy2oUWnUrSKjBdwsJoGOfPEDZSFUVsBmJIx5zN0Pt3p2foEGdyeqgfHqCXOJoi",
+	"RUd6bCTwwgBWp+oTiShALBChQ3p+vW9PcF89PEe7yiIP0RWBuQIkS7W8j2eE7qnZzQgmgUuNyQSgC0jY",
+	"/GBI9f2lQJgDWvZUsyibKYaCdpuyxPcOhrRwEBeIVWBL4LDT4Di/lsIpCQbBk4OjgydG/ZpqxHagYW4q",
+	"jBVRgOR1HAyC5zpg6MxqsrbiQy7ZG9LaV0tnr1gxt1UKV7pqvd7FN0dHm57bmhaehPoTZGjdYJQC6Ldm",
+	"et+oxTIPnZoc+pPj7k/qVQPUd8dPur8rijOoD775Q68PKjUTXLYXDD5+CoMiiSF4eW1T/LEmYqTMNU3I",
+	"uQKrcxgwElPG5X5CriBGhdWjo/8/BoqEFbOtElEwMG4tNfthLc9lAh5EfAXyeSUZxa2J9NG/6fKVQ1OY",
+	"5zbsfNFWuLn9tEW082b/eLDP3fA9o95RD9Qry6poHCqw5g0Rpg5MHgi0I5BzxM8K7DFCobSLdChbno6o",
+	"WKSTkmixyUlv8uEUS81ljo+VKWva+Xw73KyWL3jP/MxN/mqoSFO8oRQAcZkf92eLWSuzwQoqGvGlxDOH",
+	"NMGR4mQlCEpDXCOiQT8hmVJqgEZ8kUqI9/pjn1YBllja4U0lN/DW6IcJGC9GFUdf6N9rWFpBlm+X1Uvz",
+	"0QM4SLP49i+KakjVgzR7rJzeyucS9pAswWdCnY/6MF8pe8LZ7DMtLSq0uAWhUNUXPBXb6im8m63b9kmx",
+	"hTwlsgkRX5j0xS3rNj3etLX41Kv1OlGJrukojNmnTHOTmCQAqfM4MD7uRJcxMXDzld+TZqMlSNtrT6CD",
+	"0eDQ+IePjxocdvU7GSEX+vjHjM/0RnzrKJJhl8oHOLlSSwxXb1/bdcYAV7gsMaFCF3VDuxEWsE9ogcTP",
+	"0K81Vo80Ap/+9xv05vV/vURzksQR5rGyl7GyNXOTualooZktd7sHPVDy1+1lPf1A8SUGt8Bnm6pyNcXY",
+	"wzbVWTw45VgvuuRfL05eeRmXcTAYhUJxjsMbgwC3HSwk2O6BNEkvm8L9yMWW2mX/o1uVl5vavoqkUiyj",
+	"qceKUT/nZ7x5+6WSFn/P1ks7atmia0pTME6Jx4Zrd7N03itBpgydjGqZ1htTlXa0xGAOo6VqWfU61Cvh",
+	"sjXIa841V+SFyCYY5HfJOntZodyBiUh3nZLLi9uSNe+vGXbfXsqOgLgGmqlUdBWmpBLEaFfXEsQSzVmW",
+	"xOgCQqPJWfDvPUKyOurhFi2KFd/V46DAXIc9GyOs0/JNudOF/j+eYOIasZUI0/6UGuuE1i6r4kO2htPU",
+	"qfnew2bYshnSw6jIw4k9VsUKxTLWsiPcS7fRpLaKfpEqPQZONjhwGRi50fU6w6612i0bE9UKFx7OqQnl",
+	"MWuxuQGieJB4lhuwpmuDuQe2NUQ02yp6OFQ1iQ8Z7VJ7vT74PLxNU1ywvnK8lYtIb+jd/evAumJKQ8X9",
+	"jIbIxn5/FdN3EdP2sBHOK7ApibxrvEFKi6ZM7vVD+VapbH4wkRk9HP8FXXx1+lec/kWpJKLYU0W30vEu",
+	"5iLxx+dsJvofWtihLwW/JJl/GY4UvdNVBcs6IiPs86LpF1TxvVTP5i3ml4ROkM2vQTN8CcKKyIyOCSVi",
+	"CnGtlYZ9+QDZr4fUdoxQ/xTClqpxTSl3k8aDGAWh63npiClbAwMJyVL90UxHTil6oHAtUTSF6HLPXJ1c",
+	"kjQPOxKSJAmaYyIJnZjYIb87Kcf3rXiUKsW4PjeB+tWv1CooFdbmxqtFe8ZRkTa2UQF5WJaRb2fNJ3nZ",
+	"962hTb3ivS82TC8iRBTmICQaE54jwiNl24pgzAkZhNgRDW0o0JwzmfuVDHvMWzygsvPAZ8b1e6KoqUy+",
+	"ri90VTnkj8lUS7gHnl3W2vzq8PxqSbU7PA2V15qIOV5PIo1Loe703IzckPWLiibxUb802H6gxfbclv6E",
+	"41bn5ad7ItoOWq3Q6aMWmSdWTlZZ0ypO/89QBFao7fDGptnc9qW74J6QsJeY+ALs7Op+P0/U637X9lrt",
+	"8WbRGLfFkj8pbO6qyLJpvExOgc+JMCmykqUpxOhiYfrm5La4xwA/QGdOnwdtVFIUQ0RiEGiudBAtBNUH",
+	"jcb4EqlsXr3zlwP8BZW8XqS6ZKij3aLp7+NX6e5uwnvdUmHev5RxVDaJ3MyVdC+pcZgw9WmZmOjKkaV4",
+	"kT+fvvt+gDBK8UTrl7rpobY9dTxxrWoGkkxHFSMs0Ln+5XxI816Kmmr1OLs0SxLEFFTUA8kXaIoFAhqD",
+	"TQzQyq2xbLEYUg443jtAf1Uod34SRZDKge6PdKhr+e6b2jrnA/fDXYO9dhl7Q4qVFX0K/Ar4/ilQiXRN",
+	"YXSesMl5iJS1HBr+gSk6BxqfIz14mcYv+WJIi4X6+Mkr0DWK/bHP9YBcm7bV1ACp/4V1a5fzepvzrj7n",
+	"29ZYdQ1npTfXT686jKcJdxU337CJQcZHrs5KvtgRKNFY9eAVCV/Xdrd2UnMCQK2AZVez/lV0ljuy06Ji",
+	"QR9V/MzWH7gXIV+tMeWT+Go1IWJJ/GX4U18anwlfGE/JF6yn3xHnryNTHKMD8390XnvQ+cO1+iYeUlJv",
+	"IFuMAe0q3Zhl0pTTEHuPXUS5dLQjkAsLh6zUz1/JqYOcDm90pZpLWNz2oaxFsGWst9V1/NYi5KV3Hi1y",
+	"v6NQovOiDInJC3M9WNz2aGI54nXpYavUH9wCEc0xkY0WqzqvShtdbSMM0M3QOP2HwQD96x//vEWUzUPE",
+	"qDUY86IbyqyVKAEs5JCaR+d5c71zZOtwhyijkiRFTzgili/qja06pOemvdi5tixRgoU0xilOBNM27zBv",
+	"QKZWpkfUTZlHGsEM6rHxkAKOproYiAl28dmef8VENoV5VoF0avaBLkDOAai16edTkgCiTE4JnViIiKa8",
+	"yBwofrPzqWNzPqkWmz84Xqpa3vPSxsBphRTWrnpzm7y5ud6n8To3vkVfOm8pHGMYK2VVI+8XYO+emh1b",
+	"0toRduOG4IhEoPB29/sXisZ1Cm9e8urJwfHeQwhxKDvUtATcnOb9ZbYZpGUn8SBe/uSRR9bkvT9tAa8d",
+	"oQMkxySBe0g3XcYMt69fC278UPbee8AGlbfdoQcVi90+freELYOTN6HVHooXJ69q4W73g5lgu+21IuPL",
+	"4qX7COtors4Q3LVQSMPopsdh0+B4/+dRS3WM5RoWTkU3XX54/xIWg+9P3r4MESNxNDj9y3d/fvn8LERR",
+	"QgZ/OX35Qdc4pIwuZkz3pPGtsWjM2A6A/xwcjNA6MNB3KBtLVTO3h59XipqnX6VPF8tiIvcTNin8Gg+o",
+	"AoYOI1UbQAmbNPKTosNmV2EM07SxjTOYNpPb1F+cnpye07LztxVafGEr5ZkA/iJ+YJqvPIfKW0aJZLyj",
+	"niIpWyW2sszX7nsPWoD7O096zsK8iGxZmwdENbkyKEwsa8yUbYxSzAWsWEnGloQ9WOBZ0oYd71Kgpqbs",
+	"CseWD7rC1aniB3auogRuK7GcTYko31yVOIqOfE37fm+b5z1gcqh1JfQA3WzyodVNKvoa2hPX/RLXyUN+",
+	"z4Q+520FWOUdMu85psr0j/STWGp7S37mdst9Rq6b4qAY2S5znVjl1PfUmHh4o/4ZKXWyR3JvgW9fU3ud",
+	"1F4FQbSrZJn1147UL3srHEfYysmDr+S2zeDivqTT6Abw3PwURLX5GpztZdW2LBF+sRzYLjz9mgLbLify",
+	"GvgKVjsC6TbGiHHkQnM18VFp3dPEvn5wmvA8YGXU0+3I51otNvvQlNLiLJ+homeN8Zea1lSIUZ1HsFy3",
+	"uGjHtE4p++Lj7TCsSheve+ZXZZsqP8/KIR6WwQ+2mL2JjrYtwb60wvZFX7fdeg37Z0vIaMFFqAmXSthE",
+	"7PXFTB8fO7zJ/1sEC7VrwxX0/aoROxrxVQmZVY4j7JQjwWdAsl+ASpxvdSvioFN5dslwOzXsnYZ9jRhX",
+	"tOrbHsI5PQebb2o7/IiAhE7A2RGo7C64gjuxOnjZK+7jJ6VRmbHNSWU8CQbBIU7J4dWx1rfsNDf5wZnq",
+	"2e6fum5N+UutA33xuw72c/422n75t9P0sfjNbUVR/lrcuTi/6fZNzt85VG4/3f5/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
