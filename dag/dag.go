@@ -33,6 +33,9 @@ type DAG struct {
 	Params           map[string]any
 	ConfOverride     ConfOverride // which params a run's conf may override
 	Tasks            []*Task      // in file order; Upstream already merged with `dependencies`
+	// Groups are the DAG's task groups (task_groups), outer before inner,
+	// in file order.
+	Groups []*TaskGroup
 
 	Path   string // file the DAG came from
 	Hash   string // hex sha256 of Source; identifies the DAG version
@@ -55,6 +58,9 @@ type Task struct {
 	Pool                    string        // default "default_pool"
 	PriorityWeight          int           // default 1
 	Owner                   string
+	// Group is the full id of the task group the task is in ("" for none);
+	// its ID starts with it ("group.task").
+	Group string
 	// CheckTemplates (check_templates, default true) lets validate flag
 	// unknown names and undeclared params in the task's templates; a task
 	// that builds names dynamically turns it off.

@@ -23,6 +23,10 @@ type parsedTask struct {
 	upstream []edge // as declared, before ids are checked
 }
 
+// declaredIDs records where each task id was first declared, to report
+// duplicates across the file's task lists (top level and groups).
+type declaredIDs map[string]int
+
 // edge is one declared dependency: task up runs before the task holding it.
 type edge struct {
 	up        string
@@ -40,21 +44,29 @@ func (f *fileParser) defaultArgs(fields map[string]entry) *Task {
 		CheckTemplates: true,
 	}
 	e, ok := fields["default_args"]
-	if !ok || isNull(e.value) {
+	if !ok {
 		return base
 	}
-	if r := resolve(e.value); r == nil || r.Kind != yaml.MappingNode {
-		f.wrongType("default_args", e.value, KindMap.String())
-		return base
+	f.applyDefaultArgs(base, e.value)
+	return base
+}
+
+// applyDefaultArgs applies a default_args mapping to base.
+func (f *fileParser) applyDefaultArgs(base *Task, n *yaml.Node) {
+	if isNull(n) {
+		return
 	}
-	for _, s := range f.entries(e.value) {
+	if r := resolve(n); r == nil || r.Kind != yaml.MappingNode {
+		f.wrongType("default_args", n, KindMap.String())
+		return
+	}
+	for _, s := range f.entries(n) {
 		if !contains(taskSettingKeys, s.name()) {
 			f.errorf(s.key, "%s: unknown key in default_args%s", s.name(), didYouMean(s.name(), taskSettingKeys))
 			continue
 		}
 		f.taskSetting(base, s)
 	}
-	return base
 }
 
 // taskSetting applies one of taskSettingKeys to t.
@@ -131,10 +143,14 @@ func (f *fileParser) triggerRule(n *yaml.Node) (TriggerRule, bool) {
 	return "", false
 }
 
-// tasks reads the task list.
-func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, defaults *Task) []*parsedTask {
-	e, ok := f.required(root, fields, "tasks")
+// tasks reads the top-level task list; it may be left out when the file
+// has task_groups.
+func (f *fileParser) tasks(root *yaml.Node, fields map[string]entry, defaults *Task, seen declaredIDs) []*parsedTask {
+	e, ok := fields["tasks"]
 	if !ok {
+		if _, grouped := fields["task_groups"]; !grouped {
+			f.required(root, fields, "tasks")
+		}
 		return nil
 	}
 	list := resolve(e.value)
@@ -142,12 +158,16 @@ func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, def
 		f.wrongType("tasks", e.value, "a list of tasks")
 		return nil
 	}
-	if len(list.Content) == 0 {
+	if _, grouped := fields["task_groups"]; len(list.Content) == 0 && !grouped {
 		f.errorf(e.value, "tasks: wants at least one task")
 		return nil
 	}
-	var out []*parsedTask
-	firstLine := map[string]int{}
+	return f.taskList(list, defaults, nil, seen, nil)
+}
+
+// taskList reads a list of task mappings, in group g (nil: top level),
+// appending to out.
+func (f *fileParser) taskList(list *yaml.Node, defaults *Task, g *groupInfo, seen declaredIDs, out []*parsedTask) []*parsedTask {
 	for i, item := range list.Content {
 		r := resolve(item)
 		if r == nil || r.Kind != yaml.MappingNode {
@@ -155,13 +175,19 @@ func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, def
 			continue
 		}
 		t := f.task(r, defaults)
+		if g != nil {
+			t.Group = g.ID
+			if t.ID != "" {
+				t.ID = g.ID + "." + t.ID
+			}
+		}
 		t.index = len(out)
 		if t.ID != "" {
-			if line, dup := firstLine[t.ID]; dup {
+			if line, dup := seen[t.ID]; dup {
 				f.errorf(t.idNode, "task_id: duplicate task id %q (first at line %d)", t.ID, line)
 				continue
 			}
-			firstLine[t.ID] = t.idNode.Line
+			seen[t.ID] = t.idNode.Line
 		}
 		out = append(out, t)
 	}
