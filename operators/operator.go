@@ -101,6 +101,10 @@ type Result struct {
 	XCom map[string]any
 	// Skipped marks the task skipped instead of successful.
 	Skipped bool
+	// SkipTasks are tasks of the run to skip with this task's success, in
+	// the same transaction (branch, short_circuit); only those still
+	// waiting (state none) are skipped.
+	SkipTasks []string
 	// Deferral, when set, hands the task to the triggerer.
 	Deferral *Deferral
 }

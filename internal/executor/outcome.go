@@ -28,6 +28,7 @@ type Outcome struct {
 	Trigger    *store.NewTrigger          // deferred: the trigger to create
 	XCom       map[string]json.RawMessage // success: encoded XComs
 	SkipReason string                     // skipped: the operator's reason, if it gave one
+	SkipTasks  []string                   // success: tasks the operator skips with it
 }
 
 // Returned is how a try's operator call ended, with what the decision needs.
@@ -70,6 +71,9 @@ func Decide(r Returned) Outcome {
 		return Outcome{State: runstate.Skipped}
 	}
 	out := Outcome{State: runstate.Success}
+	if res != nil {
+		out.SkipTasks = res.SkipTasks
+	}
 	if res != nil && len(res.XCom) > 0 {
 		out.XCom = map[string]json.RawMessage{}
 		for k, v := range res.XCom {

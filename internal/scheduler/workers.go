@@ -120,6 +120,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		},
 	})
 	out.State, out.Error, out.RetryAt, out.Trigger, out.XCom = o.State, o.Error, o.RetryAt, o.Trigger, o.XCom
+	out.SkipTasks = o.SkipTasks
 	log.Printf("%s", outcomeLine(out, o.SkipReason))
 	return &finished{outcome: out, runPK: c.RunPK, logs: log.take()}
 }

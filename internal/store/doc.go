@@ -36,6 +36,8 @@
 //	QueueReady           none → queued              trigger rule met
 //	MarkUpstreamFailed   none → upstream_failed     trigger rule can't be met
 //	MarkSkipped          none → skipped             trigger rule says skip
+//	SkipWithSuccess      none → skipped             a branch / short_circuit's choice, in
+//	                                                the transaction of its success (FinishTasks)
 //	ClaimTasks           queued → running           try_number+1, owner set
 //	FinishTasks          running → success | failed | skipped | up_for_retry | deferred
 //	                     (guarded by state, try number and owner)

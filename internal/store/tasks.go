@@ -177,6 +177,24 @@ func (q Q) endWaiting(ctx context.Context, runPK int64, taskIDs []string, state 
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
+// SkipWithSuccess moves task instances of the run of task instance tiID
+// none → skipped: what a branch or short-circuit decides, written by
+// FinishTasks in the transaction of its success. It returns the ids that
+// moved.
+func (q Q) SkipWithSuccess(ctx context.Context, tiID int64, taskIDs []string) ([]int64, error) {
+	if len(taskIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'skipped', ended_at = clock_timestamp(),
+			`+appendHistory("'skipped'", "try_number")+`
+		WHERE run_pk = (SELECT run_pk FROM task_instances WHERE id = $1) AND task_id = ANY($2) AND state = 'none'
+		RETURNING id`, tiID, taskIDs)
+	if err != nil {
+		return nil, fmt.Errorf("skip %v after task instance %d: %w", taskIDs, tiID, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
 // QueueDueRetries moves up_for_retry task instances whose delay has passed to
 // queued; it returns how many moved.
 func (q Q) QueueDueRetries(ctx context.Context) (int, error) {
