@@ -40,8 +40,8 @@ func TestBranchSkips(t *testing.T) {
 		skip   []string
 		err    string
 	}{
-		{[]string{"a"}, []string{"b"}, ""},  // join is downstream of a: not skipped (skip_all_except)
-		{[]string{"b"}, []string{"a"}, ""},  // join is downstream of b too
+		{[]string{"a"}, []string{"b"}, ""}, // join is downstream of a: not skipped (skip_all_except)
+		{[]string{"b"}, []string{"a"}, ""}, // join is downstream of b too
 		{[]string{"join"}, []string{"a", "b"}, ""},
 		{[]string{"a", "b"}, nil, ""},
 		{nil, []string{"a", "b", "join"}, ""},
