@@ -58,6 +58,12 @@ type Task struct {
 	Pool                    string        // default "default_pool"
 	PriorityWeight          int           // default 1
 	Owner                   string
+	// Map is how the task expands into mapped instances; nil when it is
+	// not mapped. MaxActiveTIsPerDag and MaxActiveTIsPerDagrun bound how
+	// many of its instances run at once, across runs and in one run (0:
+	// no bound).
+	Map                                       *Mapping
+	MaxActiveTIsPerDag, MaxActiveTIsPerDagrun int
 	// Group is the full id of the task group the task is in ("" for none);
 	// its ID starts with it ("group.task").
 	Group string

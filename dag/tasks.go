@@ -15,6 +15,9 @@ var taskSettingKeys = []string{"retries", "retry_delay", "retry_exponential_back
 // taskKeys are the keys every task may have whatever its operator.
 var taskKeys = append([]string{"task_id", "operator", "upstream"}, taskSettingKeys...)
 
+// taskOwnKeys are the keys a task may have besides its operator's options.
+var taskOwnKeys = append(append([]string{}, taskKeys...), mappingKeys...)
+
 // parsedTask is a task with the nodes later checks point at.
 type parsedTask struct {
 	*Task
@@ -215,6 +218,8 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 			t.upstream = append(t.upstream, f.upstreamList(e.value)...)
 		case contains(taskSettingKeys, key):
 			f.taskSetting(t.Task, e)
+		case contains(mappingKeys, key):
+			// read with the operator's schema, below
 		default:
 			options = append(options, e)
 		}
@@ -227,6 +232,7 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 	}
 	if !hasOp || t.Operator == "" {
 		f.keepOptions(t, options)
+		f.mappingFields(t, nil, fields)
 		return t
 	}
 	schema, known := f.p.lookup(t.Operator)
@@ -240,7 +246,8 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 		f.keepOptions(t, options)
 		return t
 	}
-	f.operatorOptions(t, m, schema, options)
+	f.operatorOptions(t, m, schema, options, expandedNames(fields, f))
+	f.mappingFields(t, schema, fields)
 	return t
 }
 
