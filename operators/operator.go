@@ -47,6 +47,9 @@ type TaskContext struct {
 	Task      *dag.Task
 	RunID     string
 	TryNumber int
+	// MapIndex is the instance's map_index, -1 for a task that is not
+	// mapped.
+	MapIndex int
 	// Template is the context for rendering templated options.
 	Template *templating.Context
 	// Log receives the task's log lines; it is safe for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/mapping"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/xcomstore"
 )
@@ -28,6 +29,8 @@ type Try struct {
 	RawConf  []byte
 	MaxTries int        // retries allowed: try n may be retried while n <= MaxTries
 	Started  *time.Time // when the try started, kept across a deferral (nil: now)
+	// MappedArgs are a mapped instance's expanded options (Run.Mapped).
+	MappedArgs []byte
 	// NextMethod and NextEvent are set when the try resumes after a deferral.
 	NextMethod string
 	NextEvent  []byte
@@ -70,6 +73,11 @@ func (e *Executor) run(ctx context.Context, try Try, r *Returned) (*operators.Re
 	task := d.Task(try.TaskID)
 	if task == nil {
 		return nil, fmt.Errorf("task %s is not in DAG %s version %s", try.TaskID, try.DagID, shortHash(try.Hash))
+	}
+	if try.Run.Mapped && task.Mapped() {
+		if task, err = mapping.Instance(task, try.MappedArgs); err != nil {
+			return nil, err
+		}
 	}
 	r.Task = task
 	op, ok := e.Operators.Lookup(task.Operator)

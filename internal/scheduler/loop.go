@@ -161,7 +161,9 @@ func (s *Scheduler) startRun(ctx context.Context, q store.Q, run store.Run) erro
 	}
 	specs := make([]store.TaskSpec, len(d.Tasks))
 	for i, t := range d.Tasks {
-		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight, Queued: ready[t.ID]}
+		// A mapped task waits as a placeholder until evaluateRun expands it.
+		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight,
+			Queued: ready[t.ID] && !t.Mapped(), MaxActivePerDag: t.MaxActiveTIsPerDag, MaxActivePerRun: t.MaxActiveTIsPerDagrun}
 	}
 	if err := q.InsertTaskInstances(ctx, run, specs); err != nil {
 		return err

@@ -1,0 +1,140 @@
+package scheduler_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/store"
+)
+
+// Given a task that lists 20 items, when a mapped bash task maps over them
+// with max_active_tis_per_dagrun 4, then 20 instances run, never more than
+// 4 at once (by their own start and end times), and a collector receives
+// the 20 values in map_index order.
+func TestMappingOverXCom(t *testing.T) {
+	t.Parallel()
+	b := setupDynamic(t)
+	b.DAG("fanout", `
+dag_id: fanout
+tasks:
+  - task_id: list_items
+    operator: bash
+    bash_command: |
+      s=""; for i in $(seq 0 19); do s="$s${s:+,}{\"ITEM\": \"item-$i\"}"; done; echo "[$s]"
+  - task_id: process
+    operator: bash
+    upstream: [list_items]
+    max_active_tis_per_dagrun: 4
+    bash_command: "sleep 0.3; echo done-$ITEM-{{ ti.map_index }}"
+    append_env: true
+    expand:
+      env: "{{ ti.xcom_pull('list_items') }}"
+  - task_id: collect
+    operator: bash
+    upstream: [process]
+    bash_command: "echo collected {{ ti.xcom_pull('process') | length }}: {{ ti.xcom_pull('process') | join(',') }}; echo third={{ ti.xcom_pull('process', map_indexes=2) }}"
+`)
+	b.Scheduler(nil)
+	runID := b.Trigger("fanout", "")
+	if got := b.WaitRun("fanout", runID, 2*time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("run %s: %v", got, b.States("fanout", runID))
+	}
+	var insts []store.TaskInstance
+	for _, ti := range b.TIs("fanout", runID) {
+		if ti.TaskID == "process" {
+			insts = append(insts, ti)
+		}
+	}
+	if len(insts) != 20 {
+		t.Fatalf("%d instances of process, want 20", len(insts))
+	}
+	checkAtMostConcurrent(t, insts, 4)
+	want := make([]string, 20)
+	for i := range want {
+		want[i] = fmt.Sprintf("done-item-%d-%d", i, i)
+	}
+	log := b.Log("fanout", runID, "collect")
+	if !strings.Contains(log, "collected 20: "+strings.Join(want, ",")) || !strings.Contains(log, "third=done-item-2-2") {
+		t.Errorf("collect's log:\n%s", log)
+	}
+}
+
+// checkAtMostConcurrent asserts from the instances' own start and end
+// times that no more than limit ran at once.
+func checkAtMostConcurrent(t *testing.T, insts []store.TaskInstance, limit int) {
+	t.Helper()
+	type ev struct {
+		at    time.Time
+		delta int
+	}
+	var evs []ev
+	for _, ti := range insts {
+		if ti.StartedAt == nil || ti.EndedAt == nil {
+			t.Fatalf("instance %d has no start or end", ti.MapIndex)
+		}
+		evs = append(evs, ev{*ti.StartedAt, 1}, ev{*ti.EndedAt, -1})
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		if !evs[i].at.Equal(evs[j].at) {
+			return evs[i].at.Before(evs[j].at)
+		}
+		return evs[i].delta < evs[j].delta
+	})
+	cur, peak := 0, 0
+	for _, e := range evs {
+		cur += e.delta
+		peak = max(peak, cur)
+	}
+	if peak > limit {
+		t.Errorf("%d instances ran at once, limit %d", peak, limit)
+	}
+	if peak < 2 {
+		t.Errorf("at most %d ran at once: the throttle test shows nothing", peak)
+	}
+}
+
+// An empty list skips the mapped task (its downstream follows its trigger
+// rule); a list over max_map_length fails it with the length and the limit.
+func TestMappingEmptyAndTooLong(t *testing.T) {
+	t.Parallel()
+	b := setupDynamic(t)
+	b.DAG("edges", `
+dag_id: edges
+params: {n: 0}
+tasks:
+  - {task_id: list_items, operator: bash, bash_command: "if [ {{ params.n }} -eq 0 ]; then echo '[]'; else echo \"[$(seq -s, 1 {{ params.n }})]\"; fi"}
+  - task_id: each
+    operator: bash
+    upstream: [list_items]
+    expand: {bash_command: "{{ ti.xcom_pull('list_items') }}"}
+  - {task_id: after, operator: empty, upstream: [each]}
+  - {task_id: always, operator: empty, upstream: [each], trigger_rule: all_done}
+`)
+	b.Scheduler(nil)
+	empty := b.Trigger("edges", `{"n": 0}`)
+	if got := b.WaitRun("edges", empty, time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("empty: run %s: %v", got, b.States("edges", empty))
+	}
+	states := b.States("edges", empty)
+	if states["each"] != "skipped" || states["after"] != "skipped" || states["always"] != "success" {
+		t.Errorf("empty list: %v", states)
+	}
+	long := b.Trigger("edges", `{"n": 1025}`)
+	if got := b.WaitRun("edges", long, time.Minute); got != runstate.RunFailed {
+		t.Fatalf("1,025: run %s: %v", got, b.States("edges", long))
+	}
+	ti := b.TI("edges", long, "each")
+	if ti.State != "failed" || !strings.Contains(ti.Error, "mapping over 1025 instances is more than max_map_length 1024") {
+		t.Errorf("each: %s %q", ti.State, ti.Error)
+	}
+	if n := len(b.TIs("edges", long)); n != 4 {
+		t.Errorf("%d task instances after a refused expansion, want 4 (nothing created)", n)
+	}
+	if s := b.States("edges", long)["after"]; s != "upstream_failed" {
+		t.Errorf("after is %s", s)
+	}
+}
