@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -136,5 +137,76 @@ tasks:
 	}
 	if s := b.States("edges", long)["after"]; s != "upstream_failed" {
 		t.Errorf("after is %s", s)
+	}
+}
+
+// Literal lists map as a cartesian product (first key slowest), options not
+// expanded are shared, map_index_template names instances, and clearing one
+// instance (--map-index) reruns only it.
+func TestMappingLiteralProductAndClearOneInstance(t *testing.T) {
+	t.Parallel()
+	b := setupDynamic(t)
+	b.DAG("prod", `
+dag_id: prod
+tasks:
+  - task_id: each
+    operator: bash
+    bash_command: "echo $X-$Y"
+    append_env: true
+    expand:
+      env: [{X: a, Y: "1"}, {X: b, Y: "2"}]
+      cwd: [/, /tmp]
+    map_index_template: "{{ task.env.X }} in {{ task.cwd }}"
+  - task_id: kw
+    operator: bash
+    expand_kwargs:
+      - {bash_command: "echo one"}
+      - {bash_command: "echo two"}
+  - {task_id: collect, operator: bash, upstream: [each, kw], bash_command: "echo {{ ti.xcom_pull('each') | join(' ') }} / {{ ti.xcom_pull('kw') | join(' ') }}"}
+`)
+	s := b.Scheduler(nil)
+	_ = s
+	runID := b.Trigger("prod", "")
+	if got := b.WaitRun("prod", runID, time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("run %s: %v", got, b.States("prod", runID))
+	}
+	names := map[int]string{}
+	for _, ti := range b.TIs("prod", runID) {
+		if ti.TaskID == "each" {
+			names[ti.MapIndex] = ti.RenderedMapIndex
+		}
+	}
+	wantNames := map[int]string{0: "a in /", 1: "a in /tmp", 2: "b in /", 3: "b in /tmp"}
+	for i, w := range wantNames {
+		if names[i] != w {
+			t.Errorf("instance %d named %q, want %q (all: %v)", i, names[i], w, names)
+		}
+	}
+	if log := b.Log("prod", runID, "collect"); !strings.Contains(log, "a-1 a-1 b-2 b-2 / one two") {
+		t.Errorf("collect's log:\n%s", log)
+	}
+
+	two := 2
+	run := b.Run("prod", runID)
+	if _, err := scheduler.ClearRunVersion(b.Ctx, b.Store, b.Parser, run, scheduler.ClearRequest{TaskIDs: []string{"each"}, MapIndex: &two, IncludeDownstream: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.WaitRun("prod", runID, time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("after clear: run %s: %v", got, b.States("prod", runID))
+	}
+	for _, ti := range b.TIs("prod", runID) {
+		if ti.TaskID != "each" {
+			continue
+		}
+		want := 1
+		if ti.MapIndex == 2 {
+			want = 2
+		}
+		if ti.TryNumber != want || ti.State != "success" {
+			t.Errorf("instance %d: try %d %s, want try %d success", ti.MapIndex, ti.TryNumber, ti.State, want)
+		}
+	}
+	if ti, err := b.Store.TaskInstanceAt(b.Ctx, run.PK, "collect", -1); err != nil || ti.TryNumber != 2 {
+		t.Errorf("collect (downstream of the cleared instance): try %d, %v", ti.TryNumber, err)
 	}
 }

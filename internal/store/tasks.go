@@ -107,7 +107,8 @@ func (q Q) InsertTaskInstances(ctx context.Context, run Run, specs []TaskSpec) e
 
 // TaskInstances lists a run's task instances.
 func (q Q) TaskInstances(ctx context.Context, runPK int64) ([]TaskInstance, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+tiColumns+` FROM task_instances ti WHERE ti.run_pk = $1 ORDER BY ti.id`, runPK)
+	rows, err := q.db.Query(ctx, `SELECT `+tiColumns+` FROM task_instances ti WHERE ti.run_pk = $1
+		ORDER BY min(ti.id) OVER (PARTITION BY ti.task_id), ti.map_index`, runPK)
 	if err != nil {
 		return nil, fmt.Errorf("list task instances of run %d: %w", runPK, err)
 	}
