@@ -47,8 +47,9 @@ type TaskContext struct {
 	Task      *dag.Task
 	RunID     string
 	TryNumber int
-	// MapIndex is the instance's map_index, -1 for a task that is not
-	// mapped.
+	// Mapped and MapIndex identify a mapped task's instance (MapIndex is
+	// -1 when not Mapped, if the context came from NewTaskContext).
+	Mapped   bool
 	MapIndex int
 	// Template is the context for rendering templated options.
 	Template *templating.Context

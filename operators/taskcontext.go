@@ -45,6 +45,7 @@ func NewTaskContext(d *dag.DAG, t *dag.Task, run TaskRun, log Log, conns Connect
 		Task:      t,
 		RunID:     run.RunID,
 		TryNumber: run.TryNumber,
+		Mapped:    run.Mapped,
 		MapIndex:  mapIndex,
 		Log:       log,
 		Template: &templating.Context{

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/daemon"
+	"github.com/podflow/podflow/internal/mapping"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/kubernetes"
 )
@@ -52,6 +56,12 @@ func newDryRunCmd(app *App) *cobra.Command {
 			if !ok {
 				pods = kubernetes.New()
 			}
+			if task.Mapped() {
+				if task, err = firstMappedInstance(cmd, d, task, run); err != nil {
+					return err
+				}
+				run.Mapped, run.MapIndex = true, 0
+			}
 			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.ErrOrStderr()}, daemon.Connections{Config: cfg})
 			pod, err := pods.DryRun(cmd.Context(), tc)
 			if err != nil {
@@ -67,4 +77,27 @@ func newDryRunCmd(app *App) *cobra.Command {
 	}
 	runf.register(cmd)
 	return cmd
+}
+
+// firstMappedInstance is instance 0 of a mapped task, when its list can be
+// known without running anything (a literal, params, conf, or the XComs of
+// --run-id / --xcom); it says on stderr what it maps over. Otherwise a
+// clear error says why not.
+func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operators.TaskRun) (*dag.Task, error) {
+	tc := operators.NewTaskContext(d, t, run, &printLog{w: io.Discard}, nil)
+	render := func(option, src string) (string, error) { return operators.Render(cmd.Context(), tc, option, src) }
+	args, err := mapping.Resolve(t, render, 0)
+	if err != nil {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s is mapped and its list is known only at run time (%v); "+
+			"give --run-id of a run whose upstream tasks are done, or --xcom, to see an instance's pod", t.ID, err)}
+	}
+	if len(args) == 0 {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s maps over an empty list: it would be skipped, with no pod", t.ID)}
+	}
+	b, err := json.Marshal(args[0])
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "task %s maps over %d instances; this is instance 0, with %s\n", t.ID, len(args), b)
+	return mapping.Instance(t, b)
 }
