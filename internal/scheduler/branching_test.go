@@ -1,6 +1,8 @@
 package scheduler_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,51 @@ dependencies: ["extract >> transform >> load"]
 	}
 	if log := b.Log("tg", runID, "load"); !strings.Contains(log, "loaded 42") {
 		t.Errorf("load's log:\n%s", log)
+	}
+}
+
+// The examples of dynamic DAGs run end to end as the README shows them.
+func TestDynamicExamplesRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setupDynamic(t)
+	for _, name := range []string{"mapping", "branching", "task_groups"} {
+		src, err := os.ReadFile(filepath.Join("..", "..", "examples", "dags", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.DAG(name, string(src))
+	}
+	b.Scheduler(nil)
+	cases := []struct {
+		dagID, conf string
+		states      map[string]string
+		logs        map[string]string
+	}{
+		{"mapping", "", map[string]string{"list_partitions": "success", "process": "success", "matrix": "success", "collect": "success"},
+			map[string]string{"collect": "collected 6 results:\nrows for 2026-01-01: 7; rows for 2026-01-02: 17; rows for 2026-01-03: 27"}},
+		{"branching", "", map[string]string{"full_load": "skipped", "incremental_load": "success", "join": "success",
+			"anything_new": "success", "publish": "skipped"}, map[string]string{"join": "loaded (incremental)"}},
+		{"branching", `{"mode": "full"}`, map[string]string{"full_load": "success", "incremental_load": "skipped", "join": "success"},
+			map[string]string{"join": "loaded (full)"}},
+		{"task_groups", "", map[string]string{"transform.clean": "success", "transform.checks.even": "success", "load": "success"},
+			map[string]string{"load": "loading 42 rows"}},
+	}
+	for _, c := range cases {
+		runID := b.Trigger(c.dagID, c.conf)
+		if got := b.WaitRun(c.dagID, runID, time.Minute); got != runstate.RunSuccess {
+			t.Errorf("%s %s: run %s, tasks %v", c.dagID, c.conf, got, b.States(c.dagID, runID))
+			continue
+		}
+		states := b.States(c.dagID, runID)
+		for task, want := range c.states {
+			if states[task] != want {
+				t.Errorf("%s %s: %s is %s, want %s", c.dagID, c.conf, task, states[task], want)
+			}
+		}
+		for task, want := range c.logs {
+			if log := b.Log(c.dagID, runID, task); !strings.Contains(log, want) {
+				t.Errorf("%s: %s's log lacks %q:\n%s", c.dagID, task, want, log)
+			}
+		}
 	}
 }
