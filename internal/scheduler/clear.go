@@ -177,7 +177,7 @@ func clearTasks(ctx context.Context, q store.Q, run store.Run, ids []string, req
 		return err
 	}
 	if len(req.TaskIDs) != 1 || len(ids) == 0 || ids[0] != req.TaskIDs[0] {
-		return fmt.Errorf("clear by map index: name exactly one task (--task) whose instance to clear")
+		return fmt.Errorf("clear by map index: name exactly one task whose instance to clear: %w", store.ErrBadInput)
 	}
 	n, err := q.ClearMapIndex(ctx, run, ids[0], *req.MapIndex)
 	if err != nil {

@@ -185,11 +185,14 @@ func (e TokenResponseTokenType) Valid() bool {
 
 // ClearTaskInstancesBody defines model for ClearTaskInstancesBody.
 type ClearTaskInstancesBody struct {
-	DagRunId          string    `json:"dag_run_id"`
-	DryRun            *bool     `json:"dry_run,omitempty"`
-	IncludeDownstream *bool     `json:"include_downstream,omitempty"`
-	OnlyFailed        *bool     `json:"only_failed,omitempty"`
-	TaskIds           *[]string `json:"task_ids,omitempty"`
+	DagRunId          string `json:"dag_run_id"`
+	DryRun            *bool  `json:"dry_run,omitempty"`
+	IncludeDownstream *bool  `json:"include_downstream,omitempty"`
+
+	// MapIndex with exactly one task in task_ids, clear only this instance of that mapped task
+	MapIndex   *int      `json:"map_index,omitempty"`
+	OnlyFailed *bool     `json:"only_failed,omitempty"`
+	TaskIds    *[]string `json:"task_ids,omitempty"`
 
 	// UseLatestVersion rerun with the DAG's current good version instead of the one the run was created with (the run moves to it)
 	UseLatestVersion *bool `json:"use_latest_version,omitempty"`
@@ -403,18 +406,21 @@ type TaskInstance struct {
 	DagRunId string `json:"dag_run_id"`
 
 	// Duration seconds
-	Duration       *float32          `json:"duration,omitempty"`
-	EndDate        *time.Time        `json:"end_date,omitempty"`
-	Error          *string           `json:"error,omitempty"`
-	MapIndex       int               `json:"map_index"`
-	MaxTries       int               `json:"max_tries"`
-	Pool           string            `json:"pool"`
-	PriorityWeight int               `json:"priority_weight"`
-	QueuedWhen     *time.Time        `json:"queued_when,omitempty"`
-	StartDate      *time.Time        `json:"start_date,omitempty"`
-	State          TaskInstanceState `json:"state"`
-	TaskId         string            `json:"task_id"`
-	TryNumber      int               `json:"try_number"`
+	Duration       *float32   `json:"duration,omitempty"`
+	EndDate        *time.Time `json:"end_date,omitempty"`
+	Error          *string    `json:"error,omitempty"`
+	MapIndex       int        `json:"map_index"`
+	MaxTries       int        `json:"max_tries"`
+	Pool           string     `json:"pool"`
+	PriorityWeight int        `json:"priority_weight"`
+	QueuedWhen     *time.Time `json:"queued_when,omitempty"`
+
+	// RenderedMapIndex a mapped instance's map_index_template rendering
+	RenderedMapIndex *string           `json:"rendered_map_index,omitempty"`
+	StartDate        *time.Time        `json:"start_date,omitempty"`
+	State            TaskInstanceState `json:"state"`
+	TaskId           string            `json:"task_id"`
+	TryNumber        int               `json:"try_number"`
 }
 
 // TaskInstanceCollection defines model for TaskInstanceCollection.
@@ -6178,95 +6184,96 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pdtu4kvCr1OF374l9Lr11ur85V/kx4yTujHuyTexezkQZGSZLEq4pgA2AltUe95mnmQebJ5mDhRQp",
-	"gYtkyZ2488sWCWIp1I6qwm0Q8UnKGTIlg95tkBJBJqhQmF8vyej0pf6HsqAXpESNgzBgZIJBL4jJaEDj",
-	"IAwE/ppRgXHQUyLDMJDRGCfEdqYUCv3pf3483vsPsvfb4d7f9wd7n26Pwm++O7z7SxAGapbq3qQSlI2C",
-	"u7vQDvpOHCeJ7iNGGQmaKsp1P8fw8vgV0DgELqAf/N4PYMgF4DWKmX61H4T3n+vO7//lne5u7Xw/ZKwR",
-	"TiJjbeNPyM1rZCM1DnrffHcYBhPK8t9HvlFf0wlVxZC/Zihm8zET87LcfYxDkiUq6B0d6s7JDZ1kE/PL",
-	"juV+FiNRpnCEwgz1hqSnLMabutEmJB1Q08A74t7RwoDVMff8g74bDiXWLpDbt97xyp0f+vsWMYrnMx96",
-	"DSkmMfAhqDFCQqXCGPjlPzBSMoR+sNcP4BKHXCBQZVBPd4AspmxU4N7iXPVog8tZUINue//8kez9NtBY",
-	"VksT50Re1WKYIvJqG6R4pzuUKWcSDTd4TuIP+GuG0mxLxJlCZv4laZrQiGggHqSCXyY4+ds/pIbobWkK",
-	"fxE4DHrB/zuYc5wD+1YevLdf2UGre3I+RhB2WIg5SmBcwZAqs0PH70+DuzB4wdkwodGDzutUAd5QqSSQ",
-	"RCCJZ3oi33NxSeMY2UNDKCJJguKJBMETnMOJJAmfghpTqWf3lqvvecbih5zcWw4yi8aaOYcgMhaCRleg",
-	"TCrCItR83NKXnuA556+JGOFDQ++SxzOgEvg1Ckf5E6pg5wje0Oe7bmZvCJs5/JcPOkHOYULYDIaEJhhD",
-	"wkeUmf38kZFMjZEpPTY+9LZek4TGEAmM9QxIIg2nct/qrl8kSIThXG6z5XMeG65L4pjqjkjyXvAUhaKa",
-	"wwxJIjEM0tKj27L4XFVKhkEsZvrjiniwnNE1veQ8QcJ0W8qiJItxEPMpk0ogmVQ+c5Nb/o6zZDawW9Pt",
-	"A8euzeqowolckz8bqXpqOziyQtW1IEIQw44yiYOEKJRqcI1CUs58U6zurECRMZhSNTaU8PL41RMJUSYE",
-	"MgUjzmNwXRkaRlJIS87Q/DWfE6kxQ2Ol7WonfzPh1yhBcaBqN1gGz11ZiH0s7/6novGcX7w8fmWAt4Qx",
-	"FluWADakCSY88r4bEzmgk5QLNUAhuFWAPWiy2IRlSUIuE1zArHnHVA5SkkmM/R0qMqqiwlIHi7uq6ASV",
-	"HnIgs8mECI8io6GtKTHOEnwGOEnVzGgrE8IykoDGWR9CuZ0djIkcd1ibZ7OMGpKDubx2H4B9S3EAqdnt",
-	"FzxJMFIOkZf2vQrIJtamMccHWq5IMkCmhOvUoz0uLNkso/JZzdzfExWN1+CAjfizMJ9525pJfMg8kIs4",
-	"G9ZPqrL1884ayKzKsz2vFRloiIprAzXTasjFhChjLync03jhQ9Dqp1IRobp/jCwe6Aa1X7SSsha9EUma",
-	"e1n66tcMM4wHZIWpaujZh7cBMm3JfAxyeta0ZOk4CINLEl0NaZKU9nvei4HPPZcslfu8kZqMCXxmmnrY",
-	"SDvbKAzkgodUQO3feB8mlaGdT74EztDi+sIU62nFqDDraC0rKB4rKxBfpFSvA3AzQ9dAXImpa/62Gb5u",
-	"h+7I2z9kbF32XhBYQedZFKHUQzuk+NQmeG0X9VP7mVD1mjJcBrFAmSXWnFmJ+a/OFVaZ8hnPRIReOZUb",
-	"N16Zs4bWtzqrMtyp8llZ4cmnWLOyn+b0urA0S1YrCYk1lywL6G4fGvNVFeM2Q6aNH7ihVuIJOdA3xBeK",
-	"KXTiDSUaKNG4FVJWMjEN27AL2YfByTUy9ZqPVrJ68LqOaMybQcLzTwu8o0z9/2+DZedpGOCNEmRlfsGn",
-	"DIV3Cg16YgOi5i5P37vp2LrfuhDRwvZW4OF6yidfzCcHqG+78/1pQuNikO5IXGz7BlC4NHwXBP5XJIka",
-	"n7IhX16Jtt20CnZJZKswsP1oQsiM7yrXZsVqHy4spjKDcqf1S3E9LS3GaVRFF4MxEqEusYEjd1Ke7Vg5",
-	"4Y/NHLSZm7H8/07yPfNvz6kxqE+0Pd3EE1pnqnm2PU649S4juhooQeqokU5QKjJJ1yS7YvDqUOWOW9be",
-	"RG9LHptOJFcG7Aaobsnx0Up4r/nIr7Ml7ulK/PKeOzT/vsQGzUR8UzeqcNnxuyELqtYiYjgdtOvRYSCv",
-	"aJp20ajnHXrXx3niobaywdWB5GrJjUdRllKMBzLhyotcYcBTZE3vnRXc0MJpHk1Nal8tQsvRrmm+NP/F",
-	"oRYmV1lLHbTXQaDqdpRODo7KvvLl/VjLFV+AquGk238YXQvIOlg08bqU86Q7jzN4vAHmZkftwtT0iOsa",
-	"yitv6Pp7sjxvdxK25Gj/8P0L+Pu33/0TuBM2iFERaqCxOHv93Evv+Vlonex1KsQyfSqqEmw4Mmgz4JxL",
-	"zHZTDBXmc/VtYJmrr2SEtPmEM0FU4ckqQ1hixFks69Utlk0unW1ybwcv5opUa8t50It3aybkZlBLPqGh",
-	"GC8cUkG5oGo2mCIdjVUjc280dLropg/jHC6jTOEibjLglJgN3Ka285558Evhjqg4lCvBSc4dXBqgvFNu",
-	"W5Y3oY0QmjiynV9+AN6ZNVfobAMsemEaXXh1eQofcIgCN0zzLSRUjyJro0DnZW55R+fg/OO3dsk3xTgr",
-	"29LzM5WKuyrWSxBWq15WtLN0MORiIFCZI90stREVgw6aeHV25/Z0e1Mod38J0YK0f0KuWuGm9UbTwq5u",
-	"mcI03vxxtOX10JZOLzotJ3cAeJahu6IsMxrTQPErZKtHa+TT8fbmXZh+UwoAXUF1T4mUUy5ir97eEsOV",
-	"SRS5abZqkHR5vUU/4Xw6Dcu0ca/Lu0gMr5sDfZnF3KRUoFzpJMf0tnTgf4lEVFyZNSurTKnSWWU23sUK",
-	"OhqhcCeYXKo17LK1o0fmfHohCpuKYcKnT6QNX8XYtRw4y/wZOI+QC2caDPrZ4eHTqBwyYJ7gvtlsjzk/",
-	"2P+997dmi36dWA+f6ehOn/we9BGtnOHXHci160B5w7DSpW/Lf3nBJ43Mt41FhsFNxCflFp3YmR73hCkf",
-	"X15YS6X7Lix33vUGVYUrnG1Wa13DCxsG1yTJ0B/fZ171gLAZ/HD27u0SGPUCworntiK1GyX8MpS1XoJR",
-	"ps2iM72jFryOReURxcYtax8VHYyVSm0EMXUkUF1KymNH7R9Ozs7h+P3pPpyNSYoShtyEr8/5QZpdJjQq",
-	"GsJ0jAKB9FnEWYSpAipNsIokE4Qdu7AQ5usKoUzVIWjWFYLRWcI+mysyIRSgemayQCSkZETZPPLFBIiH",
-	"YPNQgLAY8jSPPtO/CJNTFHnrCgrvhiB5vijQYkmaDtQYqQALGglDxKTPiIIxn+B+n/XZ8TzWm3LWgwv9",
-	"gAv6m/v93AAeLC80QgC4MGC6wpnlhxfPgIB9FfEJyj4bCj6B9+/OzuGAZGp8YF7uwwmJxqDpyPQNksws",
-	"YE12AVXAEGMJlPXZxc2e28E9/fICdrT9EMI1xakGJE/1LEg8oWxXj257sLHWuk8uES4x4dP9PjOnLRKI",
-	"QFj2q/Eom2iGAjt1ge27+31WuLMKxCqwJSix0+Aod6KTlAa94On+4f5TKyzGBrFL0LB+VavzFCA5jYNe",
-	"8MKEN5w7ueuSVHIJWhOJv1oEfkXnuqtSuJasiyk63xwebnpspwh5cgCOwdK6xSgN0G/t8L5ei2kelNKI",
-	"zCdH7Z8sJjro746etn9X5JPoD775e6cPKmkeZbYX9D5+0sauC7kOTm6iMWEjBGKIGLRyaQg5Vy9NxDUB",
-	"OeZC7SX0GmModDQTq/wx0CSsmW2ViIKeNcL16Ad5WPMIPRj4CtVLG4JcTtz86F/mvMmBzR68C1sbujS8",
-	"Li1dUp1uWsWTdywxyZnSMkMtsGxwoUTQgNi3emrC48J08eXRKbvQOfI2J0/A/qB3YHW8o8MaHW/RrpJq",
-	"ZqCvZbNZiG8eRUD7fCbL8Y6LMLDLN9zOiiUtexShTJrsLNiJiMQ9yiQySRW9xmfwV4NMA8MOz/79Nbw+",
-	"/bcTmNIkjoiItRQhmgPngqQu+9COlqvOQYecwL825+f6geIL7m+Az6ct8q1qmoCHb+m9eGhuddiBW82T",
-	"Bw3bKRjNayqVoZ8S43h5/MrLN6zYnXOOg1uLAHctLCTY7obUJd65NIzPeCf0F9+2f1GkVla37pVWDs0q",
-	"u2/dqrzcJulrkkqJisbLO2wOXPM93ryOUklteWAdpRm1gAyVS+i0ovqx4drKalAFOd9rQaa184wZmdYZ",
-	"U3nqYTAH0VK652JBiZVw2WncCypnWeSF4IKEcn+QyUDQKLdvo0rKqvry5LZDDTVJrw+tu7ccatXQTCU1",
-	"W4LZUYxhh2siIgqmPEtiuMTQanIO/LuPkKwOOxgLRdWBe9KhQZlF2POhNpYzBpJrBjYz/5MRoWXzoXJK",
-	"3J1SYxOU3mZVfLD5L2sQsC3e0sFm2LIZ0sGoyEMCPFbFCglva9kRZVfUYLQwi27e5g4dJxvseH64udH5",
-	"lrpda7ZbNiaqWWoezmkI5TFrsbkBonmQfJYbsLb8kvWOujxAw7aKYkxVTeJDxtrUXq+TLT+iMhQXrK8c",
-	"b8U95z0+e3gd2GQ91pTOyVgILn7jq5i+j5h2mw0kr6KgJfKO9QZpLZpxm/vajvKNUtk+sOcVd1YDTtAe",
-	"QVYJ46V5XtDFAn59u6w82w/iR82q7Bqd6mSUVKrZU0W3MqdA9szllxd8IrtvWtiiLwV/JJn/ORwpZqWr",
-	"CpZ1REbYpaEt/FfxvVT35g0RV5SNwMXIwYRcoXQiMmNDyqgcY7xQE8s13gf3dZ+50k/6TyFsme5XI3Ee",
-	"igecoTQ5+eYc0eWxgVQ8NR9NzHmipgeGNwqiMUZXu6YHeUXT/DBOKpokMCVUUTayJ2p+d1KO71vxKFUS",
-	"6j83gfrVr9QoKDXW5sarQ3suoAj93KiAtF6ntR1NqxK5/xhYT+EBCGJejOSrN+mrmtrsTbISZqHUYsml",
-	"RJW11xY9SpshSrXoBa5TmxY9sts/xd6eT8gfkd3oGfr0QETbQqsVOn3UauSxxvoniwbBKh7Vh9Qq16G2",
-	"g1sX2XfXle6CB0LCTmLiT2DEVNf7eaJee1tXkbpDy6J8eIOZdFwYNFWRNSHiShs2aoxiSiUClcaeSTGG",
-	"y5mxZQpDx2Pd7MN5qRCm0dgZxBjRGCVMtQ5ihKD+oNbSWSKVzat3/noJf6CS14lUl6wg2ClKoz9+le7+",
-	"9pHX5g/zKs9cQJ4jt6nzvk5S4yDh+tN5LHRZjiwdxv9w9u5tDwikZGT0y4QytJ41AstpRaC4CY4EIuHC",
-	"PLnosyG3OGSo1vSzw7IkAa6hol8oMYMxkYAsxtj0bZVbPRZMiewzgSTe3YefNcpdHEcRpqoHCm/UgSl2",
-	"tGeTDy965Q93LPa6aez2GZFA4AzFNYq9M2QKTNEluEj46CKEhF5jaPkHYXCBLL4A0zlM9TM3zz4rJurj",
-	"J6/QFHFa4t/eaEcXKeq9IeLIU++g9jSw8S6Ixcsg2m6D2LbGaopcab15cfeq3XiuKqji5ms+ssj4yNVZ",
-	"JWZPJCQGq754RcJ3t0U5ubTx9pRyhY+2K01W0VnuyU6LJKkuqvi5S3l6ECFfTcL1SXw9mxB4EqNUMKQi",
-	"J41HSk0n1mciZtZT8ifW0++J8zeRzcdrwfxfSs227vrZpuBaSKn0kJJuAS7/C3a0bswzZTP45O5jF1Fl",
-	"OnoioQyLElnpx1/JqYWcDm5NcuwVzu66UNYs2DLWu4Rev7WIebbvo0Xudwzn6DybxxvYrN0vGLc9mliO",
-	"eJu8xW4LRDQl9lo8r8Wq90ubrO7KKSDGRujBbd86/ftBD/73v//nDhifhsCZMxjzPD9t1ipIkEjVZ/bV",
-	"RX77wAW4QmUhZEzRpCiaT+XyKai1VfvswtZfvwjtpVNEKmuckkRyY/P28wrtemamR1SZYAODYBb1+LDP",
-	"kERjk39oIwl8tufPhKq6GLoqkM7sOuAS1RSROZt+OqYJAuNqTNnIQUTWJZ3lQPGbnd+VbM6n1Wp8+0dL",
-	"Zd06HtpYOK2QH9hW0XGTJzc3eyxe58S3KNzvzb61hrFWVg3y/gns3TO7YkdaT6RbuCU4qgA13u68falp",
-	"3ORH5ln2T/ePdj+/qKFlljYv4dsQaHaWF+DdZgSMG8SDePmbR4xn5kZFdzmKqxnwRJrosyFN8AFy+ZYx",
-	"o3zxQQNu/DS/nOALNqi890F4ULFY7eN3S0jFBc5v6TEeCnOnJsPp3D3zMJiJ7jqCRmQ8KRo9RFhHfep7",
-	"cO8bqf2920sg6jrPb/StKT2wXCCgVEQiBJLSvSuc9d4evzkJgdM46p39+PyHkxfnIUQJ7f14dvLBlFVh",
-	"nM0m3BTt9V49nN9c0QyAf+ntD2AdGJgzlI3lAdnTw88r/8dzoYdPF8tiqvYSPir8Gl9QeQEt7IheACR8",
-	"VMtPiitI2qoO2FstmjiDvYdjm/pL6dISz2658Ztqu7x0d4rY6OgifmCczzyHyhvOqOKipYQLnd8l0cgy",
-	"T8vtvmgB7r+aw3eLtmkIrmbIF0Q1uTIobSxrzM192ykRElcs0+GqUO3PyCRpwo53KTJbxmqFbcs7XeHo",
-	"VPMDN1ZRdauRWM7HVM5brkocxZUFdet+724X+ILJYeHaBg/Q7SK/tKI0xcUPbsfNhRLrJHm+59Ls87YC",
-	"rPIrRB44pspesOEnsdRdvvGZ2y0PGbluyukBAVeGvxWrTFXBEhc5uNV/Blqd7JA5WeDb17zJUt6khiDs",
-	"aFnm/LUD/WR3he0IGzl58JXcthlc3JV0at0AnpOfgqgaj37WMa1balZtWSL8YQmGbXj6Nb+wWU7kZTc1",
-	"rJ5IMPc8ARdQhuZq4qNUZ7uOef1UVNjeGl6US4XXeztbdHEEaYJYn0iYFwVfQSWvdj4v8fzxkyZX27dl",
-	"FZlIgl5wQFJ6cH1kFGg3zG3OOWx5v/JPez938WThmpviuTkwL/12N5UVv0sXohbPTC3V0u98rXef7v4v",
-	"AAD//w==",
+	"7H3pdhu5cvCr1Onv3mPp3NY2nvlyLv0jkW2N44m3WJ7lxHQoqLtI4qoJ9ABoURxFc/I0ebA8SQ6W3kj0",
+	"QkrU2Br/ssXGWqgdVYXrIOKzlDNkSgaD6yAlgsxQoTB/PSeTl8/1fygLBkFK1DQIA0ZmGAyCmExGNA7C",
+	"QOCvGRUYBwMlMgwDGU1xRuxgSqHQXf/z4/Hef5C93w73/r4/2vt0fRR+893hzV+CMFCLVI8mlaBsEtzc",
+	"hHbSt+I4SfQYMcpI0FRRrsc5hufHL4DGIXABw+D3YQBjLgAvUSz0p/0gvP1ad37/L+9ydxvX+z5jrXAS",
+	"Geuaf0auXiGbqGkw+Oa7wzCYUZb/feSb9RWdUVVM+WuGYlHOmZiP1eFjHJMsUcHg6FAPTq7oLJuZv+xc",
+	"7s9iJsoUTlCYqV6T9CWL8appthlJR9Q08M64d7Q0YX3OPf+kb8djiY0b5Pard77q4If+sUWM4unCh15j",
+	"ikkMfAxqipBQqTAGfv4PjJQMYRjsDQM4xzEXCFQZ1NMDIIspmxS4t7xWPdvofBE0oNveP38ke7+NNJY1",
+	"0sQHIi8aMUwRebENUrzRA8qUM4mGGzwl8Xv8NUNpjiXiTCEz/yVpmtCIaCAepIKfJzj72z+khuh1ZQl/",
+	"ETgOBsH/Oyg5zoH9Kg/e2V520vqZfJgiCDstxBwlMK5gTJU5oeN3L4ObMHjG2Tih0b2u66UCvKJSSSCJ",
+	"QBIv9EK+5+KcxjGy+4ZQRJIExSMJgidYwokkCZ+DmlKpV/eGq+95xuL7XNwbDjKLppo5hyAyFoJGV6BM",
+	"KsIi1Hzc0pde4AfOXxExwfuG3jmPF0Al8EsUjvJnVMHOEbymT3fdyl4TtnD4L+91gZzDjLAFjAlNMIaE",
+	"Tygz5/kjI5maIlN6brzvY70kCY0hEhjrFZBEGk7l+uqhnyVIhOFc7rDlUx4brkvimOqBSPJO8BSFoprD",
+	"jEkiMQzSyk/XVfG5rpQMg1gsdOeaeLCc0TU95zxBwnRbyqIki3EU8zmTSiCZ1bq5xa32K6XfijiZUzUF",
+	"vCKRShbAGeaoD45jyxAiDSPgLFkYKq3QhRZBRMGMpCnGpkfQLtjCQA8zsljSb+35OoxgUTiTG4oKI+Bf",
+	"2gGOrHx3LYgQxHDGTOIoIQqlGl2ikJQz3xLr8BMoMgYGipoonx+/eCQhyoRApmDCeQxuKAM2JIXgNrDW",
+	"ckN3J1IjqSYQO9RO/mXGL1GC4kDVbrAKnpuqPP1YRcRPReOSdT0/fmGAt4K8FnFXADamCSY88n6bEjmi",
+	"s5QLNUIhuNXFPRi73IRlSULOE1xC8nJgKkcpySTG/gEVmdRRYWWA5VNVdIZKTzmS2WxGhEen0tDWTCHO",
+	"EnwCOEvVwihOM8IykhjU9yGUO9nRlMhpj715DstoRDmYq3v3Adi3FQeQhtN+xpMEI+UQeeXc64Bs47Ia",
+	"c3yg5YokI2RKuEE9iuzSls02at0a1v6OqGi6ATNuxZ+l9ZRtGxbxPvNALuJs3Lyo2tGXg7WQWV18eD4r",
+	"MtIQFZcGaqbVmIsZUcZ0U7in8cKHoPWuUhGh+ndGFo90g8YenaSstYCIJO2jrPT6NcMM4xFZY6kaevbH",
+	"6wCZlj0fg5yeNS1ZOg7C4JxEF2OaJJXzLkcx8LnllqVy3VupyVjjp6aph410s43CVi94SA3U/oP3YVIV",
+	"2vniK+AMLa4vLbGZVow2tYkCtYYOtLYC8UVK9SYAtzN0DcS1mLrmb3fD1+3UPXn7+4xtyt4LAivoPIsi",
+	"lHpqhxSfugSvHaJ5aT8Tql5RhqsgFiizxFpWazH/9bnCOks+5ZmI0CuncjvLK3M20PrWZ1WGO9W6VRWe",
+	"fIkNO/uppNelrVmyWktIbLhlWUB3+9Aod1XM2w6ZLn7gplqLJ+RAvyO+UCyhF2+o0ECFxq2QspKJadiG",
+	"fcg+DE4ukalXfLKW1YOXTURjvowSnnct8I4y9f+/DXzmLl4pQdbmF3zOUHiX0KIntiBq7n31fZtPrSew",
+	"DxEtHW8NHm6kfPHFenKA+o47P582NC4m6Y/ExbHfAQpXpu+DwP+KJFHTl2zMV3eibTetgp0T2SkM7Dia",
+	"EDLjRsu1WbFex6XN1FZQHbR5K26klc04jaoYYjRFItQ5tnDkXsqznSsn/KlZgzZzM5b/v5d8z/zH89IY",
+	"1Cfanm7jCZ0r1Tzb3mxce7cRXYyUIE3USGcoFZmlG5JdMXl9qurAHXtvo7cVj00vkqsC9g6obsXx0Ul4",
+	"r/jEr7Ml7te1+OUtT6jsX2GDZiG+pRtVuOqDviMLqtEiYjgfdevRYSAvaJr20ajLAb374zzxUFvV4OpB",
+	"co3kxqMoSynGI5lw5UWuMOApsrbvzgpuaeE0j7YmjZ+WoeVo1zRfWf/yVEuLq+2lCdqbIFD9OCqXGEdV",
+	"X/nqeWzkii9A1XLp7r8XbwRkEyzaeF3KedKfxxk8vgPmZmftw9T0jJsaymsf6OZnsrpudym34mh///0z",
+	"+Pu33/0TuMs+iFERaqCxvHr9u5fe8+unJtnrVIhV+lRUJdhyZdBlwDmXmB2mmCrM1+o7wCpXX8sI6fIJ",
+	"Z4KowpNVhbDEiLNYNqtbLJudO9vk1g5ezBWpzpa1G8jVo5mRq1Ej+YSGYrxwSAXlgqrFaI50MlWtzL3V",
+	"0OncgEAWo8B41HKXSvKb0BxFH0komo8UzlKtNYMdypqxfXTi+3FKV1G1cE23GY5KLEYOmbp5Xhn/U7hB",
+	"ao7sWnyWc0NXJqhiiEOH1cPvIsA2SWDXl8cA9BYJNfq+A9GwtIw+MqK6hPc4RoF3zGs6SLcZRTZGgd7b",
+	"3PKJluD84492xSfGOKva8OVdTs1NFustCKvNryr4WToaczESqMxVcpbaoJJRDwugvroP9lb9rlDu9pKp",
+	"A2n/hFy1xk2bjbWlU90yhWm8+eNoy+sZrtya9NpO7njwbEMPRVlmNLWR4hfI1o8SyZfjHc27Mf2lEgO7",
+	"hsmQEinnXMRee6EjjC2TKHKTcN048ep+i3HCcjkt27Shv6unSAyvK4G+ymKuUipQrnWDZEZbCTQ4RyJq",
+	"LtSGndWWVBusthrvZgWdTFC4m1Mu1Qb24MZRKyWfXgpEp2Kc8PkjaSN4MXYtR84j8AScJ8qFUY1Gw+zw",
+	"8HFUDVUwv+C+OWyPG2G0//vgb+2ehE1iTHwmq7v18nvuJ7QWO9B0EditA+UNw9qQviP/5RmftTLfLhYZ",
+	"BlcRn1Vb9GJnet4Tpnx8eWkvteH7sNxy6DtUFS5wcbda6wbe3zC4JEmG/rhC82kAhC3gh9O3b1bAqDcQ",
+	"1jzGNandKuFXoaz1EowybRad6hO14HUsKg+qNu5g+1MxwFSp1AZRU0cC9a2kPHbU/v7k9AMcv3u5D6dT",
+	"kqKEMTcR/CU/SLPzhEZFQ5hPUSCQIYs4izBVQKUJkpFkhrBjNxZCua8QqlQdgmZdIRidJRyyUpEJS+v6",
+	"iUmEkZCSCWVlxI2JkQ/BpuIAYTHkmS5Dpv8iTM61Ve9CfaoovBuC5PmmQIslaQZQU6QCLGgkjBGTISMK",
+	"pnyG+0M2ZMdluDvlbABn+gcu6G/u76cG8GB5oRECwIUB0wUuLD88ewIE7KeIz1AO2VjwGbx7e/oBDkim",
+	"pgfm4z6ckGgKmo7M2CDJwgLWJFhQBQwxlkDZkJ1d7bkT3NMfz2BH2w8hXFKca0DyVK+CxDPKdvXsdgQb",
+	"bq7H5BLhHBM+3x8yc8sjgQiEVX8ej7KZZiiw0xTbv7s/ZIUbrUCsAluCCjsNjnLnPUlpMAge7x/uP7bC",
+	"YmoQuwIN68+1Ok8BkpdxMAiembCKD07uujydXII2JCOsl4RQ07lu6hSuJetyltI3h4d3PbdThDxpEMdg",
+	"ad1ilAbot3Z636jFMg8qmVSmy1F3l+VcD93v6HF3vyKlRnf45u+9OtQyXapsLxh8/KSNXRfqHZxcRVPC",
+	"JgjEEDFo5dIQcq5emkhvAnLKhdpL6CXGUOhoJkb6Y6BJWDPbOhEFA2uE69kP8nDqCXow8AWq5zb0uZq7",
+	"+tG/zbLJgU2gvAk7G7pMxD4tXV6hblrHk7csMfmp0jJDLbBsUKNE0IDYt3pqwuPCdPGlEiq70RJ525M2",
+	"YH80OLA63tFhg463bFdJtTDQ17LZbMS3jiKQvlzJapzlMgzs9g23s2JJyx5FKJM29WUnIhL3KJPIJFX0",
+	"Ep/AXw0yjQw7PP33V/Dq5b+dwJwmcURErKUI0Rw4FyRNCZh2tlx1DnqkRf61PUXZDxRfUkELfD5tkW/V",
+	"0xM8fEufxX1zq8Me3KrMnzRsp2A0r6hUhn4qjOP58Qsv37Bit+QcB9cWAW46WEiw3QNpyj106R+f8Uno",
+	"Ht929yiyS+tH90Irh2aX/Y9uXV5u6xRokkqJiqarJ2wuevMzvnsdpZZSc886SjtqARkrl9NqRfVDw7W1",
+	"1aAacr7Tgkxr5xkzMq03pvLUw2AOopWM1+WaGmvhstO4l1TOqsgLwQUn5f4gk/mgUW7fRrNUVfXVxW2H",
+	"Ghryfu9bd++41GqgmVp2urT5uRjDDhc2H3fOsySGcwytJufAv/sAyeqwh7FQFF64JR0alFmGPR9rYzlj",
+	"ILlmYAvzfzIhtGo+1G6J+1NqbILhu6yK9zbvZgMCtvVretgMWzZDehgVeUiAx6pYI9FuIzui6ooaTZZW",
+	"0c/b3GPg5A4HLi8373S9lWE3Wu2WjYl6dpyHcxpCechabG6AaB4kn+QGrK1AZb2jLv/QsK2iHlVdk3if",
+	"sS611+tky6+oDMUFmyvHW3HPea/P7l8HNtmWDdWDMhaCi9/4KqZvI6bdYQPJqzdoibxjvUFai2bc5tx2",
+	"o3yrVLY/2PuKG6sBJ2ivIOuE8dz8XtDFEn59u6o82w7xg2ZVdo9OdTJKKtXsqaZbmVsge+fyyzM+k/0P",
+	"LezQl4I/ksz/HI4Us9N1BcsmIiPs09DWPqz5Xupn85qIC8om4GLkYEYuUDoRmbExZVROXYWjsvyRa7wP",
+	"rveQuepX+p9C2DI9rkbiPBQPOENpagGYe0SXPwdS8dR0mpn7RE0PDK8URFOMLnbNCPKCpvllnFQ0SWBO",
+	"qKJsYm/U/O6kHN+34lGqJfJ/bgL1q1+pVVBqrM2NV4f2XEAR+nmnAtJ6nTZ2NK1L5P5rYL2EeyCIsgjK",
+	"V2/SVzW13ZtkJcxStcmKS4kqa68te5TuhijVshe4SW1a9shu/xZ7ez4hf0R2q2fo0z0RbQet1uj0QauR",
+	"xxrrHy0bBOt4VO9Tq9yE2g6uXWTfTV+6C+4JCXuJiT+BEVPf7+eJet1tXVHuHi2LCuotZtJxYdDURdaM",
+	"iAtt2KgpijmVCFQaeybFGM4XxpYpDB2PdbMPHyoFOI3GziDGiMYoYa51ECMEdYdGS2eFVO5evfPXafgD",
+	"lbxepLpiBcFOUR3+4at0t7ePvDZ/mBe65gLyHLm7uu/rJTUOEq67lrHQVTmychn/w+nbNwMgkJKJ0S8T",
+	"ytB61gisphWB4iY4EoiEM/PL2ZCNucUhQ7VmnB2WJQlwDRX9QYkFTIkEZDHGZmyr3Oq5YE7kkAkk8e4+",
+	"/KxR7uw4ijBVA1B4pQ5MkaU9m3x4Nqh23LHY65axO2REAoFTFJco9k6RKTDFnuAs4ZOzEBJ6iaHlH4TB",
+	"GbL4DMzgMNe/uXUOWbFQHz95gaZ41Ar/9kY7ukhR7yMZR546C423ga3PYSy/h9H1IMa2NVZTXEvrzcun",
+	"Vx/G81pDHTdf8YlFxgeuziqxeCQhMVj1xSsSvuc9qsmlrQ/IVCuLdL3qso7Ockt2WiRJ9VHFP7iUp3sR",
+	"8vUkXJ/E16sJgScxSgVjKnLSeKDUdGJ9JmJhPSV/Yj39ljh/Fdl8vA7M/6XSbOuun20KrqWUSg8p6Rbg",
+	"8r9gR+vGPFM2g0/uPnQRVaWjRxKqsKiQlf75Kzl1kNPBtUmOvcDFTR/KWgRbxnqX0Ou3FjHP9n2wyP2W",
+	"YYnOizLewGbtfsG47dHEcsS7y4f8tkBEc2JfBvRarPq8tMnqXt0CYmyEAVwPrdN/GAzgf//7f26A8XkI",
+	"nDmDMc/z02atggSJVENmP53lrx6cgSuQFkLGFE2KYv1Urt6CWlt1yM5s3fez0L67RaSyxilJJDc27zCv",
+	"DK9XZkZElQk2MghmUY+PhwxJNDX5hzaSwGd7/kyoaoqhqwPp1O4DzlHNEZmz6edTmiAwrqaUTRxEZFPS",
+	"WQ4Uv9n5XcXmfFyvArh/tFJOrueljYXTGvmBXZUk7/Lm5mqPxZvc+BYPBnizb61hrJVVg7x/Anv31O7Y",
+	"kdYj6TZuCY4qQI23O2+eaxo3+ZF5lv3j/aPdzy9qaJWllaWDWwLNTvPCv9uMgHGTeBAv//KA8cw8Kuke",
+	"ZXE1Ax5JE302pgneQy7fKmZUH1xowY2fykcRvmCDyvsOhQcVi90+fLeEVFxg+TqQ8VCYZ0UZzkv3zP1g",
+	"JrpnEFqR8aRodB9hHc2p78GtH+X2j24fn2gaPH/UuKH0wGqBgEoRiRBISvcucDF4c/z6JARO42hw+uPT",
+	"H06efQghSujgx9OT96asCuNsMeOmWLD39eX8xYx2APzLYH8Em8DA3KHcWR6QvT38vPJ/PA+J+HSxLKZq",
+	"L+GTwq/xBZUX0MKO6A1AwieN/KR4+qSr6oB9TaONM9j3P7apv1QeS/Gclpu/rbbLc/eWiY2OLuIHpvnK",
+	"c6i85owqLjpKuNDyDYtWlvmy2u6LFuD+J0F8D4mbhuBqhnxBVJMrg9LGssbcPDmeEiFxzTIdrgrV/oLM",
+	"kjbseJsis2Ws1ji2fNA1rk41P3BzFVW3Wonlw5TKsuW6xFE8ldC073fuVYMvmByWnovwAN1u8ksrSlM8",
+	"OOFO3DxksUmS5zsuzTlvK8Aqf7rknmOq7MMefhJL3aMfn7ndcp+R66acHhBwZfg7scpUFaxwkYNr/c9I",
+	"q5M9MicLfPuaN1nJm9QQhB0ty5y/dqR/2V3jOMJWTh58JbdtBhf3JZ1GN4Dn5qcgqtarn01M646aVVuW",
+	"CH9YgmEXnn7NL2yXE3nZTQ2rRxLM+1LABVShuZ74qNTZbmJePxUVtreGF9VS4c3ezg5dHEGaINZHEsqi",
+	"4Guo5PXByxLPHz9pcrVjW1aRiSQYBAckpQeXR0aBdtNc55zDlver/mnfBS9+WXrmpvjdXJhX/nYvpBV/",
+	"Vx5iLX4ztVQrf+d7vfl0838BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
