@@ -49,7 +49,11 @@ func printDAG(cmd *cobra.Command, d *dag.DAG, now time.Time) error {
 		if len(t.Upstream) > 0 {
 			upstream = strings.Join(t.Upstream, ", ")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, t.Operator, t.TriggerRule, upstream)
+		op := t.Operator
+		if t.Mapped() {
+			op += " [mapped]"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, op, t.TriggerRule, upstream)
 	}
 	if err := w.Flush(); err != nil {
 		return err
