@@ -56,7 +56,11 @@ func (e *Executor) Execute(ctx context.Context, try Try) (out Outcome) {
 	if try.NextMethod != "" {
 		try.Log.Printf("resuming %s.%s (try %d) after deferral: %s", try.DagID, try.TaskID, try.Run.TryNumber, string(try.NextEvent))
 	} else {
-		try.Log.Printf("starting %s.%s run %s (try %d of %d, DAG version %.12s)", try.DagID, try.TaskID, try.Run.RunID, try.Run.TryNumber, try.MaxTries+1, try.Hash)
+		instance := ""
+		if try.Run.Mapped {
+			instance = fmt.Sprintf(" [map_index %d]", try.Run.MapIndex)
+		}
+		try.Log.Printf("starting %s.%s%s run %s (try %d of %d, DAG version %.12s)", try.DagID, try.TaskID, instance, try.Run.RunID, try.Run.TryNumber, try.MaxTries+1, try.Hash)
 	}
 	r.Result, r.Err = e.run(ctx, try, &r)
 	r.Now = e.now()
