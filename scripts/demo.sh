@@ -79,7 +79,12 @@ run nightly_berlin
 
 # Dynamic DAGs (#14): mapping, branching, task groups. Each run must succeed.
 expect_success() { # DAG_ID: the last run's first line says success
-  "$bin/podflow" tasks "$1" "$RUN_ID" | head -1 | grep -q ": success$" || { echo "run $RUN_ID of $1 did not succeed"; exit 1; }
+  local first
+  first=$("$bin/podflow" tasks "$1" "$RUN_ID" | sed -n 1p)
+  case "$first" in
+    *": success") ;;
+    *) echo "run $RUN_ID of $1 did not succeed: $first"; exit 1 ;;
+  esac
 }
 run mapping --conf '{"days": 6}'
 expect_success mapping
