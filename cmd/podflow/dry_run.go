@@ -98,6 +98,18 @@ func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operat
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "task %s maps over %d instances; this is instance 0, with %s\n", t.ID, len(args), b)
+	all, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "task %s maps over %d instances: %s\nthis is instance 0, with %s\n", t.ID, len(args), excerptBytes(all, 400), b)
 	return mapping.Instance(t, b)
+}
+
+// excerptBytes is b, cut to about n bytes with "…" when longer.
+func excerptBytes(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
 }

@@ -55,7 +55,7 @@ tasks:
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"maps over 2 instances; this is instance 0", "name: by-param-0", `map_index: "0"`, "- a.csv"} {
+	for _, want := range []string{`maps over 2 instances: [{"arguments":["a.csv"]},{"arguments":["b.csv"]}]`, "this is instance 0", "name: by-param-0", `map_index: "0"`, "- a.csv"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dry-run lacks %q:\n%s", want, out)
 		}
