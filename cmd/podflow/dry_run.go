@@ -79,11 +79,16 @@ func newDryRunCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// firstMappedInstance is instance 0 of a mapped task, when its list can be
+// firstMappedInstance is instance 0 of a mapped task (see mappedInstance).
+func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operators.TaskRun) (*dag.Task, error) {
+	return mappedInstance(cmd, d, t, run, 0)
+}
+
+// mappedInstance is instance index of a mapped task, when its list can be
 // known without running anything (a literal, params, conf, or the XComs of
 // --run-id / --xcom); it says on stderr what it maps over. Otherwise a
 // clear error says why not.
-func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operators.TaskRun) (*dag.Task, error) {
+func mappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operators.TaskRun, index int) (*dag.Task, error) {
 	tc := operators.NewTaskContext(d, t, run, &printLog{w: io.Discard}, nil)
 	render := func(option, src string) (string, error) { return operators.Render(cmd.Context(), tc, option, src) }
 	args, err := mapping.Resolve(t, render, 0)
@@ -92,9 +97,12 @@ func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operat
 			"give --run-id of a run whose upstream tasks are done, or --xcom, to see an instance's pod", t.ID, err)}
 	}
 	if len(args) == 0 {
-		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s maps over an empty list: it would be skipped, with no pod", t.ID)}
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s maps over an empty list: it would be skipped", t.ID)}
 	}
-	b, err := json.Marshal(args[0])
+	if index < 0 || index >= len(args) {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s maps over %d instances: there is no map index %d", t.ID, len(args), index)}
+	}
+	b, err := json.Marshal(args[index])
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +110,7 @@ func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operat
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "task %s maps over %d instances: %s\nthis is instance 0, with %s\n", t.ID, len(args), excerptBytes(all, 400), b)
+	fmt.Fprintf(cmd.ErrOrStderr(), "task %s maps over %d instances: %s\nthis is instance %d, with %s\n", t.ID, len(args), excerptBytes(all, 400), index, b)
 	return mapping.Instance(t, b)
 }
 

@@ -65,3 +65,15 @@ tasks:
 		t.Errorf("dry-run of an XCom-mapped task: exit %d, %v\n%s", exitCode(err), err, out)
 	}
 }
+
+// podflow test runs one instance of a mapped task.
+func TestTestOneMappedInstance(t *testing.T) {
+	out, err := runCLI(t, context.Background(), "test", "../../examples/dags/mapping.yaml", "matrix", "--map-index", "3")
+	if err != nil || !strings.Contains(out, "[stdout] us/a") || !strings.Contains(out, "this is instance 3") {
+		t.Errorf("test --map-index 3: %v\n%s", err, out)
+	}
+	_, err = runCLI(t, context.Background(), "test", "../../examples/dags/mapping.yaml", "matrix", "--map-index", "4")
+	if err == nil || !strings.Contains(err.Error(), "maps over 4 instances: there is no map index 4") {
+		t.Errorf("test --map-index 4: %v", err)
+	}
+}
