@@ -8,3 +8,8 @@ ALTER TABLE task_instances
     ADD COLUMN rendered_map_index  text,      -- map_index_template's rendering, for display
     ADD COLUMN max_active_per_dag  integer,   -- max_active_tis_per_dag of its task
     ADD COLUMN max_active_per_run  integer;   -- max_active_tis_per_dagrun of its task
+
+-- The claim ranks the queued instances of throttled tasks (few rows; this
+-- index keeps the common case, no throttle at all, free).
+CREATE INDEX task_instances_queued_throttled ON task_instances (dag_id, task_id)
+    WHERE state = 'queued' AND (max_active_per_dag IS NOT NULL OR max_active_per_run IS NOT NULL);

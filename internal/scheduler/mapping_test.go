@@ -53,7 +53,9 @@ tasks:
 	if len(insts) != 20 {
 		t.Fatalf("%d instances of process, want 20", len(insts))
 	}
-	checkAtMostConcurrent(t, insts, 4)
+	if peak := peakConcurrency(t, insts); peak > 4 || peak < 2 {
+		t.Errorf("%d instances ran at once, want 2 to 4 (the limit)", peak)
+	}
 	want := make([]string, 20)
 	for i := range want {
 		want[i] = fmt.Sprintf("done-item-%d-%d", i, i)
@@ -64,9 +66,9 @@ tasks:
 	}
 }
 
-// checkAtMostConcurrent asserts from the instances' own start and end
-// times that no more than limit ran at once.
-func checkAtMostConcurrent(t *testing.T, insts []store.TaskInstance, limit int) {
+// peakConcurrency is how many of the instances ran at once at most, from
+// their own start and end times.
+func peakConcurrency(t *testing.T, insts []store.TaskInstance) int {
 	t.Helper()
 	type ev struct {
 		at    time.Time
@@ -90,12 +92,7 @@ func checkAtMostConcurrent(t *testing.T, insts []store.TaskInstance, limit int) 
 		cur += e.delta
 		peak = max(peak, cur)
 	}
-	if peak > limit {
-		t.Errorf("%d instances ran at once, limit %d", peak, limit)
-	}
-	if peak < 2 {
-		t.Errorf("at most %d ran at once: the throttle test shows nothing", peak)
-	}
+	return peak
 }
 
 // An empty list skips the mapped task (its downstream follows its trigger
@@ -208,5 +205,40 @@ tasks:
 	}
 	if ti, err := b.Store.TaskInstanceAt(b.Ctx, run.PK, "collect", -1); err != nil || ti.TryNumber != 2 {
 		t.Errorf("collect (downstream of the cleared instance): try %d, %v", ti.TryNumber, err)
+	}
+}
+
+// Given a task mapped over 600 instances that may run one at a time, when
+// another DAG's task is queued after them, then it starts at once: the
+// throttled instances waiting their turn do not fill the claim's window.
+func TestThrottledInstancesDoNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	b := setupDynamic(t)
+	kwargs := strings.TrimSuffix(strings.Repeat("{}, ", 600), ", ")
+	b.DAG("slow", "dag_id: slow\ntasks:\n  - {task_id: each, operator: empty, max_active_tis_per_dagrun: 1, expand_kwargs: ["+kwargs+"]}\n")
+	b.DAG("other", "dag_id: other\ntasks:\n  - {task_id: quick, operator: empty}\n")
+	b.Scheduler(nil)
+	slow := b.Trigger("slow", "")
+	b.WaitFor("slow expanded", time.Minute, func() bool { return len(b.TIs("slow", slow)) == 600 })
+	other := b.Trigger("other", "")
+	if got := b.WaitRun("other", other, time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("other: %s", got)
+	}
+	started := b.TI("other", other, "quick").StartedAt
+	if got := b.WaitRun("slow", slow, 2*time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("slow: %s", got)
+	}
+	ended := 0
+	insts := b.TIs("slow", slow)
+	for _, ti := range insts {
+		if ti.EndedAt != nil && ti.EndedAt.Before(*started) {
+			ended++
+		}
+	}
+	if peak := peakConcurrency(t, insts); peak != 1 {
+		t.Errorf("%d instances ran at once, limit 1", peak)
+	}
+	if ended > 60 {
+		t.Errorf("the other DAG's task started after %d of 600 throttled instances had run: it waited behind them", ended)
 	}
 }

@@ -219,7 +219,12 @@ func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch
 		})
 		if err == nil {
 			s.startClaimed(taskCtx, claimed, reserved)
-			if queued > len(claimed) {
+			// Wake the claimer when tasks wait that this commit did not
+			// claim, and when it queued nothing: a finished instance of a
+			// throttled task (max_active_tis_per_dag(run)) makes room for
+			// its queued siblings only now that its end is committed; the
+			// wake at the slot's release came too early for them.
+			if queued > len(claimed) || queued == 0 {
 				signal(s.claimWake)
 			}
 			return

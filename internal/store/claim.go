@@ -54,11 +54,33 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 	// One statement, after the lock: the candidates and what runs now. A
 	// throttled task's deferred instances count as active too: a deferred
 	// pod is still running.
-	rows, err := q.db.Query(ctx, `WITH cand AS (
+	//
+	// A throttled task's queued instances beyond what its limits leave room
+	// for are kept out of the candidates (blocked), so a thousand queued
+	// instances of a task that may run four at once do not fill the
+	// candidate window and starve the tasks queued after them.
+	rows, err := q.db.Query(ctx, `WITH throttled AS MATERIALIZED (
+			SELECT ti.id, ti.dag_id, ti.task_id, ti.run_pk, ti.max_active_per_dag, ti.max_active_per_run,
+				row_number() OVER (PARTITION BY ti.dag_id, ti.task_id ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id) AS dag_rank,
+				row_number() OVER (PARTITION BY ti.run_pk, ti.task_id ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id) AS run_rank
+			FROM task_instances ti
+			WHERE ti.state = 'queued' AND (ti.max_active_per_dag IS NOT NULL OR ti.max_active_per_run IS NOT NULL)),
+		active AS MATERIALIZED (
+			SELECT dag_id, task_id, run_pk, count(*) AS n FROM task_instances
+			WHERE state IN ('running', 'deferred') AND (max_active_per_dag IS NOT NULL OR max_active_per_run IS NOT NULL)
+				AND (dag_id, task_id) IN (SELECT dag_id, task_id FROM throttled)
+			GROUP BY dag_id, task_id, run_pk),
+		blocked AS MATERIALIZED (
+			SELECT t.id FROM throttled t
+			WHERE (t.max_active_per_dag IS NOT NULL AND t.dag_rank +
+					coalesce((SELECT sum(a.n) FROM active a WHERE a.dag_id = t.dag_id AND a.task_id = t.task_id), 0) > t.max_active_per_dag)
+				OR (t.max_active_per_run IS NOT NULL AND t.run_rank +
+					coalesce((SELECT sum(a.n) FROM active a WHERE a.run_pk = t.run_pk AND a.task_id = t.task_id), 0) > t.max_active_per_run)),
+		cand AS (
 			SELECT ti.id, ti.pool, ti.dag_id, r.max_active_tasks, ti.priority_weight, ti.queued_at,
 				ti.task_id, ti.run_pk, coalesce(ti.max_active_per_dag, 0) AS per_dag, coalesce(ti.max_active_per_run, 0) AS per_run
 			FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
-			WHERE ti.state = 'queued'
+			WHERE ti.state = 'queued' AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = ti.id)
 			ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
 			LIMIT $1 FOR UPDATE OF ti SKIP LOCKED)
 		SELECT id, pool, dag_id, max_active_tasks, 0, 0, priority_weight, coalesce(queued_at, now()), task_id, run_pk, per_dag, per_run FROM cand
