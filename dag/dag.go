@@ -36,6 +36,9 @@ type DAG struct {
 	// Callbacks are the run's: on_failure_callback, on_success_callback.
 	Callbacks Callbacks
 	Deadline  *Deadline // nil: none
+	// Groups are the DAG's task groups (task_groups), outer before inner,
+	// in file order.
+	Groups []*TaskGroup
 
 	Path   string // file the DAG came from
 	Hash   string // hex sha256 of Source; identifies the DAG version
@@ -58,6 +61,15 @@ type Task struct {
 	Pool                    string        // default "default_pool"
 	PriorityWeight          int           // default 1
 	Owner                   string
+	// Map is how the task expands into mapped instances; nil when it is
+	// not mapped. MaxActiveTIsPerDag and MaxActiveTIsPerDagrun bound how
+	// many of its instances run at once, across runs and in one run (0:
+	// no bound).
+	Map                                       *Mapping
+	MaxActiveTIsPerDag, MaxActiveTIsPerDagrun int
+	// Group is the full id of the task group the task is in ("" for none);
+	// its ID starts with it ("group.task").
+	Group string
 	// CheckTemplates (check_templates, default true) lets validate flag
 	// unknown names and undeclared params in the task's templates; a task
 	// that builds names dynamically turns it off.

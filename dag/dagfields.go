@@ -13,7 +13,7 @@ const maxIDLength = 250
 // dagKeys are the keys a DAG file may have at its top level.
 var dagKeys = []string{"dag_id", "description", "schedule", "timezone", "start_date", "end_date",
 	"catchup", "max_active_runs", "max_active_tasks", "dagrun_timeout", "tags", "params",
-	"allow_conf_override", "default_args", "tasks", "dependencies", "is_paused_upon_creation",
+	"allow_conf_override", "default_args", "tasks", "task_groups", "dependencies", "is_paused_upon_creation",
 	"on_failure_callback", "on_success_callback", "deadline"}
 
 // fields returns the entries of mapping m by key, reporting keys not in

@@ -59,14 +59,17 @@ func (f *fileParser) dependencies(tasks []*parsedTask, fields map[string]entry) 
 // chainEdges adds the edges of a parsed chain; unknown ids are reported at
 // their token.
 func (f *fileParser) chainEdges(item *yaml.Node, links []chainLink, byID map[string]*parsedTask) {
-	ids := make([]string, 0, len(byID))
+	ids := make([]string, 0, len(byID)+len(f.groups))
 	for id := range byID {
+		ids = append(ids, id)
+	}
+	for id := range f.groups {
 		ids = append(ids, id)
 	}
 	known := true
 	for _, l := range links {
 		for _, tok := range l.ids {
-			if byID[tok.text] == nil {
+			if byID[tok.text] == nil && f.groups[tok.text] == nil {
 				line, col := f.src.scalarPosition(item, 1, tok.col)
 				f.errorAt(line, col, "dependencies: unknown task %s%s", quoteShort(tok.text), didYouMean(tok.text, ids))
 				known = false
@@ -82,10 +85,15 @@ func (f *fileParser) chainEdges(item *yaml.Node, links []chainLink, byID map[str
 			ups, downs = downs, ups
 		}
 		for _, down := range downs {
-			t := byID[down.text]
 			for _, up := range ups {
 				line, col := f.src.scalarPosition(item, 1, up.col)
-				t.upstream = append(t.upstream, edge{up: up.text, key: "dependencies", line: line, col: col})
+				e := edge{up: up.text, key: "dependencies", line: line, col: col}
+				if t := byID[down.text]; t != nil {
+					t.upstream = append(t.upstream, e)
+				} else {
+					g := f.groups[down.text] // a dependency of the whole group: its roots'
+					g.upstream = append(g.upstream, e)
+				}
 			}
 		}
 	}

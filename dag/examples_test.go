@@ -13,7 +13,7 @@ const examplesDir = "../examples/dags"
 // bashExamples are the example DAGs that use only the operators the tests
 // declare (the pod examples need the kubernetes_pod operator's schema and
 // are validated by `podflow validate examples/dags`).
-var bashExamples = []string{"etl_xcom.yaml", "params_and_trigger_rules.yaml", "nightly_berlin.yaml"}
+var bashExamples = []string{"etl_xcom.yaml", "params_and_trigger_rules.yaml", "nightly_berlin.yaml", "mapping.yaml", "task_groups.yaml"}
 
 func TestExamplesAreValid(t *testing.T) {
 	t.Parallel()
@@ -53,6 +53,8 @@ func FuzzParse(f *testing.F) {
 		"a: &a [*a]\n",
 		"dag_id: x\ntasks:\n  - &t {task_id: a, operator: bash, bash_command: '{{ x', <<: *t}\n",
 		"dag_id: x\ntasks: [{task_id: a, operator: empty}, {task_id: b, operator: empty}]\ndependencies: ['a >> [b, a] << b']\n",
+		"dag_id: x\ntasks: [{task_id: a, operator: bash, expand: {bash_command: [x, y], cwd: '{{ params.d }}'}, map_index_template: '{{ ti.map_index }}'}]\n",
+		"dag_id: x\ntask_groups: [{group_id: g, upstream: [h], tasks: [{task_id: a, operator: empty}], task_groups: [{group_id: h, tasks: [{task_id: b, operator: empty}]}]}]\n",
 		"dag_id: x\nschedule: '0 0 31 2 *'\ntimezone: Europe/Berlin\nstart_date: 2026-03-29T02:30:00\ntasks: [{task_id: a, operator: empty}]\n",
 	} {
 		f.Add([]byte(seed))

@@ -9,14 +9,14 @@ import (
 // operatorOptions checks a task's options against its operator's schema:
 // known key, kind, templates, the option's own Check, then the schema's
 // Validate across options.
-func (f *fileParser) operatorOptions(t *parsedTask, m *yaml.Node, schema *OperatorSchema, options []entry) {
+func (f *fileParser) operatorOptions(t *parsedTask, m *yaml.Node, schema *OperatorSchema, options []entry, expanded map[string]bool) {
 	valid := true
 	given := map[string]bool{}
 	for _, e := range options {
 		key := e.name()
 		opt, ok := schema.Option(key)
 		if !ok {
-			candidates := append(append([]string{}, taskKeys...), schema.optionNames()...)
+			candidates := append(append([]string{}, taskOwnKeys...), schema.optionNames()...)
 			f.errorf(e.key, "%s: unknown key for operator %s%s", key, schema.Name, didYouMean(key, candidates))
 			t.Options[key] = f.plain(key, e.value)
 			valid = false
@@ -39,12 +39,12 @@ func (f *fileParser) operatorOptions(t *parsedTask, m *yaml.Node, schema *Operat
 		}
 	}
 	for _, opt := range schema.Options {
-		if opt.Required && !given[opt.Name] {
+		if opt.Required && !given[opt.Name] && !expanded[opt.Name] && !expanded["*"] {
 			f.errorf(m, "%s: required key is missing (operator %s)", opt.Name, schema.Name)
 			valid = false
 		}
 	}
-	if valid && schema.Validate != nil {
+	if valid && schema.Validate != nil && len(expanded) == 0 {
 		f.addErrors(m, schema.Validate(t.Task))
 	}
 }

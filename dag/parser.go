@@ -126,6 +126,8 @@ type fileParser struct {
 	mergeBudget    int
 	tooDeep        bool
 	params         map[string]any // the DAG's declared params; nil when it declares none
+	groups         map[string]*groupInfo
+	groupOrder     []*groupInfo // in file order
 }
 
 // errorf records a problem at node n.
@@ -207,8 +209,11 @@ func (f *fileParser) parse(data []byte) *DAG {
 		f.params = d.Params
 	}
 	defaults := f.defaultArgs(fields)
-	tasks := f.tasks(d, root, fields, defaults)
+	seen := declaredIDs{}
+	tasks := f.tasks(root, fields, defaults, seen)
+	tasks = f.taskGroups(d, fields, defaults, seen, tasks)
 	f.dependencies(tasks, fields)
+	f.expandGroups(tasks)
 	f.linkTasks(d, tasks)
 	return d
 }

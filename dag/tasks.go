@@ -16,6 +16,9 @@ var taskSettingKeys = []string{"retries", "retry_delay", "retry_exponential_back
 // taskKeys are the keys every task may have whatever its operator.
 var taskKeys = append([]string{"task_id", "operator", "upstream"}, taskSettingKeys...)
 
+// taskOwnKeys are the keys a task may have besides its operator's options.
+var taskOwnKeys = append(append([]string{}, taskKeys...), mappingKeys...)
+
 // parsedTask is a task with the nodes later checks point at.
 type parsedTask struct {
 	*Task
@@ -23,6 +26,10 @@ type parsedTask struct {
 	idNode   *yaml.Node
 	upstream []edge // as declared, before ids are checked
 }
+
+// declaredIDs records where each task id was first declared, to report
+// duplicates across the file's task lists (top level and groups).
+type declaredIDs map[string]int
 
 // edge is one declared dependency: task up runs before the task holding it.
 type edge struct {
@@ -41,21 +48,29 @@ func (f *fileParser) defaultArgs(fields map[string]entry) *Task {
 		CheckTemplates: true,
 	}
 	e, ok := fields["default_args"]
-	if !ok || isNull(e.value) {
+	if !ok {
 		return base
 	}
-	if r := resolve(e.value); r == nil || r.Kind != yaml.MappingNode {
-		f.wrongType("default_args", e.value, KindMap.String())
-		return base
+	f.applyDefaultArgs(base, e.value)
+	return base
+}
+
+// applyDefaultArgs applies a default_args mapping to base.
+func (f *fileParser) applyDefaultArgs(base *Task, n *yaml.Node) {
+	if isNull(n) {
+		return
 	}
-	for _, s := range f.entries(e.value) {
+	if r := resolve(n); r == nil || r.Kind != yaml.MappingNode {
+		f.wrongType("default_args", n, KindMap.String())
+		return
+	}
+	for _, s := range f.entries(n) {
 		if !contains(taskSettingKeys, s.name()) {
 			f.errorf(s.key, "%s: unknown key in default_args%s", s.name(), didYouMean(s.name(), taskSettingKeys))
 			continue
 		}
 		f.taskSetting(base, s)
 	}
-	return base
 }
 
 // taskSetting applies one of taskSettingKeys to t.
@@ -138,10 +153,14 @@ func (f *fileParser) triggerRule(n *yaml.Node) (TriggerRule, bool) {
 	return "", false
 }
 
-// tasks reads the task list.
-func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, defaults *Task) []*parsedTask {
-	e, ok := f.required(root, fields, "tasks")
+// tasks reads the top-level task list; it may be left out when the file
+// has task_groups.
+func (f *fileParser) tasks(root *yaml.Node, fields map[string]entry, defaults *Task, seen declaredIDs) []*parsedTask {
+	e, ok := fields["tasks"]
 	if !ok {
+		if _, grouped := fields["task_groups"]; !grouped {
+			f.required(root, fields, "tasks")
+		}
 		return nil
 	}
 	list := resolve(e.value)
@@ -149,12 +168,16 @@ func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, def
 		f.wrongType("tasks", e.value, "a list of tasks")
 		return nil
 	}
-	if len(list.Content) == 0 {
+	if _, grouped := fields["task_groups"]; len(list.Content) == 0 && !grouped {
 		f.errorf(e.value, "tasks: wants at least one task")
 		return nil
 	}
-	var out []*parsedTask
-	firstLine := map[string]int{}
+	return f.taskList(list, defaults, nil, seen, nil)
+}
+
+// taskList reads a list of task mappings, in group g (nil: top level),
+// appending to out.
+func (f *fileParser) taskList(list *yaml.Node, defaults *Task, g *groupInfo, seen declaredIDs, out []*parsedTask) []*parsedTask {
 	for i, item := range list.Content {
 		r := resolve(item)
 		if r == nil || r.Kind != yaml.MappingNode {
@@ -162,13 +185,19 @@ func (f *fileParser) tasks(d *DAG, root *yaml.Node, fields map[string]entry, def
 			continue
 		}
 		t := f.task(r, defaults)
+		if g != nil {
+			t.Group = g.ID
+			if t.ID != "" {
+				t.ID = g.ID + "." + t.ID
+			}
+		}
 		t.index = len(out)
 		if t.ID != "" {
-			if line, dup := firstLine[t.ID]; dup {
+			if line, dup := seen[t.ID]; dup {
 				f.errorf(t.idNode, "task_id: duplicate task id %q (first at line %d)", t.ID, line)
 				continue
 			}
-			firstLine[t.ID] = t.idNode.Line
+			seen[t.ID] = t.idNode.Line
 		}
 		out = append(out, t)
 	}
@@ -196,6 +225,8 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 			t.upstream = append(t.upstream, f.upstreamList(e.value)...)
 		case contains(taskSettingKeys, key):
 			f.taskSetting(t.Task, e)
+		case contains(mappingKeys, key):
+			// read with the operator's schema, below
 		default:
 			options = append(options, e)
 		}
@@ -208,6 +239,7 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 	}
 	if !hasOp || t.Operator == "" {
 		f.keepOptions(t, options)
+		f.mappingFields(t, nil, fields)
 		return t
 	}
 	schema, known := f.p.lookup(t.Operator)
@@ -221,7 +253,8 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 		f.keepOptions(t, options)
 		return t
 	}
-	f.operatorOptions(t, m, schema, options)
+	f.operatorOptions(t, m, schema, options, expandedNames(fields, f))
+	f.mappingFields(t, schema, fields)
 	return t
 }
 

@@ -47,6 +47,10 @@ type TaskContext struct {
 	Task      *dag.Task
 	RunID     string
 	TryNumber int
+	// Mapped and MapIndex identify a mapped task's instance (MapIndex is
+	// -1 when not Mapped, if the context came from NewTaskContext).
+	Mapped   bool
+	MapIndex int
 	// Template is the context for rendering templated options.
 	Template *templating.Context
 	// Log receives the task's log lines; it is safe for concurrent use.
@@ -120,6 +124,10 @@ type Result struct {
 	XCom map[string]any
 	// Skipped marks the task skipped instead of successful.
 	Skipped bool
+	// SkipTasks are tasks of the run to skip with this task's success, in
+	// the same transaction (branch, short_circuit); only those still
+	// waiting (state none) are skipped.
+	SkipTasks []string
 	// Deferral, when set, hands the task to the triggerer.
 	Deferral *Deferral
 }

@@ -17,6 +17,9 @@ type TaskRun struct {
 	DataIntervalStart, DataIntervalEnd time.Time
 	Conf                               map[string]any        // dag_run.conf; nil means {}
 	XCom                               templating.XComPuller // nil: xcom_pull fails clearly
+	// Mapped and MapIndex identify a mapped task's instance.
+	Mapped   bool
+	MapIndex int
 }
 
 // NewTaskContext is the one way a task context is built — by the worker,
@@ -36,16 +39,23 @@ func NewTaskContext(d *dag.DAG, t *dag.Task, run TaskRun, log Log, conns Connect
 	// Connections that also answer templates ({{ var.… }}, {{ conn.… }}):
 	// internal/secrets' resolver, in the worker and the CLI.
 	secrets, _ := conns.(templating.SecretLookup)
+	mapIndex := -1
+	if run.Mapped {
+		mapIndex = run.MapIndex
+	}
 	return &TaskContext{
 		DAG:       d,
 		Task:      t,
 		RunID:     run.RunID,
 		TryNumber: run.TryNumber,
+		Mapped:    run.Mapped,
+		MapIndex:  mapIndex,
 		Log:       log,
 		Template: &templating.Context{
 			DagID: d.ID, TaskID: t.ID, RunID: run.RunID, TryNumber: run.TryNumber,
 			LogicalDate: run.LogicalDate, DataIntervalStart: start, DataIntervalEnd: end,
 			Params: d.RunParams(conf), Conf: conf, XCom: run.XCom, Secrets: secrets,
+			Mapped: run.Mapped, MapIndex: run.MapIndex, TaskOptions: t.Options,
 		},
 		Connections: conns,
 	}

@@ -76,6 +76,27 @@ echo "-- the XCom-driven output (load's log):"
 "$bin/podflow" logs etl_xcom "$RUN_ID" load | grep -E "loading|rows" || true
 run params_and_trigger_rules --conf '{"name": "Ada"}'
 run nightly_berlin
+
+# Dynamic DAGs (#14): mapping, branching, task groups. Each run must succeed.
+expect_success() { # DAG_ID: the last run's first line says success
+  local first
+  first=$("$bin/podflow" tasks "$1" "$RUN_ID" | sed -n 1p)
+  case "$first" in
+    *": success") ;;
+    *) echo "run $RUN_ID of $1 did not succeed: $first"; exit 1 ;;
+  esac
+}
+run mapping --conf '{"days": 6}'
+expect_success mapping
+echo "-- collect's log (the 6 instances' values, in map_index order):"
+"$bin/podflow" logs mapping "$RUN_ID" collect | grep -E "collected|rows for|third" || true
+echo "-- one instance's log (process --map-index 2):"
+"$bin/podflow" logs mapping "$RUN_ID" process --map-index 2 | grep "rows for" || true
+run branching --conf '{"mode": "full"}'
+expect_success branching
+run task_groups
+expect_success task_groups
+"$bin/podflow" dags show "$dags/task_groups.yaml" | sed -n '/task groups:/,$p'
 if [ "$pod_dags" = 1 ]; then
   run example_kubernetes_xcom
   echo "-- pod_task_xcom_result's log (the pod's XCom, pulled by a template):"

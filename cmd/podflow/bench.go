@@ -20,7 +20,8 @@ func init() {
 
 func newBenchCmd(app *App) *cobra.Command {
 	opts := bench.Defaults()
-	var useDB bool
+	mopts := bench.MappingDefaults()
+	var useDB, mapping bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -60,7 +61,12 @@ func newBenchCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			start := time.Now()
-			if _, err := bench.Run(ctx, st, opts, cmd.OutOrStdout()); err != nil {
+			if mapping {
+				mopts.Workers = opts.Workers
+				if _, err := bench.RunMapping(ctx, st, mopts, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if _, err := bench.Run(ctx, st, opts, cmd.OutOrStdout()); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "bench took %s\n", time.Since(start).Round(time.Second))
@@ -68,6 +74,9 @@ func newBenchCmd(app *App) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&mapping, "mapping", false, "run the mapping workload instead (#14): expansion time, mapped vs static throughput")
+	f.IntVar(&mopts.Instances, "mapped-instances", mopts.Instances, "with --mapping: instances per mapped task (and static tasks per run)")
+	f.IntVar(&mopts.Runs, "mapped-runs", mopts.Runs, "with --mapping: runs of each DAG")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")

@@ -17,9 +17,10 @@ func init() {
 
 func newClearCmd(app *App) *cobra.Command {
 	var task string
+	var mapIndex int
 	var downstream, latest bool
 	cmd := &cobra.Command{
-		Use:   "clear DAG_ID RUN_ID [--task T [--downstream]]",
+		Use:   "clear DAG_ID RUN_ID [--task T [--map-index N] [--downstream]]",
 		Short: "Clear task instances so they run again (all of the run, or one task and optionally its downstreams)",
 		Long: "Clear task instances so they run again (all of the run, or one task and optionally its downstreams). " +
 			"A run is pinned to the DAG version it was created with, so a cleared task reruns that version's code; " +
@@ -36,6 +37,12 @@ func newClearCmd(app *App) *cobra.Command {
 			req := scheduler.ClearRequest{IncludeDownstream: downstream, UseLatestVersion: latest, Audit: &audit}
 			if task != "" {
 				req.TaskIDs = []string{task}
+			}
+			if cmd.Flags().Changed("map-index") {
+				if task == "" {
+					return &exitError{code: 2, msg: "--map-index needs --task: the mapped task whose instance to clear"}
+				}
+				req.MapIndex = &mapIndex
 			}
 			res, err := scheduler.ClearRunVersion(ctx, st, app.Parser(), run, req)
 			if err != nil {
@@ -56,6 +63,7 @@ func newClearCmd(app *App) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&task, "task", "", "clear only this task")
+	cmd.Flags().IntVar(&mapIndex, "map-index", -1, "with --task: clear only this instance of a mapped task")
 	cmd.Flags().BoolVar(&downstream, "downstream", false, "with --task: clear its downstream tasks too")
 	cmd.Flags().BoolVar(&latest, "use-latest-version", false, "rerun with the DAG file's current good version, not the one the run was created with")
 	return cmd

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -48,7 +49,40 @@ func printDAG(cmd *cobra.Command, d *dag.DAG, now time.Time) error {
 		if len(t.Upstream) > 0 {
 			upstream = strings.Join(t.Upstream, ", ")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, t.Operator, t.TriggerRule, upstream)
+		op := t.Operator
+		if t.Mapped() {
+			op += " [mapped]"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.ID, op, t.TriggerRule, upstream)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	printGroups(out, d)
+	return nil
+}
+
+// printGroups draws the DAG's task groups as a tree, each with its tasks.
+func printGroups(out io.Writer, d *dag.DAG) {
+	if len(d.Groups) == 0 {
+		return
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "task groups:")
+	var draw func(parent, indent string)
+	draw = func(parent, indent string) {
+		for _, g := range d.Groups {
+			if g.Parent != parent {
+				continue
+			}
+			fmt.Fprintf(out, "%s[%s]\n", indent, g.ID)
+			for _, t := range d.Tasks {
+				if t.Group == g.ID {
+					fmt.Fprintf(out, "%s  - %s\n", indent, t.ID)
+				}
+			}
+			draw(g.ID, indent+"  ")
+		}
+	}
+	draw("", "  ")
 }

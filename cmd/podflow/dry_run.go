@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/mapping"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/kubernetes"
 )
@@ -52,6 +56,12 @@ func newDryRunCmd(app *App) *cobra.Command {
 			if !ok {
 				pods = kubernetes.New()
 			}
+			if task.Mapped() {
+				if task, err = firstMappedInstance(cmd, d, task, run); err != nil {
+					return err
+				}
+				run.Mapped, run.MapIndex = true, 0
+			}
 			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.ErrOrStderr(), mask: res.Masker.Mask}, res.ForTasks())
 			pod, err := pods.DryRun(cmd.Context(), tc)
 			if err != nil {
@@ -67,4 +77,47 @@ func newDryRunCmd(app *App) *cobra.Command {
 	}
 	runf.register(cmd)
 	return cmd
+}
+
+// firstMappedInstance is instance 0 of a mapped task (see mappedInstance).
+func firstMappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operators.TaskRun) (*dag.Task, error) {
+	return mappedInstance(cmd, d, t, run, 0)
+}
+
+// mappedInstance is instance index of a mapped task, when its list can be
+// known without running anything (a literal, params, conf, or the XComs of
+// --run-id / --xcom); it says on stderr what it maps over. Otherwise a
+// clear error says why not.
+func mappedInstance(cmd *cobra.Command, d *dag.DAG, t *dag.Task, run operators.TaskRun, index int) (*dag.Task, error) {
+	tc := operators.NewTaskContext(d, t, run, &printLog{w: io.Discard}, nil)
+	render := func(option, src string) (string, error) { return operators.Render(cmd.Context(), tc, option, src) }
+	args, err := mapping.Resolve(t, render, 0)
+	if err != nil {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s is mapped and its list is known only at run time (%v); "+
+			"give --run-id of a run whose upstream tasks are done, or --xcom, to see an instance's pod", t.ID, err)}
+	}
+	if len(args) == 0 {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s maps over an empty list: it would be skipped", t.ID)}
+	}
+	if index < 0 || index >= len(args) {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("task %s maps over %d instances: there is no map index %d", t.ID, len(args), index)}
+	}
+	b, err := json.Marshal(args[index])
+	if err != nil {
+		return nil, err
+	}
+	all, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "task %s maps over %d instances: %s\nthis is instance %d, with %s\n", t.ID, len(args), excerptBytes(all, 400), index, b)
+	return mapping.Instance(t, b)
+}
+
+// excerptBytes is b, cut to about n bytes with "…" when longer.
+func excerptBytes(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
 }

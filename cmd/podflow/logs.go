@@ -18,7 +18,7 @@ func init() {
 }
 
 func newLogsCmd(app *App) *cobra.Command {
-	var try int
+	var try, mapIndex int
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs DAG_ID RUN_ID TASK_ID",
@@ -30,7 +30,7 @@ func newLogsCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ti, err := findTaskInstance(ctx, st, run, args[2])
+			ti, err := findTaskInstanceAt(ctx, st, run, args[2], mapIndex)
 			if err != nil {
 				return err
 			}
@@ -82,6 +82,7 @@ func newLogsCmd(app *App) *cobra.Command {
 		}),
 	}
 	cmd.Flags().IntVar(&try, "try", 0, "which try's log (default the latest)")
+	cmd.Flags().IntVar(&mapIndex, "map-index", -1, "which instance of a mapped task")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines until the try ends")
 	return cmd
 }

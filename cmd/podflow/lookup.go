@@ -37,6 +37,29 @@ func findRun(ctx context.Context, st *store.Store, dagID, runID string) (store.R
 
 // findTaskInstance is st.TaskInstance with a "did you mean" from the run's
 // own tasks.
+// findTaskInstanceAt is findTaskInstance for one instance of a mapped task
+// (mapIndex -1: the task is not mapped).
+func findTaskInstanceAt(ctx context.Context, st *store.Store, run store.Run, taskID string, mapIndex int) (store.TaskInstance, error) {
+	if mapIndex < 0 {
+		ti, err := findTaskInstance(ctx, st, run, taskID)
+		if err != nil {
+			if tis, lerr := st.TaskInstances(ctx, run.PK); lerr == nil {
+				for _, t := range tis {
+					if t.TaskID == taskID && t.MapIndex >= 0 {
+						return ti, &exitError{code: 1, msg: fmt.Sprintf("task %s of run %s is mapped: say which instance with --map-index N", taskID, run.RunID)}
+					}
+				}
+			}
+		}
+		return ti, err
+	}
+	ti, err := st.TaskInstanceAt(ctx, run.PK, taskID, mapIndex)
+	if errors.Is(err, store.ErrNotFound) {
+		return ti, &exitError{code: 1, msg: fmt.Sprintf("run %s of %s has no instance %d of task %q", run.RunID, run.DagID, mapIndex, taskID)}
+	}
+	return ti, err
+}
+
 func findTaskInstance(ctx context.Context, st *store.Store, run store.Run, taskID string) (store.TaskInstance, error) {
 	ti, err := st.TaskInstance(ctx, run.PK, taskID)
 	if !errors.Is(err, store.ErrNotFound) {

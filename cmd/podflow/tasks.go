@@ -54,7 +54,7 @@ func newTasksCmd(app *App) *cobra.Command {
 			if output == outputTable {
 				fmt.Fprintf(cmd.OutOrStdout(), "run %s of %s: %s\n", run.RunID, run.DagID, run.State)
 			}
-			l := listing{header: []string{"TASK_ID", "STATE", "TRY", "STARTED", "DURATION", "ERROR"}}
+			l := listing{header: []string{"TASK_ID", "MAP_INDEX", "STATE", "TRY", "STARTED", "DURATION", "ERROR"}}
 			records := []taskRecord{}
 			for _, ti := range tis {
 				dur := "-"
@@ -73,7 +73,7 @@ func newTasksCmd(app *App) *cobra.Command {
 				if wide {
 					errText = strings.ReplaceAll(ti.Error, "\n", " ⏎ ")
 				}
-				l.add(ti.TaskID, ti.State, fmt.Sprint(ti.TryNumber), fmtTime(ti.StartedAt), dur, errText)
+				l.add(ti.TaskID, mapIndexText(ti), ti.State, fmt.Sprint(ti.TryNumber), fmtTime(ti.StartedAt), dur, errText)
 				records = append(records, taskRecord{DagID: ti.DagID, DagRunID: ti.RunID, TaskID: ti.TaskID,
 					MapIndex: ti.MapIndex, State: ti.State, TryNumber: ti.TryNumber, MaxTries: ti.MaxTries,
 					Pool: ti.Pool, StartDate: ti.StartedAt, EndDate: ti.EndedAt, Duration: secs, Error: ti.Error})
@@ -86,6 +86,18 @@ func newTasksCmd(app *App) *cobra.Command {
 	addOutputFlag(cmd, &output)
 	cmd.Flags().BoolVar(&wide, "wide", false, "show each error in full (one line), not only its first line")
 	return cmd
+}
+
+// mapIndexText is an instance's map index with its map_index_template
+// name, "-" for a task that is not mapped.
+func mapIndexText(ti store.TaskInstance) string {
+	switch {
+	case ti.MapIndex < 0:
+		return "-"
+	case ti.RenderedMapIndex != "":
+		return fmt.Sprintf("%d (%s)", ti.MapIndex, ti.RenderedMapIndex)
+	}
+	return fmt.Sprint(ti.MapIndex)
 }
 
 func firstLine(s string) string {

@@ -21,8 +21,9 @@ func init() {
 
 func newTestCmd(app *App) *cobra.Command {
 	var runf runFlags
+	var mapIndex int
 	cmd := &cobra.Command{
-		Use:   "test DAG_FILE_OR_ID TASK_ID",
+		Use:   "test DAG_FILE_OR_ID TASK_ID [--map-index N]",
 		Short: "Run one task here and now, without a scheduler or database; its log goes to stdout",
 		Long: "Run one task here and now, without a scheduler or database: templates render with a sample " +
 			"context (logical date now, --conf as dag_run.conf; xcom_pull finds only --xcom values), or with --run-id " +
@@ -53,6 +54,12 @@ func newTestCmd(app *App) *cobra.Command {
 				return err
 			}
 			defer closeSecrets()
+			if task.Mapped() {
+				if task, err = mappedInstance(cmd, d, task, run, mapIndex); err != nil {
+					return err
+				}
+				run.Mapped, run.MapIndex = true, mapIndex
+			}
 			tc := operators.NewTaskContext(d, task, run, &printLog{w: cmd.OutOrStdout(), mask: sec.Masker.Mask}, sec.ForTasks())
 			if task.ExecutionTimeout > 0 {
 				var cancel context.CancelFunc
@@ -79,6 +86,7 @@ func newTestCmd(app *App) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&mapIndex, "map-index", 0, "of a mapped task, which instance to run")
 	runf.register(cmd)
 	return cmd
 }

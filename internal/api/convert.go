@@ -44,6 +44,9 @@ func taskInstanceOf(t store.TaskInstance) gen.TaskInstance {
 	if t.Error != "" {
 		out.Error = &t.Error
 	}
+	if t.RenderedMapIndex != "" {
+		out.RenderedMapIndex = &t.RenderedMapIndex
+	}
 	return out
 }
 

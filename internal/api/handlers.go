@@ -258,7 +258,7 @@ func (s *Server) ClearTaskInstances(ctx context.Context, req gen.ClearTaskInstan
 	b := req.Body
 	ids, run, err := s.clear(ctx, req.DagId, b.DagRunId, scheduler.ClearRequest{TaskIDs: deref(b.TaskIds),
 		IncludeDownstream: deref(b.IncludeDownstream), OnlyFailed: deref(b.OnlyFailed), DryRun: b.DryRun == nil || *b.DryRun,
-		UseLatestVersion: deref(b.UseLatestVersion)})
+		UseLatestVersion: deref(b.UseLatestVersion), MapIndex: b.MapIndex})
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +275,7 @@ func (s *Server) clear(ctx context.Context, dagID, runID string, req scheduler.C
 	if !req.DryRun {
 		e := event(ctx, "clear", dagID, runID, strings.Join(req.TaskIDs, ","), map[string]any{
 			"task_ids": req.TaskIDs, "include_downstream": req.IncludeDownstream, "only_failed": req.OnlyFailed,
-			"use_latest_version": req.UseLatestVersion})
+			"use_latest_version": req.UseLatestVersion, "map_index": req.MapIndex})
 		req.Audit = &e
 	}
 	ids, err := scheduler.ClearRun(ctx, s.st, s.parser, run, req)

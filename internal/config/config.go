@@ -27,6 +27,7 @@ type File struct {
 	DagsArePausedAtCreation *bool                     `yaml:"dags_are_paused_at_creation"`
 	Connections             map[string]map[string]any `yaml:"connections"`
 	ZombieThreshold         string                    `yaml:"zombie_threshold"`
+	MaxMapLength            int                       `yaml:"max_map_length"`
 	HealthAddr              string                    `yaml:"health_addr"`
 	AllowedPaths            []string                  `yaml:"allowed_paths"`
 	Auth                    string                    `yaml:"auth"`
@@ -101,6 +102,9 @@ type Config struct {
 	Connections     map[string]map[string]any
 	ZombieThreshold time.Duration
 	HealthAddr      string
+	// MaxMapLength bounds the instances of a mapped task (max_map_length,
+	// default 1024 as Airflow).
+	MaxMapLength int
 	// AllowedPaths are folders besides the DAGs folder whose files DAGs may
 	// name (pod_template_file, config_file).
 	AllowedPaths []string
@@ -138,7 +142,8 @@ const (
 	DefaultWorkers         = 16
 	DefaultCapacity        = 1000
 	DefaultZombieThreshold = 30 * time.Second
-	DefaultPoolSlots       = 128 // default_pool, as Airflow
+	DefaultPoolSlots       = 128  // default_pool, as Airflow
+	DefaultMaxMapLength    = 1024 // max_map_length, as Airflow
 	DefaultAuthTokenTTL    = time.Hour
 
 	AuthBuiltin = "builtin"
@@ -189,6 +194,9 @@ func Load(f Flags, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	if c.Capacity, err = firstInt("capacity", f.Capacity, getenv("PODFLOW_CAPACITY"), file.Capacity, DefaultCapacity); err != nil {
+		return nil, err
+	}
+	if c.MaxMapLength, err = firstInt("max_map_length", 0, getenv("PODFLOW_MAX_MAP_LENGTH"), file.MaxMapLength, DefaultMaxMapLength); err != nil {
 		return nil, err
 	}
 	c.ZombieThreshold = f.ZombieThreshold

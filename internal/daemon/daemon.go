@@ -106,6 +106,7 @@ func SchedulerConfig(cfg *config.Config, logger hclog.Logger) scheduler.Config {
 		PausedAtCreation: cfg.DagsArePausedAtCreation,
 		Limits:           store.Limits{Pools: cfg.Pools, DefaultSlot: config.DefaultPoolSlots},
 		ZombieThreshold:  cfg.ZombieThreshold,
+		MaxMapLength:     cfg.MaxMapLength,
 		Connections:      Connections{Config: cfg},
 		Logger:           logger,
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/mapping"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/xcomstore"
@@ -29,6 +30,8 @@ type Try struct {
 	RawConf  []byte
 	MaxTries int        // retries allowed: try n may be retried while n <= MaxTries
 	Started  *time.Time // when the try started, kept across a deferral (nil: now)
+	// MappedArgs are a mapped instance's expanded options (Run.Mapped).
+	MappedArgs []byte
 	// NextMethod and NextEvent are set when the try resumes after a deferral.
 	NextMethod string
 	NextEvent  []byte
@@ -57,7 +60,11 @@ func (e *Executor) Execute(ctx context.Context, try Try) (out Outcome) {
 	case try.NextMethod != "":
 		try.Log.Printf("resuming %s.%s (try %d) after deferral: %s", try.DagID, try.TaskID, try.Run.TryNumber, string(try.NextEvent))
 	default:
-		try.Log.Printf("starting %s.%s run %s (try %d of %d, DAG version %.12s)", try.DagID, try.TaskID, try.Run.RunID, try.Run.TryNumber, try.MaxTries+1, try.Hash)
+		instance := ""
+		if try.Run.Mapped {
+			instance = fmt.Sprintf(" [map_index %d]", try.Run.MapIndex)
+		}
+		try.Log.Printf("starting %s.%s%s run %s (try %d of %d, DAG version %.12s)", try.DagID, try.TaskID, instance, try.Run.RunID, try.Run.TryNumber, try.MaxTries+1, try.Hash)
 	}
 	r.Result, r.Err = e.run(ctx, try, &r)
 	r.Now = e.now()
@@ -76,6 +83,11 @@ func (e *Executor) run(ctx context.Context, try Try, r *Returned) (*operators.Re
 	task := d.Task(try.TaskID)
 	if task == nil {
 		return nil, fmt.Errorf("task %s is not in DAG %s version %s", try.TaskID, try.DagID, shortHash(try.Hash))
+	}
+	if try.Run.Mapped && task.Mapped() {
+		if task, err = mapping.Instance(task, try.MappedArgs); err != nil {
+			return nil, err
+		}
 	}
 	r.Task = task
 	op, ok := e.Operators.Lookup(task.Operator)

@@ -28,6 +28,7 @@ type Outcome struct {
 	Trigger    *store.NewTrigger          // deferred: the trigger to create
 	XCom       map[string]json.RawMessage // success: encoded XComs
 	SkipReason string                     // skipped: the operator's reason, if it gave one
+	SkipTasks  []string                   // success: tasks the operator skips with it
 	// Progress: the try was resumed for a trigger's periodic step and
 	// deferred again (a deferred pod's logs copied so far); the try's log
 	// gets the step's own lines, not a resumed/deferred pair each time.
@@ -74,6 +75,9 @@ func Decide(r Returned) Outcome {
 		return Outcome{State: runstate.Skipped}
 	}
 	out := Outcome{State: runstate.Success}
+	if res != nil {
+		out.SkipTasks = res.SkipTasks
+	}
 	if res != nil && len(res.XCom) > 0 {
 		out.XCom = map[string]json.RawMessage{}
 		for k, v := range res.XCom {

@@ -23,6 +23,9 @@ type ClearRequest struct {
 	// version instead of the one the run was created with (Airflow 3's
 	// "rerun with the latest version"): the run moves to that version.
 	UseLatestVersion bool
+	// MapIndex, with one task in TaskIDs, clears only that mapped instance
+	// of it (its downstream tasks whole, with IncludeDownstream).
+	MapIndex *int
 	// Audit, when set, is recorded in the clear's transaction.
 	Audit *store.EventLog
 }
@@ -131,7 +134,7 @@ func ClearRunVersion(ctx context.Context, st *store.Store, p *dag.Parser, run st
 				return err
 			}
 		}
-		if _, err = q.ClearTasks(ctx, locked, res.TaskIDs); err != nil {
+		if err := clearTasks(ctx, q, locked, res.TaskIDs, req); err != nil {
 			return err
 		}
 		if locked.State != runstate.RunRunning && locked.State != runstate.RunQueued {
@@ -165,4 +168,26 @@ func taskSetChange(a, b *dag.DAG) (added, removed []string) {
 		}
 	}
 	return added, removed
+}
+
+// clearTasks clears ids, or with req.MapIndex one instance of the first.
+func clearTasks(ctx context.Context, q store.Q, run store.Run, ids []string, req ClearRequest) error {
+	if req.MapIndex == nil {
+		_, err := q.ClearTasks(ctx, run, ids)
+		return err
+	}
+	if len(req.TaskIDs) != 1 || len(ids) == 0 || ids[0] != req.TaskIDs[0] {
+		return fmt.Errorf("clear by map index: name exactly one task whose instance to clear: %w", store.ErrBadInput)
+	}
+	n, err := q.ClearMapIndex(ctx, run, ids[0], *req.MapIndex)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("task %s of run %s has no instance with map index %d: %w", ids[0], run.RunID, *req.MapIndex, store.ErrNotFound)
+	}
+	if rest := ids[1:]; len(rest) > 0 {
+		_, err = q.ClearTasks(ctx, run, rest)
+	}
+	return err
 }

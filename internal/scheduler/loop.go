@@ -282,9 +282,12 @@ func initialTasks(d *dag.DAG) ([]store.TaskSpec, map[string]string) {
 	specs := make([]store.TaskSpec, len(d.Tasks))
 	states := make(map[string]string, len(d.Tasks))
 	for i, t := range d.Tasks {
-		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight, Queued: ready[t.ID]}
+		// A mapped task waits as a placeholder until evaluateRun expands it.
+		queued := ready[t.ID] && !t.Mapped()
+		specs[i] = store.TaskSpec{TaskID: t.ID, MaxTries: t.Retries, Pool: t.Pool, Priority: t.PriorityWeight,
+			Queued: queued, MaxActivePerDag: t.MaxActiveTIsPerDag, MaxActivePerRun: t.MaxActiveTIsPerDagrun}
 		states[t.ID] = runstate.None
-		if ready[t.ID] {
+		if queued {
 			states[t.ID] = runstate.Queued
 		}
 	}

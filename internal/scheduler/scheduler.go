@@ -40,6 +40,9 @@ type Config struct {
 	LoopInterval      time.Duration // scheduling loop period (also woken by NOTIFY)
 	SyncInterval      time.Duration // how often the DAGs folder is checked for changes
 	ShutdownGrace     time.Duration // how long running tasks get on SIGTERM before they are stopped
+	// MaxMapLength bounds how many instances a mapped task may expand
+	// into (max_map_length; mapping.DefaultMaxMapLength when zero).
+	MaxMapLength int
 	// Connections resolves named connections for operators.
 	Connections operators.Connections
 	// Mask hides secrets (internal/secrets.Masker) in every log line and

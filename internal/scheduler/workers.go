@@ -106,7 +106,8 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		DagID: c.DagID, TaskID: c.TaskID, Hash: c.Hash,
 		Run: operators.TaskRun{RunID: c.RunID, TryNumber: c.TryNumber, LogicalDate: c.LogicalDate,
 			DataIntervalStart: c.DataIntervalStart, DataIntervalEnd: c.DataIntervalEnd,
-			XCom: s.store.XComPuller(c.DagID, c.RunID)},
+			XCom: s.store.XComPuller(c.DagID, c.RunID), Mapped: c.MapIndex >= 0, MapIndex: c.MapIndex},
+		MappedArgs:        c.MappedArgs,
 		RawConf:           c.Conf,
 		MaxTries:          c.MaxTries,
 		Started:           c.StartedAt,
@@ -120,6 +121,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		},
 	})
 	out.State, out.Error, out.RetryAt, out.Trigger, out.XCom = o.State, o.Error, o.RetryAt, o.Trigger, o.XCom
+	out.SkipTasks = o.SkipTasks
 	if s.cfg.Mask != nil {
 		out.Error = s.cfg.Mask(out.Error)
 	}
@@ -222,7 +224,12 @@ func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch
 		})
 		if err == nil {
 			s.startClaimed(taskCtx, claimed, reserved)
-			if queued > len(claimed) {
+			// Wake the claimer when tasks wait that this commit did not
+			// claim, and when it queued nothing: a finished instance of a
+			// throttled task (max_active_tis_per_dag(run)) makes room for
+			// its queued siblings only now that its end is committed; the
+			// wake at the slot's release came too early for them.
+			if queued > len(claimed) || queued == 0 {
 				signal(s.claimWake)
 			}
 			return

@@ -31,7 +31,8 @@ type Limits struct {
 }
 
 // ClaimTasks moves up to n queued task instances to running for owner, in
-// priority order, within pool slots and each DAG's max_active_tasks. A
+// priority order, within pool slots, each DAG's max_active_tasks and each
+// task's max_active_tis_per_dag and max_active_tis_per_dagrun. A
 // task instance resuming after a deferral keeps its try number.
 func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]Claimed, error) {
 	if _, err := q.db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLockKey); err != nil {
@@ -41,27 +42,62 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		id             int64
 		pool, dagID    string
 		maxActiveTasks int
-		running        bool // a row of the running counts, not a candidate
+		kind           int // 0: a candidate; 1: running counts by pool and DAG; 2: active counts of a throttled task
 		count          int
 		priority       int
 		queuedAt       time.Time
+		// The task's max_active_tis_per_dag / _per_dagrun (0: none).
+		taskID         string
+		runPK          int64
+		perDag, perRun int
 	}
-	// One statement, after the lock: the candidates and what runs now.
-	rows, err := q.db.Query(ctx, `WITH cand AS (
-			SELECT ti.id, ti.pool, ti.dag_id, r.max_active_tasks, ti.priority_weight, ti.queued_at
+	// One statement, after the lock: the candidates and what runs now. A
+	// throttled task's deferred instances count as active too: a deferred
+	// pod is still running.
+	//
+	// A throttled task's queued instances beyond what its limits leave room
+	// for are kept out of the candidates (blocked), so a thousand queued
+	// instances of a task that may run four at once do not fill the
+	// candidate window and starve the tasks queued after them.
+	rows, err := q.db.Query(ctx, `WITH throttled AS MATERIALIZED (
+			SELECT ti.id, ti.dag_id, ti.task_id, ti.run_pk, ti.max_active_per_dag, ti.max_active_per_run,
+				row_number() OVER (PARTITION BY ti.dag_id, ti.task_id ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id) AS dag_rank,
+				row_number() OVER (PARTITION BY ti.run_pk, ti.task_id ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id) AS run_rank
+			FROM task_instances ti
+			WHERE ti.state = 'queued' AND (ti.max_active_per_dag IS NOT NULL OR ti.max_active_per_run IS NOT NULL)),
+		active AS MATERIALIZED (
+			SELECT dag_id, task_id, run_pk, count(*) AS n FROM task_instances
+			WHERE state IN ('running', 'deferred') AND (max_active_per_dag IS NOT NULL OR max_active_per_run IS NOT NULL)
+				AND (dag_id, task_id) IN (SELECT dag_id, task_id FROM throttled)
+			GROUP BY dag_id, task_id, run_pk),
+		blocked AS MATERIALIZED (
+			SELECT t.id FROM throttled t
+			WHERE (t.max_active_per_dag IS NOT NULL AND t.dag_rank +
+					coalesce((SELECT sum(a.n) FROM active a WHERE a.dag_id = t.dag_id AND a.task_id = t.task_id), 0) > t.max_active_per_dag)
+				OR (t.max_active_per_run IS NOT NULL AND t.run_rank +
+					coalesce((SELECT sum(a.n) FROM active a WHERE a.run_pk = t.run_pk AND a.task_id = t.task_id), 0) > t.max_active_per_run)),
+		cand AS (
+			SELECT ti.id, ti.pool, ti.dag_id, r.max_active_tasks, ti.priority_weight, ti.queued_at,
+				ti.task_id, ti.run_pk, coalesce(ti.max_active_per_dag, 0) AS per_dag, coalesce(ti.max_active_per_run, 0) AS per_run
 			FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
-			WHERE ti.state = 'queued'
+			WHERE ti.state = 'queued' AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = ti.id)
 			ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
 			LIMIT $1 FOR UPDATE OF ti SKIP LOCKED)
-		SELECT id, pool, dag_id, max_active_tasks, false, 0, priority_weight, coalesce(queued_at, now()) FROM cand
+		SELECT id, pool, dag_id, max_active_tasks, 0, 0, priority_weight, coalesce(queued_at, now()), task_id, run_pk, per_dag, per_run FROM cand
 		UNION ALL
-		SELECT 0, pool, dag_id, 0, true, count(*)::int, 0, now() FROM task_instances WHERE state = 'running' GROUP BY pool, dag_id`, n*2)
+		SELECT 0, pool, dag_id, 0, 1, count(*)::int, 0, now(), '', 0, 0, 0 FROM task_instances WHERE state = 'running' GROUP BY pool, dag_id
+		UNION ALL
+		SELECT 0, '', dag_id, 0, 2, count(*)::int, 0, now(), task_id, run_pk, 0, 0 FROM task_instances
+			WHERE state IN ('running', 'deferred') AND (max_active_per_dag IS NOT NULL OR max_active_per_run IS NOT NULL)
+				AND (dag_id, task_id) IN (SELECT dag_id, task_id FROM cand WHERE per_dag > 0 OR per_run > 0)
+			GROUP BY dag_id, task_id, run_pk`, n*2)
 	if err != nil {
 		return nil, fmt.Errorf("find queued tasks: %w", err)
 	}
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cand, error) {
 		var c cand
-		err := r.Scan(&c.id, &c.pool, &c.dagID, &c.maxActiveTasks, &c.running, &c.count, &c.priority, &c.queuedAt)
+		err := r.Scan(&c.id, &c.pool, &c.dagID, &c.maxActiveTasks, &c.kind, &c.count, &c.priority, &c.queuedAt,
+			&c.taskID, &c.runPK, &c.perDag, &c.perRun)
 		return c, err
 	})
 	if err != nil {
@@ -69,12 +105,23 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 	}
 	poolUse := map[string]int{}
 	dagUse := map[string]int{}
+	type taskKey struct{ dagID, taskID string }
+	type runTaskKey struct {
+		runPK  int64
+		taskID string
+	}
+	taskUse := map[taskKey]int{}
+	runTaskUse := map[runTaskKey]int{}
 	var cands []cand
 	for _, c := range all {
-		if c.running {
+		switch c.kind {
+		case 1:
 			poolUse[c.pool] += c.count
 			dagUse[c.dagID] += c.count
-		} else {
+		case 2:
+			taskUse[taskKey{c.dagID, c.taskID}] += c.count
+			runTaskUse[runTaskKey{c.runPK, c.taskID}] += c.count
+		default:
 			cands = append(cands, c)
 		}
 	}
@@ -103,8 +150,14 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		if poolUse[c.pool] >= slots || (c.maxActiveTasks > 0 && dagUse[c.dagID] >= c.maxActiveTasks) {
 			continue
 		}
+		tk, rk := taskKey{c.dagID, c.taskID}, runTaskKey{c.runPK, c.taskID}
+		if (c.perDag > 0 && taskUse[tk] >= c.perDag) || (c.perRun > 0 && runTaskUse[rk] >= c.perRun) {
+			continue
+		}
 		poolUse[c.pool]++
 		dagUse[c.dagID]++
+		taskUse[tk]++
+		runTaskUse[rk]++
 		ids = append(ids, c.id)
 	}
 	if len(ids) == 0 {
@@ -128,7 +181,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		t := &c.TaskInstance
 		err := r.Scan(&t.ID, &t.RunPK, &t.DagID, &t.RunID, &t.TaskID, &t.MapIndex, &t.State, &t.TryNumber, &t.MaxTries,
 			&t.Pool, &t.Priority, &t.QueuedAt, &t.StartedAt, &t.EndedAt, &t.OwnerID, &t.NextMethod, &t.NextEvent,
-			&t.ExternalNS, &t.ExternalName, &t.Error, &c.Hash, &c.LogicalDate, &c.DataIntervalStart, &c.DataIntervalEnd, &c.Conf)
+			&t.ExternalNS, &t.ExternalName, &t.Error, &t.MappedArgs, &t.RenderedMapIndex, &c.Hash, &c.LogicalDate, &c.DataIntervalStart, &c.DataIntervalEnd, &c.Conf)
 		return c, err
 	})
 	if err != nil {

@@ -36,6 +36,8 @@
 //	QueueReady           none → queued              trigger rule met
 //	MarkUpstreamFailed   none → upstream_failed     trigger rule can't be met
 //	MarkSkipped          none → skipped             trigger rule says skip
+//	SkipWithSuccess      none → skipped             a branch / short_circuit's choice, in
+//	                                                the transaction of its success (FinishTasks)
 //	ClaimTasks           queued → running           try_number+1, owner set
 //	FinishTasks          running → success | failed | skipped | up_for_retry | deferred
 //	                     (guarded by state, try number and owner)
@@ -45,6 +47,19 @@
 //	FailForRunTimeout    running | deferred → failed;
 //	                     none | scheduled | queued | up_for_retry → skipped
 //	ClearTasks           any → none                 XComs and triggers deleted
+//	ClearMapIndex        any → none                 one mapped instance, its XComs and trigger
+//
+// A mapped task (dynamic task mapping) starts as one placeholder row with
+// map_index -1; when it is ready:
+//
+//	ExpandTask           placeholder none → instance 0 queued, instances 1…n-1 inserted queued
+//	                     (one statement; each row carries its expanded options, mapped_args)
+//	MarkSkipped          placeholder none → skipped        (the list is empty)
+//	FailUnexpanded       placeholder none → failed         (no list, or longer than max_map_length)
+//
+// TaskStates sums a mapped task's instances up in one state for the
+// trigger rules; the claim holds max_active_tis_per_dag(run) from the
+// throttle columns copied onto every row.
 //
 // A task instance's life, as runstate.Decide and the workers drive it:
 //

@@ -24,6 +24,9 @@ type Outcome struct {
 	XCom map[string]json.RawMessage
 	// Trigger to store with a deferral.
 	Trigger *NewTrigger
+	// SkipTasks are task ids of the same run to move none → skipped with
+	// a success (a branch's unchosen paths, a short-circuit's downstream).
+	SkipTasks []string
 	// Identity of the task instance, for XCom rows.
 	DagID, RunID, TaskID string
 	MapIndex             int
@@ -92,6 +95,9 @@ func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
 		case runstate.Success:
 			for key, v := range o.XCom {
 				xcoms = append(xcoms, xcomRow{o.DagID, o.RunID, o.TaskID, o.MapIndex, key, v})
+			}
+			if _, err := q.SkipWithSuccess(ctx, o.ID, o.SkipTasks); err != nil {
+				return nil, err
 			}
 		case runstate.Deferred:
 			if o.Trigger == nil {

@@ -175,7 +175,7 @@ type RunTasks struct {
 func (q Q) InsertTaskInstancesBatch(ctx context.Context, batch []RunTasks) error {
 	var runPKs []int64
 	var dagIDs, runIDs, ids, pools []string
-	var tries, prios []int32
+	var tries, prios, perDag, perRun []int32
 	var queued []bool
 	anyQueued := false
 	for _, b := range batch {
@@ -183,6 +183,7 @@ func (q Q) InsertTaskInstancesBatch(ctx context.Context, batch []RunTasks) error
 			runPKs, dagIDs, runIDs = append(runPKs, b.Run.PK), append(dagIDs, b.Run.DagID), append(runIDs, b.Run.RunID)
 			ids, tries, pools = append(ids, s.TaskID), append(tries, int32(s.MaxTries)), append(pools, s.Pool)
 			prios, queued = append(prios, int32(s.Priority)), append(queued, s.Queued)
+			perDag, perRun = append(perDag, int32(s.MaxActivePerDag)), append(perRun, int32(s.MaxActivePerRun))
 			anyQueued = anyQueued || s.Queued
 		}
 	}
@@ -190,15 +191,16 @@ func (q Q) InsertTaskInstancesBatch(ctx context.Context, batch []RunTasks) error
 		return nil
 	}
 	_, err := q.db.Exec(ctx, `INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, max_tries, pool, priority_weight,
-			state, queued_at, history)
+			state, queued_at, history, max_active_per_dag, max_active_per_run)
 		SELECT k, d, r, t, m, p, w,
 			CASE WHEN qd THEN 'queued' ELSE 'none' END,
 			CASE WHEN qd THEN clock_timestamp() END,
-			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::int[], $8::bool[])
-			AS u(k, d, r, t, m, p, w, qd)
+			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END,
+			nullif(pd, 0), nullif(pr, 0)
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::int[], $8::bool[],
+			$9::int[], $10::int[]) AS u(k, d, r, t, m, p, w, qd, pd, pr)
 		ON CONFLICT (run_pk, task_id, map_index) DO NOTHING`,
-		runPKs, dagIDs, runIDs, ids, tries, pools, prios, queued)
+		runPKs, dagIDs, runIDs, ids, tries, pools, prios, queued, perDag, perRun)
 	if err != nil {
 		return fmt.Errorf("create task instances of %d runs: %w", len(batch), err)
 	}

@@ -33,18 +33,22 @@ type TaskInstance struct {
 	ExternalNS   string
 	ExternalName string
 	Error        string
+	// MappedArgs are a mapped instance's expanded options (a JSON object);
+	// RenderedMapIndex its map_index_template rendering ("" when none).
+	MappedArgs       []byte
+	RenderedMapIndex string
 }
 
 const tiColumns = `ti.id, ti.run_pk, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number, ti.max_tries,
 	ti.pool, ti.priority_weight, ti.queued_at, ti.started_at, ti.ended_at, coalesce(ti.owner_id, ''),
 	coalesce(ti.next_method, ''), ti.next_event, coalesce(ti.external_ns, ''), coalesce(ti.external_name, ''),
-	coalesce(ti.error, '')`
+	coalesce(ti.error, ''), ti.mapped_args, coalesce(ti.rendered_map_index, '')`
 
 func scanTI(r pgx.CollectableRow) (TaskInstance, error) {
 	var t TaskInstance
 	err := r.Scan(&t.ID, &t.RunPK, &t.DagID, &t.RunID, &t.TaskID, &t.MapIndex, &t.State, &t.TryNumber, &t.MaxTries,
 		&t.Pool, &t.Priority, &t.QueuedAt, &t.StartedAt, &t.EndedAt, &t.OwnerID, &t.NextMethod, &t.NextEvent,
-		&t.ExternalNS, &t.ExternalName, &t.Error)
+		&t.ExternalNS, &t.ExternalName, &t.Error, &t.MappedArgs, &t.RenderedMapIndex)
 	return t, err
 }
 
@@ -63,6 +67,9 @@ type TaskSpec struct {
 	// Queued creates it queued (a task with nothing to wait for), saving
 	// the write that would queue it a moment later.
 	Queued bool
+	// MaxActivePerDag and MaxActivePerRun are the task's
+	// max_active_tis_per_dag and max_active_tis_per_dagrun (0: none).
+	MaxActivePerDag, MaxActivePerRun int
 }
 
 // InsertTaskInstances creates a run's task instances in state none.
@@ -72,20 +79,23 @@ func (q Q) InsertTaskInstances(ctx context.Context, run Run, specs []TaskSpec) e
 	pools := make([]string, len(specs))
 	prios := make([]int32, len(specs))
 	queued := make([]bool, len(specs))
+	perDag, perRun := make([]int32, len(specs)), make([]int32, len(specs))
 	anyQueued := false
 	for i, s := range specs {
 		ids[i], tries[i], pools[i], prios[i], queued[i] = s.TaskID, int32(s.MaxTries), s.Pool, int32(s.Priority), s.Queued
+		perDag[i], perRun[i] = int32(s.MaxActivePerDag), int32(s.MaxActivePerRun)
 		anyQueued = anyQueued || s.Queued
 	}
 	_, err := q.db.Exec(ctx, `INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, max_tries, pool, priority_weight,
-			state, queued_at, history)
+			state, queued_at, history, max_active_per_dag, max_active_per_run)
 		SELECT $1, $2, $3, t, m, p, w,
 			CASE WHEN qd THEN 'queued' ELSE 'none' END,
 			CASE WHEN qd THEN clock_timestamp() END,
-			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END
-		FROM unnest($4::text[], $5::int[], $6::text[], $7::int[], $8::bool[]) AS u(t, m, p, w, qd)
+			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END,
+			nullif(pd, 0), nullif(pr, 0)
+		FROM unnest($4::text[], $5::int[], $6::text[], $7::int[], $8::bool[], $9::int[], $10::int[]) AS u(t, m, p, w, qd, pd, pr)
 		ON CONFLICT (run_pk, task_id, map_index) DO NOTHING`,
-		run.PK, run.DagID, run.RunID, ids, tries, pools, prios, queued)
+		run.PK, run.DagID, run.RunID, ids, tries, pools, prios, queued, perDag, perRun)
 	if err != nil {
 		return fmt.Errorf("create task instances of %s/%s: %w", run.DagID, run.RunID, err)
 	}
@@ -97,7 +107,8 @@ func (q Q) InsertTaskInstances(ctx context.Context, run Run, specs []TaskSpec) e
 
 // TaskInstances lists a run's task instances.
 func (q Q) TaskInstances(ctx context.Context, runPK int64) ([]TaskInstance, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+tiColumns+` FROM task_instances ti WHERE ti.run_pk = $1 ORDER BY ti.id`, runPK)
+	rows, err := q.db.Query(ctx, `SELECT `+tiColumns+` FROM task_instances ti WHERE ti.run_pk = $1
+		ORDER BY min(ti.id) OVER (PARTITION BY ti.task_id), ti.map_index`, runPK)
 	if err != nil {
 		return nil, fmt.Errorf("list task instances of run %d: %w", runPK, err)
 	}
@@ -174,6 +185,24 @@ func (q Q) endWaiting(ctx context.Context, runPK int64, taskIDs []string, state 
 		SELECT id FROM moved`, runPK, taskIDs, state)
 	if err != nil {
 		return nil, fmt.Errorf("mark %v of run %d %s: %w", taskIDs, runPK, state, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// SkipWithSuccess moves task instances of the run of task instance tiID
+// none → skipped: what a branch or short-circuit decides, written by
+// FinishTasks in the transaction of its success. It returns the ids that
+// moved.
+func (q Q) SkipWithSuccess(ctx context.Context, tiID int64, taskIDs []string) ([]int64, error) {
+	if len(taskIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'skipped', ended_at = clock_timestamp(),
+			`+appendHistory("'skipped'", "try_number")+`
+		WHERE run_pk = (SELECT run_pk FROM task_instances WHERE id = $1) AND task_id = ANY($2) AND state = 'none'
+		RETURNING id`, tiID, taskIDs)
+	if err != nil {
+		return nil, fmt.Errorf("skip %v after task instance %d: %w", taskIDs, tiID, err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
@@ -261,6 +290,30 @@ func (q Q) SetExternalID(ctx context.Context, id int64, namespace, name string) 
 	return nil
 }
 
+// ClearMapIndex resets one mapped instance of a task (see ClearTasks).
+func (q Q) ClearMapIndex(ctx context.Context, run Run, taskID string, mapIndex int) (int, error) {
+	rows, err := q.db.Query(ctx, `UPDATE task_instances SET state = 'none', next_retry_at = NULL, next_method = NULL,
+			next_event = NULL, owner_id = NULL, error = NULL, queued_at = NULL, started_at = NULL, ended_at = NULL,
+			max_tries = max_tries + try_number,
+			`+appendHistory("'none'", "try_number")+`
+		WHERE run_pk = $1 AND task_id = $2 AND map_index = $3 RETURNING id`, run.PK, taskID, mapIndex)
+	if err != nil {
+		return 0, fmt.Errorf("clear task %s map index %d: %w", taskID, mapIndex, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	if _, err := q.db.Exec(ctx, `DELETE FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4`,
+		run.DagID, run.RunID, taskID, mapIndex); err != nil {
+		return 0, fmt.Errorf("clear xcoms of %s map index %d: %w", taskID, mapIndex, err)
+	}
+	if _, err := q.db.Exec(ctx, `DELETE FROM triggers WHERE ti_id = ANY($1)`, ids); err != nil {
+		return 0, fmt.Errorf("clear triggers: %w", err)
+	}
+	return len(ids), q.Notify(ctx, ChannelTaskStopped, "")
+}
+
 // ClearTasks resets task instances of a run to none (so they run again) and
 // deletes their XComs. Running ones are stopped by their workers, which
 // ChannelTaskStopped tells at commit.
@@ -310,9 +363,21 @@ type StateChange struct {
 	At        time.Time
 }
 
-// TaskStates maps a run's task ids to their states.
+// TaskStates maps a run's task ids to their states. A mapped task's
+// instances are summed up in one state for the trigger rules: none while
+// any instance waits to be queued (a placeholder, a cleared instance), a
+// running state while any is unfinished, then failed, upstream_failed,
+// skipped when all are, else success.
 func (q Q) TaskStates(ctx context.Context, runPK int64) (map[string]string, error) {
-	rows, err := q.db.Query(ctx, `SELECT task_id, state FROM task_instances WHERE run_pk = $1`, runPK)
+	rows, err := q.db.Query(ctx, `SELECT task_id, CASE
+			WHEN count(*) = 1 THEN min(state)
+			WHEN bool_or(state = 'none') THEN 'none'
+			WHEN bool_or(state NOT IN ('success', 'failed', 'upstream_failed', 'skipped')) THEN 'running'
+			WHEN bool_or(state = 'failed') THEN 'failed'
+			WHEN bool_or(state = 'upstream_failed') THEN 'upstream_failed'
+			WHEN bool_and(state = 'skipped') THEN 'skipped'
+			ELSE 'success' END
+		FROM task_instances WHERE run_pk = $1 GROUP BY task_id`, runPK)
 	if err != nil {
 		return nil, fmt.Errorf("read task states of run %d: %w", runPK, err)
 	}
@@ -380,4 +445,76 @@ func (q Q) MarkTaskInstance(ctx context.Context, id int64, state string) (change
 		return false, nil
 	}
 	return true, q.Notify(ctx, ChannelSchedulerWake, "")
+}
+
+// NewInstance is one mapped instance to create: its expanded options (a
+// JSON object) and its map_index_template rendering.
+type NewInstance struct {
+	Args      []byte
+	IndexName string
+}
+
+// ExpandTask turns a mapped task's placeholder (map_index -1, state none)
+// into instances 0…n-1, all queued, in one statement: the placeholder
+// becomes instance 0 and the others copy its settings. It reports whether
+// the placeholder was still there to expand (a second scheduler expanding
+// the same task changes nothing).
+func (q Q) ExpandTask(ctx context.Context, runPK int64, taskID string, insts []NewInstance) (bool, error) {
+	if len(insts) == 0 {
+		return false, fmt.Errorf("expand task %s: no instances (skip it instead)", taskID)
+	}
+	args, names := make([]string, len(insts)), make([]string, len(insts))
+	for i, in := range insts {
+		args[i], names[i] = string(in.Args), in.IndexName
+	}
+	var placeholder, inserted int
+	err := q.db.QueryRow(ctx, `WITH ph AS (
+			UPDATE task_instances SET map_index = 0, state = 'queued', queued_at = clock_timestamp(),
+				mapped_args = ($3::jsonb[])[1], rendered_map_index = nullif(($4::text[])[1], ''),
+				`+appendHistory("'queued'", "try_number")+`
+			WHERE run_pk = $1 AND task_id = $2 AND map_index = -1 AND state = 'none'
+			RETURNING *),
+		ins AS (
+			INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, map_index, max_tries, pool, priority_weight,
+				state, queued_at, history, mapped_args, rendered_map_index, max_active_per_dag, max_active_per_run)
+			SELECT ph.run_pk, ph.dag_id, ph.run_id, ph.task_id, (u.n - 1)::int, ph.max_tries, ph.pool, ph.priority_weight,
+				'queued', clock_timestamp(),
+				jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())),
+				u.a, nullif(u.name, ''), ph.max_active_per_dag, ph.max_active_per_run
+			FROM ph, unnest($3::jsonb[], $4::text[]) WITH ORDINALITY AS u(a, name, n)
+			WHERE u.n > 1
+			RETURNING 1)
+		SELECT (SELECT count(*) FROM ph)::int, (SELECT count(*) FROM ins)::int`, runPK, taskID, args, names).Scan(&placeholder, &inserted)
+	if err != nil {
+		return false, fmt.Errorf("expand task %s of run %d into %d instances: %w", taskID, runPK, len(insts), err)
+	}
+	if placeholder == 0 {
+		return false, nil
+	}
+	return true, q.Notify(ctx, ChannelTaskQueued, "")
+}
+
+// FailUnexpanded fails a mapped task's placeholder (none → failed) whose
+// list could not be had: a template that renders no list, more items than
+// max_map_length. It reports whether it applied.
+func (q Q) FailUnexpanded(ctx context.Context, runPK int64, taskID, reason string) (bool, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'failed', error = $3, ended_at = clock_timestamp(),
+			`+appendHistory("'failed'", "try_number")+`
+		WHERE run_pk = $1 AND task_id = $2 AND map_index = -1 AND state = 'none'`, runPK, taskID, reason)
+	if err != nil {
+		return false, fmt.Errorf("fail mapped task %s of run %d: %w", taskID, runPK, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// HasPlaceholder reports whether a mapped task still waits to be expanded
+// in the run (its map_index -1 row is in state none).
+func (q Q) HasPlaceholder(ctx context.Context, runPK int64, taskID string) (bool, error) {
+	var ok bool
+	err := q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND task_id = $2 AND map_index = -1 AND state = 'none')`,
+		runPK, taskID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("read placeholder of %s: %w", taskID, err)
+	}
+	return ok, nil
 }

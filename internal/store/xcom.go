@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -80,13 +81,57 @@ func (q Q) XComPuller(dagID, runID string) *RunXComs {
 }
 
 // Pull returns the value taskID pushed under key in this run as raw JSON
-// (json.RawMessage), which templates decode with numbers kept exact.
+// (json.RawMessage), which templates decode with numbers kept exact. For a
+// mapped task it is the list of its instances' values in map_index order.
 func (x *RunXComs) Pull(ctx context.Context, taskID, key string) (any, bool, error) {
-	raw, ok, err := x.q.XCom(ctx, x.dagID, x.runID, taskID, key)
-	if err != nil || !ok {
-		return nil, ok, err
+	rows, err := x.q.db.Query(ctx, `SELECT map_index, value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4
+		ORDER BY map_index`, x.dagID, x.runID, taskID, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("read xcom %s/%s/%s %q: %w", x.dagID, x.runID, taskID, key, err)
 	}
-	return raw, true, nil
+	type value struct {
+		mapIndex int
+		raw      []byte
+	}
+	values, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (value, error) {
+		var v value
+		err := r.Scan(&v.mapIndex, &v.raw)
+		return v, err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("read xcom %s/%s/%s %q: %w", x.dagID, x.runID, taskID, key, err)
+	}
+	if len(values) == 0 {
+		return nil, false, nil
+	}
+	if values[0].mapIndex < 0 {
+		return json.RawMessage(values[0].raw), true, nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(v.raw)
+	}
+	b.WriteByte(']')
+	return json.RawMessage(b.Bytes()), true, nil
+}
+
+// PullMapIndex returns the value one mapped instance of taskID pushed
+// under key (xcom_pull(..., map_indexes=N)).
+func (x *RunXComs) PullMapIndex(ctx context.Context, taskID, key string, mapIndex int) (any, bool, error) {
+	var b []byte
+	err := x.q.db.QueryRow(ctx, `SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND map_index = $4 AND key = $5`,
+		x.dagID, x.runID, taskID, mapIndex, key).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read xcom %s/%s/%s[%d] %q: %w", x.dagID, x.runID, taskID, mapIndex, key, err)
+	}
+	return json.RawMessage(b), true, nil
 }
 
 // clearXComs deletes what tasks of a run pushed (they are being cleared).

@@ -31,6 +31,19 @@ type Context struct {
 	Extra map[string]any
 	// Secrets answers {{ var.… }} and {{ conn.… }}; nil: they fail clearly.
 	Secrets SecretLookup
+	// Mapped and MapIndex: {{ ti.map_index }} is MapIndex for a mapped
+	// instance, -1 otherwise (as Airflow).
+	Mapped   bool
+	MapIndex int
+	// TaskOptions are the task's options, as {{ task.<option> }} reads them
+	// (a mapped instance's expanded values included); nil: none.
+	TaskOptions map[string]any
+}
+
+// MapIndexPuller is an XComPuller that reads one mapped instance's value,
+// for xcom_pull(..., map_indexes=N).
+type MapIndexPuller interface {
+	PullMapIndex(ctx context.Context, taskID, key string, mapIndex int) (value any, found bool, err error)
 }
 
 // SecretLookup reads variables and connections for templates

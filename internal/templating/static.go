@@ -26,8 +26,10 @@ type Problem struct {
 
 // fixedObjects are the context names whose attributes are fixed; the
 // others (params, dag_run.conf, XCom values, dates) hold the user's data or
-// methods that are checked at run time.
-var fixedObjects = map[string]bool{"task": true, "dag": true, "ti": true, "task_instance": true, "dag_run": true, "var": true}
+// methods that are checked at run time. task is not among them: its
+// attributes are the task's options, which differ by operator (and a
+// mapped instance's come from its expansion).
+var fixedObjects = map[string]bool{"dag": true, "ti": true, "task_instance": true, "dag_run": true, "var": true}
 
 // Check returns the template's static problems. params are the DAG's and
 // task's declared params; nil means none were declared, and then params.x

@@ -17,7 +17,8 @@ func TestStaticCheck(t *testing.T) {
 		{"{{ ds }} {{ params.table }} {{ ti.xcom_pull('a') }} {{ dag_run.conf.x }} {{ macros.ds_add(ds, 1) }}", params, nil},
 		{"{{ prev_ds }}", nil, []string{`1:4: unknown name "prev_ds": not in the task context; Airflow 3 removed it`}},
 		{"echo\n  {{ run_idd }}", nil, []string{`2:6: unknown name "run_idd"`, `did you mean "run_id"`}},
-		{"{{ task.owner }}", nil, []string{`task has no attribute "owner"`}},
+		{"{{ dag.owner }}", nil, []string{`dag has no attribute "owner"`}},
+		{"{{ task.env.X }} {{ task.bash_command }}", nil, nil}, // a task's options (a mapped instance's too)
 		{"{{ params.tabel }}", params, []string{`params.tabel is not declared; did you mean "table"?`}},
 		{"{{ params['limt'] }}", params, []string{`params.limt is not declared`}},
 		{"{{ params.anything }}", nil, nil}, // no params declared: they may come from conf

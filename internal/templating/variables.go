@@ -106,7 +106,12 @@ func variable(st *renderState, name string) (any, bool) {
 	case "dag":
 		return &pyObject{str: c.DagID, attrs: map[string]any{"dag_id": c.DagID}}, true
 	case "task":
-		return &pyObject{str: c.TaskID, attrs: map[string]any{"task_id": c.TaskID, "dag_id": c.DagID}}, true
+		attrs := make(map[string]any, len(c.TaskOptions)+2)
+		for k, v := range c.TaskOptions {
+			attrs[k] = toPython(v)
+		}
+		attrs["task_id"], attrs["dag_id"] = c.TaskID, c.DagID
+		return &pyObject{str: c.TaskID, attrs: attrs}, true
 	case "params":
 		return asDict(c.Params), true
 	case "dag_run":
@@ -151,6 +156,9 @@ func (ti *taskInstance) GetAttribute(name string) (*exec.Value, bool) {
 	case "try_number":
 		return exec.AsValue(int64(c.TryNumber)), true
 	case "map_index":
+		if c.Mapped {
+			return exec.AsValue(int64(c.MapIndex)), true
+		}
 		return exec.AsValue(int64(-1)), true
 	case "logical_date", "execution_date":
 		return exec.AsValue(newPyDatetime(c.LogicalDate.UTC())), true
@@ -193,7 +201,7 @@ func (st *renderState) xcomPull(args *exec.VarArgs) (any, error) {
 }
 
 func (st *renderState) xcomPullArgs(args *exec.VarArgs) (any, error) {
-	var taskIDs, dagID, key, def *exec.Value
+	var taskIDs, dagID, key, def, mapIndexes *exec.Value
 	names := []string{"task_ids", "dag_id", "key"}
 	slots := []**exec.Value{&taskIDs, &dagID, &key}
 	if len(args.Args) > len(slots) {
@@ -219,7 +227,9 @@ func (st *renderState) xcomPullArgs(args *exec.VarArgs) (any, error) {
 			if v.IsTrue() {
 				return nil, errors.New("xcom_pull: include_prior_dates=True is not supported")
 			}
-		case "map_indexes", "run_id", "session":
+		case "map_indexes":
+			mapIndexes = v
+		case "run_id", "session":
 			if !v.IsNil() {
 				return nil, fmt.Errorf("xcom_pull: %s is not supported", name)
 			}
@@ -247,6 +257,12 @@ func (st *renderState) xcomPullArgs(args *exec.VarArgs) (any, error) {
 	if def != nil {
 		defValue = def.Interface()
 	}
+	if mapIndexes != nil && !mapIndexes.IsNil() {
+		if !taskIDs.IsString() {
+			return nil, errors.New("xcom_pull: map_indexes needs task_ids to be one task id")
+		}
+		return st.pullMapIndexes(taskIDs.String(), xcomKey, mapIndexes, defValue)
+	}
 	switch {
 	case taskIDs.IsString():
 		return st.pullOne(taskIDs.String(), xcomKey, defValue)
@@ -267,6 +283,40 @@ func (st *renderState) xcomPullArgs(args *exec.VarArgs) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("xcom_pull: task_ids must be a string or a list of strings, not %s", taskIDs.String())
+}
+
+// pullMapIndexes is xcom_pull(task_ids=t, map_indexes=N or [N, M]): one
+// mapped instance's value, or a list of them.
+func (st *renderState) pullMapIndexes(taskID, key string, indexes *exec.Value, def any) (any, error) {
+	mp, ok := st.c.XCom.(MapIndexPuller)
+	if !ok {
+		return nil, errors.New("xcom_pull: map_indexes is not supported by this XCom store")
+	}
+	one := func(v *exec.Value) (any, error) {
+		if !v.IsInteger() {
+			return nil, fmt.Errorf("xcom_pull: map_indexes must be integers, not %s", v.String())
+		}
+		raw, found, err := mp.PullMapIndex(st.ctx, taskID, key, v.Integer())
+		if err != nil {
+			return nil, &pullError{fmt.Errorf("xcom_pull task %s map index %d key %s: %w", taskID, v.Integer(), key, err)}
+		}
+		if !found {
+			return def, nil
+		}
+		return decodeXCom(raw)
+	}
+	if !indexes.IsList() {
+		return one(indexes)
+	}
+	out := make(pyList, 0, indexes.Len())
+	for i := 0; i < indexes.Len(); i++ {
+		v, err := one(indexes.Index(i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func (st *renderState) pullOne(taskID, key string, def any) (any, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
+	"github.com/podflow/podflow/operators/branch"
 	"github.com/podflow/podflow/operators/empty"
 	"github.com/podflow/podflow/operators/kubernetes"
 	"github.com/podflow/podflow/operators/timesensor"
@@ -37,6 +38,8 @@ func Registry(d Deps) *operators.Registry {
 	return operators.NewRegistry(
 		bash.New(),
 		empty.New(),
+		branch.Branch{},
+		branch.ShortCircuit{},
 		kubernetes.New(kubernetes.WithClients(clients), kubernetes.WithConnections(d.Connections), kubernetes.WithLogger(d.Logger),
 			kubernetes.WithFileRoots(d.FileRoots...)),
 		timesensor.Delta{},

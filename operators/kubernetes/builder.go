@@ -32,6 +32,9 @@ type BuildInput struct {
 
 	DagID, TaskID, RunID string
 	TryNumber            int
+	// Mapped and MapIndex identify a mapped task's instance.
+	Mapped   bool
+	MapIndex int
 
 	// NameSuffix is appended when random_name_suffix is true (see RandomSuffix).
 	NameSuffix string
@@ -58,10 +61,6 @@ func BuildPod(in BuildInput) (*corev1.Pod, error) {
 	pod.CreationTimestamp, pod.DeletionTimestamp, pod.ManagedFields = metav1.Time{}, nil, nil
 
 	pod.Namespace = resolveNamespace(pod.Namespace, in.Conn.Namespace, in.InClusterNamespace)
-	name := pod.Name
-	if name == "" {
-		name = in.TaskID
-	}
 	suffix := ""
 	if opts.RandomNameSuffix {
 		suffix = in.NameSuffix
@@ -69,12 +68,16 @@ func BuildPod(in BuildInput) (*corev1.Pod, error) {
 			suffix = RandomSuffix()
 		}
 	}
-	pod.Name = PodName(name, suffix)
+	mapIndex := -1
+	if in.Mapped {
+		mapIndex = in.MapIndex
+	}
+	pod.Name = PodName(pod.Name, in.TaskID, suffix, mapIndex)
 	pod.GenerateName = ""
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}
-	for k, v := range PodLabels(in.DagID, in.TaskID, in.RunID, in.TryNumber) {
+	for k, v := range PodLabels(in.DagID, in.TaskID, in.RunID, in.TryNumber, mapIndex) {
 		pod.Labels[k] = v
 	}
 
@@ -138,7 +141,7 @@ func podFromOptions(o *PodOptions) *corev1.Pod {
 	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        o.Name,
+			Name:        SanitizeName(o.Name),
 			Namespace:   o.Namespace,
 			Labels:      o.Labels,
 			Annotations: o.Annotations,
@@ -230,11 +233,13 @@ const (
 const sidecarScript = `trap "exit 0" INT TERM; while [ ! -f ` + XComDoneFile + ` ]; do sleep 0.1; done`
 
 func addXComSidecar(pod *corev1.Pod, image string, resources *corev1.ResourceRequirements) {
+	// First in the pod's volumes and in the base container's mounts, as
+	// Airflow's add_xcom_sidecar inserts them.
 	mount := corev1.VolumeMount{Name: XComVolumeName, MountPath: XComDir}
-	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: XComVolumeName,
-		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	pod.Spec.Volumes = append([]corev1.Volume{{Name: XComVolumeName,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}, pod.Spec.Volumes...)
 	base := baseContainer(pod)
-	base.VolumeMounts = append(base.VolumeMounts, mount)
+	base.VolumeMounts = append([]corev1.VolumeMount{mount}, base.VolumeMounts...)
 	res := corev1.ResourceRequirements{Requests: corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1m"),
 		corev1.ResourceMemory: resource.MustParse("10Mi"),

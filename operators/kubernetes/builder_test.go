@@ -11,36 +11,56 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
+// Pod names follow Airflow's KubernetesPodOperator: cases from its
+// test_pod.py (test_task_id_as_name*) and python-slugify's behaviour.
 func TestPodName(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("a", 100)
+	long := strings.Repeat("a", 250)
 	tests := []struct {
-		name, in, suffix, want string
+		name, given, taskID, suffix string
+		mapIndex                    int
+		want                        string
+		invalid                     bool // Airflow's own result is no DNS label
 	}{
-		{"plain", "write-xcom", "abcd1234", "write-xcom-abcd1234"},
-		{"no suffix", "write-xcom", "", "write-xcom"},
-		{"upper case", "Write-XCom", "abcd1234", "write-xcom-abcd1234"},
-		{"underscores", "pod_task_xcom_result", "abcd1234", "pod-task-xcom-result-abcd1234"},
-		{"dots", "my.task.v1", "abcd1234", "my-task-v1-abcd1234"},
-		{"runs collapse", "a__..__b", "", "a-b"},
-		{"edges stripped", "__task__", "", "task"},
-		{"unicode", "Täsk_ünïcode", "", "t-sk-n-code"},
-		{"emoji only", "🚀🚀", "abcd1234", "pod-abcd1234"},
-		{"empty", "", "", "pod"},
-		{"long with suffix", long, "abcd1234", strings.Repeat("a", 54) + "-abcd1234"},
-		{"long without suffix", long, "", strings.Repeat("a", 63)},
-		{"cut leaves dash", strings.Repeat("a", 53) + "-" + long, "abcd1234", strings.Repeat("a", 53) + "-abcd1234"},
+		{"task id as name", "", ".hi.-_09HI", "", -1, "hi-09hi", false},
+		{"task id as name with suffix", "", ".hi.-_09HI", "abcd1234", -1, "hi-09hi-abcd1234", false},
+		{"very long task id with suffix", "", long, "abcd1234", -1, strings.Repeat("a", 54) + "-abcd1234", false},
+		{"very long task id", "", long, "", -1, strings.Repeat("a", 63), false},
+		{"underscores", "", "pod_task_xcom_result", "abcd1234", -1, "pod-task-xcom-result-abcd1234", false},
+		{"runs of punctuation collapse", "", "a__..__b", "", -1, "a-b", false},
+		{"group prefix", "", "transform.Clean_Up", "", -1, "transform-clean-up", false},
+		{"accents dropped", "", "Täsk_ünïcode", "", -1, "task-unicode", false},
+		{"quotes", "", "it's", "", -1, "it-s", false},
+		{"commas between digits", "", "rows_1,000", "", -1, "rows-1000", false},
+		{"punctuation only", "", "___", "abcd1234", -1, "pod-abcd1234", false},
+		{"cut leaves a dash", "", strings.Repeat("a", 53) + "-" + long, "abcd1234", -1, strings.Repeat("a", 53) + "-abcd1234", false},
+		{"given name kept", "my-pod", "t", "", -1, "my-pod", false},
+		{"given name with suffix", "my-pod", "t", "abcd1234", -1, "my-pod-abcd1234", false},
+		{"given name edges trimmed before the suffix", "-my-pod.", "t", "abcd1234", -1, "my-pod-abcd1234", false},
+		{"given name is not trimmed without a suffix", "my-pod-", "t", "", -1, "my-pod-", true},
+		{"mapped instance without random suffix", "", "process", "", 3, "process-3", false},
+		{"mapped instance with random suffix", "", "process", "abcd1234", 3, "process-abcd1234", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := PodName(tt.in, tt.suffix)
+			got := PodName(tt.given, tt.taskID, tt.suffix, tt.mapIndex)
 			if got != tt.want {
-				t.Errorf("PodName(%q, %q) = %q, want %q", tt.in, tt.suffix, got, tt.want)
+				t.Errorf("PodName(%q, %q, %q, %d) = %q, want %q", tt.given, tt.taskID, tt.suffix, tt.mapIndex, got, tt.want)
 			}
-			if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
-				t.Errorf("PodName(%q) = %q is not a DNS label: %v", tt.in, got, errs)
+			if errs := validation.IsDNS1123Label(got); (len(errs) > 0) != tt.invalid {
+				t.Errorf("PodName = %q: DNS label errors %v, want invalid %v", got, errs, tt.invalid)
 			}
 		})
+	}
+}
+
+// The name option is kept as Airflow's _set_name keeps it.
+func TestSanitizeName(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"My_Pod.Name": "my-pod-name", "-x_": "-x-", "a__b": "a-b", "ok-1": "ok-1"} {
+		if got := SanitizeName(in); got != want {
+			t.Errorf("SanitizeName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
@@ -59,45 +79,48 @@ func TestRandomSuffix(t *testing.T) {
 	}
 }
 
+// Label values follow Airflow's make_safe_label_value, with the vector of
+// its test_pod_generator.py and values computed by its algorithm.
 func TestSafeLabelValue(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name, in string
-		same     bool // returned unchanged
+		in, want string
+		invalid  bool // Airflow's own result is no valid label value
 	}{
-		{"valid", "example_kubernetes", true},
-		{"empty", "", true},
-		{"valid dots", "v1.2-3_x", true},
-		{"run id", "manual__2026-11-28T09:00:00.123456+00:00", false},
-		{"scheduled run id", "scheduled__2026-01-01T00:00:00+00:00", false},
-		{"too long", strings.Repeat("x", 64), false},
-		{"very long run id", "manual__" + strings.Repeat("9", 80) + "+00:00", false},
-		{"only invalid", "::++", false},
-		{"unicode", "täsk", false},
-		{"leading dash", "-task", false},
+		{"my_dag_id", "my_dag_id", false},
+		{"my_dag_id_" + strings.Repeat("a", 64), "my_dag_id_" + strings.Repeat("a", 43) + "-0ce114c45", false},
+		{"manual__2026-11-28T09:00:00.123456+00:00", "manual__2026-11-28T090000.1234560000-47ef2df7a", false},
+		{"-task", "task-878fe02cf", false},
+		{"täsk", "tsk-6beb685df", false},
+		{"a-!", "a-1f2a98b6a", false},
+		{"", "", false},
+		{"v1.2-3_x", "v1.2-3_x", false},
+		{"::++", "-a0cd38c76", true},
 	}
-	outputs := map[string]string{}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := SafeLabelValue(tt.in)
-			if errs := validation.IsValidLabelValue(got); len(errs) > 0 {
-				t.Errorf("SafeLabelValue(%q) = %q is invalid: %v", tt.in, got, errs)
-			}
-			if (got == tt.in) != tt.same {
-				t.Errorf("SafeLabelValue(%q) = %q, unchanged %v, want %v", tt.in, got, got == tt.in, tt.same)
-			}
-			if got != SafeLabelValue(tt.in) {
-				t.Errorf("SafeLabelValue(%q) is not deterministic", tt.in)
-			}
-		})
-		outputs[SafeLabelValue(tt.in)] = tt.in
-	}
-	if len(outputs) != len(tests) {
-		t.Errorf("distinct inputs collided: %v", outputs)
+		got := SafeLabelValue(tt.in)
+		if got != tt.want {
+			t.Errorf("SafeLabelValue(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if errs := validation.IsValidLabelValue(got); (len(errs) > 0) != tt.invalid {
+			t.Errorf("SafeLabelValue(%q) = %q: errors %v, want invalid %v", tt.in, got, errs, tt.invalid)
+		}
 	}
 	a, b := SafeLabelValue("manual__2026-11-28T09:00:00+00:00"), SafeLabelValue("manual__2026-11-28T09:00:00+01:00")
 	if a == b {
 		t.Errorf("run ids differing only in invalid characters collide: %q", a)
+	}
+}
+
+func TestPodLabelsOfAMappedInstance(t *testing.T) {
+	t.Parallel()
+	got := PodLabels("d", "t", "r", 2, 7)
+	want := map[string]string{"dag_id": "d", "task_id": "t", "run_id": "r", "try_number": "2", "kubernetes_pod_operator": "True", "map_index": "7"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("labels %v, want %v", got, want)
+	}
+	if _, ok := PodLabels("d", "t", "r", 2, -1)["map_index"]; ok {
+		t.Error("an unmapped task's pod has a map_index label")
 	}
 }
 
@@ -378,5 +401,37 @@ func expect[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+// The XCom volume and its mount come first, as Airflow's add_xcom_sidecar
+// inserts them at index 0; the sidecar container comes last.
+func TestXComVolumeComesFirst(t *testing.T) {
+	t.Parallel()
+	pod := build(t, BuildInput{Options: baseOptions(func(o *PodOptions) {
+		o.DoXComPush = true
+		o.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		o.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+	})})
+	if v := pod.Spec.Volumes; len(v) != 2 || v[0].Name != XComVolumeName || v[1].Name != "data" {
+		t.Errorf("volumes %v", v)
+	}
+	base := pod.Spec.Containers[0]
+	if m := base.VolumeMounts; len(m) != 2 || m[0].Name != XComVolumeName || m[1].Name != "data" {
+		t.Errorf("base mounts %v", m)
+	}
+	if c := pod.Spec.Containers; c[len(c)-1].Name != SidecarContainerName {
+		t.Errorf("sidecar is not last: %v", c[len(c)-1].Name)
+	}
+}
+
+// A mapped instance's pod carries map_index and a name of its own even
+// without a random suffix.
+func TestBuildPodOfAMappedInstance(t *testing.T) {
+	t.Parallel()
+	pod := build(t, BuildInput{Options: baseOptions(func(o *PodOptions) { o.RandomNameSuffix = false }),
+		DagID: "d", TaskID: "process_file", RunID: "r", TryNumber: 1, Mapped: true, MapIndex: 4})
+	if pod.Name != "process-file-4" || pod.Labels["map_index"] != "4" {
+		t.Errorf("name %q, labels %v", pod.Name, pod.Labels)
 	}
 }

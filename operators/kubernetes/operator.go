@@ -132,6 +132,8 @@ func (o *Operator) plan(ctx context.Context, tc *operators.TaskContext) (*plan, 
 		TaskID:             tc.Task.ID,
 		RunID:              tc.RunID,
 		TryNumber:          tc.TryNumber,
+		Mapped:             tc.Mapped,
+		MapIndex:           tc.MapIndex,
 		NameSuffix:         o.nameSuffix(),
 		SidecarImage:       o.sidecarImage,
 	}

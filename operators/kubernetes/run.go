@@ -120,6 +120,11 @@ func (r *podRun) find(ctx context.Context) (*corev1.Pod, error) {
 	for _, k := range []string{LabelDagID, LabelTaskID, LabelRunID, LabelPodOperator} {
 		identity[k] = r.plan.pod.Labels[k]
 	}
+	if v, mapped := r.plan.pod.Labels[LabelMapIndex]; mapped {
+		// A mapped instance's pod, not its siblings' (which share every
+		// other label), as Airflow's find_pod selects by map_index too.
+		identity[LabelMapIndex] = v
+	}
 	if r.tc.ExternalName != "" && r.tc.ExternalNamespace == r.ns {
 		pod, err := r.pods().Get(ctx, r.tc.ExternalName, metav1.GetOptions{})
 		if err == nil && ownedBy(pod, identity) {

@@ -80,7 +80,7 @@ func (b *fakeBundle) verbs(resource string) []string {
 
 // existingPod is a pod of the same task try made by an earlier worker.
 func existingPod(name string, created time.Time, labels map[string]string) *corev1.Pod {
-	l := PodLabels("dag", "task", "run", 1)
+	l := PodLabels("dag", "task", "run", 1, -1)
 	for k, v := range labels {
 		l[k] = v
 	}

@@ -285,11 +285,14 @@ type AlertCollection struct {
 
 // ClearTaskInstancesBody defines model for ClearTaskInstancesBody.
 type ClearTaskInstancesBody struct {
-	DagRunId          string    `json:"dag_run_id"`
-	DryRun            *bool     `json:"dry_run,omitempty"`
-	IncludeDownstream *bool     `json:"include_downstream,omitempty"`
-	OnlyFailed        *bool     `json:"only_failed,omitempty"`
-	TaskIds           *[]string `json:"task_ids,omitempty"`
+	DagRunId          string `json:"dag_run_id"`
+	DryRun            *bool  `json:"dry_run,omitempty"`
+	IncludeDownstream *bool  `json:"include_downstream,omitempty"`
+
+	// MapIndex with exactly one task in task_ids, clear only this instance of that mapped task
+	MapIndex   *int      `json:"map_index,omitempty"`
+	OnlyFailed *bool     `json:"only_failed,omitempty"`
+	TaskIds    *[]string `json:"task_ids,omitempty"`
 
 	// UseLatestVersion rerun with the DAG's current good version instead of the one the run was created with (the run moves to it)
 	UseLatestVersion *bool `json:"use_latest_version,omitempty"`
@@ -541,18 +544,21 @@ type TaskInstance struct {
 	DagRunId string `json:"dag_run_id"`
 
 	// Duration seconds
-	Duration       *float32          `json:"duration,omitempty"`
-	EndDate        *time.Time        `json:"end_date,omitempty"`
-	Error          *string           `json:"error,omitempty"`
-	MapIndex       int               `json:"map_index"`
-	MaxTries       int               `json:"max_tries"`
-	Pool           string            `json:"pool"`
-	PriorityWeight int               `json:"priority_weight"`
-	QueuedWhen     *time.Time        `json:"queued_when,omitempty"`
-	StartDate      *time.Time        `json:"start_date,omitempty"`
-	State          TaskInstanceState `json:"state"`
-	TaskId         string            `json:"task_id"`
-	TryNumber      int               `json:"try_number"`
+	Duration       *float32   `json:"duration,omitempty"`
+	EndDate        *time.Time `json:"end_date,omitempty"`
+	Error          *string    `json:"error,omitempty"`
+	MapIndex       int        `json:"map_index"`
+	MaxTries       int        `json:"max_tries"`
+	Pool           string     `json:"pool"`
+	PriorityWeight int        `json:"priority_weight"`
+	QueuedWhen     *time.Time `json:"queued_when,omitempty"`
+
+	// RenderedMapIndex a mapped instance's map_index_template rendering
+	RenderedMapIndex *string           `json:"rendered_map_index,omitempty"`
+	StartDate        *time.Time        `json:"start_date,omitempty"`
+	State            TaskInstanceState `json:"state"`
+	TaskId           string            `json:"task_id"`
+	TryNumber        int               `json:"try_number"`
 }
 
 // TaskInstanceCollection defines model for TaskInstanceCollection.
@@ -7658,113 +7664,115 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3rdtu4ma+Cw22P7Za+TSbtVvmx60nSNN1kko3d6ZyNsjJMfpJQUwAHAC1rvO7p0/TB+iR7cCEJUuBF",
-	"suSJnfxKLJK4fPju+C43QcRmKaNApQgGN0GKOZ6BBK7/eoEnr1+o/xAaDIIUy2kQBhTPIBgEMZ6MSByE",
-	"AYefMsIhDgaSZxAGIprCDJvBpASuPv3fjyf7/4P3fz7a/8PBaP/TzXH4zdOj218FYSAXqRpNSE7oJLi9",
-	"Dc2k7/hJkqgxYhARJ6kkTI1zgl6cvEIkDhHjaBj8fRigMeMIroAv1KODILz7Wnf//n/e5e41rvdDRlvh",
-	"xDPaNf8MX78BOpHTYPDN06MwmBGa/33sm/UNmRFZTPlTBnxRzpnoh+7wMYxxlshgcHykBsfXZJbN9F9m",
-	"LvtnMROhEibA9VRvcfqaxnDdNNsMpyOiX/DOuH9cm7A6575/0nfjsYDGDTLz1DufO/iRf2weA/9u4UOv",
-	"MYEkRmyM5BRQQoSEGLGLv0EkRYiGwf4wQBcwZhwQkRr11ABAY0InBe7V16pmG10sggZ02/+Pj3j/55HC",
-	"skaaOMPishHDJBaX2yDFWzWgSBkVoLnBdzj+AD9lIPSxRIxKoPq/OE0TEmEFxMOUs4sEZr/9m1AQvXGW",
-	"8CsO42AQ/NthyXEOzVNx+N58ZSatnsnZFBA306KYgUCUSTQmUp/QyfvXwW0YPGd0nJDoXtf1WiK4JkIK",
-	"hBMOOF6ohfyR8QsSx0DvG0IRThLgOwJxlkAJJ5wkbI7klAi1uu+Z/CPLaHyfi/ueIZFFU8WcQ8QzGiKF",
-	"rohQITGNQPFxQ19qgWeMvcF8AvcNvQsWLxARiF0Bt5Q/IxLtHqO35Ls9u7K3mC4s/ot7XSBjaIbpAo0x",
-	"SSBGCZsQqs/zLxRncgpUqrnhvo/1CickRhGHWK0AJ0JzKvutGvokAS6Xmew7CmgGQuAJIMkQo6BQlYwJ",
-	"8BDNOZESKJoTOdUnISSWgKIppur1KZYowpmAGBGpGG7KWQpcEsOhsJpRscKlSXEimB7vx/33LB4nbL7/",
-	"AhKi9YYp4Bi4YvpzuJgydoli80iNusQWw0Cx0llqkKAuXcIg4qAOY4T11seMz9T/ghhL2JdkBr4RrX5S",
-	"jld9ZNUH72O7iZG7KCJhJroOV5/OiflKjWSHxpxjzcrgyuIRUCVJPwYK/TIOWsxILeBEFkUgFIzgGqJM",
-	"qmfikqQpKGEUA44TQiH45NlxgoUcAeeMqyloliT4IoFcbi29niOIFwYpXiQMa/jgOCbqxHHy3kEMM2gV",
-	"ITRehUgvIdQ0FeFkFOsf//WPfyIsclwsD6xkVAKobDvhzg3p6ZfR1JD4AE3IFVCUpQiPJXCk8VocqF9H",
-	"WTrSPyqo25NJjQISmHUFoR3GC/hcWViaWuHBQqs0ikx4RncEYnOqJcsFji4FwjRG+aF6CUPyxYhms4vK",
-	"ObmKV6mffCxpNUc155TDUmOvqM+lpuNMlQPTIcwKFZYI4iOXT57TrZCGUp6qTGYFwsblIMucIs645s6j",
-	"WQMr6U8fuZ7W62UFrkyMIhZ7MPBPZ2fvkXlDyebTt2fvEYc0WSD9fiNqNx6zhYCCRVDdcyPon7Mkgcgs",
-	"6MbH4lfkcj72JpnEyQio5HbgPuiqsb7yoW8PzxPAXGvsVskR37F40cyexjgRUBdlVb6/knUYBjFfqI8r",
-	"ZlHltC4YSwBT9S6hUZLFMIrZnArJAc8qn9nFLX/HaLIYWUbT6wNLvNWzW8Mu0dbkazPAsTEm64ebCRgl",
-	"WIKQoyvgwiJSfYlVxOfAM0fveHHyakegKOMcqEQTxmJkh9K6K+DCSlQKjGWZaI4FsqzHDLWbP5mxKxBK",
-	"3yFyL1gGTw3bnNP3YhijtIlAIkbpyHzhkZVR8WWzRuFAxfMcriXHHgUL/fn03fdWl1fSU8K1DBGRAgmg",
-	"gkhyBca6FmgY/OY3vxkGvqOdMiG902qtt0H8CzFn3CPS7DxoPgWKBMhniILS8DnIjFOlQ1IUKWL1rSRl",
-	"vIFvl8rzsqHuHmIV1qFzMu1nuga3qBx6nVl0I8FaVFhDFGfWY5co18OcIKwO+O2/P/3971rwpXv2AoG6",
-	"X3Uxqvb2UQumFE6u3z19+uRpu1utwfXnXdCG0KpNqpZj9hetDhPagHx1V9BHyL44ebW8jRY7akwSSFjk",
-	"fTbFYkRm6hiNSeKu15WU9Vc6NS0iRqm2Vv0DSjypgntZo65DlcxAqilHIpvNMPf4MLXRHE0hzhJ4hkqt",
-	"foZphhOkxLaPmq1wG02xmPbYm0deaWTMwezu3Qdg31YsQBpOuw194zog2/BWYc4GEFbP2RNT32MZTddg",
-	"6634U1tP+W7DIj5kfsIfdxnOS4PdwV2BJR4piPIrDbV4FR+J+6mQmK9ghwGNtW2/vsHuegj6z/tTBtmK",
-	"viAFvVyS5wZ+Ts+xFouKjoMwUEb5mCSJ18zX8LnjlgsfRSs16duvU/2qh410s43CuC94SAXU/oP3YZIL",
-	"7dInUIAzNLheW2IzrWgrbh3DbQXba2Ub6kEaNk0AbmfoCogrMXXF3zbD183UPXn7h4yuy94LAivovHCo",
-	"Nnrwaqs1QzQv7a+YyDeEwjKIOYgsMZ6UlZj/6lxhlSWfsoxH4JVT+b3GKt7zNq1vdValuVPlM1fhyZfY",
-	"sLMfSnqtbW2zFwZtWxYFdLcPDdcBa+dth0wXP7BTrcQTcqBviC8US+jFGxwacGjcCCkjmaj12neTfRi8",
-	"vAIq37DJSlZPcYnjfzJKWP5pgXeEyt99G/gs1sJ+X4lfsDltuLdp0RNbENW5wFh6Np+am/c+RFQ73go8",
-	"7Ej54ov15AD1HXd+Pm1oXEzSH4mLY98ACjvT90HgPwFO5PQ1HbPlnSjbTalgF1h0CgMzzqm+U8g9H0qb",
-	"5at9WNtMZQXuoM1bsSMtbcZqVMUQoylgLi/grhd8Zq6c8Kd6DcrMzWj+/17yPfMfz2ttUL/M74iaeELn",
-	"ShXPNpFEN95tRJcjyXETNZIZCIln6ZpkV0xencoduGPvbfS25LHpRXIuYDdAdUuOj07Ce8Mmfp0tsb+u",
-	"xC/veELl9w4brN3rl0vXqrB797UhC6rRIqIwH3Xr0WVcQifFlQN698dY4qG2qiu8O5yhidxYFGUpgXgk",
-	"EtYUYMJSoG3PrRXc8obVPNpeaXxUh5alXf360vrrU9UWV9lLE7TXQaBVbyby81jrHqQAVUuQ61G4EiCb",
-	"YNHG61LGkv48TuPxBpibmbUPU1Mzrmsor3yg65/J8rptENySo/3DH5+jP3z79PfIBtehGCQmGhr11avf",
-	"vfSeh0E2yV6rQizTpyQygZYrgy4DzrrEzDDFVGG+Vt8Bulx9JSOkyydsQ0KWISwgYjQWzeqWjQDaiIO3",
-	"f7BNGe/uPZoZvh41kk+oKcZ/j80J40QuRnMgk6lsZe6thk4f3fR+nMMuyhQu4jYDbqUIsjIazB8tVslL",
-	"sO7gStxYeVL2WJYPoYsQ2jiyWV8eA9SbNVfobAMsuraMPrzaXcIHGAOHDdN8Bwk1o8jaKNB7m1s+0RKc",
-	"v/zRLvmmKKOuLV3eqVTcVbHaAjda9bKinaWjMeOjPEY4S01Q2aiHJl5d3Zm53d4Uyt1dQnQg7RfIVT1R",
-	"uF04d8YXW6YwhTe/HG15PbTO7UWv7eQOAM821FCEZiaIVrJLoKtHa+TL8Y7m3Zh64uR+raC6t8RSdYax",
-	"ZgJ4bpqtmh/p7rcYxwntatlmGUpdCz3WvK4EuifALSUcxEo3OXq0pQv/C8C84sps2FllSZXBKqvxbpaT",
-	"yQS4vcFkQq4Xdrhe9EjJp2sJmISPEzbfESZzDWL75sha5s+Q9QjZcKbRaJgdHT2J3JAB/Qvo5CCfOT86",
-	"+Pvgt+0W/TqxHj7T8QfMiaHKDoeRL3BMQMTBkz41w/wSYmQe6zxojC5hYXKjEsYu3YDb3RzfQ6RxI0Q4",
-	"JaNLWOgkF999fRhcwsJ/Q4iTDPzxZvrRM1SJtzW/GwAgIuyCO92NavZ8LhcOn1rgex8ehcqJNAJtLQdS",
-	"AdgeEa8t0GqDUKvI7RKMagIzTH+BXKD+kgir7aAcuo+Etfe5/jupCalExTRdcXdbFfmLYWVI33p+fM5m",
-	"d4TtdcRm7hu9wKvmfUmlT9Op7aUyfB8Ql0NvUPlu4ilr24Fr3Gt0c7ABwnSho9EbCM29C6nowa068zKU",
-	"dQZhlHEiF6fqRA14rdDP03M1hzE/FQNMpUxNOi6xJFDdSmpyW3cE+vDy9AydvH99gE6nOAWBxkzngpcS",
-	"Ns0uEhIVLyquzQHhIY0YjSCVimnrYGI8A7RrNhaicl/1rEmlDIQmXzcc0tI0CFEBqme6pIJAKZ4QWsaS",
-	"6WzrEJmiDjrNMK+ZMKTqL0zFHHj+dgWF90IkWL4ppBQ9k6cop0A4MqARaAyQDCmWaMpmcDCkQ3pSJk4T",
-	"RgfoXP3AOPnZ/v2dBjwy2oUWnUrSKjBdwsJoGOfPEDZSFUVsBmJIx5zN0Pt3p2foEGdyeqgfHqCXOJoi",
-	"RUd6bCTwwgBWp+oTiShALBChQ3p+vW9PcF89PEe7yiIP0RWBuQIkS7W8j2eE7qnZzQgmgUuNyQSgC0jY",
-	"/GBI9f2lQJgDWvZUsyibKYaCdpuyxPcOhrRwEBeIVWBL4LDT4Di/lsIpCQbBk4OjgydG/ZpqxHagYW4q",
-	"jBVRgOR1HAyC5zpg6MxqsrbiQy7ZG9LaV0tnr1gxt1UKV7pqvd7FN0dHm57bmhaehPoTZGjdYJQC6Ldm",
-	"et+oxTIPnZoc+pPj7k/qVQPUd8dPur8rijOoD775Q68PKjUTXLYXDD5+CoMiiSF4eW1T/LEmYqTMNU3I",
-	"uQKrcxgwElPG5X5CriBGhdWjo/8/BoqEFbOtElEwMG4tNfthLc9lAh5EfAXyeSUZxa2J9NG/6fKVQ1OY",
-	"5zbsfNFWuLn9tEW082b/eLDP3fA9o95RD9Qry6poHCqw5g0Rpg5MHgi0I5BzxM8K7DFCobSLdChbno6o",
-	"WKSTkmixyUlv8uEUS81ljo+VKWva+Xw73KyWL3jP/MxN/mqoSFO8oRQAcZkf92eLWSuzwQoqGvGlxDOH",
-	"NMGR4mQlCEpDXCOiQT8hmVJqgEZ8kUqI9/pjn1YBllja4U0lN/DW6IcJGC9GFUdf6N9rWFpBlm+X1Uvz",
-	"0QM4SLP49i+KakjVgzR7rJzeyucS9pAswWdCnY/6MF8pe8LZ7DMtLSq0uAWhUNUXPBXb6im8m63b9kmx",
-	"hTwlsgkRX5j0xS3rNj3etLX41Kv1OlGJrukojNmnTHOTmCQAqfM4MD7uRJcxMXDzld+TZqMlSNtrT6CD",
-	"0eDQ+IePjxocdvU7GSEX+vjHjM/0RnzrKJJhl8oHOLlSSwxXb1/bdcYAV7gsMaFCF3VDuxEWsE9ogcTP",
-	"0K81Vo80Ap/+9xv05vV/vURzksQR5rGyl7GyNXOTualooZktd7sHPVDy1+1lPf1A8SUGt8Bnm6pyNcXY",
-	"wzbVWTw45VgvuuRfL05eeRmXcTAYhUJxjsMbgwC3HSwk2O6BNEkvm8L9yMWW2mX/o1uVl5vavoqkUiyj",
-	"qceKUT/nZ7x5+6WSFn/P1ks7atmia0pTME6Jx4Zrd7N03itBpgydjGqZ1htTlXa0xGAOo6VqWfU61Cvh",
-	"sjXIa841V+SFyCYY5HfJOntZodyBiUh3nZLLi9uSNe+vGXbfXsqOgLgGmqlUdBWmpBLEaFfXEsQSzVmW",
-	"xOgCQqPJWfDvPUKyOurhFi2KFd/V46DAXIc9GyOs0/JNudOF/j+eYOIasZUI0/6UGuuE1i6r4kO2htPU",
-	"qfnew2bYshnSw6jIw4k9VsUKxTLWsiPcS7fRpLaKfpEqPQZONjhwGRi50fU6w6612i0bE9UKFx7OqQnl",
-	"MWuxuQGieJB4lhuwpmuDuQe2NUQ02yp6OFQ1iQ8Z7VJ7vT74PLxNU1ywvnK8lYtIb+jd/evAumJKQ8X9",
-	"jIbIxn5/FdN3EdP2sBHOK7ApibxrvEFKi6ZM7vVD+VapbH4wkRk9HP8FXXx1+lec/kWpJKLYU0W30vEu",
-	"5iLxx+dsJvofWtihLwW/JJl/GY4UvdNVBcs6IiPs86LpF1TxvVTP5i3ml4ROkM2vQTN8CcKKyIyOCSVi",
-	"CnGtlYZ9+QDZr4fUdoxQ/xTClqpxTSl3k8aDGAWh63npiClbAwMJyVL90UxHTil6oHAtUTSF6HLPXJ1c",
-	"kjQPOxKSJAmaYyIJnZjYIb87Kcf3rXiUKsW4PjeB+tWv1CooFdbmxqtFe8ZRkTa2UQF5WJaRb2fNJ3nZ",
-	"962hTb3ivS82TC8iRBTmICQaE54jwiNl24pgzAkZhNgRDW0o0JwzmfuVDHvMWzygsvPAZ8b1e6KoqUy+",
-	"ri90VTnkj8lUS7gHnl3W2vzq8PxqSbU7PA2V15qIOV5PIo1Loe703IzckPWLiibxUb802H6gxfbclv6E",
-	"41bn5ad7ItoOWq3Q6aMWmSdWTlZZ0ypO/89QBFao7fDGptnc9qW74J6QsJeY+ALs7Op+P0/U637X9lrt",
-	"8WbRGLfFkj8pbO6qyLJpvExOgc+JMCmykqUpxOhiYfrm5La4xwA/QGdOnwdtVFIUQ0RiEGiudBAtBNUH",
-	"jcb4EqlsXr3zlwP8BZW8XqS6ZKij3aLp7+NX6e5uwnvdUmHev5RxVDaJ3MyVdC+pcZgw9WmZmOjKkaV4",
-	"kT+fvvt+gDBK8UTrl7rpobY9dTxxrWoGkkxHFSMs0Ln+5XxI816Kmmr1OLs0SxLEFFTUA8kXaIoFAhqD",
-	"TQzQyq2xbLEYUg443jtAf1Uod34SRZDKge6PdKhr+e6b2jrnA/fDXYO9dhl7Q4qVFX0K/Ar4/ilQiXRN",
-	"YXSesMl5iJS1HBr+gSk6BxqfIz14mcYv+WJIi4X6+Mkr0DWK/bHP9YBcm7bV1ACp/4V1a5fzepvzrj7n",
-	"29ZYdQ1npTfXT686jKcJdxU337CJQcZHrs5KvtgRKNFY9eAVCV/Xdrd2UnMCQK2AZVez/lV0ljuy06Ji",
-	"QR9V/MzWH7gXIV+tMeWT+Go1IWJJ/GX4U18anwlfGE/JF6yn3xHnryNTHKMD8390XnvQ+cO1+iYeUlJv",
-	"IFuMAe0q3Zhl0pTTEHuPXUS5dLQjkAsLh6zUz1/JqYOcDm90pZpLWNz2oaxFsGWst9V1/NYi5KV3Hi1y",
-	"v6NQovOiDInJC3M9WNz2aGI54nXpYavUH9wCEc0xkY0WqzqvShtdbSMM0M3QOP2HwQD96x//vEWUzUPE",
-	"qDUY86IbyqyVKAEs5JCaR+d5c71zZOtwhyijkiRFTzgili/qja06pOemvdi5tixRgoU0xilOBNM27zBv",
-	"QKZWpkfUTZlHGsEM6rHxkAKOproYiAl28dmef8VENoV5VoF0avaBLkDOAai16edTkgCiTE4JnViIiKa8",
-	"yBwofrPzqWNzPqkWmz84Xqpa3vPSxsBphRTWrnpzm7y5ud6n8To3vkVfOm8pHGMYK2VVI+8XYO+emh1b",
-	"0toRduOG4IhEoPB29/sXisZ1Cm9e8urJwfHeQwhxKDvUtATcnOb9ZbYZpGUn8SBe/uSRR9bkvT9tAa8d",
-	"oQMkxySBe0g3XcYMt69fC278UPbee8AGlbfdoQcVi90+freELYOTN6HVHooXJ69q4W73g5lgu+21IuPL",
-	"4qX7COtors4Q3LVQSMPopsdh0+B4/+dRS3WM5RoWTkU3XX54/xIWg+9P3r4MESNxNDj9y3d/fvn8LERR",
-	"QgZ/OX35Qdc4pIwuZkz3pPGtsWjM2A6A/xwcjNA6MNB3KBtLVTO3h59XipqnX6VPF8tiIvcTNin8Gg+o",
-	"AoYOI1UbQAmbNPKTosNmV2EM07SxjTOYNpPb1F+cnpye07LztxVafGEr5ZkA/iJ+YJqvPIfKW0aJZLyj",
-	"niIpWyW2sszX7nsPWoD7O096zsK8iGxZmwdENbkyKEwsa8yUbYxSzAWsWEnGloQ9WOBZ0oYd71Kgpqbs",
-	"CseWD7rC1aniB3auogRuK7GcTYko31yVOIqOfE37fm+b5z1gcqh1JfQA3WzyodVNKvoa2hPX/RLXyUN+",
-	"z4Q+520FWOUdMu85psr0j/STWGp7S37mdst9Rq6b4qAY2S5znVjl1PfUmHh4o/4ZKXWyR3JvgW9fU3ud",
-	"1F4FQbSrZJn1147UL3srHEfYysmDr+S2zeDivqTT6Abw3PwURLX5GpztZdW2LBF+sRzYLjz9mgLbLify",
-	"GvgKVjsC6TbGiHHkQnM18VFp3dPEvn5wmvA8YGXU0+3I51otNvvQlNLiLJ+homeN8Zea1lSIUZ1HsFy3",
-	"uGjHtE4p++Lj7TCsSheve+ZXZZsqP8/KIR6WwQ+2mL2JjrYtwb60wvZFX7fdeg37Z0vIaMFFqAmXSthE",
-	"7PXFTB8fO7zJ/1sEC7VrwxX0/aoROxrxVQmZVY4j7JQjwWdAsl+ASpxvdSvioFN5dslwOzXsnYZ9jRhX",
-	"tOrbHsI5PQebb2o7/IiAhE7A2RGo7C64gjuxOnjZK+7jJ6VRmbHNSWU8CQbBIU7J4dWx1rfsNDf5wZnq",
-	"2e6fum5N+UutA33xuw72c/422n75t9P0sfjNbUVR/lrcuTi/6fZNzt85VG4/3f5/AAAA//8=",
+	"7D3rdtu4ma+Cw22P7Za+TSbtVvmx60nSNN1kko3d6ZyNsjRMfpJQUwAHAC1rvO7p0/TB+iR7cOEdvEiW",
+	"PLGTX4lFEpcP3x3f5cYL2TxhFKgU3ujGSzDHc5DA9V8v8PT1C/UfQr2Rl2A583yP4jl4Iy/C04BEnu9x",
+	"+CklHCJvJHkKvifCGcyxGUxK4OrT//14sv8/eP/no/0/HAT7n26O/W+eHt3+yvM9uUzUaEJyQqfe7a1v",
+	"Jn3HT+JYjRGBCDlJJGFqnBP04uQVIpGPGEdj7+9jD00YR3AFfKkeHXj+3de6+/f/cy53r3W9H1LaCSee",
+	"0r755/j6DdCpnHmjb54e+d6c0OzvY9esb8icyHzKn1Lgy2LOWD8sDx/BBKex9EbHR2pwfE3m6Vz/Zeay",
+	"f+YzESphClxP9RYnr2kE122zzXESEP2Cc8b949qE1Tn33ZO+m0wEtG6QmafO+cqDH7nH5hHw75Yu9JoQ",
+	"iCPEJkjOAMVESIgQu/gbhFL4aOztjz10ARPGARGpUU8NADQidJrjXn2tarbgYum1oNv+f3zE+z8HCsta",
+	"aeIMi8tWDJNYXG6DFG/VgCJhVIDmBt/h6AP8lILQxxIyKoHq/+IkiUmIFRAPE84uYpj/9m9CQfSmtIRf",
+	"cZh4I+/fDguOc2ieisP35iszafVMzmaAuJkWRQwEokyiCZH6hE7ev/Zufe85o5OYhPe6rtcSwTURUiAc",
+	"c8DRUi3kj4xfkCgCet8QCnEcA98RiLMYCjjhOGYLJGdEqNV9z+QfWUqj+1zc9wyJNJwp5uwjnlIfKXRF",
+	"hAqJaQiKjxv6Ugs8Y+wN5lO4b+hdsGiJiEDsCril/DmRaPcYvSXf7dmVvcV0afFf3OsCGUNzTJdogkkM",
+	"EYrZlFB9nn+hOJUzoFLNDfd9rFc4JhEKOURqBTgWmlPZb9XQJzFw2WSy7yigOQiBp4AkQ4yCQlUyIcB9",
+	"tOBESqBoQeRMn4SQWAIKZ5iq12dYohCnAiJEpGK4CWcJcEkMh8JqRsUKG5PiWDA93o/771k0idli/wXE",
+	"ROsNM8ARcMX0F3AxY+wSReaRGrXBFn1PsdJ5YpCgLl18L+SgDiPAeusTxufqf16EJexLMgfXiFY/Kcar",
+	"PrLqg/Ox3URQXhSRMBd9h6tP58R8pUayQ2POsWZlcGXxCKiSpB89hX4pBy1mpBZwIg1DEApGcA1hKtUz",
+	"cUmSBJQwigBHMaHgfXLsOMZCBsA542oKmsYxvoghk1uN1zMEccIgwcuYYQ0fHEVEnTiO35cQwwxaRQiN",
+	"Vz7SS/A1TYU4DiL947/+8U+ERYaLxYEVjEoAlV0n3LshPX0TTQ2Jj9CUXAFFaYLwRAJHGq/Fgfo1SJNA",
+	"/6igbk8mMQqIZ9bl+XYYJ+AzZaExtcKDpVZpFJnwlO4IxBZUS5YLHF4KhGmEskN1Eobky4Cm84vKOZUV",
+	"r0I/+VjQaoZqpVP2C429oj4Xmk5pqgyYJcKsUGGBIC5y+eQ43QppKOWpymRWIGxcDNLkFFHKNXcO5i2s",
+	"ZDh9ZHraoJcVuFIRhCxyYOCfzs7eI/OGks2nb8/eIw5JvET6/VbUbj1mCwEFC6+651bQP2dxDKFZ0I2L",
+	"xa/I5VzsTTKJ4wCo5HbgIeiqsb7yoWsPz2PAXGvsVskR37Fo2c6eJjgWUBdlVb6/knXoexFfqo8rZlHl",
+	"tC4YiwFT9S6hYZxGEERsQYXkgOeVz+zimt8VVl8Dh7Twhmscynip5btV+ZClX+GjUMEIMRovtXZa0gcn",
+	"RsrPsRIj+guv26DzPTVMYHneoLVn66ig0RomkjZsX5sBjo1dW8ezVEAQYwlCBlfAhcXp+hKr8OPA05IK",
+	"9OLk1Y5AYco5UImmjEXIDqXBBjg3WDWsDfdGCyyQ5YJmqN3syZxdgVCqF5F7XhM8NcQvIaIT2RmlbbQa",
+	"MkoD84VDbIf5l+3KTQkqjudwLTl26Hroz6fvvrdmhRLkEq6lj4gUSAAVRJIrMIa+QGPvN7/5zdhzHe2M",
+	"CemcVivgLZqIEAvGHdLVzoMWM6BIgHyGKChjg4NMOVXqLDU04VpJwniLCCn0+KbPoHyIVVj7pZPpPtM1",
+	"GFfl0Ot8qx8J1qLCGqKUZj0uE+V6mOP51QG//fenv/9dB770z54jUP+rZYyqvX3UgSm5v+13T58+edrt",
+	"4WvxQjoXtCG06hLwxZjDpXyJCW1A1JdXMETevzh51dxGh0k3ITHELHQ+m2ERkLk6RmMdlddbFtr1V3qV",
+	"PiKCRBvO7gElnlbB3VTu61Alc5BqykCk8znmDneqtt/DGURpDM9QYWDMMU1xrKW/i5qtcAtmWMwG7M0h",
+	"rzQyZmAu790FYNdWLEBaTrsLfaM6ILvwVmHOBhBWzzkQU99jGc7WYOud+FNbT/FuyyI+pG7Cn/TZ8I3B",
+	"7uA5wRIHCqL8SkMtWsVdU/5USMxXMAmBRtrNsL7voOysGD7vTymkK7qlFPQySZ75GjJ6jrRYVHTs+d4F",
+	"Di8nJI6dHgcNnztuOXeXdFKTvog71a862Eg/28j9DDkPqYDaffAuTCpDu3BP5OD0Da7XlthOK9qgXMeG",
+	"XMEMXNmGepCGTRuAuxm6AuJKTF3xt83wdTP1QN7+IaXrsvecwHI6z327rc7E2mrNEO1L+ysm8g2h0AQx",
+	"B5HGxqmzEvNfnSussuRTlvIQnHIqu2JZxZHfpfWtzqo0d6p8VlZ4siW27OyHgl5rW9vs3UXXlkUO3e1D",
+	"o+wLtvN2Q6aPH9ipVuIJGdA3xBfyJQziDSUaKNG4EVJGMlF7gdBP9r738gqofMOmK1k9+X2S+0kQs+zT",
+	"HO8Ilb/71nNZrLn9vhK/YAvacoXUoSd2IGrpLqXxbDEzQQBDiKh2vBV42JGyxefryQDqOu7sfLrQOJ9k",
+	"OBLnx74BFC5NPwSB/wQ4lrPXdMKaO1G2m1LBLrDoFQZmnFN9vZF5PpQ2y1f7sLaZygrKg7ZvxY7U2IzV",
+	"qPIhghlgLi/grneNZq6M8Gd6DcrMTWn2/0HyPXUfz2ttUL/MrqvaeELvShXPNkFNN85thJeB5LiNGskc",
+	"hMTzZE2yyyevTlUeuGfvXfTW8NgMIrkyYDdAdQ3HRy/hvWFTt84W219X4pd3PKHi+xIbrIUYFEvXqnD5",
+	"Gm5DFlSrRURhEfTr0UWIRC/FFQM698dY7KC2qiu8P7KijdxYGKYJgSgQMWuLdWEJ0K7n1grueMNqHl2v",
+	"tD6qQ8vSrn69sf76VLXFVfbSBu11EGjVm4nsPNa6B8lB1RFve+SvBMg2WHTxuoSxeDiP03i8AeZmZh3C",
+	"1NSM6xrKKx/o+mfSXLeNx2s42j/88Tn6w7dPf49snB+KQGKioVFfvfrdSe/ZDXyb7LUqRJM+JZExdFwZ",
+	"9Blw1iVmhsmn8rO1ug6wzNVXMkL6fMI2OqUJYQEho5FoV7dsMNJGHLzD434qQRjNo5nj66CVfHxNMe57",
+	"bE4YJ3IZLIBMZ7KTuXcaOgMCl2gEHKKgI5wEZ8EgGYruCJS/HkiYJ0prRmYoY8YO0YnvxyldRtXcNd1l",
+	"OK4URFcExLkD5iqpGdYNXQmdKzDEokPz8PsIsEsSmPVlYVCDRUKFvjcgGmrLGCIjykv4ABPgsGFe00O6",
+	"7SiyNgoM3uaWT7QA5y9/tA2fGGW0bMMXdzkVN1mktsCNNt9U8NMkmDAeZGHSaWLi6oIBFkB1dWfmVn1T",
+	"KHd3ydSDtF8gV3UEIvfh3BlfbpnCFN78crTl9AyXbk0GbSdzPDi2oYYiNDVxxJJdAl09SiRbjnM058bU",
+	"k1L62womQ0cMV28kbyqAZybhqimi5f3m45RCyjq2WUST16KvNa8rgO4IrEsIB7HSDZIerRFocAGYV1yo",
+	"LTurLKkyWGU1zs1yMp0CtzenTMj1wh3Xi1op+HQtB5XwScwWO8Ik70Fk3wysR+AZsp4oG0YVBOP06OhJ",
+	"WA5V0L+Azo9yuRGCg7+PftvtSVgnxsRlsv6AOTFU2eOocgWsCQg5ODLI5phfQoTMY50KjtElLE3geMzY",
+	"ZTnQdzfDdx9p3PARTkhwCUud5+OKE/C9S1i6byZxnII7zk0/eoYqcb7mdwMARIRdcK+bU82ezVWGw6cO",
+	"+N6HJ6NyIq1AW8txlQN2QKRtB7S6INQpcvsEo5rADDNcIOeo3xBhtR0UQw+RsPYe2X0XNiWVaJy2q/V+",
+	"qyJ70a8M6VrPj8/Z/I6wvQ7ZvPzGIPCqeV9S6dJ0anupDD8ExMXQG1S+23jK2nbgGvcp/RxshDBd6ij4",
+	"FkIr38FU9OBOnbkJZZ1EGaacyOWpOlEDXiv0swxlzWHMT/kAMykTk5FMLAlUt5KY9N4dgT68PD1DJ+9f",
+	"H6DTGU5AoAnT6fCFhE3Si5iE+YuKa3NAeExDRkNIpGLaOogZzwHtmo35qNhXPXFUKQO+SVn2x7QwDfzC",
+	"X/VMV5UQKMFTQosYNp1w7iNT10JnWmZlI8ZU/YWpWADP3q6g8J6PBMs2hZSiZ1I15QwIRwY0Ak0A4jHF",
+	"Es3YHA7GdExPitxxwugInasfGCc/27+/04BHRrvQolNJWgWmS1gaDeP8GcJGqqKQzUGM6YSzOXr/7vQM",
+	"HeJUzg71wwP0EoczpOhIj40EXhrA6moFRCIKEAlE6JieX+/bE9xXD8/RrrLIfXRFYKEAyRIt76M5oXtq",
+	"djOCyWFTYzIB6AJitjgYU31vKhDmgJoechamc8VQ0G5bovzewZjmjukcsXJs8Urs1DvOrsNwQryR9+Tg",
+	"6OCJUb9mGrFL0DA3JMaKyEHyOvJG3nMdqHRmNVlb9CKT7C2Z/atl9FesmNsqhStdtV7y45ujo03PbU0L",
+	"R02BE2Ro3WCUAui3ZnrXqPkyD0tlSfQnx/2f1AsnqO+On/R/l9enUB9884dBH1TKRpTZnjf6+Mn38uQJ",
+	"7+W1rXKANREjZa5pQs4UWJ07gZGYMS73Y3IFEcqtHp118NFTJKyYbZWIvJFxa6nZD2v5NVNwIOIrkM8r",
+	"STDlslAf3ZsuXjk0tYlu/d4XbZGf209bRDtn1pED+8obvmfUOxqAekVlGY1DOda8IcKUwskCkHYEKh3x",
+	"sxx7jFAo7CIdQpelQSoWWUqFtNhUSqty4RRLzCWSi5Upa7r0+Xa4WS1P8Z75WTnprKUoT/6GUgDEZXbc",
+	"ny1mrcwGK6hoxJcSzxySGIeKkxUgKAxxjYgG/YRkSqkBGvJlIiHaG459WgVosLTDm0pO4q3RD2MwXowq",
+	"jr7Qv9ewtIIs3zbVS/PRAzhIs/juL/KCUNWDNHusnN7K5+IPkCzeZ0Kdj/owXyl7orTZZ1paVGhxC0Kh",
+	"qi84itbVU4c3W7ruk2ILWSpmGyK+MGmTW9ZtBrxpyxGqV+ulsmJd1lIYs0+Z5iYhSgBS53FgfNyxruRi",
+	"4OaqQCjNRguQdte8QAfB6ND4h4+PWhx29TsZIZf6+CeMz/VGXOvIk3AbZQtKOVoNhqu3r+06Y4ArXJaY",
+	"UGEqh+yGWMA+oTkSP0O/1lgdaAQ+/e836M3r/3qJFiSOQswjZS9jZWtmJnNb3UYzW+Z29wag5K+7K5u6",
+	"geJKSO6AzzZV5Wpqs4NtqrN4cMqxXnTBv16cvHIyLuNgMAqF4hyHNwYBbntYiLfdA2mTXjZ1/JGLLbXL",
+	"4Ue3Ki835Y0VSSVYhjOHFaN+zs548/ZLJR3/nq2XbtSydeeUpmCcEo8N1+5m6bxXgkwZOinVMm0wpirt",
+	"qMFgDsNGwbB6Ke6VcNka5DXnWlnk+cgmNmR3yTprWqHcgYmELzslm4vbkjXvLpt2317KnoC4FpqpFLUV",
+	"ppQTRGhXl1PEEi1YGkfoAnyjyVnw7z1Csjoa4BbN6zXf1eOgq8jVYM8mCOtyAKbi61L/H08xKRuxlQjT",
+	"4ZQa6UTaPqviQ7qG07RU9n6AzbBlM2SAUZGFEzusihWKdKxlR5Qv3YJpbRXDIlUGDBxvcOAiMHKj6y0N",
+	"u9Zqt2xMVCtrODinJpTHrMVmBojiQeJZZsCaxhXmHtjWLtFsK29jUdUkPqS0T+11+uCz8DZNcd76yvFW",
+	"LiKdoXf3rwPrSi0tTQdS6iMb+/1VTN9FTNvDRjir/KYk8q7xBiktmjK5NwzlO6Wy+cFEZgxw/Od08dXp",
+	"X3H65yWaiGJPFd1Kx7uYi8Qfn7O5GH5ofo++5P2SZP5lOFL0TlcVLOuIDH/Ii6ZlUsX3Uj2bt5hfEjpF",
+	"Nr8GzfElCCsiUzohlIiZLRBdVI+2Lx8g+/WY2qYZ6p9c2FI1rqlmb9J4EKMgdB0xHTFla28gIVmiP5rr",
+	"yClFDxSuJQpnEF7umauTS5JkYUdCkjhGC0wkoVMTO+R2J2X4vhWPUqUI2OcmUL/6lToFpcLazHi1aM84",
+	"ytPGNiogD4tK+t2s+SSrfL81tKkX/XfFhulF+IjCAoREE8IzRHikbFsRjDkhgxA7oqUTB1pwJjO/kmGP",
+	"WZcLVDRf+My4/kAUNRXR1/WFriqH3DGZagn3wLOLGp9fHZ5fLaluh6eh8loftZLXk0jjUqg7PTcjN2T9",
+	"oqJNfNQvDbYfaLE9t6U74bjTefnpnoi2h1YrdPqoReaJlZNV1rSK0/8zFIEVaju8sWk2t0PpzrsnJBwk",
+	"Jr4AO7u6388T9frfte1mB7yZ9wbusORPcpu7KrJsGi+TM+ALIkyKrGS61M/F0vTryWxxhwF+gM5K/SW0",
+	"UUlRBCGJQKCF0kG0EFQftBrjDVLZvHrnLkP4Cyp5g0i1Yaij3bzv8eNX6e5uwjvdUn7WwpVxVPTJ3MyV",
+	"9CCpcRgz9WmRmFiWI414kT+fvvt+hDBK8FTrl7rvo7Y9dTxxrWoGkkxHFSMs0Ln+5XxMs3aSmmr1OLs0",
+	"jWPEFFTUA8mXaIYFAhqBTQzQyq2xbLEYUw442jtAf1Uod34ShpDIke7LdKhrCO+b2jrno/KHuwZ77TL2",
+	"xhQrK/oU+BXw/VOgEulaxug8ZtNzHylr2Tf8A1N0DjQ6R3rwIo1f8uWY5gt18ZNXoGsju2Of6wG5Nm2r",
+	"rfHS8Avrzkbv9U7vfa3et62x6trRSm+un151GEcf8ipuvmFTg4yPXJ2VfLkjUKyx6sErEq7G9eXaSe0J",
+	"ALXCmT1IvJLOckd2mlcsGKKKn9n6A/ci5Ks1plwSX63GRyyOvgx/6kvjM+FL4yn5gvX0O+L8dWiKY/Rg",
+	"/o+l1x50/nCtvomDlNQbyBZjQLtKN2apNOU0xN5jF1FlOtoRqAyLElmpn7+SUw85Hd7oSjWXsLwdQllL",
+	"b8tYb6vruK1FyErvPFrkfkehQOdlERKTFeZ6sLjt0MQyxOvTw1apP7gFIlpgIlstVnVelfa92kYYoZux",
+	"cfqPvRH61z/+eYsoW/iIUWswZkU3lFkrUQxYyDE1j86zpn7nyNb/9lFKJYnzXnRENC/qja06puemrdm5",
+	"tixRjIU0ximOBdM27zhrfKZWpkfUzaADjWAG9dhkTAGHM10MxAS7uGzPv2Ii28I8q0A6NftAFyAXANTa",
+	"9IsZiQFRJmeETi1ERFteZAYUt9n5tGRzPqkWuT84blRLH3hpY+C0QgprX725Td7cXO/TaJ0b37wfnrMU",
+	"jjGMlbKqkfcLsHdPzY4tae0Iu3FDcEQiUHi7+/0LReM6hTcrefXk4HjvIYQ4FJ1xOgJuTrO+NtsM0rKT",
+	"OBAve/LII2uynqO2gNeO0AGSExLDPaSbNjGj3E+wAzd+KHr+PWCDytlm0YGK+W4fv1vClsHJmt9qD8WL",
+	"k1e1cLf7wUywXf46kfFl/tJ9hHW0V2fw7loopGV001uxbXC8/3PQUR2jWcOiVNFNlx/ev4Tl6PuTty99",
+	"xEgUjk7/8t2fXz4/81EYk9FfTl9+0DUOKaPLOdO9cFxrzBtCdgPgP0cHAVoHBvoOZWOpaub28PNKUXP0",
+	"yXTpYmlE5H7Mprlf4wFVwNBhpGoDKGbTVn6Sd/bsK4xhmkV2cQbT3nKb+kupF6jjtOz8XYUWX9hKeSaA",
+	"P48fmGUrz6DyllEiGe+pp0iKFo2dLPN1+b0HLcDdHS8dZ2FeRLaszQOimkwZFCaWNWLKNkYJ5gJWrCRj",
+	"S8IeLPE87sKOdwlQU1N2hWPLBl3h6lTxAztXXgK3k1jOZkQUb65KHHknwLZ9v7dN+x4wOdS6ITqAbjb5",
+	"0Oom5f0U7YnrPo3r5CG/Z0Kf87YCrLLOnPccU2X6VrpJLLE9LT9zu+U+I9dNcVCMbJe5Xqwq1ffUmHh4",
+	"o/4JlDo5ILk3x7evqb2l1F4FQbSrZJn11wbql70VjsPv5OTeV3LbZnDxUNJpdQM4bn5yotp8Dc7usmpb",
+	"lgi/WA5sH55+TYHtlhNZDXwFqx2BdPtkxDgqQ3M18VFp3dPGvn4oNeF5wMqoo9uRy7Wab/ahKaX5WT5D",
+	"ec8a4y81rakQozqPoFm3OG/HtE4p+/zj7TCsSheve+ZXRZsqN8/KIO4XwQ+2mL2JjrYtwb60wvZ5X7fd",
+	"eg37Zw1ktOAi1IRLxWwq9oZipouPHd5k/82Dhbq14Qr6ftWISxrxVQGZVY7D75Uj3mdAsl+ASpxtdSvi",
+	"oFd5LpPhdmrYlxr2tWJc3qpvewhX6jnYflPb40cEJHQCzo5ARXfBFdyJ1cGLXnEfPymNyoxtTirlsTfy",
+	"DnFCDq+Otb5lp7nJDs5Uzy7/qevWFL/UOtDnv+tgv9LfRtsv/i41fcx/K7eiKH7N71xKv+n2TaW/M6jc",
+	"frr9/wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
