@@ -44,6 +44,9 @@ func taskInstanceOf(t store.TaskInstance) gen.TaskInstance {
 	if t.Error != "" {
 		out.Error = &t.Error
 	}
+	if t.ExternalName != "" {
+		out.ExternalNamespace, out.ExternalName = &t.ExternalNS, &t.ExternalName
+	}
 	return out
 }
 

@@ -207,6 +207,12 @@ func (s *Server) guard(route *routers.Route, role auth.Role, h http.HandlerFunc)
 		ctx := r.Context()
 		c := caller{principal: auth.Principal{Kind: auth.KindAnonymous}, remote: remoteHost(r.RemoteAddr), accept: r.Header.Get("Accept")}
 		if role != roleNone {
+			sr, err := withSession(r)
+			if err != nil {
+				writeProblem(w, newProblem(http.StatusForbidden, "%s", err))
+				return
+			}
+			r = sr
 			p, err := s.auth.Authenticate(ctx, r)
 			switch {
 			case errors.Is(err, auth.ErrRateLimited):

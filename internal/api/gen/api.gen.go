@@ -105,6 +105,51 @@ func (e HealthStatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for MeKind.
+const (
+	Anonymous MeKind = "anonymous"
+	ApiKey    MeKind = "api_key"
+	Oidc      MeKind = "oidc"
+	User      MeKind = "user"
+)
+
+// Valid indicates whether the value is a known member of the MeKind enum.
+func (e MeKind) Valid() bool {
+	switch e {
+	case Anonymous:
+		return true
+	case ApiKey:
+		return true
+	case Oidc:
+		return true
+	case User:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MeRole.
+const (
+	Admin  MeRole = "admin"
+	Op     MeRole = "op"
+	Viewer MeRole = "viewer"
+)
+
+// Valid indicates whether the value is a known member of the MeRole enum.
+func (e MeRole) Valid() bool {
+	switch e {
+	case Admin:
+		return true
+	case Op:
+		return true
+	case Viewer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PatchTaskInstanceBodyNewState.
 const (
 	PatchTaskInstanceBodyNewStateFailed  PatchTaskInstanceBodyNewState = "failed"
@@ -215,6 +260,12 @@ type DAGCollection struct {
 	TotalEntries int   `json:"total_entries"`
 }
 
+// DAGGrid defines model for DAGGrid.
+type DAGGrid struct {
+	DagRuns      []GridRun `json:"dag_runs"`
+	TotalEntries int       `json:"total_entries"`
+}
+
 // DAGPatchBody defines model for DAGPatchBody.
 type DAGPatchBody struct {
 	IsPaused bool `json:"is_paused"`
@@ -276,6 +327,17 @@ type DAGSource struct {
 	VersionHash string `json:"version_hash"`
 }
 
+// DAGStructure defines model for DAGStructure.
+type DAGStructure struct {
+	DagId       string `json:"dag_id"`
+	Description string `json:"description"`
+
+	// Params the DAG's params with their defaults
+	Params      map[string]interface{} `json:"params"`
+	Tasks       []TaskNode             `json:"tasks"`
+	VersionHash string                 `json:"version_hash"`
+}
+
 // DAGVersion defines model for DAGVersion.
 type DAGVersion struct {
 	CreatedAt   time.Time `json:"created_at"`
@@ -313,6 +375,21 @@ type EventLogCollection struct {
 	TotalEntries int        `json:"total_entries"`
 }
 
+// GridCell one task of a run; a mapped task is one cell counting its instances by state
+type GridCell struct {
+	// Mapped how many mapped instances (0 for a task that is not mapped)
+	Mapped      int               `json:"mapped"`
+	State       TaskInstanceState `json:"state"`
+	StateCounts *map[string]int   `json:"state_counts,omitempty"`
+	TaskId      string            `json:"task_id"`
+}
+
+// GridRun defines model for GridRun.
+type GridRun struct {
+	Cells  []GridCell `json:"cells"`
+	DagRun DAGRun     `json:"dag_run"`
+}
+
 // HealthInfo defines model for HealthInfo.
 type HealthInfo struct {
 	Metadatabase HealthStatus `json:"metadatabase"`
@@ -348,6 +425,19 @@ type LogLine struct {
 	Source    string    `json:"source"`
 	Timestamp time.Time `json:"timestamp"`
 }
+
+// Me defines model for Me.
+type Me struct {
+	Kind MeKind `json:"kind"`
+	Name string `json:"name"`
+	Role MeRole `json:"role"`
+}
+
+// MeKind defines model for Me.Kind.
+type MeKind string
+
+// MeRole defines model for Me.Role.
+type MeRole string
 
 // PatchTaskInstanceBody defines model for PatchTaskInstanceBody.
 type PatchTaskInstanceBody struct {
@@ -403,18 +493,24 @@ type TaskInstance struct {
 	DagRunId string `json:"dag_run_id"`
 
 	// Duration seconds
-	Duration       *float32          `json:"duration,omitempty"`
-	EndDate        *time.Time        `json:"end_date,omitempty"`
-	Error          *string           `json:"error,omitempty"`
-	MapIndex       int               `json:"map_index"`
-	MaxTries       int               `json:"max_tries"`
-	Pool           string            `json:"pool"`
-	PriorityWeight int               `json:"priority_weight"`
-	QueuedWhen     *time.Time        `json:"queued_when,omitempty"`
-	StartDate      *time.Time        `json:"start_date,omitempty"`
-	State          TaskInstanceState `json:"state"`
-	TaskId         string            `json:"task_id"`
-	TryNumber      int               `json:"try_number"`
+	Duration *float32   `json:"duration,omitempty"`
+	EndDate  *time.Time `json:"end_date,omitempty"`
+	Error    *string    `json:"error,omitempty"`
+
+	// ExternalName for a pod task: the pod's name
+	ExternalName *string `json:"external_name,omitempty"`
+
+	// ExternalNamespace for a pod task: the pod's namespace
+	ExternalNamespace *string           `json:"external_namespace,omitempty"`
+	MapIndex          int               `json:"map_index"`
+	MaxTries          int               `json:"max_tries"`
+	Pool              string            `json:"pool"`
+	PriorityWeight    int               `json:"priority_weight"`
+	QueuedWhen        *time.Time        `json:"queued_when,omitempty"`
+	StartDate         *time.Time        `json:"start_date,omitempty"`
+	State             TaskInstanceState `json:"state"`
+	TaskId            string            `json:"task_id"`
+	TryNumber         int               `json:"try_number"`
 }
 
 // TaskInstanceCollection defines model for TaskInstanceCollection.
@@ -462,6 +558,16 @@ type TaskInstanceTryCollection struct {
 type TaskLog struct {
 	Content           []LogLine `json:"content"`
 	ContinuationToken *string   `json:"continuation_token"`
+
+	// PreviousToken pass as `before` to read the lines before these (null at the log's start)
+	PreviousToken *string `json:"previous_token,omitempty"`
+}
+
+// TaskNode defines model for TaskNode.
+type TaskNode struct {
+	Operator string   `json:"operator"`
+	TaskId   string   `json:"task_id"`
+	Upstream []string `json:"upstream"`
 }
 
 // TokenRequest defines model for TokenRequest.
@@ -609,8 +715,14 @@ type PatchTaskInstanceParams struct {
 
 // GetLogParams defines parameters for GetLog.
 type GetLogParams struct {
-	Token    *string   `form:"token,omitempty" json:"token,omitempty"`
-	Limit    *int      `form:"limit,omitempty" json:"limit,omitempty"`
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+	Limit *int    `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Tail the last `limit` lines (a big log opens at its end); previous_token then reads earlier ones
+	Tail *bool `form:"tail,omitempty" json:"tail,omitempty"`
+
+	// Before the `limit` lines before this previous_token (in order)
+	Before   *string   `form:"before,omitempty" json:"before,omitempty"`
 	MapIndex *MapIndex `form:"map_index,omitempty" json:"map_index,omitempty"`
 }
 
@@ -636,6 +748,12 @@ type WaitDagRunParams struct {
 	// Interval Seconds between lines while nothing changes.
 	Interval *float32  `form:"interval,omitempty" json:"interval,omitempty"`
 	Result   *[]string `form:"result,omitempty" json:"result,omitempty"`
+}
+
+// GetDagGridParams defines parameters for GetDagGrid.
+type GetDagGridParams struct {
+	Limit  *Limit  `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
 // GetDagVersionsParams defines parameters for GetDagVersions.
@@ -698,6 +816,9 @@ type PatchPoolJSONRequestBody = PoolPatchBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
+	// (GET /auth/me)
+	GetMe(w http.ResponseWriter, r *http.Request)
 	// CreateToken Exchange a user name and password for a short-lived token
 	// (POST /auth/token)
 	CreateToken(w http.ResponseWriter, r *http.Request)
@@ -755,9 +876,15 @@ type ServerInterface interface {
 	// WaitDagRun Stream the run's state until it ends (NDJSON, as Airflow 3.1)
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/wait)
 	WaitDagRun(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, params WaitDagRunParams)
+	// GetDagGrid A page of runs, newest first, with the state of each of their tasks in one answer (the web UI's grid)
+	// (GET /dags/{dag_id}/grid)
+	GetDagGrid(w http.ResponseWriter, r *http.Request, dagId DagID, params GetDagGridParams)
 	// GetDagSource The current version's DAG file
 	// (GET /dags/{dag_id}/source)
 	GetDagSource(w http.ResponseWriter, r *http.Request, dagId DagID)
+	// GetDagStructure The current version's tasks, their upstreams and the DAG's params (for the web UI's graph and trigger form)
+	// (GET /dags/{dag_id}/structure)
+	GetDagStructure(w http.ResponseWriter, r *http.Request, dagId DagID)
 	// GetDagVersions Every stored version of a DAG, newest first
 	// (GET /dags/{dag_id}/versions)
 	GetDagVersions(w http.ResponseWriter, r *http.Request, dagId DagID, params GetDagVersionsParams)
@@ -801,6 +928,20 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// GetMe operation middleware
+func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMe(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // CreateToken operation middleware
 func (siw *ServerInterfaceWrapper) CreateToken(w http.ResponseWriter, r *http.Request) {
@@ -1572,6 +1713,32 @@ func (siw *ServerInterfaceWrapper) GetLog(w http.ResponseWriter, r *http.Request
 		return
 	}
 
+	// ------------- Optional query parameter "tail" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "tail", r.URL.Query(), &params.Tail, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "tail"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tail", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "before", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "map_index" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "map_index", r.URL.Query(), &params.MapIndex, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
@@ -1875,6 +2042,61 @@ func (siw *ServerInterfaceWrapper) WaitDagRun(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// GetDagGrid operation middleware
+func (siw *ServerInterfaceWrapper) GetDagGrid(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetDagGridParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDagGrid(w, r, dagId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDagSource operation middleware
 func (siw *ServerInterfaceWrapper) GetDagSource(w http.ResponseWriter, r *http.Request) {
 
@@ -1892,6 +2114,32 @@ func (siw *ServerInterfaceWrapper) GetDagSource(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetDagSource(w, r, dagId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDagStructure operation middleware
+func (siw *ServerInterfaceWrapper) GetDagStructure(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDagStructure(w, r, dagId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2418,6 +2666,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}", wrapper.PatchDag)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/source", wrapper.GetDagSource)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/versions", wrapper.GetDagVersions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/structure", wrapper.GetDagStructure)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/grid", wrapper.GetDagGrid)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/importErrors", wrapper.GetImportErrors)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns", wrapper.GetDagRuns)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/dagRuns", wrapper.TriggerDagRun)
@@ -2441,6 +2691,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/pools/{pool_name}", wrapper.PatchPool)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/eventLogs", wrapper.GetEventLogs)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/token", wrapper.CreateToken)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/auth/me", wrapper.GetMe)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/version", wrapper.GetVersion)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/health", wrapper.GetHealth)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPI)
@@ -2461,6 +2712,43 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 type TooManyRequestsApplicationProblemPlusJSONResponse Problem
 
 type UnauthenticatedApplicationProblemPlusJSONResponse Problem
+
+type GetMeRequestObject struct {
+}
+
+type GetMeResponseObject interface {
+	VisitGetMeResponse(w http.ResponseWriter) error
+}
+
+type GetMe200JSONResponse Me
+
+func (response GetMe200JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe401ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type CreateTokenRequestObject struct {
 	Body *CreateTokenJSONRequestBody
@@ -4325,6 +4613,93 @@ func (response WaitDagRun404ApplicationProblemPlusJSONResponse) VisitWaitDagRunR
 	return err
 }
 
+type GetDagGridRequestObject struct {
+	DagId  DagID `json:"dag_id"`
+	Params GetDagGridParams
+}
+
+type GetDagGridResponseObject interface {
+	VisitGetDagGridResponse(w http.ResponseWriter) error
+}
+
+type GetDagGrid200JSONResponse DAGGrid
+
+func (response GetDagGrid200JSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid400ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid401ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid403ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid404ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDagSourceRequestObject struct {
 	DagId DagID `json:"dag_id"`
 }
@@ -4400,6 +4775,92 @@ type GetDagSource404ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetDagSource404ApplicationProblemPlusJSONResponse) VisitGetDagSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructureRequestObject struct {
+	DagId DagID `json:"dag_id"`
+}
+
+type GetDagStructureResponseObject interface {
+	VisitGetDagStructureResponse(w http.ResponseWriter) error
+}
+
+type GetDagStructure200JSONResponse DAGStructure
+
+func (response GetDagStructure200JSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure400ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure401ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure403ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure404ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -5150,6 +5611,9 @@ func (response GetVersion200JSONResponse) VisitGetVersionResponse(w http.Respons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
+	// (GET /auth/me)
+	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
 	// CreateToken Exchange a user name and password for a short-lived token
 	// (POST /auth/token)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
@@ -5207,9 +5671,15 @@ type StrictServerInterface interface {
 	// WaitDagRun Stream the run's state until it ends (NDJSON, as Airflow 3.1)
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/wait)
 	WaitDagRun(ctx context.Context, request WaitDagRunRequestObject) (WaitDagRunResponseObject, error)
+	// GetDagGrid A page of runs, newest first, with the state of each of their tasks in one answer (the web UI's grid)
+	// (GET /dags/{dag_id}/grid)
+	GetDagGrid(ctx context.Context, request GetDagGridRequestObject) (GetDagGridResponseObject, error)
 	// GetDagSource The current version's DAG file
 	// (GET /dags/{dag_id}/source)
 	GetDagSource(ctx context.Context, request GetDagSourceRequestObject) (GetDagSourceResponseObject, error)
+	// GetDagStructure The current version's tasks, their upstreams and the DAG's params (for the web UI's graph and trigger form)
+	// (GET /dags/{dag_id}/structure)
+	GetDagStructure(ctx context.Context, request GetDagStructureRequestObject) (GetDagStructureResponseObject, error)
 	// GetDagVersions Every stored version of a DAG, newest first
 	// (GET /dags/{dag_id}/versions)
 	GetDagVersions(ctx context.Context, request GetDagVersionsRequestObject) (GetDagVersionsResponseObject, error)
@@ -5282,6 +5752,30 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// GetMe operation middleware
+func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
+	var request GetMeRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMe(ctx, request.(GetMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMeResponseObject); ok {
+		if err := validResponse.VisitGetMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // CreateToken operation middleware
@@ -5854,6 +6348,33 @@ func (sh *strictHandler) WaitDagRun(w http.ResponseWriter, r *http.Request, dagI
 	}
 }
 
+// GetDagGrid operation middleware
+func (sh *strictHandler) GetDagGrid(w http.ResponseWriter, r *http.Request, dagId DagID, params GetDagGridParams) {
+	var request GetDagGridRequestObject
+
+	request.DagId = dagId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDagGrid(ctx, request.(GetDagGridRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDagGrid")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDagGridResponseObject); ok {
+		if err := validResponse.VisitGetDagGridResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDagSource operation middleware
 func (sh *strictHandler) GetDagSource(w http.ResponseWriter, r *http.Request, dagId DagID) {
 	var request GetDagSourceRequestObject
@@ -5873,6 +6394,32 @@ func (sh *strictHandler) GetDagSource(w http.ResponseWriter, r *http.Request, da
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetDagSourceResponseObject); ok {
 		if err := validResponse.VisitGetDagSourceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDagStructure operation middleware
+func (sh *strictHandler) GetDagStructure(w http.ResponseWriter, r *http.Request, dagId DagID) {
+	var request GetDagStructureRequestObject
+
+	request.DagId = dagId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDagStructure(ctx, request.(GetDagStructureRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDagStructure")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDagStructureResponseObject); ok {
+		if err := validResponse.VisitGetDagStructureResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6178,94 +6725,105 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pdtu4kvCr1OF374l9Lr11ur85V/kx4yTujHuyTexezkQZGSZLEq4pgA2AltUe95mnmQebJ5mDhRQp",
-	"gYtkyZ2488sWCWIp1I6qwm0Q8UnKGTIlg95tkBJBJqhQmF8vyej0pf6HsqAXpESNgzBgZIJBL4jJaEDj",
-	"IAwE/ppRgXHQUyLDMJDRGCfEdqYUCv3pf3483vsPsvfb4d7f9wd7n26Pwm++O7z7SxAGapbq3qQSlI2C",
-	"u7vQDvpOHCeJ7iNGGQmaKsp1P8fw8vgV0DgELqAf/N4PYMgF4DWKmX61H4T3n+vO7//lne5u7Xw/ZKwR",
-	"TiJjbeNPyM1rZCM1DnrffHcYBhPK8t9HvlFf0wlVxZC/Zihm8zET87LcfYxDkiUq6B0d6s7JDZ1kE/PL",
-	"juV+FiNRpnCEwgz1hqSnLMabutEmJB1Q08A74t7RwoDVMff8g74bDiXWLpDbt97xyp0f+vsWMYrnMx96",
-	"DSkmMfAhqDFCQqXCGPjlPzBSMoR+sNcP4BKHXCBQZVBPd4AspmxU4N7iXPVog8tZUINue//8kez9NtBY",
-	"VksT50Re1WKYIvJqG6R4pzuUKWcSDTd4TuIP+GuG0mxLxJlCZv4laZrQiGggHqSCXyY4+ds/pIbobWkK",
-	"fxE4DHrB/zuYc5wD+1YevLdf2UGre3I+RhB2WIg5SmBcwZAqs0PH70+DuzB4wdkwodGDzutUAd5QqSSQ",
-	"RCCJZ3oi33NxSeMY2UNDKCJJguKJBMETnMOJJAmfghpTqWf3lqvvecbih5zcWw4yi8aaOYcgMhaCRleg",
-	"TCrCItR83NKXnuA556+JGOFDQ++SxzOgEvg1Ckf5E6pg5wje0Oe7bmZvCJs5/JcPOkHOYULYDIaEJhhD",
-	"wkeUmf38kZFMjZEpPTY+9LZek4TGEAmM9QxIIg2nct/qrl8kSIThXG6z5XMeG65L4pjqjkjyXvAUhaKa",
-	"wwxJIjEM0tKj27L4XFVKhkEsZvrjiniwnNE1veQ8QcJ0W8qiJItxEPMpk0ogmVQ+c5Nb/o6zZDawW9Pt",
-	"A8euzeqowolckz8bqXpqOziyQtW1IEIQw44yiYOEKJRqcI1CUs58U6zurECRMZhSNTaU8PL41RMJUSYE",
-	"MgUjzmNwXRkaRlJIS87Q/DWfE6kxQ2Ol7WonfzPh1yhBcaBqN1gGz11ZiH0s7/6novGcX7w8fmWAt4Qx",
-	"FluWADakCSY88r4bEzmgk5QLNUAhuFWAPWiy2IRlSUIuE1zArHnHVA5SkkmM/R0qMqqiwlIHi7uq6ASV",
-	"HnIgs8mECI8io6GtKTHOEnwGOEnVzGgrE8IykoDGWR9CuZ0djIkcd1ibZ7OMGpKDubx2H4B9S3EAqdnt",
-	"FzxJMFIOkZf2vQrIJtamMccHWq5IMkCmhOvUoz0uLNkso/JZzdzfExWN1+CAjfizMJ9525pJfMg8kIs4",
-	"G9ZPqrL1884ayKzKsz2vFRloiIprAzXTasjFhChjLync03jhQ9Dqp1IRobp/jCwe6Aa1X7SSsha9EUma",
-	"e1n66tcMM4wHZIWpaujZh7cBMm3JfAxyeta0ZOk4CINLEl0NaZKU9nvei4HPPZcslfu8kZqMCXxmmnrY",
-	"SDvbKAzkgodUQO3feB8mlaGdT74EztDi+sIU62nFqDDraC0rKB4rKxBfpFSvA3AzQ9dAXImpa/62Gb5u",
-	"h+7I2z9kbF32XhBYQedZFKHUQzuk+NQmeG0X9VP7mVD1mjJcBrFAmSXWnFmJ+a/OFVaZ8hnPRIReOZUb",
-	"N16Zs4bWtzqrMtyp8llZ4cmnWLOyn+b0urA0S1YrCYk1lywL6G4fGvNVFeM2Q6aNH7ihVuIJOdA3xBeK",
-	"KXTiDSUaKNG4FVJWMjEN27AL2YfByTUy9ZqPVrJ68LqOaMybQcLzTwu8o0z9/2+DZedpGOCNEmRlfsGn",
-	"DIV3Cg16YgOi5i5P37vp2LrfuhDRwvZW4OF6yidfzCcHqG+78/1pQuNikO5IXGz7BlC4NHwXBP5XJIka",
-	"n7IhX16Jtt20CnZJZKswsP1oQsiM7yrXZsVqHy4spjKDcqf1S3E9LS3GaVRFF4MxEqEusYEjd1Ke7Vg5",
-	"4Y/NHLSZm7H8/07yPfNvz6kxqE+0Pd3EE1pnqnm2PU649S4juhooQeqokU5QKjJJ1yS7YvDqUOWOW9be",
-	"RG9LHptOJFcG7Aaobsnx0Up4r/nIr7Ml7ulK/PKeOzT/vsQGzUR8UzeqcNnxuyELqtYiYjgdtOvRYSCv",
-	"aJp20ajnHXrXx3niobaywdWB5GrJjUdRllKMBzLhyotcYcBTZE3vnRXc0MJpHk1Nal8tQsvRrmm+NP/F",
-	"oRYmV1lLHbTXQaDqdpRODo7KvvLl/VjLFV+AquGk238YXQvIOlg08bqU86Q7jzN4vAHmZkftwtT0iOsa",
-	"yitv6Pp7sjxvdxK25Gj/8P0L+Pu33/0TuBM2iFERaqCxOHv93Evv+Vlonex1KsQyfSqqEmw4Mmgz4JxL",
-	"zHZTDBXmc/VtYJmrr2SEtPmEM0FU4ckqQ1hixFks69Utlk0unW1ybwcv5opUa8t50It3aybkZlBLPqGh",
-	"GC8cUkG5oGo2mCIdjVUjc280dLropg/jHC6jTOEibjLglJgN3Ka285558Evhjqg4lCvBSc4dXBqgvFNu",
-	"W5Y3oY0QmjiynV9+AN6ZNVfobAMsemEaXXh1eQofcIgCN0zzLSRUjyJro0DnZW55R+fg/OO3dsk3xTgr",
-	"29LzM5WKuyrWSxBWq15WtLN0MORiIFCZI90stREVgw6aeHV25/Z0e1Mod38J0YK0f0KuWuGm9UbTwq5u",
-	"mcI03vxxtOX10JZOLzotJ3cAeJahu6IsMxrTQPErZKtHa+TT8fbmXZh+UwoAXUF1T4mUUy5ir97eEsOV",
-	"SRS5abZqkHR5vUU/4Xw6Dcu0ca/Lu0gMr5sDfZnF3KRUoFzpJMf0tnTgf4lEVFyZNSurTKnSWWU23sUK",
-	"OhqhcCeYXKo17LK1o0fmfHohCpuKYcKnT6QNX8XYtRw4y/wZOI+QC2caDPrZ4eHTqBwyYJ7gvtlsjzk/",
-	"2P+997dmi36dWA+f6ehOn/we9BGtnOHXHci160B5w7DSpW/Lf3nBJ43Mt41FhsFNxCflFp3YmR73hCkf",
-	"X15YS6X7Lix33vUGVYUrnG1Wa13DCxsG1yTJ0B/fZ171gLAZ/HD27u0SGPUCworntiK1GyX8MpS1XoJR",
-	"ps2iM72jFryOReURxcYtax8VHYyVSm0EMXUkUF1KymNH7R9Ozs7h+P3pPpyNSYoShtyEr8/5QZpdJjQq",
-	"GsJ0jAKB9FnEWYSpAipNsIokE4Qdu7AQ5usKoUzVIWjWFYLRWcI+mysyIRSgemayQCSkZETZPPLFBIiH",
-	"YPNQgLAY8jSPPtO/CJNTFHnrCgrvhiB5vijQYkmaDtQYqQALGglDxKTPiIIxn+B+n/XZ8TzWm3LWgwv9",
-	"gAv6m/v93AAeLC80QgC4MGC6wpnlhxfPgIB9FfEJyj4bCj6B9+/OzuGAZGp8YF7uwwmJxqDpyPQNksws",
-	"YE12AVXAEGMJlPXZxc2e28E9/fICdrT9EMI1xakGJE/1LEg8oWxXj257sLHWuk8uES4x4dP9PjOnLRKI",
-	"QFj2q/Eom2iGAjt1ge27+31WuLMKxCqwJSix0+Aod6KTlAa94On+4f5TKyzGBrFL0LB+VavzFCA5jYNe",
-	"8MKEN5w7ueuSVHIJWhOJv1oEfkXnuqtSuJasiyk63xwebnpspwh5cgCOwdK6xSgN0G/t8L5ei2kelNKI",
-	"zCdH7Z8sJjro746etn9X5JPoD775e6cPKmkeZbYX9D5+0sauC7kOTm6iMWEjBGKIGLRyaQg5Vy9NxDUB",
-	"OeZC7SX0GmModDQTq/wx0CSsmW2ViIKeNcL16Ad5WPMIPRj4CtVLG4JcTtz86F/mvMmBzR68C1sbujS8",
-	"Li1dUp1uWsWTdywxyZnSMkMtsGxwoUTQgNi3emrC48J08eXRKbvQOfI2J0/A/qB3YHW8o8MaHW/RrpJq",
-	"ZqCvZbNZiG8eRUD7fCbL8Y6LMLDLN9zOiiUtexShTJrsLNiJiMQ9yiQySRW9xmfwV4NMA8MOz/79Nbw+",
-	"/bcTmNIkjoiItRQhmgPngqQu+9COlqvOQYecwL825+f6geIL7m+Az6ct8q1qmoCHb+m9eGhuddiBW82T",
-	"Bw3bKRjNayqVoZ8S43h5/MrLN6zYnXOOg1uLAHctLCTY7obUJd65NIzPeCf0F9+2f1GkVla37pVWDs0q",
-	"u2/dqrzcJulrkkqJisbLO2wOXPM93ryOUklteWAdpRm1gAyVS+i0ovqx4drKalAFOd9rQaa184wZmdYZ",
-	"U3nqYTAH0VK652JBiZVw2WncCypnWeSF4IKEcn+QyUDQKLdvo0rKqvry5LZDDTVJrw+tu7ccatXQTCU1",
-	"W4LZUYxhh2siIgqmPEtiuMTQanIO/LuPkKwOOxgLRdWBe9KhQZlF2POhNpYzBpJrBjYz/5MRoWXzoXJK",
-	"3J1SYxOU3mZVfLD5L2sQsC3e0sFm2LIZ0sGoyEMCPFbFCglva9kRZVfUYLQwi27e5g4dJxvseH64udH5",
-	"lrpda7ZbNiaqWWoezmkI5TFrsbkBonmQfJYbsLb8kvWOujxAw7aKYkxVTeJDxtrUXq+TLT+iMhQXrK8c",
-	"b8U95z0+e3gd2GQ91pTOyVgILn7jq5i+j5h2mw0kr6KgJfKO9QZpLZpxm/vajvKNUtk+sOcVd1YDTtAe",
-	"QVYJ46V5XtDFAn59u6w82w/iR82q7Bqd6mSUVKrZU0W3MqdA9szllxd8IrtvWtiiLwV/JJn/ORwpZqWr",
-	"CpZ1REbYpaEt/FfxvVT35g0RV5SNwMXIwYRcoXQiMmNDyqgcY7xQE8s13gf3dZ+50k/6TyFsme5XI3Ee",
-	"igecoTQ5+eYc0eWxgVQ8NR9NzHmipgeGNwqiMUZXu6YHeUXT/DBOKpokMCVUUTayJ2p+d1KO71vxKFUS",
-	"6j83gfrVr9QoKDXW5sarQ3suoAj93KiAtF6ntR1NqxK5/xhYT+EBCGJejOSrN+mrmtrsTbISZqHUYsml",
-	"RJW11xY9SpshSrXoBa5TmxY9sts/xd6eT8gfkd3oGfr0QETbQqsVOn3UauSxxvoniwbBKh7Vh9Qq16G2",
-	"g1sX2XfXle6CB0LCTmLiT2DEVNf7eaJee1tXkbpDy6J8eIOZdFwYNFWRNSHiShs2aoxiSiUClcaeSTGG",
-	"y5mxZQpDx2Pd7MN5qRCm0dgZxBjRGCVMtQ5ihKD+oNbSWSKVzat3/noJf6CS14lUl6wg2ClKoz9+le7+",
-	"9pHX5g/zKs9cQJ4jt6nzvk5S4yDh+tN5LHRZjiwdxv9w9u5tDwikZGT0y4QytJ41AstpRaC4CY4EIuHC",
-	"PLnosyG3OGSo1vSzw7IkAa6hol8oMYMxkYAsxtj0bZVbPRZMiewzgSTe3YefNcpdHEcRpqoHCm/UgSl2",
-	"tGeTDy965Q93LPa6aez2GZFA4AzFNYq9M2QKTNEluEj46CKEhF5jaPkHYXCBLL4A0zlM9TM3zz4rJurj",
-	"J6/QFHFa4t/eaEcXKeq9IeLIU++g9jSw8S6Ixcsg2m6D2LbGaopcab15cfeq3XiuKqji5ms+ssj4yNVZ",
-	"JWZPJCQGq754RcJ3t0U5ubTx9pRyhY+2K01W0VnuyU6LJKkuqvi5S3l6ECFfTcL1SXw9mxB4EqNUMKQi",
-	"J41HSk0n1mciZtZT8ifW0++J8zeRzcdrwfxfSs227vrZpuBaSKn0kJJuAS7/C3a0bswzZTP45O5jF1Fl",
-	"OnoioQyLElnpx1/JqYWcDm5NcuwVzu66UNYs2DLWu4Rev7WIebbvo0Xudwzn6DybxxvYrN0vGLc9mliO",
-	"eJu8xW4LRDQl9lo8r8Wq90ubrO7KKSDGRujBbd86/ftBD/73v//nDhifhsCZMxjzPD9t1ipIkEjVZ/bV",
-	"RX77wAW4QmUhZEzRpCiaT+XyKai1VfvswtZfvwjtpVNEKmuckkRyY/P28wrtemamR1SZYAODYBb1+LDP",
-	"kERjk39oIwl8tufPhKq6GLoqkM7sOuAS1RSROZt+OqYJAuNqTNnIQUTWJZ3lQPGbnd+VbM6n1Wp8+0dL",
-	"Zd06HtpYOK2QH9hW0XGTJzc3eyxe58S3KNzvzb61hrFWVg3y/gns3TO7YkdaT6RbuCU4qgA13u68falp",
-	"3ORH5ln2T/ePdj+/qKFlljYv4dsQaHaWF+DdZgSMG8SDePmbR4xn5kZFdzmKqxnwRJrosyFN8AFy+ZYx",
-	"o3zxQQNu/DS/nOALNqi890F4ULFY7eN3S0jFBc5v6TEeCnOnJsPp3D3zMJiJ7jqCRmQ8KRo9RFhHfep7",
-	"cO8bqf2920sg6jrPb/StKT2wXCCgVEQiBJLSvSuc9d4evzkJgdM46p39+PyHkxfnIUQJ7f14dvLBlFVh",
-	"nM0m3BTt9V49nN9c0QyAf+ntD2AdGJgzlI3lAdnTw88r/8dzoYdPF8tiqvYSPir8Gl9QeQEt7IheACR8",
-	"VMtPiitI2qoO2FstmjiDvYdjm/pL6dISz2658Ztqu7x0d4rY6OgifmCczzyHyhvOqOKipYQLnd8l0cgy",
-	"T8vtvmgB7r+aw3eLtmkIrmbIF0Q1uTIobSxrzM192ykRElcs0+GqUO3PyCRpwo53KTJbxmqFbcs7XeHo",
-	"VPMDN1ZRdauRWM7HVM5brkocxZUFdet+724X+ILJYeHaBg/Q7SK/tKI0xcUPbsfNhRLrJHm+59Ls87YC",
-	"rPIrRB44pspesOEnsdRdvvGZ2y0PGbluyukBAVeGvxWrTFXBEhc5uNV/Blqd7JA5WeDb17zJUt6khiDs",
-	"aFnm/LUD/WR3he0IGzl58JXcthlc3JV0at0AnpOfgqgaj37WMa1balZtWSL8YQmGbXj6Nb+wWU7kZTc1",
-	"rJ5IMPc8ARdQhuZq4qNUZ7uOef1UVNjeGl6US4XXeztbdHEEaYJYn0iYFwVfQSWvdj4v8fzxkyZX27dl",
-	"FZlIgl5wQFJ6cH1kFGg3zG3OOWx5v/JPez938WThmpviuTkwL/12N5UVv0sXohbPTC3V0u98rXef7v4v",
+	"7H3pchs5kvCrZNQ3E5JiSlcf38bQP3bVlsarWV9ruacn1vRSUFWSxKgIVAMoUWytOvZp9sH2STZw1EWi",
+	"DtKi3Fb7ly1WFZDIOxPIxF0Q8VnKGTIlg8FdkBJBZqhQmL9OyeT8VP+HsmAQpERNgzBgZIbBIIjJZETj",
+	"IAwE/pxRgXEwUCLDMJDRFGfEDqYUCv3pf3442f8Psv/L0f6fD0b7H++Ow2++P7r/QxAGapHq0aQSlE2C",
+	"+/vQTvpGnCSJHiNGGQmaKsr1OCdwevICaBwCFzAMfh0GMOYC8AbFQj86CMJPh3X31//ygrvXCO+7jLXi",
+	"SWSsa/4ZuX2JbKKmweCb74/CYEZZ/vexb9aXdEZVMeXPGYpFOWdiHlaHj3FMskQFg+MjPTi5pbNsZv6y",
+	"c7k/i5koUzhBYaZ6RdJzFuNt02wzko6oecE74/7x0oT1Off9k74ZjyU2LpDbp975qoMf+ccWMYofFj72",
+	"GlNMYuBjUFOEhEqFMfCrf2CkZAjDYH8YwBWOuUCgyrCeHgBZTNmk4L1lWPVso6tF0MBu+//8gez/MtJc",
+	"1igT74m8buQwReT1NkTxXg8oU84kGm3wA4nf4c8ZSkOWiDOFzPyXpGlCI6KReJgKfpXg7E//kBqjdxUQ",
+	"/iBwHAyC/3dYapxD+1QevrVf2UnrNHk/RRB2Wog5SmBcwZgqQ6GTt+fBfRg852yc0OhR4TpXgLdUKgkk",
+	"EUjihQbkL1xc0ThG9tgYikiSoNiRIHiCJZ5IkvA5qCmVGrrXXP2FZyx+TOBec5BZNNXKOQSRsRA0uwJl",
+	"UhEWodbjVr40gO85f0nEBB8be1c8XgCVwG9QOMmfUQW7x/CK/rDnIHtF2MLxv3xUADmHGWELGBOaYAwJ",
+	"n1Bm6PkjI5maIlN6bnxsst6QhMYQCYw1BCSRRlO5b/XQzxMkwmguR2z5A4+N1iVxTPVAJHkreIpCUa1h",
+	"xiSRGAZp5ae7qvlc10qGQSwW+uOaebCa0b16xXmChOl3KYuSLMZRzOdMKoFkVvvMAbf6HWfJYmRJ0+8D",
+	"p67N6qjCmdxQPxurem4HOLZG1b1BhCBGHWUSRwlRKNXoBoWknPlArFNWoMgYzKmaGkk4PXmxIyHKhECm",
+	"YMJ5DG4oI8NICmvJGZp/zedEas7QXGmH2s2fzPgNSlAcqNoLVtFzXzViH6rU/1i8XOqL05MXBnkrHGO5",
+	"ZQVhY5pgwiPvsymRIzpLuVAjFIJbB9jDJsuvsCxJyFWCS5xVDkzlKCWZxNg/oCKTOiusDLBMVUVnqPSU",
+	"I5nNZkR4HBmNbS2JcZbgM8BZqhbGW5kRlpEENM/6GMpRdjQlctpjbR5iGTckR3N17T4E+5biENJA7ec8",
+	"STBSjpFX6F5HZJtq05zjQy1XJBkhU8IN6vEel5ZsllH7rAH2F8JypVe/9YdcD/MuYw8EvZ275wreEhVN",
+	"N9DhrRKwBFP5bgMQ7zIP7SPOxs1A1Zi3HKxFUdStjuexIiONVXFjsGbeGnMxI8pEfAr3NWf7RKz+qVRE",
+	"qP4fI4tH+oXGLzqVkXYeIpK0j7Ly1c8ZZhiPyBqgauzZH+8CZDoW+xDkGklrA6uJgjC4ItH1mCZJhd7l",
+	"KAY/n7hkqdznrfrABPEX5lWPIuxWfEWIX2jBGqr9hPdxUhXbOfAVdIaW15dAbJYV44Rt4net4Tqt7QJ9",
+	"kX5JE4LbTdJ6yt3pt8+g299lbFP1XghYIedZFKHUUzum+NjlOtghmkH7iVD1kjJcRbFAmSU2IFtL+a+v",
+	"FdYB+YJnIkKvncrDM6/N2cBvXV9VGe1U+6zqsuUgNq1MiSxSmcC1HO+aKHuem7RzJxFXfVyrBezXhW6g",
+	"ApwqkYFnETr+6i+ROn59zWP0yeTDoL66qgITOZgNVPhbqTWXGMwqt7VM9YaMJwse3z5Plqsq5m3HTJdW",
+	"dlOtpZlzpD+Qdi5A6KWhK5qoommtq2D9A6ZxG/ZRvmFwdoNMveSTtYQYb5pUl3kySnj+acF3lKn//12w",
+	"moQPA7xVgqyttfmcofCC0OKttzBqnjr3PZtPbRq3jxAtkbeGDzdSDnwBT45QH7lz+rSxcTFJfyYuyP4A",
+	"LFyZvg8D67D1Ofr29Ix/RuS19teI9sWeAYEZSVOMXa5YGh8uwiSBiGdMUTYBqmSRRJZwtYDcU64jyY6z",
+	"OumUz21S1U1UDrV7ZDIlxM6tpkRpABhX7tU9Lzv3ciequdAi1DBfjsy6WgzgnWdOr2Xzc/MS7codoxxr",
+	"Dk9NlPMH3Zgk6+UtDAN4eM85q329Y7+rq+2Egci3iH9FkqjpORvz1XXMUBEdh10R2UlCO44mXmZS8HlI",
+	"K9b7cGkFNQiqgzYvxY20shgXVhVDjKZIhLrCFoegVwRt58rtztTAsAjCIGP5/3s5+ZmfPOcmL3gmBBdt",
+	"JqkTUu0y2F3RO+8youuREqTJGNAZSkVm6YZav5i8PlV14I61t6n7lcRzL6mrIvYBlP5K/rZT77/kE3/g",
+	"lrhf1zLXn0ih8vuKFTaA+EB/5YH6mtpkXy4ImTQmnaR0dI1aHjiNtcdKGGeLGa+xe7mORhYVPKn5dzcU",
+	"52YCrkEm8YyybjlzPGhAdUP6lmfC/apJeqAsUWPWh+F81J0rCAN5TZeMUdNCiwG96+M88SiTeiTaqVEa",
+	"ScWjKEspxiOZcNVgoXmKrO25y/S1vOH8+rZXGh/52cK+vgL/8lRLwNXW0oTtTRioTo7K/u5xdUdzlR4b",
+	"bZgWqGo5j+Q/MtSIyCZctKnylPM1HCfDxw+gu+2sfXS2nnHTZODaBN2cJqtwu/MKK97+u788hz9/9/0/",
+	"gTsHATEqQg02lqHXv3vlPY8QmlwL5yF53HSqEmzZ2O101m3a3w5TTBXmsPoIWNXq6+XpOva9MkFUka2v",
+	"YlhixFksm71Jls2uXOT/yZtYmPuJ3W/eaiVBklGuNupQ20Av5TbQHJhtgpTHOxKcjLcPKFPnSq4zqv3I",
+	"e5ojP0bpZaMZuR01inpopNufWhWUC6oWoznSyVS1GqLWlEefMOFxNuu8cXRbKkeJxcgxYLeeLIPjIjFZ",
+	"2+CrHXd14XNlgiqlHFlWidAltG3Ww8KX5yvWSmQXOuEBzMkSGH3sShWEdzhGgQ+snzpEaIP8SBcL9F7m",
+	"lilaovPzk3YlS804q6Y1yj3uWuI61ksQNgJYDQqydDTmYiRQmUNCWWrP6I16RA116N7b81IPxXKfbs06",
+	"mPZ3qFVr2rQ5wFui6pYlTPPN55Mt715NZTe513LyXIxnGXooyjLj3Y0Uv8Z+0XEq8IbyTJaf1F2hlEgJ",
+	"RMKlLZq4BMVBIIndIWuGMi+nUFOUCLt6RiD2cH/CJzsSDP/vdXP5Ep5z3HiX1oRls9G7gmb9f6K4WHsH",
+	"KVdS6xzvbBSbAorKuN516BVW6jTWiN00teZcxN7AreOodSa1X2yd7HVrmaoLLsYJS3BalmnLU1ZpRowB",
+	"KdnS48inVKBca6PcjLZyqu0Kiail6htWVgOpNlgNGu9iBZ1MULhjOlyqDQLzjY9IlsZvqViKinHC5zvS",
+	"Vplg7N4cudTMs/wUhjt1PBoNs6Ojb6PquTjzCx4YYnvyOaODXwd/ak/pbHKg0Zc7cJv7/h2iCa0dVGs6",
+	"79DtWOYvhrUhfST/+3M+a7VoXXYnDG4jPqu+0ctG6HnPmPIZu6W11IbvY8fKoR/Q/7rGxcOGAhvsMoTB",
+	"DUky9B/DN48GQNgC/nrx5vUKGu22QXVnouYKtbpNq1jWzh5GmY41LzRFLXqdisoLf0xe3v5UDDBVKrWF",
+	"PtSJwJIl57GT9ndnF+/h5O35AVxMSYoSxtxUmZX6IM2uEhoVL8J8igKBDFnEWYSp2VA3FQpkhrBrFxZC",
+	"ua4QqlIdglZdod3gD4es9A5DKFD1zBRrSkjJhLLyeKep4wrBlosCYTHk1ZhDpv8iTM5R5G/XWHgvBMnz",
+	"RYE2S9IMYA+YWdRIGCMmQ0YUTPkMD4ZsyE7KkizK2QAu9Q9c0F/c3z8YxIPVhcYIABcGTde4sPrw8hkQ",
+	"sI8iPkM5ZGPBZ/D2zcV7OCSZmh6ahwdwRqIpWMeAcgaSLCxiTREgVcAQYwmUDdnl7b6j4L5+eAm7OigL",
+	"wW4whcBTDYXZYNrTs9sRbEmUHpNLhCtM+PxgyMxuogQiEFYTqzzKZlqhwG5T/dnewZAV+cyCsQpuCSrq",
+	"NDjOd1FISoNB8O3B0cG31lhMDWNbbFivY2LLhQt0nMfBIHiB6pU5P10tZP3m6KilVm69GrlX2F6SqRfw",
+	"3dFx0zAFXIfLxXxGlPP6nuCnKTeUtYNqAXK8aCmlpriAKblBe6B5jlfw4znIKZ9LU+wD86lxqqkrEJ2R",
+	"BcR8L6+2GXwINJdqfVLnk2CQb0FqcCq8Z7cxpAfjz81ZvffOy3GVu7m/8iAor3m493V9qv2Y+y2Su+52",
+	"eih/AlazWvm11D/qpn6ltnpjhgmD746/7f6uKLLVH3zz514f1Gpfq0YmGHz4WOXTs9toStgEgRiVaTLe",
+	"hlVzZ94drpJTLtR+Qm8whsIj7mJFk0cyjJjXejXJ/Kmty6p2s/jgX2b5yqFtqXAfdr7oehP0edN1GtCv",
+	"1vnkjZbK05MX7tiydg9svYJE0Ig4sFFBYiJS6537mgsou9CSedsrSuFgNDi0HvXxUYNHvZwakGphsK89",
+	"IbMQHxxFlV8JyWoJxTIO7PKNbbFOgLb0ilAmrarajYjEfcokMkkVvcFn8EfDTCNjfC7+/SW8PP+3M5jT",
+	"JI6IiLXNJtre5Wa7qSWDnS0PVIIejRL+2N60xI8UX8VjC34+blFv1WsnPXpL0+KxtdVRD21VdlSoG8SX",
+	"VCojPxXFcXryotOEac1xeGcZ4L5DhQTbJUiT4+BqU3/DlNBffNf9RdFvok66F9oVN6vsT7p1dbntXKRF",
+	"KiUqmq5S2JxvyGn88D5KrVr2kX2UdtYCMlauy4U11U+N19Z2g2rM+VYbMh0LZczYtN6cylOPgjmMVnpg",
+	"LHfZWouXnce95HJWTV4I7kxeUQMFioNmuYMiiVy46qvAbUcaGjqBPLbv3rEv2yAztX41EgxFMYZdLmx1",
+	"wJxnSQxXGFpPzqF/7wmK1VGPYKFoxfSJcmhYZhn3eYUISG5DXv1/MiG0Gj7UDjr0l9TYVFh1RRXvbEnt",
+	"BgJsO9r1iBm2HIb0CCryUy2eqGKNGvqN4ohq4m80WYKiX26/x8DJAw5c7s8/KLyVYTeCdsvBRL3w3aM5",
+	"jaA8ZS82D0C0DpLP8gDW9qS0uWjXWsCoraJDZd2TeJexLrfXm2TLNwSNxAWbO8dbSc95Nysf3we2pWL+",
+	"foIZC8EdQfpqpj/FTDtim4pN01pKW+Rdmw3SXjTjaq8fy7daZfuD3R26tx5wgnbDty4Yp+b3Qi6W+Ou7",
+	"VefZfhA/aVVl1+hcJ+OkUq2ear6V2XOzuwp/f85nsj/Rwg5/KficYv77SKSALX9dz7BsYjLCPi/absi1",
+	"3EudNq+IuKZsAu6YJ8zINUpnIjM2pozKaVH8nTcKdS8fgPt6yFw/TP1PYWyZHlczcX6aFDhDaXbFzK6t",
+	"q4oFqXhqPpqZ3VstDwxvFURTjK73zAjymqb51qdUNElgTqiibGL3L/3ppJzft5JRqvXo+a0Z1K95pVZD",
+	"qbk2D14d23MBxenlBzWQNuu0caJpXSH3bwNrEB5BIMr+Zl+zSV/d1PZskrUwS/2nKyklqmy8tpxRehih",
+	"VMtZ4Ca3aTkju/1d7O3lhPxFBa2ZoY+PJLQdslqT0yftRp5ort9ZDgjWyag+ple5ibQd3rlzlPd95S54",
+	"JCbsZSZ+B0FMfb2/Tdbrftdd09HjzeJOlZYw6aQIaOoma0bEtQ5s1BTFnEoEKk08k2IMVwsTyxSBjie6",
+	"OYD3le7gxmNnEGNEY5T2nKAxgvqDxkhnRVQe3r3ztyf5jE5eL1FdiYJgt7gv5um7dJ8eH3lj/jC/+oIL",
+	"yMs8H2q/r5fVOEy4/rQ8eV61Iyub8X+9ePN6AARSMjH+pa1zM8fNYbUYDRSHokzO/HI5ZGNuechIrRnH",
+	"VsZxjRX9QIkFTIkEZDHGZmzr3Oq5YE7kkAkk8d4B/KRZ7vIkijBVA1B4qw5N5759W0J2Oah+uGu514Gx",
+	"N2REAoELFDco9i+QKTAdBOEy4ZPLEBJ6g6HVH4TBJbL4EszgMNe/OTiHrADUp09eoOlIuKK/vacd3UlR",
+	"77VZx572Io27ga0XZC3fkNV5RZav7iMhUiNKT3TpWGCXwBWdQMInwFPUgYbVzcjivWdQr6W0aNVElIBE",
+	"JBSFSWUFTedAabLm6UsNZB2+ohSTymVodimzpRN7DQDYb9eizbYdfdPoUocby0xfH8Zz7VUdUS/5xCLo",
+	"iUcBSix2pObOp+B/+e5Jq5aVt97EV+1D1C37/V29T7RCRSVfnwjmvavLexTfqF5+73OUNDQh8CRGqWBM",
+	"RS4aT1SazmyqSSxsgul3HN58Is/fRrZotIPz/155besZs20arqW6X48o6TfAFSnCrg4peKZsmance+om",
+	"qipHOxKquKiIlf75qzh1iNPhnangvsbFfR/JWgRb5npXde4PsjEvSX+yzP2GYcnOi/KYhi0t/4J52+OJ",
+	"5Yz3kDcib0GI5sResewN9DW9dKTvri8FYmKEAdwN7V7JMBjA//73/9wD4/MQOHNxdl4eyWId/SVIpBoy",
+	"++gyvwfqElw7xRAypmhSXF9E5ermsQ3xh+zS3oRzGUIRfZqYniSSm1TBML8rR0NmRkSVCTYyDGZZj4+H",
+	"DEk0NWWb9gCGL2T/iVDVdPSwjqQLuw64QjVHZC7OnE9pgsC4mlI2cRiRTbV6OVL80fr3lVD923rP0IPj",
+	"leaTPfe6LJ7WKKvs6jv7kBtet/ss3mSjvLhCyVu0bANj7awa5v0dxLsXdsVOtGyjKYVO4KgC1Hy7+/pU",
+	"y7gpK81bQXx7cLz32ztstarSJu6+yZbTeeZKyi/aXc7v1fQwtf39SbvDeYZZZEyGwHBeBNdheVOe5Ws+",
+	"BqPZbZE5taU1pnCMayNh+qBUm0fsSNAMtPcINZqrrFteAdDCvBd5A/9tMpebxMNe+ZMnzGCmi4m7YdH1",
+	"ZNmR5rzpmCb4eTijev1cG3MU722ZP4p5fCxSPvzdcYlRL6HTNXnDwrJrTe3ivt18u6uiekg6tS+7AgPt",
+	"Kn0eZVS9Kq6F4/5WXuf2ZdvT1Rv0PKxdrPbpJ3Gl4gLL22VNPvf05EXd3j4SZ6K7wK2VGc+Klx7j7GBz",
+	"f5U+fVU2aatir81rGpzs/zJq6W+zug9a6VQUAknp/jUuBq9PXp2FwGkcDS5+/OGvZ8/fhxAldPDjxdk7",
+	"0ymtuN/HH0IWd/21I+BfBgcj2AQHZqP+wYpNPZu3n73I1HMFoi9yzWKq9hM+KbLAX1APG205iV4AJHzS",
+	"qE+KSxu7WtvYi9jaNIO9Om6bLlHlnj0Ptdz8bQ3ETt01eLYEpzikNs0hz7HyijOquOjoE0bL689aVeZ5",
+	"9b0v2oD7b5Pz0MK+CK4x1RckNXn8IW3BRMzN5ZwpERLX7AXlGkseLMgsaeOONyky25lyDbLlg65x0ETr",
+	"AzdX0UizVVjeT6ks31xXOIprqJrW/dbdGPUFi8PSVVwepNtFfmmdz4rLvBzFzSVhm3QSeMulofO2TvHm",
+	"18I98sFde2maX8RSd6HabzxueczyKNOz1VxaZTihk6vsTZSlFjm80/+YS7F6lOcX/Pa1OL9SnK8xCLva",
+	"lrndrZH+ZW8NcoStmjz4Km7brGDpKzqNaQDPPnkhVK0b5ZuE1h2NEbdsET5bFXsXn34tYm+3E3lvZ42r",
+	"HQnm7k7gAqrYXM98VK7OaFJefysuzdgaX1Rv/2jOdnb44gjSVErsSCjv+VjDJa8PXt7a8OGjFlc7tlUV",
+	"mUiCQXBIUnp4c2wcaDfNXa45bA/Z6p+me0P5y9J1gMXv5nhR5W93+2zxd5GNqPxmGnZX/s7Xev/x/v8C",
 	"AAD//w==",
 }
 
