@@ -2,6 +2,10 @@ package api
 
 import (
 	"context"
+	"sync"
+	"time"
+
+	"github.com/podflow/podflow/dag"
 
 	"github.com/podflow/podflow/internal/api/gen"
 	"github.com/podflow/podflow/internal/scheduler"
@@ -12,12 +16,15 @@ import (
 // graph with the params (graph, trigger form) and the grid of runs × tasks.
 
 func (s *Server) GetDagStructure(ctx context.Context, req gen.GetDagStructureRequestObject) (gen.GetDagStructureResponseObject, error) {
-	d, err := scheduler.CurrentDAG(ctx, s.st.Q, s.parser, req.DagId)
+	d, err := s.currentDAG(ctx, req.DagId)
 	if err != nil {
 		return nil, err
 	}
 	out := gen.GetDagStructure200JSONResponse{DagId: d.ID, VersionHash: d.Hash, Description: d.Description,
 		Params: map[string]any{}, Tasks: make([]gen.TaskNode, 0, len(d.Tasks))}
+	if logical, due, ok := d.NextDue(time.Now()); ok {
+		out.NextRunLogicalDate, out.NextRunDue = &logical, &due
+	}
 	for k, v := range d.Params {
 		out.Params[k] = v
 	}
@@ -101,4 +108,38 @@ func mappedState(counts map[string]int) string {
 		}
 	}
 	return "none"
+}
+
+// versionCache keeps parsed DAG versions: a version (its hash) never
+// changes, and the UI asks for the same few on every page.
+type versionCache struct {
+	mu sync.Mutex
+	m  map[string]*dag.DAG
+}
+
+// versionCacheMax bounds the cache; when full it starts over.
+const versionCacheMax = 1000
+
+func (s *Server) currentDAG(ctx context.Context, dagID string) (*dag.DAG, error) {
+	row, err := s.st.Dag(ctx, dagID)
+	if err != nil {
+		return nil, err
+	}
+	s.versions.mu.Lock()
+	d, ok := s.versions.m[row.Hash]
+	s.versions.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err = scheduler.CurrentDAG(ctx, s.st.Q, s.parser, dagID)
+	if err != nil {
+		return nil, err
+	}
+	s.versions.mu.Lock()
+	if s.versions.m == nil || len(s.versions.m) >= versionCacheMax {
+		s.versions.m = map[string]*dag.DAG{}
+	}
+	s.versions.m[d.Hash] = d
+	s.versions.mu.Unlock()
+	return d, nil
 }

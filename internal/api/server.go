@@ -67,6 +67,8 @@ type Server struct {
 	commit  string
 	watch   *Watcher
 	spec    *openapi3.T
+	// versions caches parsed DAG versions for the web UI's operations.
+	versions versionCache
 }
 
 // Handler is the API's http.Handler plus the run watcher it needs running.

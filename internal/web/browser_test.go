@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/podflow/podflow/internal/auth"
@@ -216,6 +217,16 @@ func TestBrowserOperatorDay(t *testing.T) {
 	)
 	if err := chromedp.Run(ctx, eval(`window.__sameDocument === true`, &marker)); err != nil || !marker {
 		t.Errorf("the grid turned green by a reload, not live (%v)", err)
+	}
+	// And the keyboard moves through the grid: down from hello is shout.
+	var focused string
+	b.run(ctx, "grid keyboard navigation",
+		chromedp.Focus(`#grid tbody tr:first-child td a.cell`),
+		chromedp.KeyEvent(kb.ArrowDown),
+		eval(`document.activeElement.title`, &focused),
+	)
+	if !strings.HasPrefix(focused, "shout · ") {
+		t.Errorf("ArrowDown from hello's cell focused %q, want shout's", focused)
 	}
 	runs, _, err := b.Store.ListRuns(b.Ctx, store.RunFilter{DagID: "greet", Limit: 10})
 	if err != nil || len(runs) != 1 {

@@ -2,11 +2,13 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,6 +25,12 @@ func (u *UI) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	var who me
+	if err := u.call(r, "GET", "/auth/me", nil, nil, &who); err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	key := who.Role + " " + target.String()
 	tick := u.watch.Ticks()
 	defer tick.Close()
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -45,7 +53,7 @@ func (u *UI) live(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 		case <-idle.C: // the first render, at once
 		}
-		status, body := u.renderLive(r, target)
+		status, body := u.shared.render(key, func() (int, []byte) { return u.renderLive(r, target) })
 		if status != http.StatusOK {
 			fmt.Fprintf(w, "event: gone\ndata: %d\n\n", status)
 			flush()
@@ -93,7 +101,8 @@ func liveTarget(src string) (*url.URL, error) {
 
 // renderLive renders target's live part as the visitor of r.
 func (u *UI) renderLive(r *http.Request, target *url.URL) (int, []byte) {
-	req, err := http.NewRequestWithContext(r.Context(), "GET", target.String(), nil)
+	// Not cancelled with this client: other streams may share the render.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(r.Context()), "GET", target.String(), nil)
 	if err != nil {
 		return http.StatusBadRequest, nil
 	}
@@ -106,4 +115,45 @@ func (u *UI) renderLive(r *http.Request, target *url.URL) (int, []byte) {
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	u.mux.ServeHTTP(rec, req)
 	return rec.status, rec.body.Bytes()
+}
+
+// sharedRenders lets the live streams of one page and one role share a
+// render per wake-up: 50 people watching a busy grid cost one render a
+// second, not fifty. The API's reads depend on the role only, so a render
+// made for one viewer is what every viewer would get.
+type sharedRenders struct {
+	mu sync.Mutex
+	m  map[string]*sharedRender
+}
+
+type sharedRender struct {
+	once   sync.Once
+	at     time.Time
+	status int
+	body   []byte
+}
+
+// sharedFor is how long a render is reused: shorter than the Watcher's
+// one-second recheck, so every wake-up sees fresh data.
+const sharedFor = 500 * time.Millisecond
+
+func (s *sharedRenders) render(key string, fn func() (int, []byte)) (int, []byte) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[string]*sharedRender{}
+	}
+	e := s.m[key]
+	if e == nil || now.Sub(e.at) > sharedFor {
+		for k, old := range s.m { // drop the stale ones, so the map stays small
+			if now.Sub(old.at) > sharedFor {
+				delete(s.m, k)
+			}
+		}
+		e = &sharedRender{at: now}
+		s.m[key] = e
+	}
+	s.mu.Unlock()
+	e.once.Do(func() { e.status, e.body = fn() })
+	return e.status, e.body
 }

@@ -44,6 +44,12 @@ func (u *UI) dagsData(r *http.Request, v *view) error {
 			return err
 		}
 		row.Runs = runs.DagRuns
+		if d.TimetableSummary != "" {
+			var st gen.DAGStructure
+			if err := u.call(r, "GET", "/dags/"+esc(d.DagId)+"/structure", nil, nil, &st); err == nil {
+				row.NextRun = st.NextRunDue
+			}
+		}
 		rows = append(rows, row)
 	}
 	v.Data = map[string]any{"Dags": rows, "ImportErrors": ies.ImportErrors, "Active": anyActiveRuns(rows)}

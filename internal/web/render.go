@@ -34,7 +34,7 @@ func parsePages() (map[string]*template.Template, error) {
 // stateGlyphs give each state a shape as well as a colour, so the state
 // reads without colour vision too.
 var stateGlyphs = map[string]string{
-	"success": "✓", "failed": "✗", "running": "▶", "queued": "⋯", "scheduled": "◷", "deferred": "⏸",
+	"success": "✓", "failed": "✗", "running": "▶", "queued": "⋯", "scheduled": "◷", "deferred": "‖",
 	"up_for_retry": "↻", "upstream_failed": "⊘", "skipped": "⤼", "none": "·", "": " ",
 }
 

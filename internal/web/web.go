@@ -55,13 +55,13 @@ type Options struct {
 
 // UI serves the web UI and, under it, the API.
 type UI struct {
-	api     http.Handler
-	watch   *api.Watcher
-	authOn  bool
-	log     hclog.Logger
-	pages   map[string]*template.Template
-	mux     *http.ServeMux
-	started time.Time
+	api    http.Handler
+	watch  *api.Watcher
+	authOn bool
+	log    hclog.Logger
+	pages  map[string]*template.Template
+	mux    *http.ServeMux
+	shared sharedRenders
 }
 
 // New builds the UI's handler.
@@ -76,8 +76,7 @@ func New(o Options) (*UI, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &UI{api: o.API, watch: o.Watcher, authOn: o.AuthOn, log: o.Logger.Named("web"), pages: pages, mux: http.NewServeMux(),
-		started: time.Now()}
+	u := &UI{api: o.API, watch: o.Watcher, authOn: o.AuthOn, log: o.Logger.Named("web"), pages: pages, mux: http.NewServeMux()}
 	u.routes()
 	return u, nil
 }

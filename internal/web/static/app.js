@@ -118,6 +118,10 @@
     const errors = [];
     form.querySelectorAll('[data-param]').forEach(function (el) {
       const name = el.dataset.param;
+      // Only changed params go into the conf: a DAG may forbid a run to
+      // override a param, and the defaults apply anyway.
+      const current = el.dataset.kind === 'boolean' ? String(el.checked) : el.value;
+      if (current === el.dataset.default) return;
       switch (el.dataset.kind) {
         case 'boolean': conf[name] = el.checked; break;
         case 'integer':
@@ -178,12 +182,12 @@
     const es = new EventSource('/live?src=' + enc(live.dataset.src));
     es.addEventListener('update', function (e) {
       const focused = document.activeElement;
-      const key = focused && live.contains(focused) && focused.dataset ? [focused.dataset.r, focused.dataset.c] : null;
+      const td = focused && live.contains(focused) && focused.closest('table.grid td');
+      const key = td ? [td.parentElement.sectionRowIndex, td.cellIndex] : null;
       live.innerHTML = e.data;
-      if (key) {
-        const again = live.querySelector('[data-r="' + key[0] + '"][data-c="' + key[1] + '"]');
-        if (again) { rove(again); again.focus(); }
-      }
+      const table = key && live.querySelector('table.grid');
+      const again = table && cellAt(table, key[0], key[1]);
+      if (again) { rove(again); again.focus(); }
     });
     const stop = function () { es.close(); };
     es.addEventListener('idle', stop);
@@ -192,33 +196,37 @@
   }
 
   // Grid keyboard navigation: arrows, Home/End; Enter follows the link.
+  // A cell is found by its table position (row, column), so the markup
+  // carries no indices.
   function rove(cell) {
     const grid = cell.closest('table');
     grid.querySelectorAll('[tabindex="0"]').forEach(function (c) { c.tabIndex = -1; });
     cell.tabIndex = 0;
   }
+  function cellAt(table, r, c) {
+    const row = table.tBodies[0].rows[r];
+    if (!row) return null;
+    c = Math.max(1, Math.min(c, row.cells.length - 1));
+    return row.cells[c] && row.cells[c].querySelector('.cell');
+  }
   document.addEventListener('keydown', function (e) {
-    const cell = e.target.closest && e.target.closest('table.grid [data-r]');
+    const cell = e.target.closest && e.target.closest('table.grid .cell');
     if (!cell) return;
-    let r = +cell.dataset.r, c = +cell.dataset.c;
+    const td = cell.closest('td');
+    let r = td.parentElement.sectionRowIndex, c = td.cellIndex;
     switch (e.key) {
       case 'ArrowLeft': c--; break;
       case 'ArrowRight': c++; break;
       case 'ArrowUp': r--; break;
       case 'ArrowDown': r++; break;
-      case 'Home': c = 0; break;
+      case 'Home': c = 1; break;
       case 'End': c = 1e6; break;
       default: return;
     }
     e.preventDefault();
-    const table = cell.closest('table');
-    let next = table.querySelector('[data-r="' + r + '"][data-c="' + c + '"]');
-    if (!next && e.key === 'End') {
-      const row = table.querySelectorAll('[data-r="' + r + '"]');
-      next = row[row.length - 1];
-    }
+    const next = cellAt(cell.closest('table'), r, c);
     if (next) {
-      if (!next.tabIndex && next.tagName !== 'A') next.tabIndex = -1;
+      if (next.tagName !== 'A') next.tabIndex = -1;
       rove(next);
       next.focus();
     }
