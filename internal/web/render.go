@@ -226,10 +226,12 @@ func valueTokens(s string) []Token {
 			toks = append(toks, Token{"s", s[:end+2]})
 			s = s[end+2:]
 		default:
-			next := strings.IndexAny(s[1:], "\"'{#")
 			word := s
-			if next >= 0 {
+			if next := strings.IndexAny(s[1:], "\"'{"); next >= 0 {
 				word = s[:next+1]
+			}
+			if c := strings.Index(word, " #"); c > 0 {
+				word = word[:c]
 			}
 			cls := ""
 			switch strings.TrimSpace(word) {
