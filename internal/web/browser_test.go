@@ -316,6 +316,15 @@ func TestBrowserOperatorDay(t *testing.T) {
 	if err != nil || got.State != "failed" {
 		t.Errorf("run after mark failed: %s %v", got.State, err)
 	}
+
+	// And the audit log names who did it
+	var audit string
+	b.run(ctx, "audit log", chromedp.Navigate(b.base+"/audit?dag_id=greet"), chromedp.Text(`main table`, &audit))
+	for _, want := range []string{"trigger", "clear", "mark_run", "ada"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the audit log page lacks %q:\n%s", want, audit)
+		}
+	}
 }
 
 // TestBrowserViewer: a viewer sees no trigger form nor action buttons, and

@@ -10,11 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
 // screenshotDir is where `make screenshots` writes the PNGs.
 var screenshotDir = flag.String("screenshots", "../../docs/screenshots", "folder for the screenshots")
+
+// extraDir, when set, also gets the other pages (run, task, source, audit,
+// pools, login, dark theme) to look at.
+var extraDir = flag.String("screenshots-extra", "", "folder for screenshots of the other pages")
 
 // TestScreenshots (build tag screenshots; `make screenshots`) runs the
 // examples' DAGs that need no cluster, then photographs the DAG list, grid,
@@ -65,6 +70,30 @@ func TestScreenshots(t *testing.T) {
 		{"log", "/dags/etl_xcom/runs/" + etl + "/tasks/extract/logs/1", "#log"},
 		{"trigger", "/dags/params_and_trigger_rules/trigger", "#trigger"},
 	}
+	if *extraDir != "" {
+		greetRun := b.Run("greet", b.Trigger("greet", `{"name": "extra"}`)).RunID
+		b.WaitRun("greet", greetRun, time.Minute)
+		shots = append(shots,
+			struct{ name, path, ready string }{*extraDir + "/run", "/dags/greet/runs/" + greetRun, "#run-state"},
+			struct{ name, path, ready string }{*extraDir + "/task", "/dags/etl_xcom/runs/" + etl + "/tasks/transform", "#task-state"},
+			struct{ name, path, ready string }{*extraDir + "/source", "/dags/etl_xcom/source", "#src"},
+			struct{ name, path, ready string }{*extraDir + "/audit", "/audit", "table"},
+			struct{ name, path, ready string }{*extraDir + "/pools", "/pools", "table"},
+		)
+	}
+	if *extraDir != "" {
+		defer func() { // the grid again, in the dark theme
+			var png []byte
+			b.run(ctx, "dark grid",
+				emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+				chromedp.Navigate(b.base+"/dags/params_and_trigger_rules/graph"),
+				chromedp.WaitVisible("svg.graph"),
+				chromedp.CaptureScreenshot(&png))
+			if err := os.WriteFile(filepath.Join(*extraDir, "dark-graph.png"), png, 0o644); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
 	for _, s := range shots {
 		var png []byte
 		b.run(ctx, "screenshot "+s.name,
@@ -73,6 +102,9 @@ func TestScreenshots(t *testing.T) {
 			chromedp.CaptureScreenshot(&png),
 		)
 		out := filepath.Join(*screenshotDir, s.name+".png")
+		if filepath.IsAbs(s.name) {
+			out = s.name + ".png"
+		}
 		if err := os.WriteFile(out, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
