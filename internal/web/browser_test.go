@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -45,7 +46,7 @@ params:
 tasks:
   - task_id: hello
     operator: bash
-    bash_command: 'for i in $(seq {{ params.times }}); do echo "{{ params.greeting }}, {{ dag_run.conf.get("name", "world") }}!"; done'
+    bash_command: 'sleep 1; for i in $(seq {{ params.times }}); do echo "{{ params.greeting }}, {{ dag_run.conf.get("name", "world") }}!"; done'
   - task_id: shout
     operator: bash
     upstream: [hello]
@@ -166,6 +167,15 @@ func (b *browserBundle) waitPage(ctx context.Context, what, cond string) {
 	b.T.Fatalf("%s: %s did not hold in 45s (last error %v)", what, cond, lastErr)
 }
 
+// countRequests records every fetch and EventSource a page makes, in
+// window.__requests.
+const countRequests = `window.__requests = [];
+(() => {
+  const ES = window.EventSource, f = window.fetch;
+  window.EventSource = function (u, o) { window.__requests.push('EventSource ' + u); return new ES(u, o); };
+  window.fetch = function (u, o) { window.__requests.push('fetch ' + u); return f(u, o); };
+})();`
+
 // eval evaluates JavaScript (awaiting a promise) into out.
 func eval(js string, out any) chromedp.Action {
 	return chromedp.Evaluate(js, out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })
@@ -186,7 +196,11 @@ func TestBrowserOperatorDay(t *testing.T) {
 	b := setup(t)
 	ctx := b.browser()
 
-	// Given a logged-in admin
+	// Given a logged-in admin, whose pages' requests the test counts
+	b.run(ctx, "count requests", chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(countRequests).Do(ctx)
+		return err
+	}))
 	b.login(ctx, "ada")
 
 	// Then the DAG list shows the broken file with path:line:col
@@ -211,6 +225,11 @@ func TestBrowserOperatorDay(t *testing.T) {
 		chromedp.WaitVisible(`#grid`),
 		eval(`window.__sameDocument = true`, &marker),
 	)
+	var opened []string
+	b.run(ctx, "the grid of a queued run subscribes", eval(`window.__requests`, &opened))
+	if len(opened) != 1 || !strings.HasPrefix(opened[0], "EventSource /live?src=") {
+		t.Errorf("the grid with a queued run made the requests %v, want one EventSource on /live", opened)
+	}
 	// Then the grid turns green live, in the same document (no reload)
 	b.run(ctx, "grid turns green live",
 		poll(`document.querySelectorAll('#grid tbody tr').length === 3 && [...document.querySelectorAll('#grid tbody tr')].every(r => r.querySelector('td .cell.s-success'))`),
@@ -315,6 +334,18 @@ func TestBrowserOperatorDay(t *testing.T) {
 	got, err := b.Store.Run(b.Ctx, "greet", run.RunID)
 	if err != nil || got.State != "failed" {
 		t.Errorf("run after mark failed: %s %v", got.State, err)
+	}
+
+	// And an idle page (nothing running) makes no requests after it loaded
+	var requests []string
+	b.run(ctx, "idle grid",
+		chromedp.Navigate(b.base+"/dags/greet"),
+		chromedp.WaitVisible(`#grid`),
+		chromedp.Sleep(2500*time.Millisecond),
+		eval(`window.__requests`, &requests),
+	)
+	if len(requests) != 0 {
+		t.Errorf("an idle grid page made requests after loading: %v", requests)
 	}
 
 	// And the audit log names who did it
