@@ -35,6 +35,7 @@ var operationRoles = map[string]auth.Role{
 	"getPool":              auth.RoleViewer,
 	"getEventLogs":         auth.RoleViewer,
 	"getMe":                auth.RoleViewer,
+	"getRenderedFields":    auth.RoleViewer,
 
 	"patchDag":           auth.RoleOp,
 	"triggerDagRun":      auth.RoleOp,

@@ -265,6 +265,12 @@ func TestBrowserOperatorDay(t *testing.T) {
 		chromedp.WaitVisible(`#log`),
 		chromedp.Text(`#log`, &logText),
 	)
+	var rendered string
+	b.run(ctx, "rendered templates", chromedp.Navigate(fmt.Sprintf("%s/dags/greet/runs/%s/tasks/hello", b.base, run.RunID)),
+		chromedp.Text(`#rendered + table`, &rendered))
+	if !strings.Contains(rendered, `for i in $(seq 3); do echo "Bonjour, Ada!"; done`) {
+		t.Errorf("hello's rendered bash_command: %q", rendered)
+	}
 	if strings.Count(logText, "Bonjour, Ada!") != 3 {
 		t.Errorf("hello's log:\n%s\nwant 3 × 'Bonjour, Ada!'", logText)
 	}

@@ -343,7 +343,10 @@ type taskView struct {
 	TI       gen.TaskInstance
 	Tries    []gen.TaskInstanceTry
 	XComs    []gen.XComEntry
-	MapIndex string // "" when not mapped
+	Rendered gen.RenderedFields
+	// RenderError says why the rendered fields are missing ("" when shown).
+	RenderError string
+	MapIndex    string // "" when not mapped
 	Active   bool
 }
 
@@ -381,6 +384,13 @@ func (u *UI) taskData(r *http.Request, v *view) error {
 			return err
 		}
 		tv.XComs = append(tv.XComs, full)
+	}
+	if err := u.call(r, "GET", base+"/rendered", nil, nil, &tv.Rendered); err != nil {
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			return err
+		}
+		tv.RenderError = ae.Detail // the page shows the rest
 	}
 	tv.Active = activeTask(string(tv.TI.State))
 	v.Title = h.Dag.DagId + " · " + tv.TI.TaskId

@@ -493,6 +493,15 @@ type Problem struct {
 	Type     string  `json:"type"`
 }
 
+// RenderedFields defines model for RenderedFields.
+type RenderedFields struct {
+	// Errors options that do not render, with why
+	Errors map[string]string `json:"errors"`
+
+	// Fields each templated option set on the task, rendered
+	Fields map[string]interface{} `json:"fields"`
+}
+
 // TaskInstance defines model for TaskInstance.
 type TaskInstance struct {
 	DagId    string `json:"dag_id"`
@@ -870,6 +879,9 @@ type ServerInterface interface {
 	// GetLog A try's log
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number})
 	GetLog(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, tryNumber int, params GetLogParams)
+	// GetRenderedFields The task's templated options rendered in the run (as airflow tasks render), without connections
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered)
+	GetRenderedFields(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID)
 	// GetTaskInstanceTries Every try of a task instance
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries)
 	GetTaskInstanceTries(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, params GetTaskInstanceTriesParams)
@@ -1760,6 +1772,50 @@ func (siw *ServerInterfaceWrapper) GetLog(w http.ResponseWriter, r *http.Request
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetLog(w, r, dagId, dagRunId, taskId, tryNumber, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetRenderedFields operation middleware
+func (siw *ServerInterfaceWrapper) GetRenderedFields(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "dag_run_id" -------------
+	var dagRunId DagRunID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_run_id", r.PathValue("dag_run_id"), &dagRunId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_run_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "task_id" -------------
+	var taskId TaskID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "task_id", r.PathValue("task_id"), &taskId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "task_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetRenderedFields(w, r, dagId, dagRunId, taskId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2685,6 +2741,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", wrapper.GetTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.GetTaskInstance)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.PatchTaskInstance)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered", wrapper.GetRenderedFields)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/clearTaskInstances", wrapper.ClearTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", wrapper.GetTaskInstanceTries)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", wrapper.GetLog)
@@ -4234,6 +4291,94 @@ func (response GetLog404ApplicationProblemPlusJSONResponse) VisitGetLogResponse(
 	return err
 }
 
+type GetRenderedFieldsRequestObject struct {
+	DagId    DagID    `json:"dag_id"`
+	DagRunId DagRunID `json:"dag_run_id"`
+	TaskId   TaskID   `json:"task_id"`
+}
+
+type GetRenderedFieldsResponseObject interface {
+	VisitGetRenderedFieldsResponse(w http.ResponseWriter) error
+}
+
+type GetRenderedFields200JSONResponse RenderedFields
+
+func (response GetRenderedFields200JSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields400ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields401ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields403ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields404ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetTaskInstanceTriesRequestObject struct {
 	DagId    DagID    `json:"dag_id"`
 	DagRunId DagRunID `json:"dag_run_id"`
@@ -5665,6 +5810,9 @@ type StrictServerInterface interface {
 	// GetLog A try's log
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number})
 	GetLog(ctx context.Context, request GetLogRequestObject) (GetLogResponseObject, error)
+	// GetRenderedFields The task's templated options rendered in the run (as airflow tasks render), without connections
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered)
+	GetRenderedFields(ctx context.Context, request GetRenderedFieldsRequestObject) (GetRenderedFieldsResponseObject, error)
 	// GetTaskInstanceTries Every try of a task instance
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries)
 	GetTaskInstanceTries(ctx context.Context, request GetTaskInstanceTriesRequestObject) (GetTaskInstanceTriesResponseObject, error)
@@ -6238,6 +6386,34 @@ func (sh *strictHandler) GetLog(w http.ResponseWriter, r *http.Request, dagId Da
 	}
 }
 
+// GetRenderedFields operation middleware
+func (sh *strictHandler) GetRenderedFields(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID) {
+	var request GetRenderedFieldsRequestObject
+
+	request.DagId = dagId
+	request.DagRunId = dagRunId
+	request.TaskId = taskId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRenderedFields(ctx, request.(GetRenderedFieldsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRenderedFields")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetRenderedFieldsResponseObject); ok {
+		if err := validResponse.VisitGetRenderedFieldsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetTaskInstanceTries operation middleware
 func (sh *strictHandler) GetTaskInstanceTries(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, params GetTaskInstanceTriesParams) {
 	var request GetTaskInstanceTriesRequestObject
@@ -6731,107 +6907,109 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pchs5kvCrZNQ3E5JiSlcf38bQP3bVlsarWV9ruacn1vRSUFWSxKgIVAMoUWytOvZp9sH2STZw1EWi",
-	"DtKi3Fb7ly0WjkQibyATd0HEZylnyJQMBndBSgSZoUJh/jolk/NT/R/KgkGQEjUNwoCRGQaDICaTEY2D",
-	"MBD4c0YFxsFAiQzDQEZTnBE7mFIodNf//HCy/x9k/5ej/T8fjPY/3h2H33x/dP+HIAzUItWjSSUomwT3",
-	"96Gd9I04SRI9RowyEjRVlOtxTuD05AXQOAQuYBj8OgxgzAXgDYqF/nQQhJ8O6+6v/+UFd68R3ncZa8WT",
-	"yFjX/DNy+xLZRE2DwTffH4XBjLL872PfrC/pjKpiyp8zFItyzsR8rA4f45hkiQoGx0d6cHJLZ9nM/GXn",
-	"cn8WM1GmcILCTPWKpOcsxtum2WYkHVHTwDvj/vHShPU59/2TvhmPJTYukNuv3vmqgx/5xxYxih8WPvIa",
-	"U0xi4GNQU4SESoUx8Kt/YKRkCMNgfxjAFY65QKDKkJ4eAFlM2aSgvWVY9Wyjq0XQQG77//yB7P8y0lTW",
-	"yBPvibxupDBF5PU2WPFeDyhTziQaafADid/hzxlKsy0RZwqZ+S9J04RGRCPxMBX8KsHZn/4hNUbvKiD8",
-	"QeA4GAT/77CUOIf2qzx8a3vZSet78n6KIOy0EHOUwLiCMVVmh07engf3YfCcs3FCo0eF61wB3lKpJJBE",
-	"IIkXGpC/cHFF4xjZY2MoIkmCYkeC4AmWeCJJwuegplRq6F5z9ReesfgxgXvNQWbRVAvnEETGQtDkCpRJ",
-	"RViEWo5b/tIAvuf8JRETfGzsXfF4AVQCv0HhOH9GFewewyv6w56D7BVhC0f/8lEB5BxmhC1gTGiCMSR8",
-	"QpnZzx8ZydQUmdJz42Nv6w1JaAyRwFhDQBJpJJXrq4d+niARRnK5zZY/8NhIXRLHVA9EkreCpygU1RJm",
-	"TBKJYZBWfrqrqs91tWQYxGKhO9fUg5WMrukV5wkSpttSFiVZjKOYz5lUAsms1s0Bt9qPs2QxslvTr4MT",
-	"12Z1VOFMbiifjVY9twMcW6XqWhAhiBFHmcRRQhRKNbpBISlnPhDrOytQZAzmVE0NJ5yevNiREGVCIFMw",
-	"4TwGN5ThYSSFtuQMzb+mO5GaMjRV2qF28y8zfoMSFAeq9oJV9NxXldiH6u5/LBqX8uL05IVB3grFWGpZ",
-	"QdiYJpjwyPttSuSIzlIu1AiF4NYA9pDJchOWJQm5SnCJssqBqRylJJMY+wdUZFInhZUBlndV0RkqPeVI",
-	"ZrMZER5DRmNbc2KcJfgMcJaqhbFWZoRlJAFNsz6Ccjs7mhI57bE2z2YZMyRHc3XtPgT7luIQ0rDbz3mS",
-	"YKQcIa/sex2RbaJNU44PtVyRZIRMCTeox3pcWrJZRq1bA+wvhKVKr3zrD7ke5l3GHgh6O3fPFbwlKppu",
-	"IMNbOWAJprJtAxDvMs/eR5yNm4GqEW85WIugqGsdz2dFRhqr4sZgzbQaczEjynh8Cvc1ZftYrN5VKiJU",
-	"/87I4pFu0NijUxhp4yEiSfsoK71+zjDDeETWAFVjz/54FyDTvtiHIJdIWhpYSRSEwRWJrsc0SSr7XY5i",
-	"8POJS5bKdW+VB8aJvzBNPYKwW/AVLn4hBWuo9m+8j5Kq2M6Br6AztLS+BGIzrxgjbBO7aw3TaW0T6Iu0",
-	"S5oQ3K6S1hPuTr59Btn+LmObiveCwQo+z6IIpZ7aEcXHLtPBDtEM2k+EqpeU4SqKBcossQ7ZWsJ/famw",
-	"DsgXPBMRevVU7p55dc4Gduv6ospIp1q3qsmWg9i0MiWySGUC1zK8a6zs+c7wVhkRGme4as3Op8hATYky",
-	"nHqFEZ+hBN003FAnFPMt68NVM9q1AN0iFym6u4Glamc7wSJhV09fNbdPT17IvY1hNSH5TgJfBdxKSNu7",
-	"kJtUgBOzMvBssPZN+0sr7du/5jH65NXDkGV1VQUmcjAbKPRvpUZZYj4r+NcyYzZkSlnw//b5tVxVMW87",
-	"Zro0lptqLa2VI/2BNFcBQi/tVZHSFS1kzShrOzGN27CPYgqDsxtk6iWfrCXg8KZJrJsvWs64rgXdUab+",
-	"/3fB6gFFGOCtEmRtjcbnDIUXhBZPpoVQ82MF3zctkfsy0dL21vDhRsqBL+DJEerb7nx/2si4mKQ/ERfb",
-	"/gAkXJm+DwFrl/45+s47je1K5LVWPERrnGdAYEbSFGMXR5fGvo0wSSDiGVOUTYAqWQTYJVwtIPci6kiy",
-	"46xOOuVzG3B2E5VD7R4ZtUbs3EYjU3vQYJvuecm5l6lVjRMXbpjpOTLralGAd545vZrNT81Le1eepuVY",
-	"c3hq2jl/QAKTZL2YjiEAD+05Q76v5+B3A7SeMBD5FvGvSBI1PWdjvrqOGSqifdQrIju30I6jNy8zxxO5",
-	"YSTW67i0ghoE1UGbl+JGWlmMczmLIUZTJEJdYYtB0Cu6YOfK9c7UwLAIwiBj+f97OUCZf3vOTcz0TAgu",
-	"2lRSJ6TaZLAnxnfeZUTXIyVIkzKgM5SKzNINpX4xeX2q6sAda28T9ytB+V5cV0XsAwj9ldh2p9x/ySd+",
-	"pzZxv66lrj9xh8r+FS1sAPGB/soD9TW1gdCcETJpVDpJ6egaNT9wGmuLlTDOFjNeI/eKa9ZEooInNfvu",
-	"huLcTMA1yCSeUdbNZ44GDahuSN/yTCikqpIeKILWGBFjOB91x1HCQF7TJWXUtNBiQO/6OE88wqTupXd7",
-	"0U1bxaMoSynGI5lw1aCheYqs7buLgra0cHZ9W5PGT36ysM1X4F+eagm42lqasL0JAdW3o3L2fVw97V3d",
-	"j40OkwtUtdzV8l+nakRkEy7aRHnK+RqGk6HjB5DddtY+MlvPuGmgdO0N3XxPVuF2dzlWrP13f3kOf/7u",
-	"+38Cd0cEYlSEGmwsQ69/9/J77iE0mRbOQvKY6VQl2HLo3Wms2yMRO0wxVZjD6tvAqlRfL4bZcSaYCaKK",
-	"k4wqhiVGnMWy2Zpk2ezKef6ffMCHuZ3Y3fJWCwmSjHKxUYfaOnopt47mwIQ6Ux7vSHA83j6gTJ0puc6o",
-	"tpP3pkt+xdRLRjNyO2pk9dBwt3fPUkG5oGoxmiOdTFWrImoNefRxEx7nINPrR7eFcpRYjBwBdsvJ0jku",
-	"ApO1w8/aVWDnPlcmqO6U25bVTehi2jbtYeHL4xVrBbILmfAA6mQJjD56pQrCOxyjwAeWTx0stEF8pIsE",
-	"ei9zyztaovPzb+1KlJpxVg1rlOf/tcB1rJcgrAew6hRk6WjMxUigMheostTeXxz18Brq0L23d8keiuQ+",
-	"XZt1EO3vUKrWpGmzg7e0q1vmME03n4+3vGc1lZP2XsvJYzGeZeihKMuMdTdS/Br7ecepwBvKM1l2qZtC",
-	"KZESiIRLm1ByCYqDQBK7C+gMZZ5qoqYo0R0rE5v4kPDJjgRD/3vdVL6E5xw33qU1Ydkc9K6gWf+fKC7W",
-	"PkHKhdQ6V18b2aaAojKudx16hZUcljV8N71bcy5ir+PWcQ09k9outkb2unle1QUX44QlOC3LtKk7q3tG",
-	"jAIpydJjyKdUoFzroNyMtnLj7wqJqIXqG1ZWA6k2WA0a72IFnUxQuCtMXKoNHPONr4+Wym8pkYyKccLn",
-	"O9Jm4GDsWo5caOZZfgvDXREZjYbZ0dG3UfU6ivkFD8xme+I5o4NfB39qD+lsctnTFztwh/v+E6IJrV3i",
-	"a7rv0G1Y5g3D2pC+Lf/7cz5r1WhdeicMbiM+q7bopSP0vGdM+ZTd0lpqw/fRY+XQD2h/XePiYV2BDU4Z",
-	"wuCGJFnD3SrzaQCELeCvF29er6DRHhtUTyZqplCr2bSKZW3sYZRpX/NC76hFrxNReVKUicvbn4oBpkql",
-	"NgmKOhZY0uQ8dtz+7uziPZy8PT+AiylJUcKYmwy8Uh6k2VVCo6IhzKcoEMiQRZxFmJoDdXOrjMwQdu3C",
-	"QijXFUKVq0PQoiu0B/zhkJXWYQgFqp6ZRFYJKZlQVl59NTluIdhUWiAshjxTdcj0X4TJOYq8dY2E90KQ",
-	"PF8UaLUkzQD2gplFjYQxYjJkRMGUz/BgyIbspExXo5wN4FL/wAX9xf39g0E8WFlolABwYdB0jQsrDy+f",
-	"AQH7yVwDHLKx4DN4++biPRySTE0PzccDOCPRFKxhQDkDSRYWsSZBkipgiLEEyobs8nbf7eC+/ngJu9op",
-	"C8EeMIXAUw2FOWDa07PbEWy6mB6TS4QrTPj8YMjMaaIEIhBWA6s8ymZaoMBuU27e3sGQFfHMgrAKagkq",
-	"4jQ4zk9RSEqDQfDtwdHBt1ZZTA1hW2xYq2NiU6kLdJzHwSB4geqVuVteTfL95uioJY9wvfzBV9ierqoX",
-	"8N3RcdMwBVyHy4mOhpXz3Kfgpyk3O2sH1QzkaNHulJriAqbkBu1l7zlewY/nIKd8Lk0iFMynxqimLnl2",
-	"RhYQ8708E2nwIdBUquVJnU6CQX4EqcGp0J49xpAejD83d/XeOyvHZTXn9sqDoLxm4d7X5am2Y+63uN11",
-	"s9Oz8ydgJavlX7v7R927X8k735hgwuC742+7+xUJyLrDN3/u1aGWF1xVMsHgw8cqnZ7dRlPCJgjEiEwT",
-	"8Takmhvz7nKVnHKh9hN6gzEUFnEXKZo4kiHEPA+uiedPbc5atdLHB/8yyyaHttzEfdjZ0NVt6NPSVWHQ",
-	"Tet08kZz5enJC3dtWZsH9uK1RNCIOLBeQWI8Umud+wovKLvQknjbs23hYDQ4tBb18VGDRb0cGpBqYbCv",
-	"LSGzEB8cRQZkCclqeskyDuzyjW6xRoDW9IpQJq2o2o2IxH3KJDJJFb3BZ/BHQ0wjo3wu/v0lvDz/tzOY",
-	"0ySOiIi1ziZa3+Vqu6lchZ0td1SCHkUk/the0MWPFF82aAt+Pm5RbtXzSj1yS+/FY0urox7Sqqw2UVeI",
-	"L6lUhn8qguP05EWnCtOS4/DOEsB9hwgJtrshTYaDy9v9De+E7vFdd4+iFkd9615oU9yssv/WrSvLbVUn",
-	"zVIpUdF0dYfN/YZ8jx/eRqllEj+yjdJOWkDGylUAsar6qdHa2mZQjTjfakWmfaGMGZ3Wm1J56hEwh9FK",
-	"fZDlCmRr0bKzuJdMzqrKC8HdyStyoEBx0CR3UASRC1N9FbjtcENDlZTHtt07zmUbeKZWy0eC2VGMYZcL",
-	"mx0w51kSwxWG1pJz6N97gmx11MNZKMpUfSIfGpJZxn2eIQKSW5dX/59MCK26D7WLDv05NTYZVl1exTub",
-	"brwBA9tqfz18hi27IT2civxWi8erWKO+wEZ+RDXwN5osQdEvtt9j4OQBBy7P5x8U3sqwG0G7ZWeiXhTA",
-	"IzkNozxlKzZ3QLQMks9yB9bW67SxaFd2wYitonpn3ZJ4l7Eus9cbZMsPBA3HBZsbx1sJz3kPKx/fBrap",
-	"Yv5aixkLwV1B+qqmP0VNu802GZumDoDWyLs2GqStaMbVXj+Sb9XK9gd7OnRvLeAE7YFvnTFOze8FXyzR",
-	"13erxrPtED9pUWXX6EwnY6RSLZ5qtpU5c7OnCn9/zmey/6aFHfZS8DnZ/PcRSAGb/rqeYtlEZYR9GtpK",
-	"0bXYS31vXhFxTdkE3DVPmJFrlE5FZmxMGZXTIvk7L6LqGh+A6z1krlao/qdQtkyPq4k4v00KnKE0p2Lm",
-	"1NZlxYJUPDWdZub0VvODKXgSTTG63jMjyGua5kefUtEkgTmhirKJPb/0h5Nyet9KRKlWv+i3plC/xpVa",
-	"FaWm2tx5dWTPBRS3lx9UQdqo08aBpnWZ3H8MrEF4BIYoa799jSZ9NVPbo0lWwyzV5q6ElKiy/tpyROlh",
-	"mFItR4GbzKbliOz2T7G3FxPyJxW0RoY+PhLTdvBqjU+ftBl5oql+Z9khWCei+phW5Sbcdnjn7lHe9+W7",
-	"4JGIsJea+B04MfX1/jZJr7ute8KkR8vivZkWN+mkcGjqKmtGxLV2bNQUxZxKBCqNP5NiDFcL48sUjo7H",
-	"uzmA95WKjsZiZxBjRGOU9p6gUYK6Q6Ons8IqD2/e+cuTfEYjrxerrnhBsFu8pfP0TbpP94+8Pn+YPwvC",
-	"BeRpng913tdLaxwmXHctb55X9cjKYfxfL968HgCBlEyMfWnz3Mx1c1hNRgPFoUiTM79cDtmYi7IIqxnH",
-	"ZsZxjRX9QYkFTIkEZDHGZmxr3Oq5YE7kkAkk8d4B/KRJ7vIkijBVA1B4qw5N5b59m0J2Oah23LXU68DY",
-	"GzIigcAFihsU+xfIFJgKgnCZ8MllCAm9wdDKD8LgEll8CWZwcNVsDZxDVgDqkycv0FQkXJHf3tuO7qao",
-	"90mxY095kcbTwNbHw5ZfD+t8PsxbU5dIjSg90aUjgV0CV3QCCZ8AT1E7GlY2I4v3nkE9l9KiVW+iBCQi",
-	"oShMKCtougdKkzVvX2og6/AVqZhULkOzS5lNndhrAMD2XWtvtm3om0KX2t1YJvr6MJ4nweqIesknFkFP",
-	"3AtQYrEjNXU+BfvL94ZcNa289ZXCah2ibt7vb+p9ohYqMvn6eDDvXV7eo9hG9fR7n6GkoQmBJzFKBWMq",
-	"ctZ4otx0ZkNNYmEDTL9j9+YTaf42skmjHZT/90qzrUfMtqm4lvJ+PaykW4BLUoRd7VLwTNk0U7n31FVU",
-	"lY92JFRxUWEr/fNXdupgp8M7k8F9jYv7Ppy1CLZM9S7r3O9kY56S/mSJ+w3DkpwX5TUNm1r+BdO2xxLL",
-	"Ce8hX4veAhPNiX1+2uvo6/3Snr572hWI8REGcDe0ZyXDYAD/+9//cw+Mz0PgzPnZeXoki7X3lyCRasjs",
-	"p8v8jaxLcOUUQ8iYoknxtBOVq4fH1sUfskv7StBlCIX3aXx6kkhuQgXD/B0hDZkZEVUm2MgQmCU9Ph4y",
-	"JNHUpG3aCxg+l/0nQlXT1cM6ki7sOuAK1RyROT9zPqUJAuNqStnEYUQ25erlSPF7699XXPVv6zVDD45X",
-	"ik/2POuyeFojrbKr7uxDHnjd7rN4k4Py4nkpb9KydYy1sWqI93fg717YFTvWsoWmFDqGowpQ0+3u61PN",
-	"4yatNC8F8e3B8d5v77LVqkibuLc4W27nmec6v2hzOX9z1EPU9vcnbQ7nEWaRMRkCw3nhXIflK4KWrvkY",
-	"jGS3SebUptaYxDGulYSpg1ItHrEjQRPQ3iPkaK6SbvkEQAvxXuQF/LdJXG4SD3nlX54wgZkqJu71SVeT",
-	"ZUea+6ZjmuDnoYzq03xtxFG02zJ9FPP4SKT8+LujEiNeQidr8oKFZdWa2sN9u/lxV0X0kHRqG7sEA20q",
-	"fR5hVH0qroXi/lY+5/Zl69PVF/Q8pF2s9ukHcaXiAsuXd0089/TkRV3fPhJlonvArZUYz4pGj3F3sLm+",
-	"Sp+6KpuUVbHP5jUNTvZ/GbXUt1k9B61UKgqBpHT/GheD1yevzkLgNI4GFz/+8Nez5+9DiBI6+PHi7J2p",
-	"lFa87+N3IYu3/toR8C+DgxFsggNzUP9gyaaew9vPnmTqeQLR57lmMVX7CZ8UUeAvqIaN1pxELwASPmmU",
-	"J8WjjV2lbexDbG2SwT4dt02TqPLOnme33PxtBcRO3TN4NgWnuKQ2zSHPsfKKM6q46KgTRsvnz1pF5nm1",
-	"3RetwP2vyXn2wjYEV5jqC+Ka3P+QNmEi5uZxzpQIiWvWgnKFJQ8WZJa0UcebFJmtTLnGtuWDrnHRRMsD",
-	"N1dRSLOVWd5PqSxbrsscxTNUTet+616M+oLZYekpLg/S7SK/tMpnxWNebsfNI2GbVBJ4y6XZ523d4s2f",
-	"hXvki7v20TQ/i6XuQbXfuN/ymOlRpmarebTKUEInVdmXKEspcnin/zGPYvVIzy/o7WtyfiU5X2MQdrUu",
-	"c6dbI/3L3hrbEbZK8uAru20zg6Uv6zSGATzn5AVTtR6Ub+JadxRG3LJG+GxZ7F10+jWJvV1P5LWdNa52",
-	"JJi3O4ELqGJzPfVReTqjSXj9rXg0Y2t0UX39ozna2WGLI0iTKbEjoXznYw2TvD54+WrDh4+aXe3YVlRk",
-	"IgkGwSFJ6eHNsTGg3TR3ueSwNWSrf5rqDeUvS88BFr+b60WVv93rs8XfRTSi8psp2F35O1/r/cf7/wsA",
-	"AP//",
+	"7H3pchs5kvCrZNQ3E5ZiSlcf38bQP3bVlturXl8ruacn1vRSUFWSxKgIVAMoUWytOvZp9sH2STZw1EWi",
+	"DtKi3Jb9yxYLRyKRN5CJ2yDis5QzZEoGg9sgJYLMUKEwf52QyemJ/g9lwSBIiZoGYcDIDINBEJPJiMZB",
+	"GAj8NaMC42CgRIZhIKMpzogdTCkUuut/vj/e+w+y99vh3l/3R3sfbo/Cb74/vPtTEAZqkerRpBKUTYK7",
+	"u9BO+kYcJ4keI0YZCZoqyvU4x3By/AJoHAIXMAx+HwYw5gLwGsVCf9oPwo+Hdef3//KCu9sI71nGWvEk",
+	"MtY1/4zcvEQ2UdNg8M33h2Ewoyz/+8g360s6o6qY8tcMxaKcMzEfq8PHOCZZooLB0aEenNzQWTYzf9m5",
+	"3J/FTJQpnKAwU70i6SmL8aZpthlJR9Q08M64d7Q0YX3OPf+kb8ZjiY0L5Pard77q4If+sUWM4oeFj7zG",
+	"FJMY+BjUFCGhUmEM/PIfGCkZwjDYGwZwiWMuEKgypKcHQBZTNilobxlWPdvochE0kNveP78ne7+NNJU1",
+	"8sQ7Iq8aKUwRebUNVrzTA8qUM4lGGvxA4jP8NUNptiXiTCEz/yVpmtCIaCQepIJfJjj7yz+kxuhtBYQ/",
+	"CRwHg+D/HZQS58B+lQdvbS87aX1P3k0RhJ0WYo4SGFcwpsrs0PHb0+AuDJ5xNk5o9KBwnSrAGyqVBJII",
+	"JPFCA/IjF5c0jpE9NIYikiQonkgQPMESTyRJ+BzUlEoN3WuufuQZix8SuNccZBZNtXAOQWQsBE2uQJlU",
+	"hEWo5bjlLw3gO85fEjHBh8beJY8XQCXwaxSO82dUwc4RvKI/7DrIXhG2cPQvHxRAzmFG2ALGhCYYQ8In",
+	"lJn9/JmRTE2RKT03PvS2XpOExhAJjDUEJJFGUrm+euhnCRJhJJfbbPkDj43UJXFM9UAkeSt4ikJRLWHG",
+	"JJEYBmnlp9uq+lxXS4ZBLBa6c009WMnoml5yniBhui1lUZLFOIr5nEklkMxq3Rxwq/04SxYjuzX9Ojhx",
+	"bVZHFc7khvLZaNVTO8CRVaquBRGCGHGUSRwlRKFUo2sUknLmA7G+swJFxmBO1dRwwsnxiycSokwIZAom",
+	"nMfghjI8jKTQlpyh+dd0J1JThqZKO9RO/mXGr1GC4kDVbrCKnruqEntf3f0PReNSXpwcvzDIW6EYSy0r",
+	"CBvTBBMeeb9NiRzRWcqFGqEQ3BrAHjJZbsKyJCGXCS5RVjkwlaOUZBJj/4CKTOqksDLA8q4qOkOlpxzJ",
+	"bDYjwmPIaGxrToyzBJ8CzlK1MNbKjLCMJKBp1kdQbmdHUyKnPdbm2SxjhuRorq7dh2DfUhxCGnb7GU8S",
+	"jJQj5JV9ryOyTbRpyvGhliuSjJAp4Qb1WI9LSzbLqHVrgP2FsFTplW/9IdfDnGXsnqC3c/dcwVuioukG",
+	"MryVA5ZgKts2AHGWefY+4mzcDFSNeMvBWgRFXet4Pisy0lgV1wZrptWYixlRxuNTuKcp28di9a5SEaH6",
+	"d0YWj3SDxh6dwkgbDxFJ2kdZ6fVrhhnGI7IGqBp79sfbAJn2xd4HuUTS0sBKoiAMLkl0NaZJUtnvchSD",
+	"n49cslSue6s8ME78uWnqEYTdgq9w8QspWEO1f+N9lFTFdg58BZ2hpfUlEJt5xRhhm9hda5hOa5tAn6Vd",
+	"0oTgdpW0nnB38u0TyPazjG0q3gsGK/g8iyKUempHFB+6TAc7RDNovxCqXlKGqygWKLPEOmRrCf/1pcI6",
+	"IJ/zTETo1VO5e+bVORvYreuLKiOdat2qJlsOYtPKlMgilQlcy/CusbLnO8MbZURonOGqNTufIgM1Jcpw",
+	"6iVGfIYSdNNwQ51QzLesD1fNaNcCdItcpOjuBpaqne0Ei4QdPX3V3D45fiF3N4bVhOQ7CXwVcCshbe9C",
+	"blIBTszKwLPB2jftL620b/+ax+iTV/dDltVVFZjIwWyg0L+VGmWJ+azgX8uM2ZApZcH/2+fXclXFvO2Y",
+	"6dJYbqq1tFaO9HvSXAUIvbRXRUpXtJA1o6ztxDRuwz6KKQyeXyNTL/lkLQGH101i3XzRcsZ1LeiOMvX/",
+	"vwtWDyjCAG+UIGtrND5nKLwgtHgyLYSaHyv4vmmJ3JeJlra3hg83Ug58AU+OUN925/vTRsbFJP2JuNj2",
+	"eyDhyvR9CFi79M/Qd95pbFcir7TiIVrjPAUCM5KmGLs4ujT2bYRJAhHPmKJsAlTJIsAu4XIBuRdRR5Id",
+	"Z3XSKZ/bgLObqBxq59CoNWLnNhqZ2oMG23TXS869TK1qnLhww0zPkVlXiwK89czp1Wx+al7au/I0Lcea",
+	"w1PTzvkDEpgk68V0DAF4aM8Z8n09B78boPWEgci3iH9FkqjpKRvz1XXMUBHto14S2bmFdhy9eZk5nsgN",
+	"I7Fex6UV1CCoDtq8FDfSymKcy1kMMZoiEeoSWwyCXtEFO1eud6YGhkUQBhnL/9/LAcr823NqYqbPheCi",
+	"TSV1QqpNBntifOtdRnQ1UoI0KQM6Q6nILN1Q6heT16eqDtyx9jZxvxKU78V1VcTeg9BfiW13yv2XfOJ3",
+	"ahP361rq+iN3qOxf0cIGEB/orzxQX1EbCM0ZIZNGpZOUjq5Q8wOnsbZYCeNsMeM1cq+4Zk0kKnhSs++u",
+	"Kc7NBFyDTOIZZd185mjQgOqG9C3PhEKqKumeImiNETGG81F3HCUM5BVdUkZNCy0G9K6P88QjTOpeercX",
+	"3bRVPIqylGI8kglXDRqap8javrsoaEsLZ9e3NWn85CcL23wF/uWploCrraUJ25sQUH07KmffR9XT3tX9",
+	"2OgwuUBVy10t/3WqRkQ24aJNlKecr2E4GTq+B9ltZ+0js/WMmwZK197QzfdkFW53l2PF2j/78Rn89bvv",
+	"/wncHRGIURFqsLEMvf7dy++5h9BkWjgLyWOmU5Vgy6F3p7Fuj0TsMMVUYQ6rbwPPkMUoMP6RYhJ7jMTS",
+	"iOjwNhqimwE3/5HWPYq5cY+EmTS0Ybj5dOGLvY0LgPrH+ZBEU1A4SxNzpGGnBokKuA1Oam8mdNMbBbI0",
+	"7YqZZmAIcyz4EFhVi+sFgTsOVTNBVHEUVF2lxIgzA1aDSmLZ7NKFTj76hBRzQ7u75Y2WsiQZ5XK3DrX1",
+	"lFNuPfWB2Y6Ux08kOCHZPqBMnS2+zqi2k/eqUH5H18uHM3IzapSVoRGP3j1LBeWCqsVojnQyVa2avDVm",
+	"1MfPepiTYG8goi0WpsRi5AiwW9GU0YUisls7Pa7dpXbxh8oE1Z1y27K6CV1M26Z+LXx5wGetk4BCJtyD",
+	"Pl4Co49iroJwhmMUeM/yqYOFNggwdZFA72VueUdLdH76rV0J8zPOqnGh8gJFLfIf6yVYDejxqrJ0NOZi",
+	"JFCZG2hZai+Ajnq4XXXo3tnLePdFch+vzTqI9guUqjVp2uwhL+3qljlM082n4y3vYVflqkKv5eTBLM8y",
+	"9FCUZca6Gyl+hf3CC6nAa8ozWXapm0IpkRKIhAubkXMBioNAErsb/AxlnqujpijRncsTmzmS8MkTCYb+",
+	"d7upfAnPOW68S2vCsjkpX0Gz/j9RXKx9BJcLqXXuDjeyTQFFZVzvOvQKK0lAazi/erfmXMRez7fjHn8m",
+	"tV1sjex1E+WqCy7GCUtwWpZpc59W94wYBVKSpceQT6lAudZNAzPaypXJSySidtbRsLIaSLXBatB4Fyvo",
+	"ZILC3QHjUm0Q2dj4/m2p/JYy8agYJ3z+RNoUJoxdy5GLbT3Nr7G4Ozaj0TA7PPw2qt7nMb/gvtlsT0Bs",
+	"tP/74C/tMbFNbsv6gi/udoT/iG1Ca7cgmy6MdBuWecOwNqRvy//+jM9aNVqX3gmDm4jPqi166Qg973Om",
+	"fMpuaS214fvosXLoe7S/rnBxv67ABsc0YXBNkqzhcpr5NADCFvDT+ZvXK2i05y7Vo52aKdRqNn3wBYsk",
+	"Rpn2Nc/1jlr0OhGVZ5WZgw37UzHAVKnUZpFRxwJLmpzHjtvPnp+/g+O3p/twPiUpShhzk8JYyoM0u0xo",
+	"VDSE+RQFAhmyiLMIU3MjwVzLIzOEHbuwEMp1hVDl6hC06ArtDYlwyErrMIQCVU9NJrCElEwoK+8OmyTB",
+	"EGwuMhAWQ57qO2T6L8LkHEXeukbCuyFIni8KtFqSZgB7Q8+iRsIYMRkyomDKZ7g/ZEN2XOb7Uc4GcKF/",
+	"4IL+5v7+wSAerCw0SgC4MGi6woWVhxdPgYD9ZO5RDtlY8Bm8fXP+Dg5IpqYH5uM+PCfRFKxhYIKKZGER",
+	"azJMqQKGGEugbMgubvbcDu7pjxewo52yEOwJXQg81VCYE7pdPbsdwebb6TG5RLjEhM/3h8wcx0ogAmE1",
+	"Ms2jbKYFCuw0JTfu7g9ZERAuCKuglqAiToOj/BiKpDQYBN/uH+5/a5XF1BC2xYa1OiY2F71Ax2kcDIIX",
+	"qF6Zy/nVLOlvDg9bEjHXS8B8he35vnoB3x0eNQ1TwHWwnClqWDlPHgt+mXKzs3ZQzUCOFu1OqSkuYEqu",
+	"0d6Wn+Ml/HwKcsrn0mSSwXxqjGrqso9nZAEx381TuQbvA02lWp7U6SQY5Ge4GpwK7dlzIOnB+DNz2fGd",
+	"s3JcWnhur9wLymsW7l1dnmo75m6L2103Oz07fwxWslr+tbt/2L37lcT9jQkmDL47+ra7X5HBrTt889de",
+	"HWqJ1VUlEwzef6jS6fObaErYBIEYkWki3oZUc2Pe3U6TUy7UXkKvMYbCIu4iRRNHMoSYJxI28fyJTfqr",
+	"lkp5719m2eTA1uu4CzsbusIXfVq6Mha6aZ1O3miuPDl+4e59a/PA3lyXCBoR+9YrSIxHaq1zX+UKZRda",
+	"Em97ujLsjwYH1qI+OmywqJdDA1ItDPa1JWQW4oOjSCEtIVnNz1nGgV2+0S3WCNCaXhFqTuaohJ2ISNyj",
+	"TCKTVNFrfAp/NsQ0Msrn/N9fwsvTf3sOc5rEERGx1tlE67tcbTfV+7Cz5Y5K0KMKx5/bK+L4keJLp23B",
+	"z4ctyq16Yq5Hbum9eGhpddhDWpXlOuoK8SWVyvBPRXCcHL/oVGFachzcWgK46xAhwXY3pMlwcInPf+Cd",
+	"0D2+6+5RFDOpb90LbYqbVfbfunVluS2LpVkqJSqaru6wuSCS7/H92yi1VOwHtlHaSQvIWLkSKlZVPzZa",
+	"W9sMqhHnW63ItC+UMaPTelMqTz0C5iBaKbCyXMJtLVp2FveSyVlVeSG4S41FEhkoDprk9osgcmGqrwK3",
+	"HW5oKDPz0LZ7x7lsA8/UiiFJMDuKMexwYe8PzXmWxHCJ7uqQQ//uI2Srwx7OQlHn6yP50JDMMu7zFBuQ",
+	"3Lq8+v9kQmjVfahddOjPqbFJUevyKs5svvYGDGzLJfbwGbbshvRwKvJbLR6vYo0CDRv5EdXA32iyBEW/",
+	"2H6PgZN7HLg8n79XeCvDbgTtlp2JelUFj+Q0jPKYrdjcAdEySD7NHVhb8NTGol3dCiO2ivKndUviLGNd",
+	"Zq83yJYfCBqOCzY3jrcSnvMeVj68DWxz7fzFKjMWgruC9FVNf4yadpttUl5NIQWtkXdsNEhb0Yyr3X4k",
+	"36qV7Q/2dOjOWsAJ2gPfOmOcmN8Lvliir+9WjWfbIX7Uosqu0ZlOxkilWjzVbCtz5mZPFf7+jM9k/00L",
+	"O+yl4FOy+ZcRSAGbP7yeYtlEZYR9GtpS27XYS31vXhFxRdkE3DVPmJErlE5FZmxMGZXTIns+r0LrGu+D",
+	"6z1krtiq/qdQtkyPq4k4v00KnKE0p2Lm1NalFYNUPDWdZub0VvODqRgTTTG62jUjyCua5kefUtEkgTmh",
+	"irKJPb/0h5Nyet9KRKlWAOqPplC/xpVaFaWm2tx5dWTPBRS3l+9VQdqo08aBpnWZ3H8MrEF4AIYoi+d9",
+	"jSZ9NVPbo0lWwywVN6+ElKiy/tpyROl+mFItR4GbzKbliOz2T7G3FxPyJxW0RoY+PBDTdvBqjU8ftRl5",
+	"rKn+ybJDsE5E9SGtyk247eDW3aO868t3wQMRYS818QU4MfX1/jFJr7utewOmR8viwZ4WN+m4cGjqKmtG",
+	"xJV2bNQUxZxKBCqNP5NiDJcL48sUjo7Hu9mHd5WSmMZiZxBjRGOU9p6gUYK6Q6Ons8Iq92/e+eu7fEIj",
+	"rxerrnhBsFM8RvT4TbqP94+8Pn+Yv6vCBeRpnvd13tdLaxwkXHctb55X9cjKYfxP529eD4BASibGvrR5",
+	"bua6Oawmo4HiUKTJmV8uhmzMRVnF1oxjM+O4xoopGiEWMCUSkMUYm7GtcavngjmRQyaQxLv78IsmuYvj",
+	"KMJUDUDhjTowpQ/3bArZxaDaccdSrwNjd8iIBALnKK5R7J0jU2BKMMJFwicXIST0GkMrPwiDC2TxBZjB",
+	"wZUDNnAOWQGoT568QFPScUV+e287upui3jfZjjz1WRpPA1tfX1t+fq3z/TVvUWIiNaL0RBeOBHYIXNIJ",
+	"JHwCPEXtaFjZjCzefQr1XEqLVr2JEpCIhKIwoayg6R4oTda8famBrMNXpGJSuQzNDmU2dWK3AQDbd629",
+	"2bahbyqFandjmejrw3jeVKsj6iWfWAQ9ci9AicUTqanzMdhfvkf4qmnlrc88Vgs5dfN+f1PvI7VQUSOo",
+	"xYlZqp20RRZbmsl3B8C1AFez6DGzT24Jaj96qdiTLIo7AWXFOxc7Wre67DJTLN212rVmIs+UNhaYjVDI",
+	"z54lP5b2iyzWPt77O5eT+iB+Qb30hM9J0NCEwJMYpYIxFTldP1JWeG7DrGJhg6tfsGv/kTR/E9mE6Q7K",
+	"/3ul2dajxds02pZy3j2spFuAS9CFnVxOmhRrufvYzbMqHz2RUMVFha30z1/ZqYOdDm5N9YIrXNz14axF",
+	"sGWqdxUX/AEmzMsxPFrifsOwJOdFeUXJllX4jGnb44XkhHefT81vgYnmxL5d7w1y6f366fzNa/cuNBDj",
+	"Hw/gdmjPCYfBAP73v//nDhifh8CZizHlqcEsBqIgQSLVkNlPF/kDexfgSomGkDFFk8JepnL14oQNbw3Z",
+	"hX1i7CKEIvJi4lkkkdyEyYb5I2QaMjMiqkywkSEwS3p8PGSmVqveJ3v5yBeu+oVQ1XTtto6kc7sOuEQ1",
+	"R2QuxjKf0gSBcTWlbOIwIpvyVHOk+CNV31fCVN/WCw7vH60UXu15zmvxtEZKcVfR6vs87L3ZY/Eml0SK",
+	"t+m8Cfs2KKSNVUO8X0Cs59yu2LGWLbKm0DEcVYCabnden2geNynVeRmUb/ePdv94Fw1XRdrEPeTbcjPV",
+	"vPX7WZvL+YPFHqK2vz9qczg/XREZkyEwnBfOdVg+QWrpmo/BSHZbYIEKF2+hzDzMZGsAVQunPJGgCWj3",
+	"AfKTV0m3fD+khXjP89c/tklcbhIPeeVfHnk8L3+61tUjeiLNXesxTfDTUEb1Xc824ijabZk+inl8JFJ+",
+	"/OKoxIiX0MmavFhnWbGp9urnTn7UWxE9JJ3axi65RptKn0YYVd+ZbKG4v5VvQX7e+nT1+U0PaRerffxB",
+	"XKm4wPLZbhPPPTl+Ude3D0SZ6F5/bCXG50Wjh7g321xbqE9NoU1KCtk3N5sGJ3u/jVpqO63eAahU6QqB",
+	"pHTvCheD18evnofAaRwNzn/+4afnz96FECV08PP58zNTJbB4HMzvQhYPhbYj4F8G+yPYBAfmksq9JVp7",
+	"Li588gRrz/upPs81i6naS/ikiAJ/RvWbtOYkegGQ8EmjPClefO0q62RfcWyTDPbdyW2aRJVHOj275eZv",
+	"K5534t7QtOlnxQXNaQ55jpVXnFHFRUeNPFq+ndgqMk+r7T5rBe5/itKzF7YhuKJsnxHX5P5H/emqlAiJ",
+	"a9ZBc0VV9xdklrRRx5sUma3Kusa25YOucclKywM3V1FEtpVZ3k2pLFuuyxzFG3ZN637rnpv7jNlh6R0/",
+	"D9LtIj+3qn/FS4Bux80Lg5tU0XjLpdnnbd1gz9+UfOBL6/bFRT+Lpe41xj+43/KQqYGmXrF5sM1QQidV",
+	"2WdsSylycKv/MQ/C9ShNUdDb18IUlcIUGoOwo3WZO90a6V9219iOsFWSB1/ZbZvZW31ZpzEM4DknL5iq",
+	"9aB8E9e6oyjoljXCJ6vg0EWnXws4tOuJvK65xtUTCebhX+ACqthcT31Uno1pEl5/Kx6M2RpdVF++aY52",
+	"dtjiCNJkCT2RUL5xs4ZJXh+8fLHk/QfNrnZsKyoykQSD4ICk9OD6yBjQbprbXHLY+snVP03lkvKXpacw",
+	"i9/N9aLK3+7p6uLvIhpR+c0Uq6/8na/17sPd/wUAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
