@@ -347,7 +347,7 @@ type taskView struct {
 	// RenderError says why the rendered fields are missing ("" when shown).
 	RenderError string
 	MapIndex    string // "" when not mapped
-	Active   bool
+	Active      bool
 }
 
 func (u *UI) taskData(r *http.Request, v *view) error {
