@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 LDFLAGS := -X github.com/podflow/podflow/internal/version.version=$(VERSION) -X github.com/podflow/podflow/internal/version.commit=$(COMMIT)
 
-.PHONY: all build generate test test-compose test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
+.PHONY: screenshots all build generate test test-compose test-go test-race test-localcluster fuzz demo localcluster cluster bench vet fmt clean
 
 all: build
 
@@ -59,6 +59,10 @@ demo: build
 	@if [ -z "$$KUBECONFIG" ]; then $(MAKE) localcluster; fi
 	./scripts/demo.sh
 
+## screenshots: docs/screenshots/*.png of the web UI, taken by headless Chromium from the examples' runs
+screenshots:
+	$(GO) test -count=1 -tags screenshots -run TestScreenshots -timeout 10m ./internal/web/
+
 ## bench: the scheduler and parser benchmarks (figures in README.md)
 bench: build localcluster
 	$(BIN)/podflow bench
@@ -67,6 +71,7 @@ bench: build localcluster
 	$(GO) test -run '^$$' -bench PodOverhead -benchtime 50x ./operators/kubernetes/
 	$(GO) test -run '^$$' -bench DeferredPods -benchtime 1x -timeout 20m ./operators/kubernetes/
 	$(GO) test -run '^$$' -bench 'ListDagRuns|TriggerVisible' -benchtime 200x ./internal/api/
+	$(GO) test -run '^$$' -bench WebUI -benchtime 100x -timeout 20m ./internal/web/
 	$(GO) test -run '^$$' -bench WaitStreams500 -benchtime 1x ./internal/api/
 
 ## generate: the API server's code from api/openapi.yaml (internal/api's TestGeneratedCodeIsCurrent checks it)

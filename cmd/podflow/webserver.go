@@ -19,8 +19,8 @@ func newWebserverCmd(app *App) *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
 		Use:   "webserver",
-		Short: "Serve the REST API (/api/v1, spec at /api/v1/openapi.yaml), /healthz and /metrics",
-		Long: "Serve the REST API under /api/v1 (its OpenAPI spec at /api/v1/openapi.yaml), /healthz and /metrics. " +
+		Short: "Serve the web UI (/), the REST API (/api/v1, spec at /api/v1/openapi.yaml), /healthz and /metrics",
+		Long: "Serve the web UI at /, the REST API under /api/v1 (its OpenAPI spec at /api/v1/openapi.yaml), /healthz and /metrics. " +
 			"Stateless: run as many as you like against one database. Logins are on (auth: builtin): create a user " +
 			"with `podflow users create NAME --role admin`; auth: none is refused unless --addr is a loopback address.",
 		Args: cobra.NoArgs,

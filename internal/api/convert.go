@@ -47,6 +47,9 @@ func taskInstanceOf(t store.TaskInstance) gen.TaskInstance {
 	if t.RenderedMapIndex != "" {
 		out.RenderedMapIndex = &t.RenderedMapIndex
 	}
+	if t.ExternalName != "" {
+		out.ExternalNamespace, out.ExternalName = &t.ExternalNS, &t.ExternalName
+	}
 	return out
 }
 

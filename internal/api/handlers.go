@@ -504,6 +504,15 @@ func (s *Server) CreateToken(ctx context.Context, req gen.CreateTokenRequestObje
 	return gen.CreateToken200JSONResponse{AccessToken: token, TokenType: "bearer", ExpiresAt: expires}, nil
 }
 
+func (s *Server) GetMe(ctx context.Context, req gen.GetMeRequestObject) (gen.GetMeResponseObject, error) {
+	p := callerOf(ctx).principal
+	name := p.Name
+	if name == "" {
+		name = p.Actor()
+	}
+	return gen.GetMe200JSONResponse{Name: name, Kind: gen.MeKind(p.Kind), Role: gen.MeRole(p.Role)}, nil
+}
+
 func (s *Server) GetVersion(ctx context.Context, req gen.GetVersionRequestObject) (gen.GetVersionResponseObject, error) {
 	return gen.GetVersion200JSONResponse{Version: s.version, GitVersion: s.commit}, nil
 }

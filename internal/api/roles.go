@@ -19,6 +19,8 @@ var operationRoles = map[string]auth.Role{
 	"getDag":               auth.RoleViewer,
 	"getDagSource":         auth.RoleViewer,
 	"getDagVersions":       auth.RoleViewer,
+	"getDagStructure":      auth.RoleViewer,
+	"getDagGrid":           auth.RoleViewer,
 	"getImportErrors":      auth.RoleViewer,
 	"getDagRuns":           auth.RoleViewer,
 	"getDagRun":            auth.RoleViewer,
@@ -32,6 +34,8 @@ var operationRoles = map[string]auth.Role{
 	"getPools":             auth.RoleViewer,
 	"getPool":              auth.RoleViewer,
 	"getEventLogs":         auth.RoleViewer,
+	"getMe":                auth.RoleViewer,
+	"getRenderedFields":    auth.RoleViewer,
 	"getDagRunAlerts":      auth.RoleViewer,
 
 	// Variables and connections: op reads them with secret values as ***,

@@ -72,6 +72,8 @@ type Server struct {
 	watch   *Watcher
 	spec    *openapi3.T
 	secrets *apiSecrets
+	// versions caches parsed DAG versions for the web UI's operations.
+	versions versionCache
 }
 
 // Handler is the API's http.Handler plus the run watcher it needs running.
@@ -217,6 +219,12 @@ func (s *Server) guard(route *routers.Route, role auth.Role, h http.HandlerFunc)
 		ctx := r.Context()
 		c := caller{principal: auth.Principal{Kind: auth.KindAnonymous}, remote: remoteHost(r.RemoteAddr), accept: r.Header.Get("Accept")}
 		if role != roleNone {
+			sr, err := withSession(r)
+			if err != nil {
+				writeProblem(w, newProblem(http.StatusForbidden, "%s", err))
+				return
+			}
+			r = sr
 			p, err := s.auth.Authenticate(ctx, r)
 			switch {
 			case errors.Is(err, auth.ErrRateLimited):

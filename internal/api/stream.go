@@ -128,6 +128,9 @@ func (s *Server) GetLog(ctx context.Context, req gen.GetLogRequestObject) (gen.G
 		return &logStream{s: s, ctx: ctx, ti: ti, try: req.TryNumber, after: after}, nil
 	}
 	live := tryLive(ti, req.TryNumber) // read before the lines: a try that had ended has flushed them
+	if deref(req.Params.Tail) || req.Params.Before != nil {
+		return s.logBefore(ctx, ti, req, limit)
+	}
 	lines, err := s.st.LogPage(ctx, ti.ID, req.TryNumber, after, limit)
 	if err != nil {
 		return nil, err
@@ -139,6 +142,40 @@ func (s *Server) GetLog(ctx context.Context, req gen.GetLogRequestObject) (gen.G
 	}
 	if live || len(lines) == limit {
 		token := strconv.FormatInt(after, 10)
+		out.ContinuationToken = &token
+	}
+	return out, nil
+}
+
+// logBefore reads backwards: the tail of a log, or the lines before a
+// previous_token. Its continuation_token is where a follow goes on from
+// (always set on a tail read, so a live follow picks up after the tail).
+func (s *Server) logBefore(ctx context.Context, ti store.TaskInstance, req gen.GetLogRequestObject, limit int) (gen.GetLogResponseObject, error) {
+	var before int64
+	if t := deref(req.Params.Before); t != "" {
+		var err error
+		if before, err = strconv.ParseInt(t, 10, 64); err != nil || before < 1 {
+			return nil, newProblem(http.StatusBadRequest, "query parameter \"before\": %q is not a previous_token this API gave", t)
+		}
+	}
+	lines, err := s.st.LogPageBefore(ctx, ti.ID, req.TryNumber, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := gen.GetLog200JSONResponse{Content: make([]gen.LogLine, 0, len(lines))}
+	for _, l := range lines {
+		out.Content = append(out.Content, gen.LogLine{Timestamp: l.At, Source: l.Source, Line: l.Line})
+	}
+	if len(lines) == limit {
+		prev := strconv.FormatInt(lines[0].ID, 10)
+		out.PreviousToken = &prev
+	}
+	if deref(req.Params.Tail) {
+		last := before
+		if len(lines) > 0 {
+			last = lines[len(lines)-1].ID
+		}
+		token := strconv.FormatInt(last, 10)
 		out.ContinuationToken = &token
 	}
 	return out, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/version"
+	"github.com/podflow/podflow/internal/web"
 )
 
 // Webserver prepares the API server on addr: authentication as cfg says
@@ -42,18 +43,22 @@ func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr st
 	if err != nil {
 		return nil, err
 	}
+	ui, err := web.New(web.Options{API: h.Handler, Watcher: h.Watcher, AuthOn: authn.Mode() != auth.ModeNone, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("webserver: %w", err)
 		}
-		logger.Info("serving the REST API", "url", "http://"+ln.Addr().String()+api.BasePath, "auth", cfg.Auth)
+		logger.Info("serving the web UI and the REST API", "url", "http://"+ln.Addr().String()+"/", "api", "http://"+ln.Addr().String()+api.BasePath, "auth", cfg.Auth)
 		if ready != nil {
 			ready(ln.Addr())
 		}
 		// No WriteTimeout: wait streams and log follows last as long as
 		// their run. Slow or idle clients are bounded by the others.
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		srv := &http.Server{Handler: ui, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

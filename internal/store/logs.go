@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,6 +53,25 @@ func (q Q) Logs(ctx context.Context, tiID int64, try int, afterID int64) ([]LogL
 func (q Q) LogPage(ctx context.Context, tiID int64, try int, afterID int64, limit int) ([]LogLine, error) {
 	rows, err := q.db.Query(ctx, `SELECT id, ti_id, try_number, at, source, line FROM task_logs
 		WHERE ti_id = $1 AND try_number = $2 AND id > $3 ORDER BY id LIMIT $4`, tiID, try, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read task log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogLine, error) {
+		var l LogLine
+		err := r.Scan(&l.ID, &l.TIID, &l.TryNumber, &l.At, &l.Source, &l.Line)
+		return l, err
+	})
+}
+
+// LogPageBefore reads the last limit of a try's log lines before the line
+// id beforeID (0: the log's end), in order: a big log opens at its tail.
+func (q Q) LogPageBefore(ctx context.Context, tiID int64, try int, beforeID int64, limit int) ([]LogLine, error) {
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
+	}
+	rows, err := q.db.Query(ctx, `SELECT id, ti_id, try_number, at, source, line FROM (
+		SELECT id, ti_id, try_number, at, source, line FROM task_logs
+		WHERE ti_id = $1 AND try_number = $2 AND id < $3 ORDER BY id DESC LIMIT $4) last ORDER BY id`, tiID, try, beforeID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read task log: %w", err)
 	}

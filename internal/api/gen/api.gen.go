@@ -156,6 +156,51 @@ func (e HealthStatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for MeKind.
+const (
+	Anonymous MeKind = "anonymous"
+	ApiKey    MeKind = "api_key"
+	Oidc      MeKind = "oidc"
+	User      MeKind = "user"
+)
+
+// Valid indicates whether the value is a known member of the MeKind enum.
+func (e MeKind) Valid() bool {
+	switch e {
+	case Anonymous:
+		return true
+	case ApiKey:
+		return true
+	case Oidc:
+		return true
+	case User:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MeRole.
+const (
+	Admin  MeRole = "admin"
+	Op     MeRole = "op"
+	Viewer MeRole = "viewer"
+)
+
+// Valid indicates whether the value is a known member of the MeRole enum.
+func (e MeRole) Valid() bool {
+	switch e {
+	case Admin:
+		return true
+	case Op:
+		return true
+	case Viewer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PatchTaskInstanceBodyNewState.
 const (
 	PatchTaskInstanceBodyNewStateFailed  PatchTaskInstanceBodyNewState = "failed"
@@ -356,6 +401,12 @@ type DAGCollection struct {
 	TotalEntries int   `json:"total_entries"`
 }
 
+// DAGGrid defines model for DAGGrid.
+type DAGGrid struct {
+	DagRuns      []GridRun `json:"dag_runs"`
+	TotalEntries int       `json:"total_entries"`
+}
+
 // DAGPatchBody defines model for DAGPatchBody.
 type DAGPatchBody struct {
 	IsPaused bool `json:"is_paused"`
@@ -417,6 +468,23 @@ type DAGSource struct {
 	VersionHash string `json:"version_hash"`
 }
 
+// DAGStructure defines model for DAGStructure.
+type DAGStructure struct {
+	DagId       string `json:"dag_id"`
+	Description string `json:"description"`
+
+	// NextRunDue when that run becomes due
+	NextRunDue *time.Time `json:"next_run_due,omitempty"`
+
+	// NextRunLogicalDate the logical date of the next run the schedule creates (null for manual DAGs)
+	NextRunLogicalDate *time.Time `json:"next_run_logical_date,omitempty"`
+
+	// Params the DAG's params with their defaults
+	Params      map[string]interface{} `json:"params"`
+	Tasks       []TaskNode             `json:"tasks"`
+	VersionHash string                 `json:"version_hash"`
+}
+
 // DAGVersion defines model for DAGVersion.
 type DAGVersion struct {
 	CreatedAt   time.Time `json:"created_at"`
@@ -454,6 +522,21 @@ type EventLogCollection struct {
 	TotalEntries int        `json:"total_entries"`
 }
 
+// GridCell one task of a run; a mapped task is one cell counting its instances by state
+type GridCell struct {
+	// Mapped how many mapped instances (0 for a task that is not mapped)
+	Mapped      int               `json:"mapped"`
+	State       TaskInstanceState `json:"state"`
+	StateCounts *map[string]int   `json:"state_counts,omitempty"`
+	TaskId      string            `json:"task_id"`
+}
+
+// GridRun defines model for GridRun.
+type GridRun struct {
+	Cells  []GridCell `json:"cells"`
+	DagRun DAGRun     `json:"dag_run"`
+}
+
 // HealthInfo defines model for HealthInfo.
 type HealthInfo struct {
 	Metadatabase HealthStatus `json:"metadatabase"`
@@ -489,6 +572,19 @@ type LogLine struct {
 	Source    string    `json:"source"`
 	Timestamp time.Time `json:"timestamp"`
 }
+
+// Me defines model for Me.
+type Me struct {
+	Kind MeKind `json:"kind"`
+	Name string `json:"name"`
+	Role MeRole `json:"role"`
+}
+
+// MeKind defines model for Me.Kind.
+type MeKind string
+
+// MeRole defines model for Me.Role.
+type MeRole string
 
 // PatchTaskInstanceBody defines model for PatchTaskInstanceBody.
 type PatchTaskInstanceBody struct {
@@ -538,20 +634,35 @@ type Problem struct {
 	Type     string  `json:"type"`
 }
 
+// RenderedFields defines model for RenderedFields.
+type RenderedFields struct {
+	// Errors options that do not render, with why
+	Errors map[string]string `json:"errors"`
+
+	// Fields each templated option set on the task, rendered
+	Fields map[string]interface{} `json:"fields"`
+}
+
 // TaskInstance defines model for TaskInstance.
 type TaskInstance struct {
 	DagId    string `json:"dag_id"`
 	DagRunId string `json:"dag_run_id"`
 
 	// Duration seconds
-	Duration       *float32   `json:"duration,omitempty"`
-	EndDate        *time.Time `json:"end_date,omitempty"`
-	Error          *string    `json:"error,omitempty"`
-	MapIndex       int        `json:"map_index"`
-	MaxTries       int        `json:"max_tries"`
-	Pool           string     `json:"pool"`
-	PriorityWeight int        `json:"priority_weight"`
-	QueuedWhen     *time.Time `json:"queued_when,omitempty"`
+	Duration *float32   `json:"duration,omitempty"`
+	EndDate  *time.Time `json:"end_date,omitempty"`
+	Error    *string    `json:"error,omitempty"`
+
+	// ExternalName for a pod task: the pod's name
+	ExternalName *string `json:"external_name,omitempty"`
+
+	// ExternalNamespace for a pod task: the pod's namespace
+	ExternalNamespace *string    `json:"external_namespace,omitempty"`
+	MapIndex          int        `json:"map_index"`
+	MaxTries          int        `json:"max_tries"`
+	Pool              string     `json:"pool"`
+	PriorityWeight    int        `json:"priority_weight"`
+	QueuedWhen        *time.Time `json:"queued_when,omitempty"`
 
 	// RenderedMapIndex a mapped instance's map_index_template rendering
 	RenderedMapIndex *string           `json:"rendered_map_index,omitempty"`
@@ -606,6 +717,16 @@ type TaskInstanceTryCollection struct {
 type TaskLog struct {
 	Content           []LogLine `json:"content"`
 	ContinuationToken *string   `json:"continuation_token"`
+
+	// PreviousToken pass as `before` to read the lines before these (null at the log's start)
+	PreviousToken *string `json:"previous_token,omitempty"`
+}
+
+// TaskNode defines model for TaskNode.
+type TaskNode struct {
+	Operator string   `json:"operator"`
+	TaskId   string   `json:"task_id"`
+	Upstream []string `json:"upstream"`
 }
 
 // TokenRequest defines model for TokenRequest.
@@ -785,8 +906,14 @@ type PatchTaskInstanceParams struct {
 
 // GetLogParams defines parameters for GetLog.
 type GetLogParams struct {
-	Token    *string   `form:"token,omitempty" json:"token,omitempty"`
-	Limit    *int      `form:"limit,omitempty" json:"limit,omitempty"`
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+	Limit *int    `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Tail the last `limit` lines (a big log opens at its end); previous_token then reads earlier ones
+	Tail *bool `form:"tail,omitempty" json:"tail,omitempty"`
+
+	// Before the `limit` lines before this previous_token (in order)
+	Before   *string   `form:"before,omitempty" json:"before,omitempty"`
 	MapIndex *MapIndex `form:"map_index,omitempty" json:"map_index,omitempty"`
 }
 
@@ -812,6 +939,12 @@ type WaitDagRunParams struct {
 	// Interval Seconds between lines while nothing changes.
 	Interval *float32  `form:"interval,omitempty" json:"interval,omitempty"`
 	Result   *[]string `form:"result,omitempty" json:"result,omitempty"`
+}
+
+// GetDagGridParams defines parameters for GetDagGrid.
+type GetDagGridParams struct {
+	Limit  *Limit  `form:"limit,omitempty" json:"limit,omitempty"`
+	Offset *Offset `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
 // GetDagVersionsParams defines parameters for GetDagVersions.
@@ -886,6 +1019,9 @@ type PostVariableJSONRequestBody = VariableBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
+	// (GET /auth/me)
+	GetMe(w http.ResponseWriter, r *http.Request)
 	// CreateToken Exchange a user name and password for a short-lived token
 	// (POST /auth/token)
 	CreateToken(w http.ResponseWriter, r *http.Request)
@@ -946,6 +1082,9 @@ type ServerInterface interface {
 	// GetLog A try's log
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number})
 	GetLog(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, tryNumber int, params GetLogParams)
+	// GetRenderedFields The task's templated options rendered in the run (as airflow tasks render), without connections
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered)
+	GetRenderedFields(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID)
 	// GetTaskInstanceTries Every try of a task instance
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries)
 	GetTaskInstanceTries(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, params GetTaskInstanceTriesParams)
@@ -958,9 +1097,15 @@ type ServerInterface interface {
 	// WaitDagRun Stream the run's state until it ends (NDJSON, as Airflow 3.1)
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/wait)
 	WaitDagRun(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, params WaitDagRunParams)
+	// GetDagGrid A page of runs, newest first, with the state of each of their tasks in one answer (the web UI's grid)
+	// (GET /dags/{dag_id}/grid)
+	GetDagGrid(w http.ResponseWriter, r *http.Request, dagId DagID, params GetDagGridParams)
 	// GetDagSource The current version's DAG file
 	// (GET /dags/{dag_id}/source)
 	GetDagSource(w http.ResponseWriter, r *http.Request, dagId DagID)
+	// GetDagStructure The current version's tasks, their upstreams and the DAG's params (for the web UI's graph and trigger form)
+	// (GET /dags/{dag_id}/structure)
+	GetDagStructure(w http.ResponseWriter, r *http.Request, dagId DagID)
 	// GetDagVersions Every stored version of a DAG, newest first
 	// (GET /dags/{dag_id}/versions)
 	GetDagVersions(w http.ResponseWriter, r *http.Request, dagId DagID, params GetDagVersionsParams)
@@ -1016,6 +1161,20 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// GetMe operation middleware
+func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMe(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // CreateToken operation middleware
 func (siw *ServerInterfaceWrapper) CreateToken(w http.ResponseWriter, r *http.Request) {
@@ -1934,6 +2093,32 @@ func (siw *ServerInterfaceWrapper) GetLog(w http.ResponseWriter, r *http.Request
 		return
 	}
 
+	// ------------- Optional query parameter "tail" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "tail", r.URL.Query(), &params.Tail, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "tail"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tail", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "before", r.URL.Query(), &params.Before, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "before", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "map_index" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "map_index", r.URL.Query(), &params.MapIndex, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
@@ -1949,6 +2134,50 @@ func (siw *ServerInterfaceWrapper) GetLog(w http.ResponseWriter, r *http.Request
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetLog(w, r, dagId, dagRunId, taskId, tryNumber, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetRenderedFields operation middleware
+func (siw *ServerInterfaceWrapper) GetRenderedFields(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "dag_run_id" -------------
+	var dagRunId DagRunID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_run_id", r.PathValue("dag_run_id"), &dagRunId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_run_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "task_id" -------------
+	var taskId TaskID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "task_id", r.PathValue("task_id"), &taskId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "task_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetRenderedFields(w, r, dagId, dagRunId, taskId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2237,6 +2466,61 @@ func (siw *ServerInterfaceWrapper) WaitDagRun(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// GetDagGrid operation middleware
+func (siw *ServerInterfaceWrapper) GetDagGrid(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetDagGridParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", r.URL.Query(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "offset"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "offset", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDagGrid(w, r, dagId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDagSource operation middleware
 func (siw *ServerInterfaceWrapper) GetDagSource(w http.ResponseWriter, r *http.Request) {
 
@@ -2254,6 +2538,32 @@ func (siw *ServerInterfaceWrapper) GetDagSource(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetDagSource(w, r, dagId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetDagStructure operation middleware
+func (siw *ServerInterfaceWrapper) GetDagStructure(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDagStructure(w, r, dagId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2892,6 +3202,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}", wrapper.PatchDag)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/source", wrapper.GetDagSource)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/versions", wrapper.GetDagVersions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/structure", wrapper.GetDagStructure)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/grid", wrapper.GetDagGrid)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/importErrors", wrapper.GetImportErrors)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns", wrapper.GetDagRuns)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/dagRuns", wrapper.TriggerDagRun)
@@ -2904,6 +3216,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", wrapper.GetTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.GetTaskInstance)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.PatchTaskInstance)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered", wrapper.GetRenderedFields)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/clearTaskInstances", wrapper.ClearTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", wrapper.GetTaskInstanceTries)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", wrapper.GetLog)
@@ -2924,6 +3237,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/connections/{connection_id}", wrapper.GetConnection)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/eventLogs", wrapper.GetEventLogs)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/token", wrapper.CreateToken)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/auth/me", wrapper.GetMe)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/version", wrapper.GetVersion)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/health", wrapper.GetHealth)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPI)
@@ -2944,6 +3258,43 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 type TooManyRequestsApplicationProblemPlusJSONResponse Problem
 
 type UnauthenticatedApplicationProblemPlusJSONResponse Problem
+
+type GetMeRequestObject struct {
+}
+
+type GetMeResponseObject interface {
+	VisitGetMeResponse(w http.ResponseWriter) error
+}
+
+type GetMe200JSONResponse Me
+
+func (response GetMe200JSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe401ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type CreateTokenRequestObject struct {
 	Body *CreateTokenJSONRequestBody
@@ -4832,6 +5183,94 @@ func (response GetLog404ApplicationProblemPlusJSONResponse) VisitGetLogResponse(
 	return err
 }
 
+type GetRenderedFieldsRequestObject struct {
+	DagId    DagID    `json:"dag_id"`
+	DagRunId DagRunID `json:"dag_run_id"`
+	TaskId   TaskID   `json:"task_id"`
+}
+
+type GetRenderedFieldsResponseObject interface {
+	VisitGetRenderedFieldsResponse(w http.ResponseWriter) error
+}
+
+type GetRenderedFields200JSONResponse RenderedFields
+
+func (response GetRenderedFields200JSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields400ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields401ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields403ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRenderedFields404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetRenderedFields404ApplicationProblemPlusJSONResponse) VisitGetRenderedFieldsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetTaskInstanceTriesRequestObject struct {
 	DagId    DagID    `json:"dag_id"`
 	DagRunId DagRunID `json:"dag_run_id"`
@@ -5217,6 +5656,93 @@ func (response WaitDagRun404ApplicationProblemPlusJSONResponse) VisitWaitDagRunR
 	return err
 }
 
+type GetDagGridRequestObject struct {
+	DagId  DagID `json:"dag_id"`
+	Params GetDagGridParams
+}
+
+type GetDagGridResponseObject interface {
+	VisitGetDagGridResponse(w http.ResponseWriter) error
+}
+
+type GetDagGrid200JSONResponse DAGGrid
+
+func (response GetDagGrid200JSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid400ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid401ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid403ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagGrid404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagGrid404ApplicationProblemPlusJSONResponse) VisitGetDagGridResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDagSourceRequestObject struct {
 	DagId DagID `json:"dag_id"`
 }
@@ -5292,6 +5818,92 @@ type GetDagSource404ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetDagSource404ApplicationProblemPlusJSONResponse) VisitGetDagSourceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructureRequestObject struct {
+	DagId DagID `json:"dag_id"`
+}
+
+type GetDagStructureResponseObject interface {
+	VisitGetDagStructureResponse(w http.ResponseWriter) error
+}
+
+type GetDagStructure200JSONResponse DAGStructure
+
+func (response GetDagStructure200JSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure400ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure401ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure403ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDagStructure404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetDagStructure404ApplicationProblemPlusJSONResponse) VisitGetDagStructureResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -6364,6 +6976,9 @@ func (response GetVersion200JSONResponse) VisitGetVersionResponse(w http.Respons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
+	// (GET /auth/me)
+	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
 	// CreateToken Exchange a user name and password for a short-lived token
 	// (POST /auth/token)
 	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
@@ -6424,6 +7039,9 @@ type StrictServerInterface interface {
 	// GetLog A try's log
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number})
 	GetLog(ctx context.Context, request GetLogRequestObject) (GetLogResponseObject, error)
+	// GetRenderedFields The task's templated options rendered in the run (as airflow tasks render), without connections
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered)
+	GetRenderedFields(ctx context.Context, request GetRenderedFieldsRequestObject) (GetRenderedFieldsResponseObject, error)
 	// GetTaskInstanceTries Every try of a task instance
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries)
 	GetTaskInstanceTries(ctx context.Context, request GetTaskInstanceTriesRequestObject) (GetTaskInstanceTriesResponseObject, error)
@@ -6436,9 +7054,15 @@ type StrictServerInterface interface {
 	// WaitDagRun Stream the run's state until it ends (NDJSON, as Airflow 3.1)
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/wait)
 	WaitDagRun(ctx context.Context, request WaitDagRunRequestObject) (WaitDagRunResponseObject, error)
+	// GetDagGrid A page of runs, newest first, with the state of each of their tasks in one answer (the web UI's grid)
+	// (GET /dags/{dag_id}/grid)
+	GetDagGrid(ctx context.Context, request GetDagGridRequestObject) (GetDagGridResponseObject, error)
 	// GetDagSource The current version's DAG file
 	// (GET /dags/{dag_id}/source)
 	GetDagSource(ctx context.Context, request GetDagSourceRequestObject) (GetDagSourceResponseObject, error)
+	// GetDagStructure The current version's tasks, their upstreams and the DAG's params (for the web UI's graph and trigger form)
+	// (GET /dags/{dag_id}/structure)
+	GetDagStructure(ctx context.Context, request GetDagStructureRequestObject) (GetDagStructureResponseObject, error)
 	// GetDagVersions Every stored version of a DAG, newest first
 	// (GET /dags/{dag_id}/versions)
 	GetDagVersions(ctx context.Context, request GetDagVersionsRequestObject) (GetDagVersionsResponseObject, error)
@@ -6523,6 +7147,30 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// GetMe operation middleware
+func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
+	var request GetMeRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMe(ctx, request.(GetMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMeResponseObject); ok {
+		if err := validResponse.VisitGetMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // CreateToken operation middleware
@@ -7115,6 +7763,34 @@ func (sh *strictHandler) GetLog(w http.ResponseWriter, r *http.Request, dagId Da
 	}
 }
 
+// GetRenderedFields operation middleware
+func (sh *strictHandler) GetRenderedFields(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID) {
+	var request GetRenderedFieldsRequestObject
+
+	request.DagId = dagId
+	request.DagRunId = dagRunId
+	request.TaskId = taskId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRenderedFields(ctx, request.(GetRenderedFieldsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRenderedFields")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetRenderedFieldsResponseObject); ok {
+		if err := validResponse.VisitGetRenderedFieldsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetTaskInstanceTries operation middleware
 func (sh *strictHandler) GetTaskInstanceTries(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, params GetTaskInstanceTriesParams) {
 	var request GetTaskInstanceTriesRequestObject
@@ -7231,6 +7907,33 @@ func (sh *strictHandler) WaitDagRun(w http.ResponseWriter, r *http.Request, dagI
 	}
 }
 
+// GetDagGrid operation middleware
+func (sh *strictHandler) GetDagGrid(w http.ResponseWriter, r *http.Request, dagId DagID, params GetDagGridParams) {
+	var request GetDagGridRequestObject
+
+	request.DagId = dagId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDagGrid(ctx, request.(GetDagGridRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDagGrid")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDagGridResponseObject); ok {
+		if err := validResponse.VisitGetDagGridResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDagSource operation middleware
 func (sh *strictHandler) GetDagSource(w http.ResponseWriter, r *http.Request, dagId DagID) {
 	var request GetDagSourceRequestObject
@@ -7250,6 +7953,32 @@ func (sh *strictHandler) GetDagSource(w http.ResponseWriter, r *http.Request, da
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetDagSourceResponseObject); ok {
 		if err := validResponse.VisitGetDagSourceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetDagStructure operation middleware
+func (sh *strictHandler) GetDagStructure(w http.ResponseWriter, r *http.Request, dagId DagID) {
+	var request GetDagStructureRequestObject
+
+	request.DagId = dagId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDagStructure(ctx, request.(GetDagStructureRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDagStructure")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDagStructureResponseObject); ok {
+		if err := validResponse.VisitGetDagStructureResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7664,115 +8393,129 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3rdtu4ma+Cw22P7Za+TSbtVvmx60nSNN1kko3d6ZyNsjRMfpJQUwAHAC1rvO7p0/TB+iR7cOEdvEiW",
-	"PLGTX4lFEpcP3x3f5cYL2TxhFKgU3ujGSzDHc5DA9V8v8PT1C/UfQr2Rl2A583yP4jl4Iy/C04BEnu9x",
-	"+CklHCJvJHkKvifCGcyxGUxK4OrT//14sv8/eP/no/0/HAT7n26O/W+eHt3+yvM9uUzUaEJyQqfe7a1v",
-	"Jn3HT+JYjRGBCDlJJGFqnBP04uQVIpGPGEdj7+9jD00YR3AFfKkeHXj+3de6+/f/cy53r3W9H1LaCSee",
-	"0r755/j6DdCpnHmjb54e+d6c0OzvY9esb8icyHzKn1Lgy2LOWD8sDx/BBKex9EbHR2pwfE3m6Vz/Zeay",
-	"f+YzESphClxP9RYnr2kE122zzXESEP2Cc8b949qE1Tn33ZO+m0wEtG6QmafO+cqDH7nH5hHw75Yu9JoQ",
-	"iCPEJkjOAMVESIgQu/gbhFL4aOztjz10ARPGARGpUU8NADQidJrjXn2tarbgYum1oNv+f3zE+z8HCsta",
-	"aeIMi8tWDJNYXG6DFG/VgCJhVIDmBt/h6AP8lILQxxIyKoHq/+IkiUmIFRAPE84uYpj/9m9CQfSmtIRf",
-	"cZh4I+/fDguOc2ieisP35iszafVMzmaAuJkWRQwEokyiCZH6hE7ev/Zufe85o5OYhPe6rtcSwTURUiAc",
-	"c8DRUi3kj4xfkCgCet8QCnEcA98RiLMYCjjhOGYLJGdEqNV9z+QfWUqj+1zc9wyJNJwp5uwjnlIfKXRF",
-	"hAqJaQiKjxv6Ugs8Y+wN5lO4b+hdsGiJiEDsCril/DmRaPcYvSXf7dmVvcV0afFf3OsCGUNzTJdogkkM",
-	"EYrZlFB9nn+hOJUzoFLNDfd9rFc4JhEKOURqBTgWmlPZb9XQJzFw2WSy7yigOQiBp4AkQ4yCQlUyIcB9",
-	"tOBESqBoQeRMn4SQWAIKZ5iq12dYohCnAiJEpGK4CWcJcEkMh8JqRsUKG5PiWDA93o/771k0idli/wXE",
-	"ROsNM8ARcMX0F3AxY+wSReaRGrXBFn1PsdJ5YpCgLl18L+SgDiPAeusTxufqf16EJexLMgfXiFY/Kcar",
-	"PrLqg/Ox3URQXhSRMBd9h6tP58R8pUayQ2POsWZlcGXxCKiSpB89hX4pBy1mpBZwIg1DEApGcA1hKtUz",
-	"cUmSBJQwigBHMaHgfXLsOMZCBsA542oKmsYxvoghk1uN1zMEccIgwcuYYQ0fHEVEnTiO35cQwwxaRQiN",
-	"Vz7SS/A1TYU4DiL947/+8U+ERYaLxYEVjEoAlV0n3LshPX0TTQ2Jj9CUXAFFaYLwRAJHGq/Fgfo1SJNA",
-	"/6igbk8mMQqIZ9bl+XYYJ+AzZaExtcKDpVZpFJnwlO4IxBZUS5YLHF4KhGmEskN1Eobky4Cm84vKOZUV",
-	"r0I/+VjQaoZqpVP2C429oj4Xmk5pqgyYJcKsUGGBIC5y+eQ43QppKOWpymRWIGxcDNLkFFHKNXcO5i2s",
-	"ZDh9ZHraoJcVuFIRhCxyYOCfzs7eI/OGks2nb8/eIw5JvET6/VbUbj1mCwEFC6+651bQP2dxDKFZ0I2L",
-	"xa/I5VzsTTKJ4wCo5HbgIeiqsb7yoWsPz2PAXGvsVskR37Fo2c6eJjgWUBdlVb6/knXoexFfqo8rZlHl",
-	"tC4YiwFT9S6hYZxGEERsQYXkgOeVz+zimt8VVl8Dh7Twhmscynip5btV+ZClX+GjUMEIMRovtXZa0gcn",
-	"RsrPsRIj+guv26DzPTVMYHneoLVn66ig0RomkjZsX5sBjo1dW8ezVEAQYwlCBlfAhcXp+hKr8OPA05IK",
-	"9OLk1Y5AYco5UImmjEXIDqXBBjg3WDWsDfdGCyyQ5YJmqN3syZxdgVCqF5F7XhM8NcQvIaIT2RmlbbQa",
-	"MkoD84VDbIf5l+3KTQkqjudwLTl26Hroz6fvvrdmhRLkEq6lj4gUSAAVRJIrMIa+QGPvN7/5zdhzHe2M",
-	"CemcVivgLZqIEAvGHdLVzoMWM6BIgHyGKChjg4NMOVXqLDU04VpJwniLCCn0+KbPoHyIVVj7pZPpPtM1",
-	"GFfl0Ot8qx8J1qLCGqKUZj0uE+V6mOP51QG//fenv/9dB770z54jUP+rZYyqvX3UgSm5v+13T58+edrt",
-	"4WvxQjoXtCG06hLwxZjDpXyJCW1A1JdXMETevzh51dxGh0k3ITHELHQ+m2ERkLk6RmMdlddbFtr1V3qV",
-	"PiKCRBvO7gElnlbB3VTu61Alc5BqykCk8znmDneqtt/DGURpDM9QYWDMMU1xrKW/i5qtcAtmWMwG7M0h",
-	"rzQyZmAu790FYNdWLEBaTrsLfaM6ILvwVmHOBhBWzzkQU99jGc7WYOud+FNbT/FuyyI+pG7Cn/TZ8I3B",
-	"7uA5wRIHCqL8SkMtWsVdU/5USMxXMAmBRtrNsL7voOysGD7vTymkK7qlFPQySZ75GjJ6jrRYVHTs+d4F",
-	"Di8nJI6dHgcNnztuOXeXdFKTvog71a862Eg/28j9DDkPqYDaffAuTCpDu3BP5OD0Da7XlthOK9qgXMeG",
-	"XMEMXNmGepCGTRuAuxm6AuJKTF3xt83wdTP1QN7+IaXrsvecwHI6z327rc7E2mrNEO1L+ysm8g2h0AQx",
-	"B5HGxqmzEvNfnSussuRTlvIQnHIqu2JZxZHfpfWtzqo0d6p8VlZ4siW27OyHgl5rW9vs3UXXlkUO3e1D",
-	"o+wLtvN2Q6aPH9ipVuIJGdA3xBfyJQziDSUaKNG4EVJGMlF7gdBP9r738gqofMOmK1k9+X2S+0kQs+zT",
-	"HO8Ilb/71nNZrLn9vhK/YAvacoXUoSd2IGrpLqXxbDEzQQBDiKh2vBV42JGyxefryQDqOu7sfLrQOJ9k",
-	"OBLnx74BFC5NPwSB/wQ4lrPXdMKaO1G2m1LBLrDoFQZmnFN9vZF5PpQ2y1f7sLaZygrKg7ZvxY7U2IzV",
-	"qPIhghlgLi/grneNZq6M8Gd6DcrMTWn2/0HyPXUfz2ttUL/MrqvaeELvShXPNkFNN85thJeB5LiNGskc",
-	"hMTzZE2yyyevTlUeuGfvXfTW8NgMIrkyYDdAdQ3HRy/hvWFTt84W219X4pd3PKHi+xIbrIUYFEvXqnD5",
-	"Gm5DFlSrRURhEfTr0UWIRC/FFQM698dY7KC2qiu8P7KijdxYGKYJgSgQMWuLdWEJ0K7n1grueMNqHl2v",
-	"tD6qQ8vSrn69sf76VLXFVfbSBu11EGjVm4nsPNa6B8lB1RFve+SvBMg2WHTxuoSxeDiP03i8AeZmZh3C",
-	"1NSM6xrKKx/o+mfSXLeNx2s42j/88Tn6w7dPf49snB+KQGKioVFfvfrdSe/ZDXyb7LUqRJM+JZExdFwZ",
-	"9Blw1iVmhsmn8rO1ug6wzNVXMkL6fMI2OqUJYQEho5FoV7dsMNJGHLzD434qQRjNo5nj66CVfHxNMe57",
-	"bE4YJ3IZLIBMZ7KTuXcaOgMCl2gEHKKgI5wEZ8EgGYruCJS/HkiYJ0prRmYoY8YO0YnvxyldRtXcNd1l",
-	"OK4URFcExLkD5iqpGdYNXQmdKzDEokPz8PsIsEsSmPVlYVCDRUKFvjcgGmrLGCIjykv4ABPgsGFe00O6",
-	"7SiyNgoM3uaWT7QA5y9/tA2fGGW0bMMXdzkVN1mktsCNNt9U8NMkmDAeZGHSaWLi6oIBFkB1dWfmVn1T",
-	"KHd3ydSDtF8gV3UEIvfh3BlfbpnCFN78crTl9AyXbk0GbSdzPDi2oYYiNDVxxJJdAl09SiRbjnM058bU",
-	"k1L62womQ0cMV28kbyqAZybhqimi5f3m45RCyjq2WUST16KvNa8rgO4IrEsIB7HSDZIerRFocAGYV1yo",
-	"LTurLKkyWGU1zs1yMp0CtzenTMj1wh3Xi1op+HQtB5XwScwWO8Ik70Fk3wysR+AZsp4oG0YVBOP06OhJ",
-	"WA5V0L+Azo9yuRGCg7+PftvtSVgnxsRlsv6AOTFU2eOocgWsCQg5ODLI5phfQoTMY50KjtElLE3geMzY",
-	"ZTnQdzfDdx9p3PARTkhwCUud5+OKE/C9S1i6byZxnII7zk0/eoYqcb7mdwMARIRdcK+bU82ezVWGw6cO",
-	"+N6HJ6NyIq1AW8txlQN2QKRtB7S6INQpcvsEo5rADDNcIOeo3xBhtR0UQw+RsPYe2X0XNiWVaJy2q/V+",
-	"qyJ70a8M6VrPj8/Z/I6wvQ7ZvPzGIPCqeV9S6dJ0anupDD8ExMXQG1S+23jK2nbgGvcp/RxshDBd6ij4",
-	"FkIr38FU9OBOnbkJZZ1EGaacyOWpOlEDXiv0swxlzWHMT/kAMykTk5FMLAlUt5KY9N4dgT68PD1DJ+9f",
-	"H6DTGU5AoAnT6fCFhE3Si5iE+YuKa3NAeExDRkNIpGLaOogZzwHtmo35qNhXPXFUKQO+SVn2x7QwDfzC",
-	"X/VMV5UQKMFTQosYNp1w7iNT10JnWmZlI8ZU/YWpWADP3q6g8J6PBMs2hZSiZ1I15QwIRwY0Ak0A4jHF",
-	"Es3YHA7GdExPitxxwugInasfGCc/27+/04BHRrvQolNJWgWmS1gaDeP8GcJGqqKQzUGM6YSzOXr/7vQM",
-	"HeJUzg71wwP0EoczpOhIj40EXhrA6moFRCIKEAlE6JieX+/bE9xXD8/RrrLIfXRFYKEAyRIt76M5oXtq",
-	"djOCyWFTYzIB6AJitjgYU31vKhDmgJoechamc8VQ0G5bovzewZjmjukcsXJs8Urs1DvOrsNwQryR9+Tg",
-	"6OCJUb9mGrFL0DA3JMaKyEHyOvJG3nMdqHRmNVlb9CKT7C2Z/atl9FesmNsqhStdtV7y45ujo03PbU0L",
-	"R02BE2Ro3WCUAui3ZnrXqPkyD0tlSfQnx/2f1AsnqO+On/R/l9enUB9884dBH1TKRpTZnjf6+Mn38uQJ",
-	"7+W1rXKANREjZa5pQs4UWJ07gZGYMS73Y3IFEcqtHp118NFTJKyYbZWIvJFxa6nZD2v5NVNwIOIrkM8r",
-	"STDlslAf3ZsuXjk0tYlu/d4XbZGf209bRDtn1pED+8obvmfUOxqAekVlGY1DOda8IcKUwskCkHYEKh3x",
-	"sxx7jFAo7CIdQpelQSoWWUqFtNhUSqty4RRLzCWSi5Upa7r0+Xa4WS1P8Z75WTnprKUoT/6GUgDEZXbc",
-	"ny1mrcwGK6hoxJcSzxySGIeKkxUgKAxxjYgG/YRkSqkBGvJlIiHaG459WgVosLTDm0pO4q3RD2MwXowq",
-	"jr7Qv9ewtIIs3zbVS/PRAzhIs/juL/KCUNWDNHusnN7K5+IPkCzeZ0Kdj/owXyl7orTZZ1paVGhxC0Kh",
-	"qi84itbVU4c3W7ruk2ILWSpmGyK+MGmTW9ZtBrxpyxGqV+ulsmJd1lIYs0+Z5iYhSgBS53FgfNyxruRi",
-	"4OaqQCjNRguQdte8QAfB6ND4h4+PWhx29TsZIZf6+CeMz/VGXOvIk3AbZQtKOVoNhqu3r+06Y4ArXJaY",
-	"UGEqh+yGWMA+oTkSP0O/1lgdaAQ+/e836M3r/3qJFiSOQswjZS9jZWtmJnNb3UYzW+Z29wag5K+7K5u6",
-	"geJKSO6AzzZV5Wpqs4NtqrN4cMqxXnTBv16cvHIyLuNgMAqF4hyHNwYBbntYiLfdA2mTXjZ1/JGLLbXL",
-	"4Ue3Ki835Y0VSSVYhjOHFaN+zs548/ZLJR3/nq2XbtSydeeUpmCcEo8N1+5m6bxXgkwZOinVMm0wpirt",
-	"qMFgDsNGwbB6Ke6VcNka5DXnWlnk+cgmNmR3yTprWqHcgYmELzslm4vbkjXvLpt2317KnoC4FpqpFLUV",
-	"ppQTRGhXl1PEEi1YGkfoAnyjyVnw7z1Csjoa4BbN6zXf1eOgq8jVYM8mCOtyAKbi61L/H08xKRuxlQjT",
-	"4ZQa6UTaPqviQ7qG07RU9n6AzbBlM2SAUZGFEzusihWKdKxlR5Qv3YJpbRXDIlUGDBxvcOAiMHKj6y0N",
-	"u9Zqt2xMVCtrODinJpTHrMVmBojiQeJZZsCaxhXmHtjWLtFsK29jUdUkPqS0T+11+uCz8DZNcd76yvFW",
-	"LiKdoXf3rwPrSi0tTQdS6iMb+/1VTN9FTNvDRjir/KYk8q7xBiktmjK5NwzlO6Wy+cFEZgxw/Od08dXp",
-	"X3H65yWaiGJPFd1Kx7uYi8Qfn7O5GH5ofo++5P2SZP5lOFL0TlcVLOuIDH/Ii6ZlUsX3Uj2bt5hfEjpF",
-	"Nr8GzfElCCsiUzohlIiZLRBdVI+2Lx8g+/WY2qYZ6p9c2FI1rqlmb9J4EKMgdB0xHTFla28gIVmiP5rr",
-	"yClFDxSuJQpnEF7umauTS5JkYUdCkjhGC0wkoVMTO+R2J2X4vhWPUqUI2OcmUL/6lToFpcLazHi1aM84",
-	"ytPGNiogD4tK+t2s+SSrfL81tKkX/XfFhulF+IjCAoREE8IzRHikbFsRjDkhgxA7oqUTB1pwJjO/kmGP",
-	"WZcLVDRf+My4/kAUNRXR1/WFriqH3DGZagn3wLOLGp9fHZ5fLaluh6eh8loftZLXk0jjUqg7PTcjN2T9",
-	"oqJNfNQvDbYfaLE9t6U74bjTefnpnoi2h1YrdPqoReaJlZNV1rSK0/8zFIEVaju8sWk2t0PpzrsnJBwk",
-	"Jr4AO7u6388T9frfte1mB7yZ9wbusORPcpu7KrJsGi+TM+ALIkyKrGS61M/F0vTryWxxhwF+gM5K/SW0",
-	"UUlRBCGJQKCF0kG0EFQftBrjDVLZvHrnLkP4Cyp5g0i1Yaij3bzv8eNX6e5uwjvdUn7WwpVxVPTJ3MyV",
-	"9CCpcRgz9WmRmFiWI414kT+fvvt+hDBK8FTrl7rvo7Y9dTxxrWoGkkxHFSMs0Ln+5XxMs3aSmmr1OLs0",
-	"jWPEFFTUA8mXaIYFAhqBTQzQyq2xbLEYUw442jtAf1Uod34ShpDIke7LdKhrCO+b2jrno/KHuwZ77TL2",
-	"xhQrK/oU+BXw/VOgEulaxug8ZtNzHylr2Tf8A1N0DjQ6R3rwIo1f8uWY5gt18ZNXoGsju2Of6wG5Nm2r",
-	"rfHS8Avrzkbv9U7vfa3et62x6trRSm+un151GEcf8ipuvmFTg4yPXJ2VfLkjUKyx6sErEq7G9eXaSe0J",
-	"ALXCmT1IvJLOckd2mlcsGKKKn9n6A/ci5Ks1plwSX63GRyyOvgx/6kvjM+FL4yn5gvX0O+L8dWiKY/Rg",
-	"/o+l1x50/nCtvomDlNQbyBZjQLtKN2apNOU0xN5jF1FlOtoRqAyLElmpn7+SUw85Hd7oSjWXsLwdQllL",
-	"b8tYb6vruK1FyErvPFrkfkehQOdlERKTFeZ6sLjt0MQyxOvTw1apP7gFIlpgIlstVnVelfa92kYYoZux",
-	"cfqPvRH61z/+eYsoW/iIUWswZkU3lFkrUQxYyDE1j86zpn7nyNb/9lFKJYnzXnRENC/qja06puemrdm5",
-	"tixRjIU0ximOBdM27zhrfKZWpkfUzaADjWAG9dhkTAGHM10MxAS7uGzPv2Ii28I8q0A6NftAFyAXANTa",
-	"9IsZiQFRJmeETi1ERFteZAYUt9n5tGRzPqkWuT84blRLH3hpY+C0QgprX725Td7cXO/TaJ0b37wfnrMU",
-	"jjGMlbKqkfcLsHdPzY4tae0Iu3FDcEQiUHi7+/0LReM6hTcrefXk4HjvIYQ4FJ1xOgJuTrO+NtsM0rKT",
-	"OBAve/LII2uynqO2gNeO0AGSExLDPaSbNjGj3E+wAzd+KHr+PWCDytlm0YGK+W4fv1vClsHJmt9qD8WL",
-	"k1e1cLf7wUywXf46kfFl/tJ9hHW0V2fw7loopGV001uxbXC8/3PQUR2jWcOiVNFNlx/ev4Tl6PuTty99",
-	"xEgUjk7/8t2fXz4/81EYk9FfTl9+0DUOKaPLOdO9cFxrzBtCdgPgP0cHAVoHBvoOZWOpaub28PNKUXP0",
-	"yXTpYmlE5H7Mprlf4wFVwNBhpGoDKGbTVn6Sd/bsK4xhmkV2cQbT3nKb+kupF6jjtOz8XYUWX9hKeSaA",
-	"P48fmGUrz6DyllEiGe+pp0iKFo2dLPN1+b0HLcDdHS8dZ2FeRLaszQOimkwZFCaWNWLKNkYJ5gJWrCRj",
-	"S8IeLPE87sKOdwlQU1N2hWPLBl3h6lTxAztXXgK3k1jOZkQUb65KHHknwLZ9v7dN+x4wOdS6ITqAbjb5",
-	"0Oom5f0U7YnrPo3r5CG/Z0Kf87YCrLLOnPccU2X6VrpJLLE9LT9zu+U+I9dNcVCMbJe5Xqwq1ffUmHh4",
-	"o/4JlDo5ILk3x7evqb2l1F4FQbSrZJn11wbql70VjsPv5OTeV3LbZnDxUNJpdQM4bn5yotp8Dc7usmpb",
-	"lgi/WA5sH55+TYHtlhNZDXwFqx2BdPtkxDgqQ3M18VFp3dPGvn4oNeF5wMqoo9uRy7Wab/ahKaX5WT5D",
-	"ec8a4y81rakQozqPoFm3OG/HtE4p+/zj7TCsSheve+ZXRZsqN8/KIO4XwQ+2mL2JjrYtwb60wvZ5X7fd",
-	"eg37Zw1ktOAi1IRLxWwq9oZipouPHd5k/82Dhbq14Qr6ftWISxrxVQGZVY7D75Uj3mdAsl+ASpxtdSvi",
-	"oFd5LpPhdmrYlxr2tWJc3qpvewhX6jnYflPb40cEJHQCzo5ARXfBFdyJ1cGLXnEfPymNyoxtTirlsTfy",
-	"DnFCDq+Otb5lp7nJDs5Uzy7/qevWFL/UOtDnv+tgv9LfRtsv/i41fcx/K7eiKH7N71xKv+n2TaW/M6jc",
-	"frr9/wAAAP//",
+	"7D1pdxu5kX8Frzd5kpLWNR4nG+rDrsbyOJ71tZbmeGt6Kai7SCJqAj0AWhRHq7z8mvyw/JJ9OPok+qJI",
+	"2ZL9SWI3GkehbhSqbryAzWJGgUrhDW68GHM8Awlc/zrBk5cn6h9CvYEXYzn1fI/iGXgDL8STEQk93+Pw",
+	"a0I4hN5A8gR8TwRTmGHTmZTA1af/++F493/w7m8Hu3/ZG+1+vDn0v3l6cPs7z/fkIla9CckJnXi3t74Z",
+	"9C0/jiLVRwgi4CSWhKl+jtHJ8QtEQh8xjobe34ceGjOO4Ar4Qr3a8/y7z3X77//nnO5O7XzfJ7QRTjyh",
+	"bePP8PUroBM59QbfPD3wvRmh6e9D16ivyIzIbMhfE+CLfMxIvyx2H8IYJ5H0BocHqnN8TWbJTP8yY9mf",
+	"2UiESpgA10O9xvFLGsJ13WgzHI+IbuAccfewMmB5zF33oG/HYwG1C2TmrXO8YucH7r55CPy7hQu9xgSi",
+	"ELExklNAERESQsQu/gaBFD4aertDD13AmHFARGrUUx0ADQmdZLhXnasabXSx8GrQbfc/PuDd30YKy2pp",
+	"4gyLy1oMk1hcboIUb1WHImZUgOYG3+HwPfyagNDbEjAqgep/cRxHJMAKiPsxZxcRzP74N6EgelOYwu84",
+	"jL2B92/7OcfZN2/F/jvzlRm0vCdnU0DcDItCBgJRJtGYSL1Dx+9eere+94zRcUSCe53XS4ngmggpEI44",
+	"4HChJvI94xckDIHeN4QCHEXAtwTiLIIcTjiK2BzJKRFqdm+Y/J4lNLzPyb1hSCTBVDFnH/GE+kihKyJU",
+	"SEwDUHzc0Jea4BljrzCfwH1D74KFC0QEYlfALeXPiETbh+g1+W7Hzuw1pguL/+JeJ8gYmmG6QGNMIghR",
+	"xCaE6v38keJEToFKNTbc97Ze4YiEKOAQqhngSGhOZb9VXR9HwOUyk31LAc1ACDwBJBliFBSqkjEB7qM5",
+	"J1ICRXMip3onhMQSUDDFVDWfYokCnAgIEZGK4cacxcAlMRwKqxEVK1waFEeC6f5+2X3HwnHE5rsnEBGt",
+	"N0wBh8AV05/DxZSxSxSaV6rXJbboe4qVzmKDBFXp4nsBB7UZI6yXPmZ8pv7zQixhV5IZuHq0+kneX/mV",
+	"VR+cr+0iRsVJEQkz0ba5eneOzVeqJ9s15hxrVgZXFo+AKkn6wVPol3DQYkZqASeSIAChYATXECRSvROX",
+	"JI5BCaMQcBgRCt5Hx4ojLOQIOGdcDUGTKMIXEaRya6l5iiBOGMR4ETGs4YPDkKgdx9G7AmKYTssIofHK",
+	"R3oKvqapAEejUD/81z/+ibBIcTHfsJxRCaCyaYdbF6SHX0ZTQ+IDNCFXQFESIzyWwJHGa7Gnno6SeKQf",
+	"KqjbnYmNAuKZeXm+7cYJ+FRZWBpa4cFCqzSKTHhCtwRic6olywUOLgXCNETppjoJQ/LFiCazi9I+FRWv",
+	"XD/5kNNqimqFXfZzjb2kPueaTmGoFJgFwixRYY4gLnL56NjdEmko5anMZHoQNs47WeYUYcI1dx7NalhJ",
+	"d/pI9bROjRW4EjEKWOjAwL+enb1DpoWSzaevz94hDnG0QLp9LWrXbrOFgIKFV15zLeifsSiCwEzoxsXi",
+	"e3I5F3uTTOJoBFRy23EXdNVYX/rQtYZnEWCuNXar5IjvWLioZ09jHAmoirIy3+9lHfpeyBfq45JZVNqt",
+	"C8YiwFS1JTSIkhBGIZtTITngWekzO7nl73KrbwmHtPCGaxzIaKHlu1X5kKVf4aNAwQgxGi20dlrQB8dG",
+	"ys+wEiP6C6/ZoPM91c3I8rxOc0/nUUKjFUwkbdi+NB0cGru2imeJgFGEJQg5ugIuLE5Xp1iGHweeFFSg",
+	"k+MXWwIFCedAJZowFiLblQYb4Mxg1bA23BvNsUCWC5quttM3M3YFQqleRO54y+CpIH4BEZ3Iziito9WA",
+	"UToyXzjEdpB9Wa/cFKDieA/XkmOHrod+OH37xpoVSpBLuJY+IlIgAVQQSa7AGPoCDb0//OEPQ8+1tVMm",
+	"pHNYrYDXaCJCzBl3SFc7DppPgSIB8ghRUMYGB5lwqtRZamjCNZOY8RoRkuvxyz6D4iaWYe0XdqZ5T1dg",
+	"XKVNr/KtdiRYiQoriFIY9bBIlKthjueXO/z235/++U8N+NI+eoZA7U2LGFVpfdCAKZm/7U9Pnz552uzh",
+	"q/FCOie0JrRqEvB5n92lfIEJrUHUF2fQRd6fHL9YXkaDSTcmEUQscL6bYjEiM7WNxjoqzrcotKtNWpU+",
+	"IkaxNpzdHUo8KYN7WbmvQpXMQKohRyKZzTB3uFO1/R5MIUwiOEK5gTHDNMGRlv4uarbCbTTFYtphbQ55",
+	"pZExBXNx7S4Au5ZiAVKz203oG1YB2YS3CnPWgLB6zI6Y+oJbPuvSNrvPXHXzPqFrmr0Zu+MK3mEZTFcQ",
+	"TI0UUJlT3rZmEu8TN+sat3khljq7g+8HSzxSUOVXGmphH4dT8VMhMe9h1AINtaNkde9H0d3SfdxfE0h6",
+	"OtYU9FJdJPWWpBwp1IJdcSLP9y5wcDkmUeT0mWj43HHJmcOnkR/oo8RT3dTBCNsZX+YpybhgCdTujXdh",
+	"UhHauYMlA6dvcL0yxXpa0SbxKlZwD0O2txX4IE2zOgA3i6R+zN3yt0/A298ndFX2nhFYRueZd7rWHVqZ",
+	"remifmo/YyJfEQrLIOYgksi4pXox//5coc+UT1nCA3DKqfSQqM9RRJPe2p9Vae5U+qyosqVTrFuZ5Ekg",
+	"Ew69FO82fwKFa6lZaJg4PKPadNe+KUWpFxCwGQikmvoryoRsvKo8XFajbQukWqQsRX2u51LUsy1jEWhb",
+	"DV9Ut0+OX4idleeqA4NEvzOWnEOarzO+STiybFa4TlckFpfdudUZFpdvWAgufrUetCyuKoNEOs0aDP0p",
+	"lygV4lvv+WATUYqM/jdPr8XzFjtuM2TaJJYdqpfUSoG+JsmVTaGT9Cpw6YIUMmqU0Z2oPaRrF0y+9/wK",
+	"qHzFJr0YXHZm636j+Iz9NMM7QuWfvvVcXqHMR9ZLorE5rTmmbbBkGhC1cF659E5x5K5EVNneEjxsT+nk",
+	"s/mkAHVtd7o/TWicDdIdibNtXwMKF4bvgsDKpH8GrqjL7AiHjRFWEucI4eIBjQ6doYACiCIUsIRKQifa",
+	"354e6wh0sUCpFVEGkulnedApm5uwFztQ3tX2gRZr2IytJTIx4U6m6Y4TnTupWsVTu8wM01+O9LoaBKDL",
+	"Pe+UbG5sruxdftKdQs3CqW7n3A4JiKJ+Ph2NAA7cs4p8V8vBbQYoOaFn5FrEXwFHcvqSjtnyOmYgsbJR",
+	"L7Bo3ULTz6k+wU6d20ox4v0+rKygNINip/VLsT0tLcaanFkXoylgLi/gruEkZqxU7kz1HBae7yU0/b+T",
+	"AZS4t+el9pk+TyMS6kRS60yVymDiVm+cywguR5LjOmFAZiAknsUrcv1s8PJQxY5b1t7E7pec8p2orgjY",
+	"NTD9Jd92K99/xSZuozayT3uJ6zvuUP59QQpXosjyqb92zPqSGEdoSgiJ0CIdx2R0CYoeGAmVxoopo4sZ",
+	"K6F7wTSrQ1HOopJ+d0Vgrgdgaso4nBHaTmcWB/VUbZeu5WlXSFEkrcmDVusRozAftftR8iC/9oVmHTrX",
+	"x1jkYCZlK73diq7bKhYESUwgHImI1UVrshho03vrBW1oYfX6pia1r9xoYZovzb86VGVypbXUQXsVBOp7",
+	"tp7ux0on+RmoGm6MHPi9AFkHiyZWHjPWQ3HSeLwG3m1G7cKz1YirOkp7b+jqe7I8bxtRvqTtv//+GfrL",
+	"t0//jGykOgpBYqKhUZ29eu6k99RCqFMtrIbkUNOJjKDh0LtVWTdHIqabbCg/natrA98DDYFD+L0OQ3KY",
+	"jpkS0WJt1Hg3Pab/EcY8Cpk2j7ge1DduuPl04fK9jbMJdffzAQ6mSMIsjvSRhhkaCZCIGeeksmZ8O7wW",
+	"IJVhl9Q0PQc/hYILgEWx2M8J3HKoagNUl1FUQMConlaNSLLxyGs5Ie0e+gvXisviaJTy3UpEubaUY2Ys",
+	"9YHejpiFWwJZJtncoYitLt6nV/ORM1qyEDO6TIczfD2q5ZW+Zo/usDtOGCdyMZoDmUxloyRv9Bl1iLM2",
+	"KDxqiH7FVY/FlkBZ81FKJpYajEewi313PyfQTgdIkw+uV8x/7tVwx/eXbpJav0cp0j/HEIsOy5vfxiya",
+	"xL6ZX+po6nUCkfGiNegBlWl0UQiKU3gPY+CwZr7YQrorOLbaUKDzMje8ozk4P/3WLh0vUEaL/qg8cKN0",
+	"4hCqJRjJ67Dmkng0ZnyU3upKYnMNYNTB3CvP7swEAa4L5e4uRVuQ9gvkqo57U204d8YXG6YwhTefjrac",
+	"h2yFEIlOy0mdaI5lqK4ITcy1J8kuoZtbI+ZwRVgi8k/KakaMhUBYoHOTj+AcSYY44NDeX6Yg0kwFcgoC",
+	"bDwANvfmIzbZEkjj/047li/HR0tzYc+xtDoov7G3zcpgVv9jyXjvo7+USfWJWa4lm2wWhX6d61ArLKRA",
+	"6GF0N8Txt97mSoTSx2ewSpqQ4oKzfgrXChqWmd8orNzA0wIkR0uHARETDqJXhIPubSlU8wIwL52x1Kys",
+	"NKVSZ6XZOBfLyWQC3MaeMSFXu/KyWtxvLvwqeUgIH0dsviVMAgcIbcuR9akdpeEzNrZnNBomBwdPgmIc",
+	"kX4C+o68yxE32vv74I/NvrhVonRdTp+fMCeGu7S4el2XFgQEHBxZBGaYX0KIzGudDgijS1gYf0fE2GXx",
+	"std2iu8+0rjhI3scoO96uyItfe8SFu7IGRwlNUFa+tURKt31Ms8NABARdsKt5yDmqMKMVYTDxwb43ocv",
+	"sLQjtUBbyfWbAbbDbasGaDVBqFGPadM21ACmm+5aTob6bcIo77qL2mLjnNyH5RNSimeuC/1qN9XShn6p",
+	"S9d8fnnGZneE7XXAZsUWncCrxn1OpUt9rKyl1H0XEOddr9GiqeMpKxvXKxy4tnOwAcJ0oW9C1hBa8ZC2",
+	"ZFw0GiIfXW5fAUHCiVycqh014LVCP81SozmMeZR1MJUyNllpiCWBim5sUrxsCfT++ekZOn73cg+dTnEM",
+	"Ao2ZTomUS9g4uYhIkDVUXJsDwkMaMBpArGOLdIAtngHaNgvzUb6uavIQpQz4JtbJH9Lc3vJzJ+CRziwm",
+	"UIwnhOa3AHTSIR+Z3GY620aaOmxI1S9MxRx42rqEwjs+EixdFFKKnknXYWJtDWgEGgNEQ4olmrIZ7A3p",
+	"kB7n+YMIowN0rh4wTn6zv7/TgEdGu9CiU0laBaZLWBgN4/wIYSNVkY6IHtIxZzP07u3pGdrHiZzu65d7",
+	"6DkOpsio2vp4AC8MYHXGKiIRBQgFInRIz6937Q7uqpfnaJsyCj4yZ+0+YrGW9+GM0B01uunB5DFQfTIB",
+	"6AIiNt8bUh1YIRDmgJbPmFiQzBRDQdt1yZJ29oY0O9rJECvDFq/ATr3D9EAZx8QbeE/2DvaeGPVrqhHb",
+	"QMPo8RMjQTNwvAy9gfcC5GuTX6eQde2bg4OGxE79Ejq9hub8YWoB3x4c1nWTzWu/mnlKk3J6DdT7eWpy",
+	"LZlOFQFZXDQ7JaewQFOs9DL1bA4X6MeXSEzZXJiMEPOpNlOJzWY2wwsUsp30Uubgg6ewVPGTMp54gzQa",
+	"Q02ngHvmRFc4IP5Mhy2fWbvBpplL9ai1gLxkM96W+amyDG43uN1lQ86x88fIcFZDv2b3D9p3v5AIcGWE",
+	"8b1vD5+0f5dlhFMffPOXTh+UErUVhYw3+PCxiKfPr21eMaxZpj670qiamgs2zlRMGZe7EbmCEGU2Zhsq",
+	"as+sRsTKjfY60n9WunZeTMT6wb3ovMm+yQZ667c2tGk1bz9uEO2c9/wd2Fdc8D2j3kEH1MtzOZa52ysi",
+	"jBMtjQfdEqiwxUcZ9hi2l1uhOqA+TTyiBFIh+YjFpkIiAxdOsdicg7pY2TsmCii0IW5WyQxyz/ysmOah",
+	"RoxlLZS6JS7T7f5sMas3GyyhohFfShniEEc4UJwsB0Hu9tCIaNBPSKZUSKABX8TSBst3wz4T3Fhlafs3",
+	"pSwgt0Ybj8D4jMo4eqKfV7C0hCzfLivz5qMHsJFm8s1fZClYyxtp1ljavd774neQLN5nQp2PejNfKOut",
+	"sNgjEx5TpMUNCIWyvuBIE11N1rPeZNEfFVtIk5/UIeKJSVSyYd2mQ0ubAFw1rSanjXQieXtXFdOFvW0r",
+	"AKn92DMnCpE+zTJwc+X8lmahOUibs8yhvdFg33jjDw9q3KPVY0UhF3r7x4zP9EJc88jS3iwlCivkFFhi",
+	"uHr52oo27g6FyxITHU1IBNoOsIBdQjMkPkK/11g90gh8+t+v0KuX//UczUkUBpiHYsdHWFn2qYOiLlO6",
+	"GS095PA6oOTvm2sJuIHiSgHUAJ9NqsrlZEIOtqn24sEpx3rSOf86OX7RaqwrzrF/YxDgtoWFeJvdkDrp",
+	"ZZM1PXKxpVbZfev68nJTUESRVIxlMHVYMepxusfrt19K6aPu2XppRi2b6Vm7zbRT4rHh2t0snXdKkClD",
+	"J6FapnXGVKUdLTGY/WApRW+1+E0vXLYGecW5VhR5PrIXsbLEF0gypFBuLwtAyZySy5PbkDXvTlR8317K",
+	"lpjOGpoplZEQJnkqhGhbJzDHEs1ZEoXoAux1Bwv+nUdIVgcd3KJZhZS7ehx03uYK7NO0AMjUWFjo//EE",
+	"k6IRWwqS7k6poU6r0WZVvE9WcJoWCk11sBk2bIZ0MCrSiHiHVdEjqdxKdkTxiHM0qcyiW1xQh46jNXac",
+	"x/audb6Fblea7YaNiXImOAfn1ITymLXY1ABRPEgcpQasKRVnTt1trj3NtrLCcWVN4n1C29Repw8+DSbU",
+	"FOetrhxv5CDSGeh4/zqwyQ/iLvOVUB/Z6wtfxfRdxLTdbJ2mRyd/UxJ523iDlBZNmdzphvKNUtk8MHEw",
+	"HRz/GV18dfqXnP5ZSlGi2FNJt9LRReYg8ZdnbCa6b5rfoi95n5LMvwxHCjI5j/oJllVEht+loSlSWvK9",
+	"lPfmNeaXhE6QvSKGZvgShBWRCR0TSsQ0y/iV1muxjfeQ/XpIbZk69ScTtlT1a+pHmZtoiFEQOv5Hx6fZ",
+	"VEhISBbrj2Y6Tk3Rg85yGUwhuNwxRyeXJE6DvIQkUYTmmEhCJyZSy+1OSvF9Ix6lUtLaz02gfvUrNQpK",
+	"hbWp8WrRnnGU3Xxcq4Dcz2tXNbPm47TW1MbQplpmyxUbpifhIwpzEBKNCU8R4ZGybUUwZocMQmyJmtp3",
+	"aM6ZTP1Khj2mdeVQXu7sM+P6HVHU1CBa1RfaVw65YzLVFO6BZ+c56b86PL9aUs0OT0PllcrFBa8nkcal",
+	"UHV6rkduyOpBRZ34qB4abD7QYnNuS/ed+Ubn5cd7ItoWWi3R6aMWmcdWTpZZUx+n/2coAkvUtn9jLzXd",
+	"dqU7756QsJOY+ALs7PJ6P0/Ua2+rZ9up5Wscv9T37Ros+ePM5i6LLHtpmskp8DkR5kKyZDpb1cXCVMhM",
+	"bXGHAb6HzgqVJrRRSVEIAQlBmEs7WgiqD2qN8SVSWb96506b+gmVvE6kumSoo22bv4PIx6/S3d2Ed7ql",
+	"fGvKK6M+r0y/niPpTlJjP2Lq0/waaFGOLMWL/HD69s0AYRTjidYvTRoXffcTLedaQZKhLAuMfnI+pGkB",
+	"d021uh+T+IUpqOhcjHyBplggoCHYiwFauTWWLRZDygGHO3voZ4Vy58dBALEc6Eqo+7qiwK7JkHI+KH64",
+	"bbDXTmNnSLGyok+BXwHfPQUqka5sgM4jNjn3kbKWfcM/MEXnQMNzpDvPkyZIvhjSbKIufvICdKUEd+xz",
+	"NSDXXtuqK3Xa/cBaK8nFjrK0yjaZSylJanPp1eXYW52cBwsFKDXQuUWBbYwuyARFbIJYDMrQMLwZaLhz",
+	"hMqpggxY1SYKBJhHBLj2tnp1ocok6hkgrCZZnl+WaYiI6my2CTX3mHdqJmC+7bU3m1b0dQEOZW5Ukb7c",
+	"TXVaS0z+FZsYAD1yK0DyxZZQ2PkY9C/H1YlS1rT6exOV/MjttN9d1bujFMpS7zYYMZWUxBskscpIrjAV",
+	"28JejHn0fme1UcqOruRQFlnOZERoVj5yW8lWm+pB1yCzrXaMmsgSiSolrB80Sd4V97OUMl2s9zObIOZe",
+	"7IJyZkWXkaBm4yMWhV/GEcxz42blC+Nc/YJN+zvi/HVgshe1YP4vhWYPOuVAJQGVg5RUC2Sz5aDtlE/q",
+	"fEdi57GrZ0U62hKoCIsCWanHX8mphZz2b3QqsUtY3HahrIW3Yay36c/cDiZIc6M9WuR+SyFH50UeRZdm",
+	"TnywuO2wQlLEa7NB+iSI3QARzTGRtU4utV8/nL59g0wOOIS1fTxAN0NzTjj0Buhf//jnLaJs7iNGrY8p",
+	"zdNDQ4QligALOaTm1Xlat/4c2QodPkqoJFGmLxOxHNtj3FtDem4qd5/7KPO8aH8WjgTTbrJhWttbzUz3",
+	"CDLhdKQRzKAeGw+pLoGi9snEx7ncVT9jIusiw8tAOjXrQBcg5wDU+ljmUxIBokxOCZ1YiIi6q9QpUNye",
+	"qqcFN9WTch2fvcOleiYdz3kNnHrcem9LCLrOw97rXRquEiSSlXx3Zs8yTiGlrGrk/QJ8PadmxZa0TA5x",
+	"CZbgiESg8Hb7zYmicX3rP81J+GTvcOchREVNOAlbIvRecJ0/4wGryyfHL/QiHEhtnj9qdTg9XeEJrcQ3",
+	"+lmFeovXbIw0Zzc5QAi3/hZCdb1jk5CzmMVwSyCFQDv3cIV+GXXzspwNyHuaFtXcJHLZQRzolb555P68",
+	"IOEcqEQ2OeiW0NcBxiSCT4MZkieBTHgrcmTtNowf2TguFMlffnFYotmLb3lNWosiT596cvxiSyC95QJt",
+	"p0e9BdaD46lpbO9/KVXp0zAju6a2aPef0mYPXZ7ahTQ7obLVPn4nrs0zaNHA+HNPjl9U7hPcD2bqE9xX",
+	"rDk32fOs0X3Ezdanv/LumomtpncNhNrO8e5vo4b0Y8sxAIWUubqaxu4lLAZvjl8/9xEjYTA4/fG7H54/",
+	"O/NREJHBj6fP3+uU3VnNbbcJyebUFKZqBsB/DvZGaBUY6CCVteUCcAQufPIcACkWt9ztSUIidyM2ybzA",
+	"DyjFmL6noxaAIjap5ScpIFozj00BR3LaxBn+alpscNfMCLqch2O37PhNmaxPbCpic0MyC9CcpjNPofKa",
+	"USIZb0lYbZLjPc9KENcB5mWx3YMW4IWVNFOOaYhs3sAHRDWp/VGuCB1jLqBnqj5b4WBvgWdRE3a8jYGa",
+	"Egk9ti3ttEeQleIHdqysokMjsZxNichb9iWOrDR83brf2SruD5gcKuXxHUA3i3xoiSmzAvt2x3Xh/lUS",
+	"vbxjQu/zpiLYGYs+RdC6XlINielyy5+/3XKfVwNN9nWMbCXqVqwqJFDXmLh/o/7oOusdsqdk+PY1d0oh",
+	"d4qCINpWssyebo3Uk50e2+E3cnLvK7lt8vZWV9KpdQM4zskzolp/kvPmvLUblgifLMlIG55+zTHSLCfS",
+	"IkMKVlsCiYhJHYpQhGY/8VGqRFnHvn4q1JR8wMqoo3iny7WaLfahKaXZXh6hrASj8ZeaSqv6qJEIR2GI",
+	"rLroKrWCso83w7BKRWnvmV/lVVfdPCuFuJ+HitlqQeb6ma1w+6VVDsrKFG9XiwQdLSGjBRehJrg0YhOx",
+	"0xUzXXxs/yb9NwutbNaGS+j7VSMuaMRXOWT6bIffKke8z4BkvwCVOF3qRsRBq/JcJMPNFAkq1J+uxbis",
+	"8vTmEK5QQrv+pLbFjwhI6BvOWwLlxbJ7uBPLneeljz98VBqV6dvsVMIjb+Dt45jsXx1qfcsOc5NunClP",
+	"UvypEwPmT8oZCfLnOjS68Nto+/nvQg3z7Fmx1lf+NDtzKTzT9TELv1Oo3H68/f8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
