@@ -21,7 +21,9 @@ func init() {
 func newBenchCmd(app *App) *cobra.Command {
 	opts := bench.Defaults()
 	mopts := bench.MappingDefaults()
+	sopts := bench.StormDefaults()
 	var useDB, mapping bool
+	var manyDAGs int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -61,7 +63,12 @@ func newBenchCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			start := time.Now()
-			if mapping {
+			if manyDAGs > 0 {
+				sopts.DAGs = manyDAGs
+				if _, err := bench.RunStorm(ctx, st, sopts, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if mapping {
 				mopts.Workers = opts.Workers
 				if _, err := bench.RunMapping(ctx, st, mopts, cmd.OutOrStdout()); err != nil {
 					return err
@@ -77,6 +84,9 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.BoolVar(&mapping, "mapping", false, "run the mapping workload instead (#14): expansion time, mapped vs static throughput")
 	f.IntVar(&mopts.Instances, "mapped-instances", mopts.Instances, "with --mapping: instances per mapped task (and static tasks per run)")
 	f.IntVar(&mopts.Runs, "mapped-runs", mopts.Runs, "with --mapping: runs of each DAG")
+	f.IntVar(&manyDAGs, "many-dags", 0, "run the many-DAGs workload instead (#21): this many DAGs of 10 tasks due at the same minute; run start lag from the boundary")
+	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
+	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")

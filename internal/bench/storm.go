@@ -1,0 +1,186 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/podflow/podflow/internal/scheduler"
+	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/operators"
+	"github.com/podflow/podflow/operators/bash"
+	"github.com/podflow/podflow/operators/empty"
+)
+
+// StormOptions size the "many DAGs due at once" workload (#21).
+type StormOptions struct {
+	DAGs       int // DAGs of 10 tasks (3 bash, 7 empty), all `* * * * *`
+	Schedulers int // schedulers sharing the database
+	Workers    int // worker slots of each
+}
+
+// StormDefaults are the issue's workload.
+func StormDefaults() StormOptions { return StormOptions{DAGs: 3000, Schedulers: 1, Workers: 32} }
+
+// StormResult holds the storm's figures, measured from the minute boundary
+// at which every DAG became due, by the database's timestamps.
+type StormResult struct {
+	Boundary              time.Time
+	Created               int
+	CreatedP50, CreateMax time.Duration
+	StartP50, StartP99    time.Duration
+	AllDone               time.Duration
+	DuplicateRuns         int // runs with the same logical date of one DAG (must be 0)
+}
+
+// RunStorm registers opts.DAGs DAGs scheduled every minute, lets the
+// schedulers absorb their first-sync storm, then measures the next minute
+// boundary, when all of them are due at once.
+func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Writer) (*StormResult, error) {
+	dir, err := os.MkdirTemp("", "podflow-storm-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	for i := 0; i < opts.DAGs; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("storm_%05d.yaml", i)), []byte(stormDAG(i)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	ops := operators.NewRegistry(bash.New(), empty.New())
+	level := hclog.LevelFromString(os.Getenv("BENCH_LOG"))
+	if level == hclog.NoLevel {
+		level = hclog.Warn
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, opts.Schedulers)
+	for i := 0; i < opts.Schedulers; i++ {
+		s := scheduler.New(st, ops, scheduler.Config{
+			DagsFolder: dir, Workers: opts.Workers,
+			Limits: store.Limits{Pools: map[string]int{"default_pool": 100000}, DefaultSlot: 100000},
+			Logger: hclog.New(&hclog.LoggerOptions{Level: level, Output: os.Stderr}),
+		})
+		go func() { done <- s.Run(sctx) }()
+	}
+	defer func() {
+		stop()
+		for i := 0; i < opts.Schedulers; i++ {
+			<-done
+		}
+	}()
+
+	// The first sync creates one run per DAG (a restart storm); wait until
+	// they are all done and the next boundary is at least 5 s away.
+	fmt.Fprintf(out, "many DAGs: %d DAGs of 10 tasks, %d scheduler(s) × %d workers; absorbing the first sync…\n", opts.DAGs, opts.Schedulers, opts.Workers)
+	if err := waitRuns(ctx, st, opts.DAGs, time.Time{}, 5*time.Minute); err != nil {
+		return nil, fmt.Errorf("first sync: %w", err)
+	}
+	boundary := time.Now().Truncate(time.Minute).Add(time.Minute)
+	if time.Until(boundary) < 5*time.Second {
+		boundary = boundary.Add(time.Minute)
+		if err := waitRuns(ctx, st, 2*opts.DAGs, time.Time{}, 3*time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(out, "waiting for the boundary %s…\n", boundary.Format(time.TimeOnly))
+	if err := waitRuns(ctx, st, 0, boundary, time.Until(boundary)+3*time.Minute); err != nil {
+		return nil, err
+	}
+	res := &StormResult{Boundary: boundary}
+	var created, started []time.Duration
+	var last time.Time
+	err = func() error {
+		rows, err := st.Pool.Query(ctx, `SELECT created_at, started_at, ended_at FROM dag_runs
+			WHERE run_type = 'scheduled' AND data_interval_end = $1`, boundary)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c time.Time
+			var s, e *time.Time
+			if err := rows.Scan(&c, &s, &e); err != nil {
+				return err
+			}
+			created = append(created, c.Sub(boundary))
+			if s != nil {
+				started = append(started, s.Sub(boundary))
+			}
+			if e != nil && e.After(last) {
+				last = *e
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return st.Pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT dag_id, logical_date FROM dag_runs
+			GROUP BY dag_id, logical_date HAVING count(*) > 1) d`).Scan(&res.DuplicateRuns)
+	}()
+	if err != nil {
+		return nil, err
+	}
+	res.Created = len(created)
+	res.CreatedP50, res.CreateMax = percentile(created, 50), percentile(created, 100)
+	res.StartP50, res.StartP99 = percentile(started, 50), percentile(started, 99)
+	res.AllDone = last.Sub(boundary)
+	fmt.Fprintf(out, "\nmany DAGs due at once (%d DAGs, %d scheduler(s), --workers %d), from the boundary:\n", opts.DAGs, opts.Schedulers, opts.Workers)
+	fmt.Fprintf(out, "  runs created: %d, p50 %s, all by %s\n", res.Created, res.CreatedP50.Round(time.Millisecond), res.CreateMax.Round(time.Millisecond))
+	fmt.Fprintf(out, "  runs started: p50 %s, p99 %s\n", res.StartP50.Round(time.Millisecond), res.StartP99.Round(time.Millisecond))
+	fmt.Fprintf(out, "  all runs done: %s\n", res.AllDone.Round(time.Millisecond))
+	fmt.Fprintf(out, "  runs created twice: %d\n", res.DuplicateRuns)
+	return res, nil
+}
+
+// waitRuns waits until at least n scheduled runs (or, with boundary set,
+// one per DAG of that boundary) have finished successfully.
+func waitRuns(ctx context.Context, st *store.Store, n int, boundary time.Time, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var done, want int
+		var err error
+		if boundary.IsZero() {
+			want = n
+			err = st.Pool.QueryRow(ctx, `SELECT count(*) FROM dag_runs WHERE state = 'success'`).Scan(&done)
+		} else {
+			err = st.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'success'), count(*) FROM dag_runs
+				WHERE data_interval_end = $1`, boundary).Scan(&done, &want)
+			if time.Now().Before(boundary) || want == 0 {
+				want = -1 // not yet created
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if want >= 0 && done >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d runs done after %s", done, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stormDAG is one DAG of the storm: 3 bash tasks and 7 empty ones, every
+// minute, unpaused, no catch-up.
+func stormDAG(i int) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "dag_id: storm_%05d\nschedule: '* * * * *'\nstart_date: 2026-01-01T00:00:00Z\ncatchup: false\nis_paused_upon_creation: false\ntasks:\n", i)
+	sb.WriteString("  - {task_id: b0, operator: bash, bash_command: 'true', do_xcom_push: false}\n")
+	for j := 0; j < 7; j++ {
+		fmt.Fprintf(&sb, "  - {task_id: e%d, operator: empty, upstream: [b0]}\n", j)
+	}
+	sb.WriteString("  - {task_id: b1, operator: bash, bash_command: 'true', do_xcom_push: false, upstream: [e0, e1, e2, e3, e4, e5, e6]}\n")
+	sb.WriteString("  - {task_id: b2, operator: bash, bash_command: 'true', do_xcom_push: false, upstream: [b1]}\n")
+	return sb.String()
+}
