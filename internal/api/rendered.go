@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/podflow/podflow/dag"
@@ -51,12 +52,35 @@ func (s *Server) GetRenderedFields(ctx context.Context, req gen.GetRenderedField
 		}
 		rendered, err := operators.RenderValue(ctx, tc, opt.Name, v)
 		if err != nil {
-			out.Errors[opt.Name] = err.Error()
+			out.Errors[opt.Name] = s.mask(ctx, err.Error())
 			continue
 		}
-		out.Fields[opt.Name] = rendered
+		out.Fields[opt.Name] = s.maskValue(ctx, rendered)
 	}
 	return out, nil
+}
+
+// maskValue masks the secrets in a rendered value (XComs and conf are
+// stored as they were pushed, so a value rendered from them may hold one):
+// a string directly, anything else through its JSON form, so that nested
+// and JSON-escaped secrets are caught too.
+func (s *Server) maskValue(ctx context.Context, v any) any {
+	if str, ok := v.(string); ok {
+		return s.mask(ctx, str)
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return s.mask(ctx, fmt.Sprint(v))
+	}
+	masked := s.mask(ctx, string(raw))
+	if masked == string(raw) {
+		return v
+	}
+	var back any
+	if err := json.Unmarshal([]byte(masked), &back); err != nil {
+		return masked
+	}
+	return back
 }
 
 type discardLog struct{}

@@ -81,7 +81,8 @@ func TestVariablesAndConnectionsAPI(t *testing.T) {
 		t.Fatalf("resolver: %+v %v %v", got, found, err)
 	}
 
-	b.DAG("leak", "dag_id: leak\ntasks:\n  - {task_id: t, operator: bash, bash_command: \"echo 'x {{ var.value.api_token }}'\"}\n")
+	b.DAG("leak", "dag_id: leak\ntasks:\n  - {task_id: t, operator: bash, bash_command: \"echo 'x {{ var.value.api_token }}'\"}\n"+
+		"  - {task_id: u, operator: bash, upstream: [t], bash_command: \"echo 'y {{ ti.xcom_pull(\\\"t\\\") }}'\"}\n")
 	b.Scheduler(func(c *scheduler.Config) { c.Connections = res.ForTasks() }) // no Mask: the stored log holds the token
 	b.WaitFor("leak is synced", 30*time.Second, func() bool { return b.call("GET", "/dags/leak", "viewer", nil).Status == 200 })
 	var run gen.DAGRun
@@ -103,6 +104,13 @@ func TestVariablesAndConnectionsAPI(t *testing.T) {
 	noSecret("GET xcom", r.Body)
 	if !strings.Contains(string(r.Body), "***") {
 		t.Errorf("xcom: %s", r.Body)
+	}
+	// u's command is rendered from t's stored (unmasked) XCom: the rendered
+	// fields show it masked.
+	r = b.must(200, "GET", "/dags/leak/dagRuns/"+run.DagRunId+"/taskInstances/u/rendered", "viewer", nil)
+	noSecret("GET renderedFields", r.Body)
+	if !strings.Contains(string(r.Body), "y x ***") {
+		t.Errorf("rendered fields: %s", r.Body)
 	}
 
 	b.must(204, "DELETE", "/variables/api_token", "admin", nil)
