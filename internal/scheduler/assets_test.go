@@ -1,6 +1,8 @@
 package scheduler_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -273,4 +275,35 @@ func slicesEqual(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// The asset examples run end to end: the producer's run triggers the
+// consumer, whose log names both assets' producing tasks.
+func TestAssetExamplesRunEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setupAssets(t)
+	for _, name := range []string{"assets_producer", "assets_consumer"} {
+		src, err := os.ReadFile(filepath.Join("..", "..", "examples", "dags", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.DAG(name, string(src))
+	}
+	b.Scheduler(nil)
+	b.waitConsumerKnown("assets_consumer", "s3://warehouse/orders/", "postgres://warehouse/public/customers")
+	if got := b.WaitRun("assets_producer", b.Trigger("assets_producer", ""), time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("producer run %s", got)
+	}
+	b.WaitFor("a consumer run", 30*time.Second, func() bool { return len(b.assetRuns("assets_consumer")) == 1 })
+	run := b.assetRuns("assets_consumer")[0]
+	if got := b.WaitRun("assets_consumer", run.RunID, time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("consumer run %s: %s", got, b.Log("assets_consumer", run.RunID, "report"))
+	}
+	log := b.Log("assets_consumer", run.RunID, "report")
+	for _, want := range []string{"s3://warehouse/orders/ updated by assets_producer.refresh_orders (", "event(s), rows 1234)",
+		"postgres://warehouse/public/customers updated by assets_producer.refresh_customers ("} {
+		if !strings.Contains(log, want) {
+			t.Errorf("consumer log lacks %q:\n%s", want, log)
+		}
+	}
 }
