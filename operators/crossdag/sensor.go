@@ -44,7 +44,9 @@ func (*ExternalTaskSensor) Schema() *dag.OperatorSchema {
 }
 
 // Triggers is the dag_state trigger.
-func (s *ExternalTaskSensor) Triggers() []operators.Trigger { return []operators.Trigger{Trigger{Hub: s.Hub}} }
+func (s *ExternalTaskSensor) Triggers() []operators.Trigger {
+	return []operators.Trigger{Trigger{Hub: s.Hub}}
+}
 
 // Execute works out the target and defers (or waits in the worker).
 func (s *ExternalTaskSensor) Execute(ctx context.Context, tc *operators.TaskContext) (*operators.Result, error) {

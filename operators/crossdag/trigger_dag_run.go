@@ -45,7 +45,9 @@ func (*TriggerDagRun) Schema() *dag.OperatorSchema {
 }
 
 // Triggers is the dag_state trigger.
-func (o *TriggerDagRun) Triggers() []operators.Trigger { return []operators.Trigger{Trigger{Hub: o.Hub}} }
+func (o *TriggerDagRun) Triggers() []operators.Trigger {
+	return []operators.Trigger{Trigger{Hub: o.Hub}}
+}
 
 // Execute creates (or resets) the run, then returns or waits for it.
 func (o *TriggerDagRun) Execute(ctx context.Context, tc *operators.TaskContext) (*operators.Result, error) {
