@@ -24,6 +24,8 @@ func newBenchCmd(app *App) *cobra.Command {
 	sopts := bench.StormDefaults()
 	var useDB, mapping bool
 	var manyDAGs int
+	eopts := bench.ExternalDefaults()
+	var externalSensors int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -63,7 +65,12 @@ func newBenchCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			start := time.Now()
-			if manyDAGs > 0 {
+			if externalSensors > 0 {
+				eopts.Sensors = externalSensors
+				if _, err := bench.RunExternalSensors(ctx, st, eopts, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if manyDAGs > 0 {
 				sopts.DAGs = manyDAGs
 				if _, err := bench.RunStorm(ctx, st, sopts, cmd.OutOrStdout()); err != nil {
 					return err
@@ -87,6 +94,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&manyDAGs, "many-dags", 0, "run the many-DAGs workload instead (#21): this many DAGs of 10 tasks due at the same minute; run start lag from the boundary")
 	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
+	f.IntVar(&externalSensors, "external-sensors", 0, "run the cross-DAG workload instead (#16): this many deferred external_task_sensor tasks on one triggerer; connections used and resume latency")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")
