@@ -328,6 +328,50 @@ type AlertCollection struct {
 	TotalEntries int     `json:"total_entries"`
 }
 
+// Asset defines model for Asset.
+type Asset struct {
+	// Consumers DAGs scheduled on the asset
+	Consumers []string `json:"consumers"`
+
+	// Events events recorded
+	Events    int        `json:"events"`
+	LastEvent *time.Time `json:"last_event,omitempty"`
+
+	// Producers tasks with the asset in their outlets
+	Producers []AssetProducer `json:"producers"`
+	Uri       string          `json:"uri"`
+}
+
+// AssetCollection defines model for AssetCollection.
+type AssetCollection struct {
+	Assets       []Asset `json:"assets"`
+	TotalEntries int     `json:"total_entries"`
+}
+
+// AssetEvent defines model for AssetEvent.
+type AssetEvent struct {
+	Extra          map[string]interface{} `json:"extra"`
+	Id             int64                  `json:"id"`
+	SourceDagId    string                 `json:"source_dag_id"`
+	SourceMapIndex int                    `json:"source_map_index"`
+	SourceRunId    string                 `json:"source_run_id"`
+	SourceTaskId   string                 `json:"source_task_id"`
+	Timestamp      time.Time              `json:"timestamp"`
+	Uri            string                 `json:"uri"`
+}
+
+// AssetEventCollection defines model for AssetEventCollection.
+type AssetEventCollection struct {
+	AssetEvents  []AssetEvent `json:"asset_events"`
+	TotalEntries int          `json:"total_entries"`
+}
+
+// AssetProducer defines model for AssetProducer.
+type AssetProducer struct {
+	DagId  string `json:"dag_id"`
+	TaskId string `json:"task_id"`
+}
+
 // ClearTaskInstancesBody defines model for ClearTaskInstancesBody.
 type ClearTaskInstancesBody struct {
 	DagRunId          string `json:"dag_run_id"`
@@ -850,6 +894,12 @@ type TooManyRequests = Problem
 // Unauthenticated RFC 9457 problem details
 type Unauthenticated = Problem
 
+// GetAssetEventsParams defines parameters for GetAssetEvents.
+type GetAssetEventsParams struct {
+	Uri   string `form:"uri" json:"uri"`
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // GetConnectionsParams defines parameters for GetConnections.
 type GetConnectionsParams struct {
 	Limit  *Limit  `form:"limit,omitempty" json:"limit,omitempty"`
@@ -1019,6 +1069,12 @@ type PostVariableJSONRequestBody = VariableBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetAssets Assets, with the tasks that produce them and the DAGs scheduled on them
+	// (GET /assets)
+	GetAssets(w http.ResponseWriter, r *http.Request)
+	// GetAssetEvents An asset's events, newest first
+	// (GET /assets/events)
+	GetAssetEvents(w http.ResponseWriter, r *http.Request, params GetAssetEventsParams)
 	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
 	// (GET /auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
@@ -1161,6 +1217,66 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// GetAssets operation middleware
+func (siw *ServerInterfaceWrapper) GetAssets(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAssets(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAssetEvents operation middleware
+func (siw *ServerInterfaceWrapper) GetAssetEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAssetEventsParams
+
+	// ------------- Required query parameter "uri" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "uri", r.URL.Query(), &params.Uri, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "uri"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "uri", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAssetEvents(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // GetMe operation middleware
 func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request) {
@@ -3236,6 +3352,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/connections/{connection_id}", wrapper.DeleteConnection)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/connections/{connection_id}", wrapper.GetConnection)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/eventLogs", wrapper.GetEventLogs)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/assets", wrapper.GetAssets)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/assets/events", wrapper.GetAssetEvents)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/token", wrapper.CreateToken)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/auth/me", wrapper.GetMe)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/version", wrapper.GetVersion)
@@ -3258,6 +3376,129 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 type TooManyRequestsApplicationProblemPlusJSONResponse Problem
 
 type UnauthenticatedApplicationProblemPlusJSONResponse Problem
+
+type GetAssetsRequestObject struct {
+}
+
+type GetAssetsResponseObject interface {
+	VisitGetAssetsResponse(w http.ResponseWriter) error
+}
+
+type GetAssets200JSONResponse AssetCollection
+
+func (response GetAssets200JSONResponse) VisitGetAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssets401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssets401ApplicationProblemPlusJSONResponse) VisitGetAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssets403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssets403ApplicationProblemPlusJSONResponse) VisitGetAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEventsRequestObject struct {
+	Params GetAssetEventsParams
+}
+
+type GetAssetEventsResponseObject interface {
+	VisitGetAssetEventsResponse(w http.ResponseWriter) error
+}
+
+type GetAssetEvents200JSONResponse AssetEventCollection
+
+func (response GetAssetEvents200JSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetEvents400ApplicationProblemPlusJSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetEvents401ApplicationProblemPlusJSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEvents403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetEvents403ApplicationProblemPlusJSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetMeRequestObject struct {
 }
@@ -6976,6 +7217,12 @@ func (response GetVersion200JSONResponse) VisitGetVersionResponse(w http.Respons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetAssets Assets, with the tasks that produce them and the DAGs scheduled on them
+	// (GET /assets)
+	GetAssets(ctx context.Context, request GetAssetsRequestObject) (GetAssetsResponseObject, error)
+	// GetAssetEvents An asset's events, newest first
+	// (GET /assets/events)
+	GetAssetEvents(ctx context.Context, request GetAssetEventsRequestObject) (GetAssetEventsResponseObject, error)
 	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
 	// (GET /auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
@@ -7147,6 +7394,56 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// GetAssets operation middleware
+func (sh *strictHandler) GetAssets(w http.ResponseWriter, r *http.Request) {
+	var request GetAssetsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAssets(ctx, request.(GetAssetsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAssets")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAssetsResponseObject); ok {
+		if err := validResponse.VisitGetAssetsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAssetEvents operation middleware
+func (sh *strictHandler) GetAssetEvents(w http.ResponseWriter, r *http.Request, params GetAssetEventsParams) {
+	var request GetAssetEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAssetEvents(ctx, request.(GetAssetEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAssetEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAssetEventsResponseObject); ok {
+		if err := validResponse.VisitGetAssetEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // GetMe operation middleware
@@ -8393,129 +8690,135 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1pdxu5kX8Frzd5kpLWNR4nG+rDrsbyOJ71tZbmeGt6Kai7SCJqAj0AWhRHq7z8mvyw/JJ9OPok+qJI",
-	"2ZL9SWI3GkehbhSqbryAzWJGgUrhDW68GHM8Awlc/zrBk5cn6h9CvYEXYzn1fI/iGXgDL8STEQk93+Pw",
-	"a0I4hN5A8gR8TwRTmGHTmZTA1af/++F493/w7m8Hu3/ZG+1+vDn0v3l6cPs7z/fkIla9CckJnXi3t74Z",
-	"9C0/jiLVRwgi4CSWhKl+jtHJ8QtEQh8xjobe34ceGjOO4Ar4Qr3a8/y7z3X77//nnO5O7XzfJ7QRTjyh",
-	"bePP8PUroBM59QbfPD3wvRmh6e9D16ivyIzIbMhfE+CLfMxIvyx2H8IYJ5H0BocHqnN8TWbJTP8yY9mf",
-	"2UiESpgA10O9xvFLGsJ13WgzHI+IbuAccfewMmB5zF33oG/HYwG1C2TmrXO8YucH7r55CPy7hQu9xgSi",
-	"ELExklNAERESQsQu/gaBFD4aertDD13AmHFARGrUUx0ADQmdZLhXnasabXSx8GrQbfc/PuDd30YKy2pp",
-	"4gyLy1oMk1hcboIUb1WHImZUgOYG3+HwPfyagNDbEjAqgep/cRxHJMAKiPsxZxcRzP74N6EgelOYwu84",
-	"jL2B92/7OcfZN2/F/jvzlRm0vCdnU0DcDItCBgJRJtGYSL1Dx+9eere+94zRcUSCe53XS4ngmggpEI44",
-	"4HChJvI94xckDIHeN4QCHEXAtwTiLIIcTjiK2BzJKRFqdm+Y/J4lNLzPyb1hSCTBVDFnH/GE+kihKyJU",
-	"SEwDUHzc0Jea4BljrzCfwH1D74KFC0QEYlfALeXPiETbh+g1+W7Hzuw1pguL/+JeJ8gYmmG6QGNMIghR",
-	"xCaE6v38keJEToFKNTbc97Ze4YiEKOAQqhngSGhOZb9VXR9HwOUyk31LAc1ACDwBJBliFBSqkjEB7qM5",
-	"J1ICRXMip3onhMQSUDDFVDWfYokCnAgIEZGK4cacxcAlMRwKqxEVK1waFEeC6f5+2X3HwnHE5rsnEBGt",
-	"N0wBh8AV05/DxZSxSxSaV6rXJbboe4qVzmKDBFXp4nsBB7UZI6yXPmZ8pv7zQixhV5IZuHq0+kneX/mV",
-	"VR+cr+0iRsVJEQkz0ba5eneOzVeqJ9s15hxrVgZXFo+AKkn6wVPol3DQYkZqASeSIAChYATXECRSvROX",
-	"JI5BCaMQcBgRCt5Hx4ojLOQIOGdcDUGTKMIXEaRya6l5iiBOGMR4ETGs4YPDkKgdx9G7AmKYTssIofHK",
-	"R3oKvqapAEejUD/81z/+ibBIcTHfsJxRCaCyaYdbF6SHX0ZTQ+IDNCFXQFESIzyWwJHGa7Gnno6SeKQf",
-	"KqjbnYmNAuKZeXm+7cYJ+FRZWBpa4cFCqzSKTHhCtwRic6olywUOLgXCNETppjoJQ/LFiCazi9I+FRWv",
-	"XD/5kNNqimqFXfZzjb2kPueaTmGoFJgFwixRYY4gLnL56NjdEmko5anMZHoQNs47WeYUYcI1dx7NalhJ",
-	"d/pI9bROjRW4EjEKWOjAwL+enb1DpoWSzaevz94hDnG0QLp9LWrXbrOFgIKFV15zLeifsSiCwEzoxsXi",
-	"e3I5F3uTTOJoBFRy23EXdNVYX/rQtYZnEWCuNXar5IjvWLioZ09jHAmoirIy3+9lHfpeyBfq45JZVNqt",
-	"C8YiwFS1JTSIkhBGIZtTITngWekzO7nl73KrbwmHtPCGaxzIaKHlu1X5kKVf4aNAwQgxGi20dlrQB8dG",
-	"ys+wEiP6C6/ZoPM91c3I8rxOc0/nUUKjFUwkbdi+NB0cGru2imeJgFGEJQg5ugIuLE5Xp1iGHweeFFSg",
-	"k+MXWwIFCedAJZowFiLblQYb4Mxg1bA23BvNsUCWC5quttM3M3YFQqleRO54y+CpIH4BEZ3Iziito9WA",
-	"UToyXzjEdpB9Wa/cFKDieA/XkmOHrod+OH37xpoVSpBLuJY+IlIgAVQQSa7AGPoCDb0//OEPQ8+1tVMm",
-	"pHNYrYDXaCJCzBl3SFc7DppPgSIB8ghRUMYGB5lwqtRZamjCNZOY8RoRkuvxyz6D4iaWYe0XdqZ5T1dg",
-	"XKVNr/KtdiRYiQoriFIY9bBIlKthjueXO/z235/++U8N+NI+eoZA7U2LGFVpfdCAKZm/7U9Pnz552uzh",
-	"q/FCOie0JrRqEvB5n92lfIEJrUHUF2fQRd6fHL9YXkaDSTcmEUQscL6bYjEiM7WNxjoqzrcotKtNWpU+",
-	"IkaxNpzdHUo8KYN7WbmvQpXMQKohRyKZzTB3uFO1/R5MIUwiOEK5gTHDNMGRlv4uarbCbTTFYtphbQ55",
-	"pZExBXNx7S4Au5ZiAVKz203oG1YB2YS3CnPWgLB6zI6Y+oJbPuvSNrvPXHXzPqFrmr0Zu+MK3mEZTFcQ",
-	"TI0UUJlT3rZmEu8TN+sat3khljq7g+8HSzxSUOVXGmphH4dT8VMhMe9h1AINtaNkde9H0d3SfdxfE0h6",
-	"OtYU9FJdJPWWpBwp1IJdcSLP9y5wcDkmUeT0mWj43HHJmcOnkR/oo8RT3dTBCNsZX+YpybhgCdTujXdh",
-	"UhHauYMlA6dvcL0yxXpa0SbxKlZwD0O2txX4IE2zOgA3i6R+zN3yt0/A298ndFX2nhFYRueZd7rWHVqZ",
-	"remifmo/YyJfEQrLIOYgksi4pXox//5coc+UT1nCA3DKqfSQqM9RRJPe2p9Vae5U+qyosqVTrFuZ5Ekg",
-	"Ew69FO82fwKFa6lZaJg4PKPadNe+KUWpFxCwGQikmvoryoRsvKo8XFajbQukWqQsRX2u51LUsy1jEWhb",
-	"DV9Ut0+OX4idleeqA4NEvzOWnEOarzO+STiybFa4TlckFpfdudUZFpdvWAgufrUetCyuKoNEOs0aDP0p",
-	"lygV4lvv+WATUYqM/jdPr8XzFjtuM2TaJJYdqpfUSoG+JsmVTaGT9Cpw6YIUMmqU0Z2oPaRrF0y+9/wK",
-	"qHzFJr0YXHZm636j+Iz9NMM7QuWfvvVcXqHMR9ZLorE5rTmmbbBkGhC1cF659E5x5K5EVNneEjxsT+nk",
-	"s/mkAHVtd7o/TWicDdIdibNtXwMKF4bvgsDKpH8GrqjL7AiHjRFWEucI4eIBjQ6doYACiCIUsIRKQifa",
-	"354e6wh0sUCpFVEGkulnedApm5uwFztQ3tX2gRZr2IytJTIx4U6m6Y4TnTupWsVTu8wM01+O9LoaBKDL",
-	"Pe+UbG5sruxdftKdQs3CqW7n3A4JiKJ+Ph2NAA7cs4p8V8vBbQYoOaFn5FrEXwFHcvqSjtnyOmYgsbJR",
-	"L7Bo3ULTz6k+wU6d20ox4v0+rKygNINip/VLsT0tLcaanFkXoylgLi/gruEkZqxU7kz1HBae7yU0/b+T",
-	"AZS4t+el9pk+TyMS6kRS60yVymDiVm+cywguR5LjOmFAZiAknsUrcv1s8PJQxY5b1t7E7pec8p2orgjY",
-	"NTD9Jd92K99/xSZuozayT3uJ6zvuUP59QQpXosjyqb92zPqSGEdoSgiJ0CIdx2R0CYoeGAmVxoopo4sZ",
-	"K6F7wTSrQ1HOopJ+d0Vgrgdgaso4nBHaTmcWB/VUbZeu5WlXSFEkrcmDVusRozAftftR8iC/9oVmHTrX",
-	"x1jkYCZlK73diq7bKhYESUwgHImI1UVrshho03vrBW1oYfX6pia1r9xoYZovzb86VGVypbXUQXsVBOp7",
-	"tp7ux0on+RmoGm6MHPi9AFkHiyZWHjPWQ3HSeLwG3m1G7cKz1YirOkp7b+jqe7I8bxtRvqTtv//+GfrL",
-	"t0//jGykOgpBYqKhUZ29eu6k99RCqFMtrIbkUNOJjKDh0LtVWTdHIqabbCg/natrA98DDYFD+L0OQ3KY",
-	"jpkS0WJt1Hg3Pab/EcY8Cpk2j7ge1DduuPl04fK9jbMJdffzAQ6mSMIsjvSRhhkaCZCIGeeksmZ8O7wW",
-	"IJVhl9Q0PQc/hYILgEWx2M8J3HKoagNUl1FUQMConlaNSLLxyGs5Ie0e+gvXisviaJTy3UpEubaUY2Ys",
-	"9YHejpiFWwJZJtncoYitLt6nV/ORM1qyEDO6TIczfD2q5ZW+Zo/usDtOGCdyMZoDmUxloyRv9Bl1iLM2",
-	"KDxqiH7FVY/FlkBZ81FKJpYajEewi313PyfQTgdIkw+uV8x/7tVwx/eXbpJav0cp0j/HEIsOy5vfxiya",
-	"xL6ZX+po6nUCkfGiNegBlWl0UQiKU3gPY+CwZr7YQrorOLbaUKDzMje8ozk4P/3WLh0vUEaL/qg8cKN0",
-	"4hCqJRjJ67Dmkng0ZnyU3upKYnMNYNTB3CvP7swEAa4L5e4uRVuQ9gvkqo57U204d8YXG6YwhTefjrac",
-	"h2yFEIlOy0mdaI5lqK4ITcy1J8kuoZtbI+ZwRVgi8k/KakaMhUBYoHOTj+AcSYY44NDeX6Yg0kwFcgoC",
-	"bDwANvfmIzbZEkjj/047li/HR0tzYc+xtDoov7G3zcpgVv9jyXjvo7+USfWJWa4lm2wWhX6d61ArLKRA",
-	"6GF0N8Txt97mSoTSx2ewSpqQ4oKzfgrXChqWmd8orNzA0wIkR0uHARETDqJXhIPubSlU8wIwL52x1Kys",
-	"NKVSZ6XZOBfLyWQC3MaeMSFXu/KyWtxvLvwqeUgIH0dsviVMAgcIbcuR9akdpeEzNrZnNBomBwdPgmIc",
-	"kX4C+o68yxE32vv74I/NvrhVonRdTp+fMCeGu7S4el2XFgQEHBxZBGaYX0KIzGudDgijS1gYf0fE2GXx",
-	"std2iu8+0rjhI3scoO96uyItfe8SFu7IGRwlNUFa+tURKt31Ms8NABARdsKt5yDmqMKMVYTDxwb43ocv",
-	"sLQjtUBbyfWbAbbDbasGaDVBqFGPadM21ACmm+5aTob6bcIo77qL2mLjnNyH5RNSimeuC/1qN9XShn6p",
-	"S9d8fnnGZneE7XXAZsUWncCrxn1OpUt9rKyl1H0XEOddr9GiqeMpKxvXKxy4tnOwAcJ0oW9C1hBa8ZC2",
-	"ZFw0GiIfXW5fAUHCiVycqh014LVCP81SozmMeZR1MJUyNllpiCWBim5sUrxsCfT++ekZOn73cg+dTnEM",
-	"Ao2ZTomUS9g4uYhIkDVUXJsDwkMaMBpArGOLdIAtngHaNgvzUb6uavIQpQz4JtbJH9Lc3vJzJ+CRziwm",
-	"UIwnhOa3AHTSIR+Z3GY620aaOmxI1S9MxRx42rqEwjs+EixdFFKKnknXYWJtDWgEGgNEQ4olmrIZ7A3p",
-	"kB7n+YMIowN0rh4wTn6zv7/TgEdGu9CiU0laBaZLWBgN4/wIYSNVkY6IHtIxZzP07u3pGdrHiZzu65d7",
-	"6DkOpsio2vp4AC8MYHXGKiIRBQgFInRIz6937Q7uqpfnaJsyCj4yZ+0+YrGW9+GM0B01uunB5DFQfTIB",
-	"6AIiNt8bUh1YIRDmgJbPmFiQzBRDQdt1yZJ29oY0O9rJECvDFq/ATr3D9EAZx8QbeE/2DvaeGPVrqhHb",
-	"QMPo8RMjQTNwvAy9gfcC5GuTX6eQde2bg4OGxE79Ejq9hub8YWoB3x4c1nWTzWu/mnlKk3J6DdT7eWpy",
-	"LZlOFQFZXDQ7JaewQFOs9DL1bA4X6MeXSEzZXJiMEPOpNlOJzWY2wwsUsp30Uubgg6ewVPGTMp54gzQa",
-	"Q02ngHvmRFc4IP5Mhy2fWbvBpplL9ai1gLxkM96W+amyDG43uN1lQ86x88fIcFZDv2b3D9p3v5AIcGWE",
-	"8b1vD5+0f5dlhFMffPOXTh+UErUVhYw3+PCxiKfPr21eMaxZpj670qiamgs2zlRMGZe7EbmCEGU2Zhsq",
-	"as+sRsTKjfY60n9WunZeTMT6wb3ovMm+yQZ667c2tGk1bz9uEO2c9/wd2Fdc8D2j3kEH1MtzOZa52ysi",
-	"jBMtjQfdEqiwxUcZ9hi2l1uhOqA+TTyiBFIh+YjFpkIiAxdOsdicg7pY2TsmCii0IW5WyQxyz/ysmOah",
-	"RoxlLZS6JS7T7f5sMas3GyyhohFfShniEEc4UJwsB0Hu9tCIaNBPSKZUSKABX8TSBst3wz4T3Fhlafs3",
-	"pSwgt0Ybj8D4jMo4eqKfV7C0hCzfLivz5qMHsJFm8s1fZClYyxtp1ljavd774neQLN5nQp2PejNfKOut",
-	"sNgjEx5TpMUNCIWyvuBIE11N1rPeZNEfFVtIk5/UIeKJSVSyYd2mQ0ubAFw1rSanjXQieXtXFdOFvW0r",
-	"AKn92DMnCpE+zTJwc+X8lmahOUibs8yhvdFg33jjDw9q3KPVY0UhF3r7x4zP9EJc88jS3iwlCivkFFhi",
-	"uHr52oo27g6FyxITHU1IBNoOsIBdQjMkPkK/11g90gh8+t+v0KuX//UczUkUBpiHYsdHWFn2qYOiLlO6",
-	"GS095PA6oOTvm2sJuIHiSgHUAJ9NqsrlZEIOtqn24sEpx3rSOf86OX7RaqwrzrF/YxDgtoWFeJvdkDrp",
-	"ZZM1PXKxpVbZfev68nJTUESRVIxlMHVYMepxusfrt19K6aPu2XppRi2b6Vm7zbRT4rHh2t0snXdKkClD",
-	"J6FapnXGVKUdLTGY/WApRW+1+E0vXLYGecW5VhR5PrIXsbLEF0gypFBuLwtAyZySy5PbkDXvTlR8317K",
-	"lpjOGpoplZEQJnkqhGhbJzDHEs1ZEoXoAux1Bwv+nUdIVgcd3KJZhZS7ehx03uYK7NO0AMjUWFjo//EE",
-	"k6IRWwqS7k6poU6r0WZVvE9WcJoWCk11sBk2bIZ0MCrSiHiHVdEjqdxKdkTxiHM0qcyiW1xQh46jNXac",
-	"x/audb6Fblea7YaNiXImOAfn1ITymLXY1ABRPEgcpQasKRVnTt1trj3NtrLCcWVN4n1C29Repw8+DSbU",
-	"FOetrhxv5CDSGeh4/zqwyQ/iLvOVUB/Z6wtfxfRdxLTdbJ2mRyd/UxJ523iDlBZNmdzphvKNUtk8MHEw",
-	"HRz/GV18dfqXnP5ZSlGi2FNJt9LRReYg8ZdnbCa6b5rfoi95n5LMvwxHCjI5j/oJllVEht+loSlSWvK9",
-	"lPfmNeaXhE6QvSKGZvgShBWRCR0TSsQ0y/iV1muxjfeQ/XpIbZk69ScTtlT1a+pHmZtoiFEQOv5Hx6fZ",
-	"VEhISBbrj2Y6Tk3Rg85yGUwhuNwxRyeXJE6DvIQkUYTmmEhCJyZSy+1OSvF9Ix6lUtLaz02gfvUrNQpK",
-	"hbWp8WrRnnGU3Xxcq4Dcz2tXNbPm47TW1MbQplpmyxUbpifhIwpzEBKNCU8R4ZGybUUwZocMQmyJmtp3",
-	"aM6ZTP1Khj2mdeVQXu7sM+P6HVHU1CBa1RfaVw65YzLVFO6BZ+c56b86PL9aUs0OT0PllcrFBa8nkcal",
-	"UHV6rkduyOpBRZ34qB4abD7QYnNuS/ed+Ubn5cd7ItoWWi3R6aMWmcdWTpZZUx+n/2coAkvUtn9jLzXd",
-	"dqU7756QsJOY+ALs7PJ6P0/Ua2+rZ9up5Wscv9T37Ros+ePM5i6LLHtpmskp8DkR5kKyZDpb1cXCVMhM",
-	"bXGHAb6HzgqVJrRRSVEIAQlBmEs7WgiqD2qN8SVSWb96506b+gmVvE6kumSoo22bv4PIx6/S3d2Ed7ql",
-	"fGvKK6M+r0y/niPpTlJjP2Lq0/waaFGOLMWL/HD69s0AYRTjidYvTRoXffcTLedaQZKhLAuMfnI+pGkB",
-	"d021uh+T+IUpqOhcjHyBplggoCHYiwFauTWWLRZDygGHO3voZ4Vy58dBALEc6Eqo+7qiwK7JkHI+KH64",
-	"bbDXTmNnSLGyok+BXwHfPQUqka5sgM4jNjn3kbKWfcM/MEXnQMNzpDvPkyZIvhjSbKIufvICdKUEd+xz",
-	"NSDXXtuqK3Xa/cBaK8nFjrK0yjaZSylJanPp1eXYW52cBwsFKDXQuUWBbYwuyARFbIJYDMrQMLwZaLhz",
-	"hMqpggxY1SYKBJhHBLj2tnp1ocok6hkgrCZZnl+WaYiI6my2CTX3mHdqJmC+7bU3m1b0dQEOZW5Ukb7c",
-	"TXVaS0z+FZsYAD1yK0DyxZZQ2PkY9C/H1YlS1rT6exOV/MjttN9d1bujFMpS7zYYMZWUxBskscpIrjAV",
-	"28JejHn0fme1UcqOruRQFlnOZERoVj5yW8lWm+pB1yCzrXaMmsgSiSolrB80Sd4V97OUMl2s9zObIOZe",
-	"7IJyZkWXkaBm4yMWhV/GEcxz42blC+Nc/YJN+zvi/HVgshe1YP4vhWYPOuVAJQGVg5RUC2Sz5aDtlE/q",
-	"fEdi57GrZ0U62hKoCIsCWanHX8mphZz2b3QqsUtY3HahrIW3Yay36c/cDiZIc6M9WuR+SyFH50UeRZdm",
-	"TnywuO2wQlLEa7NB+iSI3QARzTGRtU4utV8/nL59g0wOOIS1fTxAN0NzTjj0Buhf//jnLaJs7iNGrY8p",
-	"zdNDQ4QligALOaTm1Xlat/4c2QodPkqoJFGmLxOxHNtj3FtDem4qd5/7KPO8aH8WjgTTbrJhWttbzUz3",
-	"CDLhdKQRzKAeGw+pLoGi9snEx7ncVT9jIusiw8tAOjXrQBcg5wDU+ljmUxIBokxOCZ1YiIi6q9QpUNye",
-	"qqcFN9WTch2fvcOleiYdz3kNnHrcem9LCLrOw97rXRquEiSSlXx3Zs8yTiGlrGrk/QJ8PadmxZa0TA5x",
-	"CZbgiESg8Hb7zYmicX3rP81J+GTvcOchREVNOAlbIvRecJ0/4wGryyfHL/QiHEhtnj9qdTg9XeEJrcQ3",
-	"+lmFeovXbIw0Zzc5QAi3/hZCdb1jk5CzmMVwSyCFQDv3cIV+GXXzspwNyHuaFtXcJHLZQRzolb555P68",
-	"IOEcqEQ2OeiW0NcBxiSCT4MZkieBTHgrcmTtNowf2TguFMlffnFYotmLb3lNWosiT596cvxiSyC95QJt",
-	"p0e9BdaD46lpbO9/KVXp0zAju6a2aPef0mYPXZ7ahTQ7obLVPn4nrs0zaNHA+HNPjl9U7hPcD2bqE9xX",
-	"rDk32fOs0X3Ezdanv/LumomtpncNhNrO8e5vo4b0Y8sxAIWUubqaxu4lLAZvjl8/9xEjYTA4/fG7H54/",
-	"O/NREJHBj6fP3+uU3VnNbbcJyebUFKZqBsB/DvZGaBUY6CCVteUCcAQufPIcACkWt9ztSUIidyM2ybzA",
-	"DyjFmL6noxaAIjap5ScpIFozj00BR3LaxBn+alpscNfMCLqch2O37PhNmaxPbCpic0MyC9CcpjNPofKa",
-	"USIZb0lYbZLjPc9KENcB5mWx3YMW4IWVNFOOaYhs3sAHRDWp/VGuCB1jLqBnqj5b4WBvgWdRE3a8jYGa",
-	"Egk9ti3ttEeQleIHdqysokMjsZxNichb9iWOrDR83brf2SruD5gcKuXxHUA3i3xoiSmzAvt2x3Xh/lUS",
-	"vbxjQu/zpiLYGYs+RdC6XlINielyy5+/3XKfVwNN9nWMbCXqVqwqJFDXmLh/o/7oOusdsqdk+PY1d0oh",
-	"d4qCINpWssyebo3Uk50e2+E3cnLvK7lt8vZWV9KpdQM4zskzolp/kvPmvLUblgifLMlIG55+zTHSLCfS",
-	"IkMKVlsCiYhJHYpQhGY/8VGqRFnHvn4q1JR8wMqoo3iny7WaLfahKaXZXh6hrASj8ZeaSqv6qJEIR2GI",
-	"rLroKrWCso83w7BKRWnvmV/lVVfdPCuFuJ+HitlqQeb6ma1w+6VVDsrKFG9XiwQdLSGjBRehJrg0YhOx",
-	"0xUzXXxs/yb9NwutbNaGS+j7VSMuaMRXOWT6bIffKke8z4BkvwCVOF3qRsRBq/JcJMPNFAkq1J+uxbis",
-	"8vTmEK5QQrv+pLbFjwhI6BvOWwLlxbJ7uBPLneeljz98VBqV6dvsVMIjb+Dt45jsXx1qfcsOc5NunClP",
-	"UvypEwPmT8oZCfLnOjS68Nto+/nvQg3z7Fmx1lf+NDtzKTzT9TELv1Oo3H68/f8AAAD//w==",
+	"7H3pdhu59eer4NQkR1JSWtzdTibyhxm15Xbc420s9XLG8lBQ1SWJqAhUAyhRbP+Vk6fJg+VJ/gdbbURt",
+	"FClbsj/ZKlZhubg7Ln74GERsljIKVIrg8GOQYo5nIIHrv47x5MWx+g+hwWGQYjkNwoDiGQSHQYwnIxIH",
+	"YcDht4xwiINDyTMIAxFNYYZNY1ICV5/+//dHu/8P7/5+sPu3vdHuh4+Pwm8eH9z8IQgDuUhVa0JyQifB",
+	"zU1oOn3Dj5JEtRGDiDhJJWGqnSN0fPQckThEjKOz4J9nARozjuAK+EL9tBeEtx/r9j//yzvcncbxvsto",
+	"K514Rrv6n+Hrl0AnchocfvP4IAxmhLq/H/l6fUlmROZd/pYBXxR9JvrHcvMxjHGWyODw0YFqHF+TWTbT",
+	"f5m+7J95T4RKmADXXb3C6Qsaw3VTbzOcjoh+wdvj7qNah9U+d/2dvhmPBTROkJlfvf2VGz/wt81j4N8v",
+	"fOw1JpDEiI2RnAJKiJAQI3bxD4ikCNFZsHsWoAsYMw6ISM16qgGgMaGTnPfqY1W9jS4WQQO77f6v93j3",
+	"95HiskaZOMXispHDJBaXmxDFG9WgSBkVoLXB9zh+B79lIPSyRIxKoPq/OE0TEmFFxP2Us4sEZn/+h1AU",
+	"/Vgawh84jIPD4H/sFxpn3/wq9t+ar0yn1TU5nQLiplsUMxCIMonGROoVOnr7IrgJg6eMjhMS3em4XkgE",
+	"10RIgXDCAccLNZAfGL8gcQz0rikU4SQBviUQZwkUdMJJwuZITolQo3vN5A8so/FdDu41QyKLpko5h4hn",
+	"NESKXRGhQmIagdLjRr7UAE8Ze4n5BO6aehcsXiAiELsCbiV/RiTafoReke937MheYbqw/C/udICMoRmm",
+	"CzTGJIEYJWxCqF7PnyjO5BSoVH3DXS/rFU5IjCIOsRoBToTWVPZb1fRRAlwuK9k3FNAMhMATQJIhRkGx",
+	"KhkT4CGacyIlUDQncqpXQkgsAUVTTNXrUyxRhDMBMSJSKdyUsxS4JEZDYdWjUoVLneJEMN3er7tvWTxO",
+	"2Hz3GBKi/YYp4Bi4UvpzuJgydoli85NqdUkthoFSpbPUMEHduoRBxEEtxgjrqY8Zn6n/BTGWsCvJDHwt",
+	"Wv+kaK/6k3UfvD/bSYzKgyISZqJrcfXqHJmvVEu2acw51qoMriwfAVWW9H2g2C/joM2M1AZOZFEEQtEI",
+	"riHKpPpNXJI0BWWMYsBxQigEHzwzTrCQI+CccdUFzZIEXyTg7NbS645BvDRI8SJhWNMHxzFRK46TtyXG",
+	"MI1WGULzVYj0EEItUxFORrF++J9//Rth4XixWLBCUQmgsm2FOyeku19mUyPih2hCroCiLEV4LIEjzddi",
+	"Tz0dZelIP1RUtyuTGgckMOMKQtuMl/DOWVjqWvHBQrs0Skx4RrcEYnOqLcsFji4FwjRGblG9giH5YkSz",
+	"2UVlncqOV+GfvC9k1bFaaZXDwmOvuM+Fp1PqyhGzJJgVKSwYxCcuHzyrWxEN5TxVlcwAwcZFI8uaIs64",
+	"1s6jWYMq6S8fzk/r9bIiVyZGEYs9HPj309O3yLyhbPPJq9O3iEOaLJB+v5G1G5fZUkDRIqjOuZH0T1mS",
+	"QGQG9NGn4gdqOZ96k0ziZARUcttwH3bVXF/50DsHYSOX6sgjRkU2s5F1lejHR88FUkOOM2XhGdUyiIWJ",
+	"cfKJLgucT2d72jfPEYdIBSNxEHqYzWhkp/T7sXfKWZxF3ikpURWFGddzQURPjHDEMpmAJme/VVRfv7Wd",
+	"+SaeceIhUG0J1UvlMYelJclp17igrUypXhjAlHph18GUpt/eTPnMLW91+HAtOe4yn0stGiOSMwqh8i/f",
+	"eTlLsIxHMGpxcuwbRSLBqw7tWy3ekH2jZOOWRYbMQEg8S/tzeS/m0lbJcJghZ33e9fEvjdZDhvJw2xe1",
+	"kztHhW7oz6OGX9bFqG4Ivdk1l/ilKbXwUvPi18aUr4v7wjeOpwlgrrMvNmAV37N40SwrY5wICD2jLbh2",
+	"UKYvDGK+UB9XUlwVibxgLAFMtUjSKMliGMVsToXkgGeVz+zglr+rCF5Vj2sNDtc4kslCx2o2fEeWaiJE",
+	"kaIRYjRZ6ExDKbYfm4hthlVIoL8I2pNzYaCaGVn/tdfY3TgqnL1CuksnKV+YBh6ZHOWSlREwSrAEIUdX",
+	"wIUVtvoQq/TjwLNSOHt89HxLoCjjHKhEE8ZiZJvSZAOcJx81rY0njuZYIOvRmqa23S8zdgVChdFE7gTL",
+	"5PGwvGVEL7MzSpuUSMQoHZkvPEIX5V82B6olqnh+z21QLW5HP568eW1TRCook3AtQ0SkQAKoIJJcgUna",
+	"CnQW/OlPfzoLfEs7ZUJ6u9XJlIaoUog5455IyfaD5lOgSIB8gihcAUccZMYpxEo6tEx4XSbGG8KBIifT",
+	"rreqtA5LK9O+pisorsqi1/VWNxOsJIU1Rin1+qgslKtxThBWG/zufz7+619a+KW795yBul8tc1Tt7YMW",
+	"Tsn3Tv7y+PG3j9t3axp2lLwDWhNbtXkeRZv9HY+SElqD41EeQR+/4/jo+SBvY0wSSFjk/W2KxYjM1DKa",
+	"TFd5vGWjXX+lM4AnYpTqJKi/QYknVXJ3xo3Ky5Sqy5HIZjPMPVtjOhdrI9QnqEgWzTDNcKKtv0+arXEb",
+	"TbGY9phbk4vmyFyeu4/AvqlYgjSsdhv7xnVCtvGt4pw1MKzusyenPudWz/q8zf4jV828y+iaRm/67jmD",
+	"t1hG0xUMU6sE1COz/N2GQbzL/KprPDgkvkUeH0s8UlTlV5pq8ZDNg/KnQmI+IIMDNNZJ79Uz2eXUef9+",
+	"f8sgG7hJoqjnfBGX+c5zZtqwK00UhMEFji7HJEm8+W9Nn1tOOU/et+oDXRZyol/1KMJuxZfnCXItWCG1",
+	"f+F9nFSmdpEsz8kZGl6vDbFZVnRIvEoUPCCQHRwF3svQrInA7SZpmHK3+u0T6PZ3GV1VvecClst5vtPY",
+	"uLVVG61ponlov2AiXxIKyyTmILLEZMoGKf/hWmHIkE90btBrp9yG/5Bt5Ta/dbiq0tqp8lnZZXNDbJqZ",
+	"5FkkMw6DHO+ufAKFa6lVaJx5drl06K5zU0pSLyBiMxBIvRquaBPy/ur2cNmNtm8g9YZTKepzPZayn20V",
+	"i0Dbqvuyu3189FzsrDxWXeQphu2XFxrSfJ3rTcKRVbPCt1Ou94F6a6tTLC5fsxh8+mo9bFmeVU4JN8wG",
+	"Dv25sCg14VtvrUebUIpc/jcvr+W9c9tvO2W6LJbtapDVckRfk+XKh9DLepW0dMkKGTfK+E7UFlx0G6Yw",
+	"0NsoL9lkkILLt2L9vyg9M+q9BbfaDh+b04aSm849uIFbM6HWyH2FqLa8FXrYltzg8/E4gvqW261PGxvn",
+	"nfRn4nzZ18DCpe77MLAK6Z+Cr4I+38JhY4SVxXmCcHmDRpdBUkARJAmKWEYloROdb3fbOgJdLJCLIqpE",
+	"Mu0sdzplc1PCaDsqmto+0GYNm761RSamdNW8uuPfUe7japV37fIwTH850vNqMYC+9LzXsvXaaCxt8Fqq",
+	"WTo1rZw/IQFJMiynoxnAw3vWke8bOfjDAGUn9Ih8k/g74EROX9AxW57HDCRWMeoFFp1LaNo50dVILrmt",
+	"HCM+7MPaDCojKDfaPBXb0tJkbMiZNzGaAubyAm5bGmj6cnZnqsewCMIgo+7/vQKgzL88L3TO9JmrLmsy",
+	"SZ0jVS6DOYPw0TuN6HIkOW4yBkMLMWrzyzuvdtVVMlGae5u6X0rK95K6MmHXoPSXctudev8lm/iD2sQ+",
+	"HWSub7lCxfclK1yrCC6G/soz6ktiEqFOEDKhTTpOyegSlDwwEiuPFVNGFzNWYfdSaNbEopwlFf/uisBc",
+	"d8DUkHE8I7RbziwP6qHaJn3T06mQsklaUwatMSNGYT7qzqMUBdvdE80b9M6PscSjTKpRencU3bRULIqy",
+	"lEA8EglrqrxnKdC2320WtOUN69e3vdL4k58tzOtL4693VRtcZS5N1F6FgYburbv1WGknPydVy+m/g3AQ",
+	"IZto0abKU8YGOE6aj9egu02vfXS26nHVROngBV19TZbHbU8HLXn77354iv723eO/InvqCMUgMdHUqI9e",
+	"PffKu4sQmlwL6yF53HQiE2jZ9O501s2WiGkm7yp0Y/Ut4DugMXCIf9BlSJ7QMXciOqKNhuxmwPR/hAmP",
+	"YqbDI647DU0abj5d+HJv43xA/fN8gKMpkjBLE72lYbpGAqSrSlfRTGi7L5eSu26X3DQ9htBRwUfAslkc",
+	"lgTu2FS1hw2WWVRAxKgeVoNJsmdL1rJD2v8YB1wrLYuTkdO7tdNBOlJOmYnUD/VypCzeEsgqyfYGRWp9",
+	"8SGtmo+81ZKtxdozfD1q1JWhVo/+sjtOGCdyMZoDmUxlqyVvzRn1ODNjWHjUUv2K6xmLLYHy10dOTKw0",
+	"mIxgn/jubnagvQmQ1tr4Iee3iqyG/6xWBRXA5j0qp7YKDrHssLz4Xcqizeyb8blE06AdiFwXrcEPqA2j",
+	"j0NQHsI7GAOHNevFDtFdIbHVxQK9p7nhFS3I+emXdml7gTJazkcVhRuVHYdYTcFYXk80l6WjMeMjd0I3",
+	"S80xgFGPcK86ulNTBLgulru9Fe06HPTlaVXPGdgunjvliw1LmOKbTydb3k22UolEr+m4JJpnGqopQjNz",
+	"hFWyS+iX1kg5XBGWieKTqpuRYiEQFujcYMucI8kQBxxbLAoKwqHOyCkIsPUA2GCgJGyyJZDm/51uLl+u",
+	"j5bm8LVnak1Ufm1PDlfJrP6PJeODt/6ckhpSs9woNvkoSu1656FmWIKzGRB0t9Txd57myoTyx2ewCuRT",
+	"5Syra6d0rKBlmsXp8NrRQG1ACrb0BBAp4SAGVTjo1pZKNS8A88oeS8PMKkOqNFYZjXeynEwmwG3tGRNy",
+	"tSMvq9X9FsavhilF+Dhh8y1hwHggtm+ObE7tiSufsbU9o9FZdnDwbVSuI9JPQOOd+BJxo71/Hv65PRe3",
+	"SpWuL+nzM+bEaJeOVK/v0IKAiIMHEWaG+SXEyPysod0wuoSFyXckjF2WD3ttO34PkeaNENntAI3b4au0",
+	"DINLWPgrZ3CSNRRp6Z+eoMpZL/PcEAARYQfcuQ9itipMX2U6fGih713kAisr0ki0lVK/OWF7nLZqoVYb",
+	"hVr9mC5vQ3Vgmunv5eSs32WMiqb7uC22zsm/WT4hlXrmptKv7lDNvRhWmvSN59enbHZL2l5HbFZ+oxd5",
+	"Vb/PqPS5j7W5VJrvQ+Ki6TVGNE06ZeXgeiVsgi4NdogwXeiTkA2CVt6krQQXrYHIB1/aV0CUcSIXJ2pF",
+	"DXmt0XeIY1rDmEd5A1MpU4MwRqwI1HxjA9e1JdC7Zyen6Ojtiz10MsUpCDRmGt6usLBpdpGQKH9RaW0O",
+	"CJ/RiNEIUl1bpAts8QzQtplYiIp51YGglDMQmlqn8IwW8VZYJAGfaJRIgVI8IbQ4BaAB5EJkcCo1cpKD",
+	"gTyj6i9MxRy4e7vCwjshEsxNCilHz0AvmVpbQxqBxgDJGcUSTdkM9s7oGT0qsOAIo4foXD1gnPxu//5e",
+	"Ex4Z70KbTmVpFZkuYWE8jPMnCBurinRF9BkdczZDb9+cnKJ9nMnpvv5xDz3D0RQZV1tvD+CFIaxGHyQS",
+	"UYBYIELP6Pn1rl3BXfXjOdqmjEKIzF57iFiq7X08I3RH9W5aMDgGqk0mAF1AwuZ7Z1QXVgiEOaDlPSYW",
+	"ZTONcrPdBHy3s3dG862dnLFybglK6jR45DaUcUqCw+DbvYO9b437NdWMvV9AvkyMAc2p8SIODoPnII8c",
+	"OEsFRPObg4MWnL5h+Hx1XBoPTt8zjXBn0HewBs/lLgWm8Z0wRbq00OT6Q3SxQD+905ia3x08auo/n9B+",
+	"HYFQf/dt93cFTqZWHO7QqYH9EGFxKMfACGlH0AL3qMczJxDIi5w0c2c+D99bMKYPYVDlw+DQVXuoAdjV",
+	"3C8wUloX9ZnDMSmjJb/3I9UaSJh+uL/dAeRN6KdsMZB9Awx882HTfFeHnWmA1tSU3RLIklYzyEE3g5Sw",
+	"Zj8ZL9La4ENEYQ5CojHhQg7nMaU/TeTfxF2vYJPq4hW0o8euTukK3X6ZGqRN06gyuU5YtW6XU1igKVaR",
+	"nHo2hwv00wskpmwuDIbMfKoTW8Ri2c7wAsVsp0zuTE77UTvPa6QWz6FK8af6oMOpzTRYkGEXea2F5JUs",
+	"003VA1Oa4GaDy11N/XhW/ggZX8xY/LsWzUc9RDPHA1YffPO3Xh9UYHrLbmlw+P5DmU+fXVtUWaydLG0B",
+	"Nau6BIOtTBdTxuVuQq4gRnlWqosV9V6OZsQaBkaT6D+tAFXUDEs/ld9tGyyo+kaNgxcZxMN95QnfI6vw",
+	"kgiTdncV5FsClZb4Sc49Ru0VeSt9BMdBFSkXtgRXZLmpBH3i4ymWmsoJnyp7y0SJhTakzWpYQnesz8rA",
+	"MA1mLH9DBWji0i33Z8tZg9VghRWN+VJePIc0wZHSZAUJikSpZkTDfkIyFXQCjfgilfZ4TT/uM+XQdZW2",
+	"/7GCG3Rj4vcETJa5yqPH+nmNSyvM8p0HGlV/dA8W0gy+/YscgL+6kGaOldUbvC5hD8sSfCbS+aAX87mO",
+	"tIvJPjEFdWVZ3IBR8ASi1UtC6vBe670q5INSCw4uqYkRjw200YZ9mx5v2utf1Kv1qwmShUkp6AQEpgt7",
+	"Pl8AUuuxZ/YgE73/bejmi/mlmWhB0nZcSrQ3Otw3+3ePDho2VOqFCEIu9PKPGZ/pifjGkQNlLUELllBI",
+	"vFjUc513MwlSxcsSE11/TATajrCAXUJzJn6C/qi5eqQZ+OT/vkQvX/yfZ2hOkjjCPBY7IcICEepSmk33",
+	"5Jje3LZo0IMl/9h+k5SfKD7QsBb6bNJVrsKPedSmWot75xzrQRf66/joeWewrjTH/kfDADcdKiTY7II0",
+	"WS8L7/bAzZaaZf+lG6rLzXVySqRSLKOpJ4pRj90arz9+qQDO3XH00s5a9p4PnTbTSYmHxmu3i3TeKkOm",
+	"Ap2MapvWm1OVd7SkYPajJVDv+tWHg3jZBuS15FrZ5IXIHt3MoXKQZEix3F5espYnJZcHt6Fo3g9tftdZ",
+	"yo4q8AaZqVwiJgzcMsRoW19fgyWasyyJ0QXYrSRL/p0HKFYHPdKi+f14t804aKT3Gu0dkAgyN2wt9P/x",
+	"BJNyEFs5VtFfUmMNxNMVVbzLVkialq4Z7b+rtqkwpEdQ4c7QeKKKATCUK8UR5aKI0aQ2in6VhD0aTtbY",
+	"cHEaYK3jLTW70mg3HExUsSM9mlMLykP2Yl0AonSQeOICWHNRsKnTseicWm3l1wZXPYl3Ge1ye705eFd+",
+	"rCUuWN053shGpLc0+u59YIMo5L/kNaMhsgeevprp25hpu9ga2EvDRSqLvG2yQcqLpkzu9GP5VqtsHpjK",
+	"uR6J/1wuvib9K0n/HISYKPVU8a10PaLZSPz1KZuJ/osWdvhLwacU8y8jkYIMStoww7KKyQj7vGiuqK/k",
+	"Xqpr8wrzS0InyB4qRTN8CcKayIyOCSVimmMEuhue7Mt7yH59Ru0lxeqf3NhS1a65PdScXUWMgtD1P7qi",
+	"1YKnISFZqj+a6cpWJQ8aFzeaQnS5Y7ZOLknqykKFJEmC5phIQiemttOfTnL8vpGMUgXm+nMzqF/zSq2G",
+	"UnGtC14t2zOO8rPSazWQ+8XNpe2q+cjdNLq5+s3aJau+2jA9iFrF40NW27pWVU/aMMSWaLj5GM05ky6v",
+	"ZNSju1UYFZfdfmZavyeLmlvLVs2FDrVD/ppMNYQ70NnFLRZfE55fI6n2hKeR8qrnU856EmlSCvWk53rs",
+	"hqxvVDSZj/qmweYLLTaXtvSjbLQmLz/ckdB2yGpFTh+0yTyydrKqmoYk/T9DE1iRtv2P9hjkTV+5C+6I",
+	"CXuZiS8gzq7O9/Nkve539Wh7vfkKpy/0Cd2WSP4oj7mrJsvCLDA5BT4nwkAYSKbx7S4W5k5dF4t7AvA9",
+	"dFq6m0YHlRTFEJEYhDm0o42g+qAxGF8SlfW7d36g5U/o5PUS1aVAHW1bxB8iH75Ld/sQ3puWCm0or4J6",
+	"h3u2ri3pXlZjP2Hq0+LgeNmOLNWL/Hjy5vUhwijFE+1fGuAnfVocLaMzIclQjhuln5yf0THjxXVSuh0D",
+	"FcWoOTiLJF+gKRYIaAz2YIB2bk1ki8UZ5YDjnT30i2K586MoglQe6ruTzenYXYOpdH5Y/nDbcK8dxs4Z",
+	"xSqKPgF+BXz3BKhE+rQoOk/Y5DxEKloOjf7AFJ0Djc/tKeQcZkXyxRnNB+rTJ89B363S6xCuO7bVdDly",
+	"/w1r7SSXG8qB2C38UwVWuf2y5uXaWw3nhYUilOro3LLANkYXZIISNkEsBRVoGN0MNN55gqrgYoasahEF",
+	"AswTAlxnW4OmUmWSDCwQVoOsji/HJiOiPpptQg3ywU7DAMy3g9Zm046+vrJHhRt1pq82Ux/WkpJ/ySaG",
+	"QA88CpB8sSUUdz4E/8tzdKKCs9h6kr+MqN4t+/1dvVtaoRysuyWIqYGYb1DEaj35ylTsG/ZgzIPPO6uF",
+	"UnF0DXVd5CjriND8wtltZVstOIxBxzBv7Rg3kWUS1S69v9cieVvez0Go+kTvpxZS6k7igioWqy9IUKMJ",
+	"EUviL2MLxmDVKA9VJ1e/4ND+ljx/HRm8sw7O/7X02r2GHKhB1nlESb2BLL4W2nZ6UiOkiZ2H7p6V5WhL",
+	"oDItSmKlHn8Vpw5x2v+owQcvYXHTR7IWwYa53gIm+hNM4NAUHyxzv6FQsPOiqKJzWKv3lrc9UYhjvN5o",
+	"Yo/XACY2XIjmmMjGJJdarx9P3rxGBjUSYR0fH6KPZ2af8Cw4RP/5179vEGXzEDFqc0wOp4fGCEuUABby",
+	"jJqfzlVExa9wco7snT4hyqgkSe4vE7Fc22PSW2f03Nz1fx6iPPOi81k4EUynyc4C84ZQI9Mtgsw4HWkG",
+	"M6zHxmdUX5qk1snUx/nSVb9gIpsqw6tEOjHzQBcg5wDU5ljmU5IAokxOCZ1Yioimo9SOKP5M1eNSmurb",
+	"6s1fe4+WbkDquc9r6DTg1HsXhPA6N3uvd2m8SpGIWjRzFYAPPcskhZSzqpn3C8j1nJgZW9Eytw5IsAJH",
+	"JALFt9uvj5WM61P/DsX0271HO/ehKmrCSdxRofeca/yMe+wuHx8915PwMLV5/qDdYbe7wjNaq28swY4a",
+	"vmZjpDW7wQAh3OZbCNU3pBsI3zKK4ZZAioF27uAI/TLrFhf5tjDvibuGd5PMZTvxsJf75YHn86KMc6AS",
+	"WTjhLaGPA4xJAp+GMyTPIpnxTubI39swf+T9+Fik+PGL4xKtXkKra9ztNaKMdbwlkF5ygbbdVm9J9eB0",
+	"al6257+Uq/RplJGdU1e1+8/utftuT+1E2pNQ+WwffhLX4gxaNjD53OOj540IypvkTL2D+5K1Y5M9y1+6",
+	"i7rZZvir4LZIbA2tayI0No53fx+1wI8t1wCUIHP1/Tu7l7A4fH306lmIGImjw5Ofvv/x2dPTEEUJOfzp",
+	"5Nk7gzXvbun3h5BsTs1Vdu0E+N+HeyO0Cg10kcrasAA8hQufHAPAcXHH2Z4sJnI3YZM8C3yPIMb0OR01",
+	"AZSwSaM+cYToRB6bAk7ktE0z/N28scFVMz3oC4A8q2X7b0OyPrZQxOaEZF6gOXUjd1R5xSiRjHcAVhtw",
+	"vGf5peVNhHlRfu9eG/DSTNolx7yILG7gPZIaF39U75BPMRcwEKrP3omyt8CzpI073qRAzaUqA5bNNTqg",
+	"yErpA9tXfgdMq7CcToko3hwqHCljSatUvNUv3GtxUFNolwMzyfsGTJnapXErrmaxEtDLWyb0Om+qgp2x",
+	"5FMUrespNYiYvqD9849b7vJooEFfx8jeXd/JVSUAdc2J+x/VPyPlTvZAT8n57St2Sgk7RVEQbStbZne3",
+	"RurJzoDlCFs1efBV3DZ5equv6DSmATz75LlQrR/kvB23dsMW4ZOBjHTx6VeMkXY74S4ZUrTaEkgkTOpS",
+	"hDI1h5mPyt21Terr59IttPfYGfVc9+tLreaTvW9Oab6WT1B+aavJl5q7mfVWIxGeiyHy+4hXuSso/3gz",
+	"CqtyjfUd66vinma/znIUD4tSMXtbkDl+Zu/E/tJuDsovNt+uXxL0ZIkZLbkINcWlCZuInb6c6dNj+x/d",
+	"f/PSynZvuMK+Xz3ikkd8VVBmyHKEnXYk+AxE9gtwid1UN2IOOp3nshhu5pKg0o31jRyX31W/OYYrXbrf",
+	"vFPbkUcEJPQJ5y2Biuv1B6QTq40Xl6W//6A8KtO2WamMJ8FhsI9Tsn/1SPtbtpuPbuHM9STlPzUwYPGk",
+	"ikhQPNel0aW/jbdf/F2IZvGsfNdX8TTfcyk9Mzfjlh9kclr+25Hp5sPNfwcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
