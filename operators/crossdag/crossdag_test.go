@@ -133,6 +133,7 @@ func TestExternalSensorFailsFastOnFailedStates(t *testing.T) {
 dag_id: whole
 tasks:
   - {task_id: wait_run, operator: external_task_sensor, external_dag_id: upstream, execution_delta: 24h, failed_states: [failed], timeout: 1h}
+  - {task_id: in_worker, operator: external_task_sensor, external_dag_id: upstream, external_task_id: work, execution_delta: 24h, failed_states: [failed], deferrable: false}
 `)
 	b.Scheduler(nil)
 	b.Triggerer(nil)
@@ -146,6 +147,9 @@ tasks:
 	}
 	if got := b.WaitRun("whole", whole, time.Minute); got != runstate.RunFailed {
 		t.Fatalf("whole-run sensor's run %s, want failed", got)
+	}
+	if h := b.History(b.TI("whole", whole, "in_worker")); strings.Contains(h, "deferred") || !strings.Contains(h, "failed") {
+		t.Errorf("deferrable: false sensor: %s, want failed without deferring", h)
 	}
 	work, sensor := b.TI("upstream", up, "work"), b.TI("downstream", down, "wait_upstream")
 	if sensor.State != runstate.Failed {
