@@ -48,6 +48,11 @@ func (t Target) String() string {
 // DefaultFallback is how often the hub re-checks without a notification.
 const DefaultFallback = 30 * time.Second
 
+// minInterval spaces the hub's queries: under a storm of state changes
+// (thousands of tasks a second finishing anywhere) it queries at most 20
+// times a second, whatever the number of notifications.
+const minInterval = 50 * time.Millisecond
+
 // Hub batches the waits of one process.
 type Hub struct {
 	db       *store.Store
@@ -151,6 +156,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 		if err := h.check(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("check the states waited on", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(minInterval):
 		}
 	}
 }
