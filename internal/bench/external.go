@@ -42,6 +42,8 @@ type ExternalResult struct {
 	ListenConns    int // LISTEN connections of the process while every sensor waited
 	Backends       int // all connections of the process to the database then
 	Queries        int64
+	WakeP50        time.Duration // target task's end → sensor task resumed by the triggerer (deferred → queued)
+	WakeP99        time.Duration
 	ResumeP50      time.Duration // target task's end → sensor task's success
 	ResumeP99      time.Duration
 	ResumeMax      time.Duration
@@ -169,18 +171,28 @@ func RunExternalSensors(ctx context.Context, st *store.Store, opts ExternalOptio
 	if err != nil {
 		return nil, err
 	}
-	var lags []time.Duration
+	var lags, wakes []time.Duration
 	for _, ti := range sensorTIs {
-		if end, ok := targetEnd[strings.TrimPrefix(ti.TaskID, "s")]; ok && ti.EndedAt != nil {
-			lags = append(lags, ti.EndedAt.Sub(end))
+		end, ok := targetEnd[strings.TrimPrefix(ti.TaskID, "s")]
+		if !ok || ti.EndedAt == nil {
+			continue
+		}
+		lags = append(lags, ti.EndedAt.Sub(end))
+		if at, ok, err := resumedAt(ctx, st, ti.ID); err != nil {
+			return nil, err
+		} else if ok {
+			wakes = append(wakes, at.Sub(end))
 		}
 	}
+	res.WakeP50, res.WakeP99 = percentile(wakes, 50), percentile(wakes, 99)
 	res.ResumeP50, res.ResumeP99, res.ResumeMax = percentile(lags, 50), percentile(lags, 99), percentile(lags, 100)
 
 	fmt.Fprintf(out, "\npodflow bench --external-sensors %d (one process: scheduler + triggerer, one notifier, one dagwatch hub)\n", opts.Sensors)
 	fmt.Fprintf(out, "sensors deferred: all %d within %s of the trigger\n", opts.Sensors, res.DeferredWithin.Round(time.Millisecond))
 	fmt.Fprintf(out, "connections while all waited: %d LISTEN connection(s); %d connections of the process in all (pool + LISTEN)\n", res.ListenConns, res.Backends)
 	fmt.Fprintf(out, "targets finished in %d batches %s apart; %d batched state queries answered every wait\n", opts.Batches, opts.Interval, res.Queries)
+	fmt.Fprintf(out, "target task end → sensor resumed by the triggerer (deferred → queued), %d samples: p50 %s, p99 %s\n", len(wakes),
+		res.WakeP50.Round(time.Millisecond), res.WakeP99.Round(time.Millisecond))
 	fmt.Fprintf(out, "target task end → sensor task success, %d samples: p50 %s, p99 %s, max %s\n", len(lags),
 		res.ResumeP50.Round(time.Millisecond), res.ResumeP99.Round(time.Millisecond), res.ResumeMax.Round(time.Millisecond))
 	return res, nil
@@ -205,6 +217,20 @@ func sensorsDAG(n int) string {
 		fmt.Fprintf(&sb, "  - {task_id: s%d, operator: external_task_sensor, external_dag_id: bench_target, external_task_id: t%d, timeout: 1h}\n", i, i)
 	}
 	return sb.String()
+}
+
+// resumedAt is when a task instance left deferred (the trigger's event).
+func resumedAt(ctx context.Context, st *store.Store, tiID int64) (time.Time, bool, error) {
+	h, err := st.StateHistory(ctx, tiID)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for i := 1; i < len(h); i++ {
+		if h[i-1].State == runstate.Deferred {
+			return h[i].At, true, nil
+		}
+	}
+	return time.Time{}, false, nil
 }
 
 func mustRun(ctx context.Context, st *store.Store, dagID, runID string) store.Run {
