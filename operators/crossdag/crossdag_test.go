@@ -214,3 +214,40 @@ tasks:
 		}
 	}
 }
+
+// With a fixed trigger_run_id, a second trigger fails unless reset_dag_run
+// clears the existing run, which then runs again.
+func TestTriggerDagRunResetDagRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.DAG("child", "dag_id: child\ntasks:\n  - {task_id: check, operator: bash, bash_command: 'echo ran'}\n")
+	for _, c := range []struct{ id, reset string }{{"resetting", "true"}, {"strict", "false"}} {
+		b.DAG(c.id, `
+dag_id: `+c.id+`
+tasks:
+  - {task_id: kick, operator: trigger_dag_run, trigger_dag_id: child, trigger_run_id: `+c.id+`_child, reset_dag_run: `+c.reset+`, wait_for_completion: true}
+`)
+	}
+	b.Scheduler(nil)
+	b.Triggerer(nil)
+	b.WaitFor("child synced", 30*time.Second, func() bool { _, err := b.Store.Dag(b.Ctx, "child"); return err == nil })
+	for _, id := range []string{"resetting", "strict"} {
+		if got := b.WaitRun(id, b.Trigger(id, ""), time.Minute); got != runstate.RunSuccess {
+			t.Fatalf("%s: first run %s", id, got)
+		}
+	}
+	second := b.Trigger("resetting", "")
+	if got := b.WaitRun("resetting", second, time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("resetting: second run %s:\n%s", got, b.Log("resetting", second, "kick"))
+	}
+	if ti := b.TI("child", "resetting_child", "check"); ti.TryNumber != 2 || ti.State != runstate.Success {
+		t.Errorf("reset child's task: try %d %s, want try 2 success", ti.TryNumber, ti.State)
+	}
+	strict := b.Trigger("strict", "")
+	if got := b.WaitRun("strict", strict, time.Minute); got != runstate.RunFailed {
+		t.Fatalf("strict: second run %s, want failed", got)
+	}
+	if log := b.Log("strict", strict, "kick"); !strings.Contains(log, "a run strict_child of child already exists (reset_dag_run: true clears it instead)") {
+		t.Errorf("strict's log does not say why:\n%s", log)
+	}
+}
