@@ -79,6 +79,14 @@ type AssetRefs struct {
 // references. A newly consumed asset starts after its newest event: a DAG
 // that begins to consume an asset waits for its next update.
 func (q Q) SaveAssetRefs(ctx context.Context, dagID string, refs AssetRefs) error {
+	if len(refs.Producers) == 0 && len(refs.Consumers) == 0 {
+		// Most DAGs: one round trip on the sync path.
+		if _, err := q.db.Exec(ctx, `WITH refs AS (DELETE FROM dag_asset_refs WHERE dag_id = $1)
+			DELETE FROM asset_consumer_progress WHERE dag_id = $1`, dagID); err != nil {
+			return fmt.Errorf("save asset references of %s: %w", dagID, err)
+		}
+		return nil
+	}
 	if _, err := q.db.Exec(ctx, `DELETE FROM dag_asset_refs WHERE dag_id = $1`, dagID); err != nil {
 		return fmt.Errorf("save asset references of %s: %w", dagID, err)
 	}
