@@ -3,6 +3,7 @@ package dag
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -130,13 +131,24 @@ func (f *fileParser) assetURI(key string, n *yaml.Node) (string, bool) {
 	return s, true
 }
 
+// maxAssetURI and notInAssetURI bound asset URIs (the API's uri parameter
+// says the same).
+const (
+	maxAssetURI   = 2000
+	notInAssetURI = "\"'<>\\^`{|}"
+)
+
 // CheckAssetURI says what is wrong with an asset URI, if anything.
 func CheckAssetURI(s string) error {
 	switch {
 	case s == "":
 		return fmt.Errorf("an asset URI is empty")
-	case strings.ContainsAny(s, " \t\r\n"):
+	case len(s) > maxAssetURI:
+		return fmt.Errorf("asset URI %.40q… is longer than %d characters", s, maxAssetURI)
+	case strings.ContainsFunc(s, unicode.IsSpace):
 		return fmt.Errorf("asset URI %q contains white space", s)
+	case strings.ContainsAny(s, notInAssetURI):
+		return fmt.Errorf("asset URI %q contains one of %s, which URIs do not", s, notInAssetURI)
 	case IsTemplateText(s):
 		return fmt.Errorf("asset URI %q is a template; asset URIs are fixed names", s)
 	}
