@@ -18,10 +18,12 @@ type DAG struct {
 	ID          string
 	Description string
 	Schedule    string // cron expression or preset; "" = manual only
-	Timezone    *time.Location
-	StartDate   time.Time // zero when unset
-	EndDate     time.Time // zero when unset
-	Catchup     bool
+	// Assets is `schedule: {assets: …}` (Schedule is then ""); nil: none.
+	Assets    *AssetSchedule
+	Timezone  *time.Location
+	StartDate time.Time // zero when unset
+	EndDate   time.Time // zero when unset
+	Catchup   bool
 	// PausedAtCreation: the DAG starts paused the first time the database
 	// sees it (is_paused_upon_creation, else the parser's default, which
 	// podflow.yaml's dags_are_paused_at_creation sets).
@@ -76,6 +78,8 @@ type Task struct {
 	CheckTemplates bool
 	// Callbacks: on_failure_callback, on_retry_callback, … by event.
 	Callbacks Callbacks
+	// Outlets are the assets the task updates when it succeeds.
+	Outlets []Outlet
 
 	// Options are the operator's own options as plain values decoded from
 	// YAML (string, int, float64, bool, nil, []any, map[string]any).

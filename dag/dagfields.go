@@ -69,7 +69,9 @@ func (f *fileParser) dagFields(d *DAG, root *yaml.Node, fields map[string]entry)
 		}
 	}
 	if e, ok := fields["schedule"]; ok && !isNull(e.value) {
-		if expr, ok := f.str("schedule", e.value); ok {
+		if r := resolve(e.value); r != nil && r.Kind == yaml.MappingNode {
+			f.assetSchedule(d, r)
+		} else if expr, ok := f.str("schedule", e.value); ok {
 			if _, err := ParseSchedule(expr, d.Timezone); err != nil {
 				f.errorf(e.value, "schedule: %v", err)
 			} else {

@@ -13,7 +13,8 @@ const examplesDir = "../examples/dags"
 // bashExamples are the example DAGs that use only the operators the tests
 // declare (the pod examples need the kubernetes_pod operator's schema and
 // are validated by `podflow validate examples/dags`).
-var bashExamples = []string{"etl_xcom.yaml", "params_and_trigger_rules.yaml", "nightly_berlin.yaml", "mapping.yaml", "task_groups.yaml"}
+var bashExamples = []string{"etl_xcom.yaml", "params_and_trigger_rules.yaml", "nightly_berlin.yaml", "mapping.yaml", "task_groups.yaml",
+	"assets_producer.yaml", "assets_consumer.yaml"}
 
 func TestExamplesAreValid(t *testing.T) {
 	t.Parallel()

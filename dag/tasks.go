@@ -14,7 +14,7 @@ var taskSettingKeys = []string{"retries", "retry_delay", "retry_exponential_back
 	"on_failure_callback", "on_retry_callback", "on_success_callback", "on_execute_callback", "on_skipped_callback"}
 
 // taskKeys are the keys every task may have whatever its operator.
-var taskKeys = append([]string{"task_id", "operator", "upstream"}, taskSettingKeys...)
+var taskKeys = append([]string{"task_id", "operator", "upstream", "outlets"}, taskSettingKeys...)
 
 // taskOwnKeys are the keys a task may have besides its operator's options.
 var taskOwnKeys = append(append([]string{}, taskKeys...), mappingKeys...)
@@ -223,6 +223,8 @@ func (f *fileParser) task(m *yaml.Node, defaults *Task) *parsedTask {
 			t.Operator, _ = f.str(key, e.value)
 		case key == "upstream":
 			t.upstream = append(t.upstream, f.upstreamList(e.value)...)
+		case key == "outlets":
+			f.outlets(t.Task, e.value)
 		case contains(taskSettingKeys, key):
 			f.taskSetting(t.Task, e)
 		case contains(mappingKeys, key):

@@ -20,6 +20,8 @@ type TaskRun struct {
 	// Mapped and MapIndex identify a mapped task's instance.
 	Mapped   bool
 	MapIndex int
+	// TriggeringAssetEvents: asset URI → events that triggered the run.
+	TriggeringAssetEvents map[string]any
 }
 
 // NewTaskContext is the one way a task context is built — by the worker,
@@ -56,6 +58,7 @@ func NewTaskContext(d *dag.DAG, t *dag.Task, run TaskRun, log Log, conns Connect
 			LogicalDate: run.LogicalDate, DataIntervalStart: start, DataIntervalEnd: end,
 			Params: d.RunParams(conf), Conf: conf, XCom: run.XCom, Secrets: secrets,
 			Mapped: run.Mapped, MapIndex: run.MapIndex, TaskOptions: t.Options,
+			TriggeringAssetEvents: run.TriggeringAssetEvents,
 		},
 		Connections: conns,
 	}

@@ -97,6 +97,29 @@ expect_success branching
 run task_groups
 expect_success task_groups
 "$bin/podflow" dags show "$dags/task_groups.yaml" | sed -n '/task groups:/,$p'
+
+# Assets (#16): the producer's success records asset events; the consumer,
+# scheduled on both assets, gets an asset_triggered run by itself.
+consumer_runs() { "$bin/podflow" runs list assets_consumer 2>/dev/null | grep -c asset_triggered || true; }
+before=$(consumer_runs)
+run assets_producer
+expect_success assets_producer
+step "the asset events, and the consumer run they triggered"
+"$bin/podflow" assets list
+"$bin/podflow" assets events s3://warehouse/orders/ --limit 3
+consumer_run=""
+for _ in $(seq 1 120); do
+  if [ "$(consumer_runs)" -gt "$before" ]; then
+    consumer_run=$("$bin/podflow" runs list assets_consumer | grep asset_triggered | grep -E "success|failed" | awk '{print $2}' | head -1)
+    [ -n "$consumer_run" ] && break
+  fi
+  sleep 0.5
+done
+[ -n "$consumer_run" ] || { echo "assets_consumer was not triggered by the producer's asset events"; exit 1; }
+RUN_ID=$consumer_run
+"$bin/podflow" tasks assets_consumer "$RUN_ID"
+expect_success assets_consumer
+"$bin/podflow" logs assets_consumer "$RUN_ID" report | grep "updated by" || true
 if [ "$pod_dags" = 1 ]; then
   run example_kubernetes_xcom
   echo "-- pod_task_xcom_result's log (the pod's XCom, pulled by a template):"

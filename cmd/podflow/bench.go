@@ -26,6 +26,8 @@ func newBenchCmd(app *App) *cobra.Command {
 	var useDB, mapping bool
 	var manyDAGs int
 	var cpuProfile string
+	eopts := bench.ExternalDefaults()
+	var externalSensors int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -76,7 +78,12 @@ func newBenchCmd(app *App) *cobra.Command {
 				defer pprof.StopCPUProfile()
 			}
 			start := time.Now()
-			if manyDAGs > 0 {
+			if externalSensors > 0 {
+				eopts.Sensors = externalSensors
+				if _, err := bench.RunExternalSensors(ctx, st, eopts, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if manyDAGs > 0 {
 				sopts.DAGs = manyDAGs
 				if _, err := bench.RunStorm(ctx, st, sopts, cmd.OutOrStdout()); err != nil {
 					return err
@@ -101,6 +108,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process to this file (read it with `go tool pprof`)")
+	f.IntVar(&externalSensors, "external-sensors", 0, "run the cross-DAG workload instead (#16): this many deferred external_task_sensor tasks on one triggerer; connections used and resume latency")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")

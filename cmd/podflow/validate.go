@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -39,6 +40,12 @@ next run the schedule will create.`,
 				}
 				return &exitError{code: 1, msg: fmt.Sprintf("%s in %s", plural(len(errs), "problem"), plural(filesOf(errs), "file"))}
 			}
+			for _, d := range folder.DAGs {
+				for _, uri := range dag.UnproducedAssets(d, folder.DAGs) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: DAG %s is scheduled on asset %s, which no task's outlets in %v produce: it never runs by itself\n",
+						d.Path, d.ID, uri, paths)
+				}
+			}
 			if len(folder.DAGs) == 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no DAG files (*.yaml, *.yml) in %v\n", paths)
 				return nil
@@ -62,6 +69,13 @@ func printDAGSummaries(cmd *cobra.Command, dags []*dag.DAG, now time.Time) error
 
 // scheduleText shows a DAG's schedule with its timezone.
 func scheduleText(d *dag.DAG) string {
+	if d.Consumes() {
+		mode := "assets: "
+		if d.Assets.Any {
+			mode = "assets (any): "
+		}
+		return mode + strings.Join(d.Assets.URIs, ", ")
+	}
 	if d.Schedule == "" {
 		return "manual"
 	}

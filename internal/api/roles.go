@@ -34,6 +34,8 @@ var operationRoles = map[string]auth.Role{
 	"getPools":             auth.RoleViewer,
 	"getPool":              auth.RoleViewer,
 	"getEventLogs":         auth.RoleViewer,
+	"getAssets":            auth.RoleViewer,
+	"getAssetEvents":       auth.RoleViewer,
 	"getMe":                auth.RoleViewer,
 	"getRenderedFields":    auth.RoleViewer,
 	"getDagRunAlerts":      auth.RoleViewer,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/podflow/podflow/internal/alerts"
 	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/dagwatch"
 	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/metrics"
@@ -169,16 +170,23 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 	clients.ObserveRequests(func(method string, code int) {
 		m.PodAPIRequests.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})
+	// One LISTEN connection for the whole process, shared by its daemons
+	// and by the waits on other DAGs' states (dagwatch).
+	n := notifier.New(st.Pool.Config().ConnConfig, logger.Named("notifier"),
+		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped, store.ChannelTriggerCreated,
+		store.ChannelStateChanged)
+	runs = append(runs, func(ctx context.Context) error { n.Run(ctx); return nil })
+	hub, err := dagwatch.New(st, n, logger.Named("dagwatch"))
+	if err != nil {
+		return err
+	}
+	runs = append(runs, hub.Run)
 	deps := builtin.Deps{Logger: logger, Clients: clients, Connections: res.ForTasks(),
-		FileRoots: append([]string{cfg.DagsFolder}, cfg.AllowedPaths...)}
+		FileRoots: append([]string{cfg.DagsFolder}, cfg.AllowedPaths...), Hub: hub, Store: st}
 	checks := []health.Check{{Name: "database", Run: st.Ping}}
 	// One registry: the pod operator and the pod trigger share its clients
 	// and its pod watches.
 	ops := builtin.Registry(deps)
-	// One LISTEN connection for the whole process, shared by its daemons.
-	n := notifier.New(st.Pool.Config().ConnConfig, logger.Named("notifier"),
-		store.ChannelTaskQueued, store.ChannelSchedulerWake, store.ChannelTaskStopped, store.ChannelTriggerCreated)
-	runs = append(runs, func(ctx context.Context) error { n.Run(ctx); return nil })
 	if withScheduler {
 		sc := SchedulerConfig(cfg, logger.Named("scheduler"))
 		sc.Metrics = m

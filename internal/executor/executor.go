@@ -2,12 +2,14 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/podflow/podflow/dag"
 	"github.com/podflow/podflow/internal/mapping"
 	"github.com/podflow/podflow/internal/runstate"
+	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/xcomstore"
 )
@@ -35,6 +37,8 @@ type Try struct {
 	// NextMethod and NextEvent are set when the try resumes after a deferral.
 	NextMethod string
 	NextEvent  []byte
+	// AssetEvents are the run's triggering asset events (JSON list), if any.
+	AssetEvents []byte
 	// What an earlier try or owner recorded with SetExternalID, and how to
 	// record it (see operators.TaskContext).
 	ExternalNamespace, ExternalName string
@@ -122,8 +126,38 @@ func (e *Executor) run(ctx context.Context, try Try, r *Returned) (*operators.Re
 	}
 	if err != nil {
 		r.Cause = context.Cause(ctx)
+		return res, err
 	}
-	return res, err
+	if succeeded(res) && len(task.Outlets) > 0 {
+		if r.AssetEvents, err = outletEvents(ctx, tc, task.Outlets); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func succeeded(res *operators.Result) bool {
+	return res == nil || (res.Deferral == nil && !res.Skipped)
+}
+
+// outletEvents are a successful task's asset events, their extra rendered
+// with the task's context; a bad template fails the task.
+func outletEvents(ctx context.Context, tc *operators.TaskContext, outlets []dag.Outlet) ([]store.NewAssetEvent, error) {
+	out := make([]store.NewAssetEvent, 0, len(outlets))
+	for _, o := range outlets {
+		e := store.NewAssetEvent{URI: o.URI}
+		if len(o.Extra) > 0 {
+			v, err := operators.RenderValue(ctx, tc, "outlets.extra", o.Extra)
+			if err != nil {
+				return nil, fmt.Errorf("outlet %s: %w", o.URI, err)
+			}
+			if e.Extra, err = json.Marshal(v); err != nil {
+				return nil, fmt.Errorf("outlet %s: extra: %w", o.URI, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // taskContext is the try's task context: operators.NewTaskContext with the
@@ -139,6 +173,13 @@ func (e *Executor) taskContext(d *dag.DAG, t *dag.Task, try Try) (*operators.Tas
 		if m, ok := v.(map[string]any); ok {
 			run.Conf = m
 		}
+	}
+	if len(try.AssetEvents) > 0 {
+		byURI, err := assetEventsByURI(try.AssetEvents)
+		if err != nil {
+			return nil, err
+		}
+		run.TriggeringAssetEvents = byURI
 	}
 	tc := operators.NewTaskContext(d, t, run, try.Log, e.Connections)
 	tc.ExternalNamespace, tc.ExternalName = try.ExternalNamespace, try.ExternalName
@@ -158,4 +199,20 @@ func shortHash(h string) string {
 		return h[:12]
 	}
 	return h
+}
+
+// assetEventsByURI groups a run's triggering asset events by URI, as
+// {{ triggering_asset_events }} shows them.
+func assetEventsByURI(raw []byte) (map[string]any, error) {
+	var evs []map[string]any
+	if err := json.Unmarshal(raw, &evs); err != nil {
+		return nil, fmt.Errorf("triggering asset events: %w", err)
+	}
+	out := map[string]any{}
+	for _, e := range evs {
+		uri, _ := e["uri"].(string)
+		list, _ := out[uri].([]any)
+		out[uri] = append(list, e)
+	}
+	return out, nil
 }

@@ -29,6 +29,8 @@ type Outcome struct {
 	XCom       map[string]json.RawMessage // success: encoded XComs
 	SkipReason string                     // skipped: the operator's reason, if it gave one
 	SkipTasks  []string                   // success: tasks the operator skips with it
+	// AssetEvents: success: the task's outlets, recorded with it.
+	AssetEvents []store.NewAssetEvent
 	// Progress: the try was resumed for a trigger's periodic step and
 	// deferred again (a deferred pod's logs copied so far); the try's log
 	// gets the step's own lines, not a resumed/deferred pair each time.
@@ -51,6 +53,8 @@ type Returned struct {
 	// deferral's trigger never outlives it.
 	Deadline time.Time
 	Now      time.Time
+	// AssetEvents are a successful task's outlets (extra rendered).
+	AssetEvents []store.NewAssetEvent
 }
 
 // Decide maps how an operator returned to the try's outcome.
@@ -74,7 +78,7 @@ func Decide(r Returned) Outcome {
 	case res != nil && res.Skipped:
 		return Outcome{State: runstate.Skipped}
 	}
-	out := Outcome{State: runstate.Success}
+	out := Outcome{State: runstate.Success, AssetEvents: r.AssetEvents}
 	if res != nil {
 		out.SkipTasks = res.SkipTasks
 	}

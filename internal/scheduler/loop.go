@@ -84,6 +84,7 @@ func (s *Scheduler) runsLoop(ctx context.Context) {
 	for {
 		now := time.Now()
 		s.step(ctx, "create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) })
+		s.step(ctx, "create asset-triggered runs", s.createAssetRuns)
 		s.step(ctx, "start queued runs", s.startQueuedRuns)
 		boundary.Reset(untilEarliest(nextDue, time.Now(), time.Hour))
 		select {

@@ -65,6 +65,9 @@ func RegisterDAG(ctx context.Context, q store.Q, d *dag.DAG) error {
 	if err := saveAlertRules(ctx, q, d); err != nil {
 		return err
 	}
+	if err := q.SaveAssetRefs(ctx, d.ID, assetRefs(d)); err != nil {
+		return err
+	}
 	if err := q.SetDagCurrent(ctx, d.ID, d.Path, d.Hash, d.Schedule, d.PausedAtCreation); err != nil {
 		return err
 	}

@@ -113,6 +113,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		Started:           c.StartedAt,
 		NextMethod:        c.NextMethod,
 		NextEvent:         c.NextEvent,
+		AssetEvents:       c.AssetEvents,
 		Log:               log,
 		ExternalNamespace: c.ExternalNS,
 		ExternalName:      c.ExternalName,
@@ -121,7 +122,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 		},
 	})
 	out.State, out.Error, out.RetryAt, out.Trigger, out.XCom = o.State, o.Error, o.RetryAt, o.Trigger, o.XCom
-	out.SkipTasks = o.SkipTasks
+	out.SkipTasks, out.AssetEvents = o.SkipTasks, o.AssetEvents
 	if s.cfg.Mask != nil {
 		out.Error = s.cfg.Mask(out.Error)
 	}

@@ -17,6 +17,9 @@ type Claimed struct {
 	DataIntervalStart time.Time
 	DataIntervalEnd   time.Time
 	Conf              []byte
+	// AssetEvents are the run's triggering asset events (JSON list of
+	// AssetEvent), nil unless the run is asset-triggered.
+	AssetEvents []byte
 }
 
 // claimLockKey serialises claiming across schedulers so pool and
@@ -171,7 +174,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
 			WHERE ti.id = ANY($1) AND ti.state = 'queued'
 			RETURNING ti.*)`+taskAlerts("claimed")+`
-		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf
+		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf, r.asset_events
 		FROM claimed ti JOIN dag_runs r ON r.id = ti.run_pk`, ids, owner)
 	if err != nil {
 		return nil, fmt.Errorf("claim tasks: %w", err)
@@ -181,7 +184,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		t := &c.TaskInstance
 		err := r.Scan(&t.ID, &t.RunPK, &t.DagID, &t.RunID, &t.TaskID, &t.MapIndex, &t.State, &t.TryNumber, &t.MaxTries,
 			&t.Pool, &t.Priority, &t.QueuedAt, &t.StartedAt, &t.EndedAt, &t.OwnerID, &t.NextMethod, &t.NextEvent,
-			&t.ExternalNS, &t.ExternalName, &t.Error, &t.MappedArgs, &t.RenderedMapIndex, &c.Hash, &c.LogicalDate, &c.DataIntervalStart, &c.DataIntervalEnd, &c.Conf)
+			&t.ExternalNS, &t.ExternalName, &t.Error, &t.MappedArgs, &t.RenderedMapIndex, &c.Hash, &c.LogicalDate, &c.DataIntervalStart, &c.DataIntervalEnd, &c.Conf, &c.AssetEvents)
 		return c, err
 	})
 	if err != nil {

@@ -27,6 +27,8 @@ type Outcome struct {
 	// SkipTasks are task ids of the same run to move none → skipped with
 	// a success (a branch's unchosen paths, a short-circuit's downstream).
 	SkipTasks []string
+	// AssetEvents are the task's outlets, recorded with a success.
+	AssetEvents []NewAssetEvent
 	// Identity of the task instance, for XCom rows.
 	DagID, RunID, TaskID string
 	MapIndex             int
@@ -86,6 +88,7 @@ func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
 	}
 	ok := make([]bool, n)
 	var xcoms []xcomRow
+	var produced []Outcome
 	for i, o := range outs {
 		ok[i] = applied[o.ID]
 		if !ok[i] {
@@ -99,6 +102,9 @@ func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
 			if _, err := q.SkipWithSuccess(ctx, o.ID, o.SkipTasks); err != nil {
 				return nil, err
 			}
+			if len(o.AssetEvents) > 0 {
+				produced = append(produced, o)
+			}
 		case runstate.Deferred:
 			if o.Trigger == nil {
 				return nil, fmt.Errorf("finish task instance %d: deferred without a trigger", o.ID)
@@ -111,6 +117,9 @@ func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
 		}
 	}
 	if err := q.pushXComs(ctx, xcoms); err != nil {
+		return nil, err
+	}
+	if err := q.recordAssetEvents(ctx, produced); err != nil {
 		return nil, err
 	}
 	return ok, nil

@@ -38,6 +38,9 @@ type Context struct {
 	// TaskOptions are the task's options, as {{ task.<option> }} reads them
 	// (a mapped instance's expanded values included); nil: none.
 	TaskOptions map[string]any
+	// TriggeringAssetEvents are {{ triggering_asset_events }}: asset URI →
+	// list of events (plain values); nil: an empty mapping.
+	TriggeringAssetEvents map[string]any
 }
 
 // MapIndexPuller is an XComPuller that reads one mapped instance's value,

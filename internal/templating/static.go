@@ -146,7 +146,7 @@ var airflowOnly = map[string]string{
 
 // contextNames are the task context's names, for "did you mean".
 var contextNames = []string{"ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date", "execution_date",
-	"data_interval_start", "data_interval_end", "run_id", "dag", "task", "params", "dag_run", "task_instance", "ti", "macros", "var", "conn"}
+	"data_interval_start", "data_interval_end", "run_id", "dag", "task", "params", "dag_run", "task_instance", "ti", "macros", "var", "conn", "triggering_asset_events"}
 
 func closestName(n string) string { return suggest.Closest(n, contextNames) }
 

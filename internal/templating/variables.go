@@ -130,6 +130,10 @@ func variable(st *renderState, name string) (any, bool) {
 		}, true
 	case "task_instance", "ti":
 		return &taskInstance{c: c}, true
+	case "triggering_asset_events":
+		// URI → the asset's events that triggered the run (empty unless
+		// the run is asset-triggered).
+		return toPython(c.TriggeringAssetEvents), true
 	case "var":
 		return newVarAccessor(st), true
 	case "conn":

@@ -13,7 +13,7 @@ import (
 
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"dags", "grid", "graph", "trigger", "source", "run", "task", "log", "audit", "pools", "login", "error"}
+var pageNames = []string{"dags", "grid", "graph", "trigger", "source", "run", "task", "log", "audit", "pools", "login", "error", "assets"}
 
 func parsePages() (map[string]*template.Template, error) {
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html")

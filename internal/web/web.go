@@ -105,6 +105,7 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /dags/{dag}/runs/{run}/tasks/{task}/logs/{try}/raw", u.rawLog)
 	m.HandleFunc("GET /audit", u.page("audit", u.auditData))
 	m.HandleFunc("GET /pools", u.page("pools", u.poolsData))
+	m.HandleFunc("GET /assets", u.page("assets", u.assetsData))
 }
 
 // cacheStatic lets browsers keep the embedded files for an hour: they

@@ -6,10 +6,14 @@ package builtin
 import (
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/dagwatch"
 	"github.com/podflow/podflow/internal/kube"
+	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
 	"github.com/podflow/podflow/operators/branch"
+	"github.com/podflow/podflow/operators/crossdag"
 	"github.com/podflow/podflow/operators/empty"
 	"github.com/podflow/podflow/operators/kubernetes"
 	"github.com/podflow/podflow/operators/timesensor"
@@ -26,6 +30,11 @@ type Deps struct {
 	// FileRoots confine the files DAGs name (pod_template_file,
 	// config_file): the DAGs folder and allowed_paths. None: not confined.
 	FileRoots []string
+	// Hub is the process's watch on other DAGs' states (external_task_sensor,
+	// trigger_dag_run); Store lets trigger_dag_run create runs. Nil: those
+	// operators fail clearly when they run.
+	Hub   *dagwatch.Hub
+	Store *store.Store
 }
 
 // Registry returns a registry with every built-in operator and their
@@ -35,7 +44,8 @@ func Registry(d Deps) *operators.Registry {
 	if clients == nil {
 		clients = kube.NewClients()
 	}
-	return operators.NewRegistry(
+	triggerDagRun := &crossdag.TriggerDagRun{Hub: d.Hub, Store: d.Store}
+	r := operators.NewRegistry(
 		bash.New(),
 		empty.New(),
 		branch.Branch{},
@@ -44,5 +54,9 @@ func Registry(d Deps) *operators.Registry {
 			kubernetes.WithFileRoots(d.FileRoots...)),
 		timesensor.Delta{},
 		timesensor.DateTime{},
+		&crossdag.ExternalTaskSensor{Hub: d.Hub},
+		triggerDagRun,
 	)
+	triggerDagRun.Parser = dag.NewParser(r.Schemas())
+	return r
 }

@@ -328,6 +328,50 @@ type AlertCollection struct {
 	TotalEntries int     `json:"total_entries"`
 }
 
+// Asset defines model for Asset.
+type Asset struct {
+	// Consumers DAGs scheduled on the asset
+	Consumers []string `json:"consumers"`
+
+	// Events events recorded
+	Events    int        `json:"events"`
+	LastEvent *time.Time `json:"last_event,omitempty"`
+
+	// Producers tasks with the asset in their outlets
+	Producers []AssetProducer `json:"producers"`
+	Uri       string          `json:"uri"`
+}
+
+// AssetCollection defines model for AssetCollection.
+type AssetCollection struct {
+	Assets       []Asset `json:"assets"`
+	TotalEntries int     `json:"total_entries"`
+}
+
+// AssetEvent defines model for AssetEvent.
+type AssetEvent struct {
+	Extra          map[string]interface{} `json:"extra"`
+	Id             int64                  `json:"id"`
+	SourceDagId    string                 `json:"source_dag_id"`
+	SourceMapIndex int                    `json:"source_map_index"`
+	SourceRunId    string                 `json:"source_run_id"`
+	SourceTaskId   string                 `json:"source_task_id"`
+	Timestamp      time.Time              `json:"timestamp"`
+	Uri            string                 `json:"uri"`
+}
+
+// AssetEventCollection defines model for AssetEventCollection.
+type AssetEventCollection struct {
+	AssetEvents  []AssetEvent `json:"asset_events"`
+	TotalEntries int          `json:"total_entries"`
+}
+
+// AssetProducer defines model for AssetProducer.
+type AssetProducer struct {
+	DagId  string `json:"dag_id"`
+	TaskId string `json:"task_id"`
+}
+
 // ClearTaskInstancesBody defines model for ClearTaskInstancesBody.
 type ClearTaskInstancesBody struct {
 	DagRunId          string `json:"dag_run_id"`
@@ -850,6 +894,13 @@ type TooManyRequests = Problem
 // Unauthenticated RFC 9457 problem details
 type Unauthenticated = Problem
 
+// GetAssetEventsParams defines parameters for GetAssetEvents.
+type GetAssetEventsParams struct {
+	// Uri as in the DAGs: no white space, quotes, <>, backslash, ^, backquote, braces or |
+	Uri   string `form:"uri" json:"uri"`
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // GetConnectionsParams defines parameters for GetConnections.
 type GetConnectionsParams struct {
 	Limit  *Limit  `form:"limit,omitempty" json:"limit,omitempty"`
@@ -1019,6 +1070,12 @@ type PostVariableJSONRequestBody = VariableBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// GetAssets Assets, with the tasks that produce them and the DAGs scheduled on them
+	// (GET /assets)
+	GetAssets(w http.ResponseWriter, r *http.Request)
+	// GetAssetEvents An asset's events, newest first
+	// (GET /assets/events)
+	GetAssetEvents(w http.ResponseWriter, r *http.Request, params GetAssetEventsParams)
 	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
 	// (GET /auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
@@ -1161,6 +1218,66 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// GetAssets operation middleware
+func (siw *ServerInterfaceWrapper) GetAssets(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAssets(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAssetEvents operation middleware
+func (siw *ServerInterfaceWrapper) GetAssetEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetAssetEventsParams
+
+	// ------------- Required query parameter "uri" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "uri", r.URL.Query(), &params.Uri, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "uri"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "uri", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAssetEvents(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // GetMe operation middleware
 func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request) {
@@ -3236,6 +3353,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/connections/{connection_id}", wrapper.DeleteConnection)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/connections/{connection_id}", wrapper.GetConnection)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/eventLogs", wrapper.GetEventLogs)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/assets", wrapper.GetAssets)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/assets/events", wrapper.GetAssetEvents)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/token", wrapper.CreateToken)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/auth/me", wrapper.GetMe)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/version", wrapper.GetVersion)
@@ -3258,6 +3377,129 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 type TooManyRequestsApplicationProblemPlusJSONResponse Problem
 
 type UnauthenticatedApplicationProblemPlusJSONResponse Problem
+
+type GetAssetsRequestObject struct {
+}
+
+type GetAssetsResponseObject interface {
+	VisitGetAssetsResponse(w http.ResponseWriter) error
+}
+
+type GetAssets200JSONResponse AssetCollection
+
+func (response GetAssets200JSONResponse) VisitGetAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssets401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssets401ApplicationProblemPlusJSONResponse) VisitGetAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssets403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssets403ApplicationProblemPlusJSONResponse) VisitGetAssetsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEventsRequestObject struct {
+	Params GetAssetEventsParams
+}
+
+type GetAssetEventsResponseObject interface {
+	VisitGetAssetEventsResponse(w http.ResponseWriter) error
+}
+
+type GetAssetEvents200JSONResponse AssetEventCollection
+
+func (response GetAssetEvents200JSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetEvents400ApplicationProblemPlusJSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetEvents401ApplicationProblemPlusJSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAssetEvents403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetAssetEvents403ApplicationProblemPlusJSONResponse) VisitGetAssetEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type GetMeRequestObject struct {
 }
@@ -6976,6 +7218,12 @@ func (response GetVersion200JSONResponse) VisitGetVersionResponse(w http.Respons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// GetAssets Assets, with the tasks that produce them and the DAGs scheduled on them
+	// (GET /assets)
+	GetAssets(ctx context.Context, request GetAssetsRequestObject) (GetAssetsResponseObject, error)
+	// GetAssetEvents An asset's events, newest first
+	// (GET /assets/events)
+	GetAssetEvents(ctx context.Context, request GetAssetEventsRequestObject) (GetAssetEventsResponseObject, error)
 	// GetMe Who the caller is and the role they have (the web UI shows only what this role may do)
 	// (GET /auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
@@ -7147,6 +7395,56 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// GetAssets operation middleware
+func (sh *strictHandler) GetAssets(w http.ResponseWriter, r *http.Request) {
+	var request GetAssetsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAssets(ctx, request.(GetAssetsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAssets")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAssetsResponseObject); ok {
+		if err := validResponse.VisitGetAssetsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAssetEvents operation middleware
+func (sh *strictHandler) GetAssetEvents(w http.ResponseWriter, r *http.Request, params GetAssetEventsParams) {
+	var request GetAssetEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAssetEvents(ctx, request.(GetAssetEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAssetEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAssetEventsResponseObject); ok {
+		if err := validResponse.VisitGetAssetEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // GetMe operation middleware
@@ -8393,129 +8691,137 @@ func (sh *strictHandler) GetVersion(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1pdxu5kX8Frzd5kpLWNR4nG+rDrsbyOJ71tZbmeGt6Kai7SCJqAj0AWhRHq7z8mvyw/JJ9OPok+qJI",
-	"2ZL9SWI3GkehbhSqbryAzWJGgUrhDW68GHM8Awlc/zrBk5cn6h9CvYEXYzn1fI/iGXgDL8STEQk93+Pw",
-	"a0I4hN5A8gR8TwRTmGHTmZTA1af/++F493/w7m8Hu3/ZG+1+vDn0v3l6cPs7z/fkIla9CckJnXi3t74Z",
-	"9C0/jiLVRwgi4CSWhKl+jtHJ8QtEQh8xjobe34ceGjOO4Ar4Qr3a8/y7z3X77//nnO5O7XzfJ7QRTjyh",
-	"bePP8PUroBM59QbfPD3wvRmh6e9D16ivyIzIbMhfE+CLfMxIvyx2H8IYJ5H0BocHqnN8TWbJTP8yY9mf",
-	"2UiESpgA10O9xvFLGsJ13WgzHI+IbuAccfewMmB5zF33oG/HYwG1C2TmrXO8YucH7r55CPy7hQu9xgSi",
-	"ELExklNAERESQsQu/gaBFD4aertDD13AmHFARGrUUx0ADQmdZLhXnasabXSx8GrQbfc/PuDd30YKy2pp",
-	"4gyLy1oMk1hcboIUb1WHImZUgOYG3+HwPfyagNDbEjAqgep/cRxHJMAKiPsxZxcRzP74N6EgelOYwu84",
-	"jL2B92/7OcfZN2/F/jvzlRm0vCdnU0DcDItCBgJRJtGYSL1Dx+9eere+94zRcUSCe53XS4ngmggpEI44",
-	"4HChJvI94xckDIHeN4QCHEXAtwTiLIIcTjiK2BzJKRFqdm+Y/J4lNLzPyb1hSCTBVDFnH/GE+kihKyJU",
-	"SEwDUHzc0Jea4BljrzCfwH1D74KFC0QEYlfALeXPiETbh+g1+W7Hzuw1pguL/+JeJ8gYmmG6QGNMIghR",
-	"xCaE6v38keJEToFKNTbc97Ze4YiEKOAQqhngSGhOZb9VXR9HwOUyk31LAc1ACDwBJBliFBSqkjEB7qM5",
-	"J1ICRXMip3onhMQSUDDFVDWfYokCnAgIEZGK4cacxcAlMRwKqxEVK1waFEeC6f5+2X3HwnHE5rsnEBGt",
-	"N0wBh8AV05/DxZSxSxSaV6rXJbboe4qVzmKDBFXp4nsBB7UZI6yXPmZ8pv7zQixhV5IZuHq0+kneX/mV",
-	"VR+cr+0iRsVJEQkz0ba5eneOzVeqJ9s15hxrVgZXFo+AKkn6wVPol3DQYkZqASeSIAChYATXECRSvROX",
-	"JI5BCaMQcBgRCt5Hx4ojLOQIOGdcDUGTKMIXEaRya6l5iiBOGMR4ETGs4YPDkKgdx9G7AmKYTssIofHK",
-	"R3oKvqapAEejUD/81z/+ibBIcTHfsJxRCaCyaYdbF6SHX0ZTQ+IDNCFXQFESIzyWwJHGa7Gnno6SeKQf",
-	"KqjbnYmNAuKZeXm+7cYJ+FRZWBpa4cFCqzSKTHhCtwRic6olywUOLgXCNETppjoJQ/LFiCazi9I+FRWv",
-	"XD/5kNNqimqFXfZzjb2kPueaTmGoFJgFwixRYY4gLnL56NjdEmko5anMZHoQNs47WeYUYcI1dx7NalhJ",
-	"d/pI9bROjRW4EjEKWOjAwL+enb1DpoWSzaevz94hDnG0QLp9LWrXbrOFgIKFV15zLeifsSiCwEzoxsXi",
-	"e3I5F3uTTOJoBFRy23EXdNVYX/rQtYZnEWCuNXar5IjvWLioZ09jHAmoirIy3+9lHfpeyBfq45JZVNqt",
-	"C8YiwFS1JTSIkhBGIZtTITngWekzO7nl73KrbwmHtPCGaxzIaKHlu1X5kKVf4aNAwQgxGi20dlrQB8dG",
-	"ys+wEiP6C6/ZoPM91c3I8rxOc0/nUUKjFUwkbdi+NB0cGru2imeJgFGEJQg5ugIuLE5Xp1iGHweeFFSg",
-	"k+MXWwIFCedAJZowFiLblQYb4Mxg1bA23BvNsUCWC5quttM3M3YFQqleRO54y+CpIH4BEZ3Iziito9WA",
-	"UToyXzjEdpB9Wa/cFKDieA/XkmOHrod+OH37xpoVSpBLuJY+IlIgAVQQSa7AGPoCDb0//OEPQ8+1tVMm",
-	"pHNYrYDXaCJCzBl3SFc7DppPgSIB8ghRUMYGB5lwqtRZamjCNZOY8RoRkuvxyz6D4iaWYe0XdqZ5T1dg",
-	"XKVNr/KtdiRYiQoriFIY9bBIlKthjueXO/z235/++U8N+NI+eoZA7U2LGFVpfdCAKZm/7U9Pnz552uzh",
-	"q/FCOie0JrRqEvB5n92lfIEJrUHUF2fQRd6fHL9YXkaDSTcmEUQscL6bYjEiM7WNxjoqzrcotKtNWpU+",
-	"IkaxNpzdHUo8KYN7WbmvQpXMQKohRyKZzTB3uFO1/R5MIUwiOEK5gTHDNMGRlv4uarbCbTTFYtphbQ55",
-	"pZExBXNx7S4Au5ZiAVKz203oG1YB2YS3CnPWgLB6zI6Y+oJbPuvSNrvPXHXzPqFrmr0Zu+MK3mEZTFcQ",
-	"TI0UUJlT3rZmEu8TN+sat3khljq7g+8HSzxSUOVXGmphH4dT8VMhMe9h1AINtaNkde9H0d3SfdxfE0h6",
-	"OtYU9FJdJPWWpBwp1IJdcSLP9y5wcDkmUeT0mWj43HHJmcOnkR/oo8RT3dTBCNsZX+YpybhgCdTujXdh",
-	"UhHauYMlA6dvcL0yxXpa0SbxKlZwD0O2txX4IE2zOgA3i6R+zN3yt0/A298ndFX2nhFYRueZd7rWHVqZ",
-	"remifmo/YyJfEQrLIOYgksi4pXox//5coc+UT1nCA3DKqfSQqM9RRJPe2p9Vae5U+qyosqVTrFuZ5Ekg",
-	"Ew69FO82fwKFa6lZaJg4PKPadNe+KUWpFxCwGQikmvoryoRsvKo8XFajbQukWqQsRX2u51LUsy1jEWhb",
-	"DV9Ut0+OX4idleeqA4NEvzOWnEOarzO+STiybFa4TlckFpfdudUZFpdvWAgufrUetCyuKoNEOs0aDP0p",
-	"lygV4lvv+WATUYqM/jdPr8XzFjtuM2TaJJYdqpfUSoG+JsmVTaGT9Cpw6YIUMmqU0Z2oPaRrF0y+9/wK",
-	"qHzFJr0YXHZm636j+Iz9NMM7QuWfvvVcXqHMR9ZLorE5rTmmbbBkGhC1cF659E5x5K5EVNneEjxsT+nk",
-	"s/mkAHVtd7o/TWicDdIdibNtXwMKF4bvgsDKpH8GrqjL7AiHjRFWEucI4eIBjQ6doYACiCIUsIRKQifa",
-	"354e6wh0sUCpFVEGkulnedApm5uwFztQ3tX2gRZr2IytJTIx4U6m6Y4TnTupWsVTu8wM01+O9LoaBKDL",
-	"Pe+UbG5sruxdftKdQs3CqW7n3A4JiKJ+Ph2NAA7cs4p8V8vBbQYoOaFn5FrEXwFHcvqSjtnyOmYgsbJR",
-	"L7Bo3ULTz6k+wU6d20ox4v0+rKygNINip/VLsT0tLcaanFkXoylgLi/gruEkZqxU7kz1HBae7yU0/b+T",
-	"AZS4t+el9pk+TyMS6kRS60yVymDiVm+cywguR5LjOmFAZiAknsUrcv1s8PJQxY5b1t7E7pec8p2orgjY",
-	"NTD9Jd92K99/xSZuozayT3uJ6zvuUP59QQpXosjyqb92zPqSGEdoSgiJ0CIdx2R0CYoeGAmVxoopo4sZ",
-	"K6F7wTSrQ1HOopJ+d0Vgrgdgaso4nBHaTmcWB/VUbZeu5WlXSFEkrcmDVusRozAftftR8iC/9oVmHTrX",
-	"x1jkYCZlK73diq7bKhYESUwgHImI1UVrshho03vrBW1oYfX6pia1r9xoYZovzb86VGVypbXUQXsVBOp7",
-	"tp7ux0on+RmoGm6MHPi9AFkHiyZWHjPWQ3HSeLwG3m1G7cKz1YirOkp7b+jqe7I8bxtRvqTtv//+GfrL",
-	"t0//jGykOgpBYqKhUZ29eu6k99RCqFMtrIbkUNOJjKDh0LtVWTdHIqabbCg/natrA98DDYFD+L0OQ3KY",
-	"jpkS0WJt1Hg3Pab/EcY8Cpk2j7ge1DduuPl04fK9jbMJdffzAQ6mSMIsjvSRhhkaCZCIGeeksmZ8O7wW",
-	"IJVhl9Q0PQc/hYILgEWx2M8J3HKoagNUl1FUQMConlaNSLLxyGs5Ie0e+gvXisviaJTy3UpEubaUY2Ys",
-	"9YHejpiFWwJZJtncoYitLt6nV/ORM1qyEDO6TIczfD2q5ZW+Zo/usDtOGCdyMZoDmUxloyRv9Bl1iLM2",
-	"KDxqiH7FVY/FlkBZ81FKJpYajEewi313PyfQTgdIkw+uV8x/7tVwx/eXbpJav0cp0j/HEIsOy5vfxiya",
-	"xL6ZX+po6nUCkfGiNegBlWl0UQiKU3gPY+CwZr7YQrorOLbaUKDzMje8ozk4P/3WLh0vUEaL/qg8cKN0",
-	"4hCqJRjJ67Dmkng0ZnyU3upKYnMNYNTB3CvP7swEAa4L5e4uRVuQ9gvkqo57U204d8YXG6YwhTefjrac",
-	"h2yFEIlOy0mdaI5lqK4ITcy1J8kuoZtbI+ZwRVgi8k/KakaMhUBYoHOTj+AcSYY44NDeX6Yg0kwFcgoC",
-	"bDwANvfmIzbZEkjj/047li/HR0tzYc+xtDoov7G3zcpgVv9jyXjvo7+USfWJWa4lm2wWhX6d61ArLKRA",
-	"6GF0N8Txt97mSoTSx2ewSpqQ4oKzfgrXChqWmd8orNzA0wIkR0uHARETDqJXhIPubSlU8wIwL52x1Kys",
-	"NKVSZ6XZOBfLyWQC3MaeMSFXu/KyWtxvLvwqeUgIH0dsviVMAgcIbcuR9akdpeEzNrZnNBomBwdPgmIc",
-	"kX4C+o68yxE32vv74I/NvrhVonRdTp+fMCeGu7S4el2XFgQEHBxZBGaYX0KIzGudDgijS1gYf0fE2GXx",
-	"std2iu8+0rjhI3scoO96uyItfe8SFu7IGRwlNUFa+tURKt31Ms8NABARdsKt5yDmqMKMVYTDxwb43ocv",
-	"sLQjtUBbyfWbAbbDbasGaDVBqFGPadM21ACmm+5aTob6bcIo77qL2mLjnNyH5RNSimeuC/1qN9XShn6p",
-	"S9d8fnnGZneE7XXAZsUWncCrxn1OpUt9rKyl1H0XEOddr9GiqeMpKxvXKxy4tnOwAcJ0oW9C1hBa8ZC2",
-	"ZFw0GiIfXW5fAUHCiVycqh014LVCP81SozmMeZR1MJUyNllpiCWBim5sUrxsCfT++ekZOn73cg+dTnEM",
-	"Ao2ZTomUS9g4uYhIkDVUXJsDwkMaMBpArGOLdIAtngHaNgvzUb6uavIQpQz4JtbJH9Lc3vJzJ+CRziwm",
-	"UIwnhOa3AHTSIR+Z3GY620aaOmxI1S9MxRx42rqEwjs+EixdFFKKnknXYWJtDWgEGgNEQ4olmrIZ7A3p",
-	"kB7n+YMIowN0rh4wTn6zv7/TgEdGu9CiU0laBaZLWBgN4/wIYSNVkY6IHtIxZzP07u3pGdrHiZzu65d7",
-	"6DkOpsio2vp4AC8MYHXGKiIRBQgFInRIz6937Q7uqpfnaJsyCj4yZ+0+YrGW9+GM0B01uunB5DFQfTIB",
-	"6AIiNt8bUh1YIRDmgJbPmFiQzBRDQdt1yZJ29oY0O9rJECvDFq/ATr3D9EAZx8QbeE/2DvaeGPVrqhHb",
-	"QMPo8RMjQTNwvAy9gfcC5GuTX6eQde2bg4OGxE79Ejq9hub8YWoB3x4c1nWTzWu/mnlKk3J6DdT7eWpy",
-	"LZlOFQFZXDQ7JaewQFOs9DL1bA4X6MeXSEzZXJiMEPOpNlOJzWY2wwsUsp30Uubgg6ewVPGTMp54gzQa",
-	"Q02ngHvmRFc4IP5Mhy2fWbvBpplL9ai1gLxkM96W+amyDG43uN1lQ86x88fIcFZDv2b3D9p3v5AIcGWE",
-	"8b1vD5+0f5dlhFMffPOXTh+UErUVhYw3+PCxiKfPr21eMaxZpj670qiamgs2zlRMGZe7EbmCEGU2Zhsq",
-	"as+sRsTKjfY60n9WunZeTMT6wb3ovMm+yQZ667c2tGk1bz9uEO2c9/wd2Fdc8D2j3kEH1MtzOZa52ysi",
-	"jBMtjQfdEqiwxUcZ9hi2l1uhOqA+TTyiBFIh+YjFpkIiAxdOsdicg7pY2TsmCii0IW5WyQxyz/ysmOah",
-	"RoxlLZS6JS7T7f5sMas3GyyhohFfShniEEc4UJwsB0Hu9tCIaNBPSKZUSKABX8TSBst3wz4T3Fhlafs3",
-	"pSwgt0Ybj8D4jMo4eqKfV7C0hCzfLivz5qMHsJFm8s1fZClYyxtp1ljavd774neQLN5nQp2PejNfKOut",
-	"sNgjEx5TpMUNCIWyvuBIE11N1rPeZNEfFVtIk5/UIeKJSVSyYd2mQ0ubAFw1rSanjXQieXtXFdOFvW0r",
-	"AKn92DMnCpE+zTJwc+X8lmahOUibs8yhvdFg33jjDw9q3KPVY0UhF3r7x4zP9EJc88jS3iwlCivkFFhi",
-	"uHr52oo27g6FyxITHU1IBNoOsIBdQjMkPkK/11g90gh8+t+v0KuX//UczUkUBpiHYsdHWFn2qYOiLlO6",
-	"GS095PA6oOTvm2sJuIHiSgHUAJ9NqsrlZEIOtqn24sEpx3rSOf86OX7RaqwrzrF/YxDgtoWFeJvdkDrp",
-	"ZZM1PXKxpVbZfev68nJTUESRVIxlMHVYMepxusfrt19K6aPu2XppRi2b6Vm7zbRT4rHh2t0snXdKkClD",
-	"J6FapnXGVKUdLTGY/WApRW+1+E0vXLYGecW5VhR5PrIXsbLEF0gypFBuLwtAyZySy5PbkDXvTlR8317K",
-	"lpjOGpoplZEQJnkqhGhbJzDHEs1ZEoXoAux1Bwv+nUdIVgcd3KJZhZS7ehx03uYK7NO0AMjUWFjo//EE",
-	"k6IRWwqS7k6poU6r0WZVvE9WcJoWCk11sBk2bIZ0MCrSiHiHVdEjqdxKdkTxiHM0qcyiW1xQh46jNXac",
-	"x/audb6Fblea7YaNiXImOAfn1ITymLXY1ABRPEgcpQasKRVnTt1trj3NtrLCcWVN4n1C29Repw8+DSbU",
-	"FOetrhxv5CDSGeh4/zqwyQ/iLvOVUB/Z6wtfxfRdxLTdbJ2mRyd/UxJ523iDlBZNmdzphvKNUtk8MHEw",
-	"HRz/GV18dfqXnP5ZSlGi2FNJt9LRReYg8ZdnbCa6b5rfoi95n5LMvwxHCjI5j/oJllVEht+loSlSWvK9",
-	"lPfmNeaXhE6QvSKGZvgShBWRCR0TSsQ0y/iV1muxjfeQ/XpIbZk69ScTtlT1a+pHmZtoiFEQOv5Hx6fZ",
-	"VEhISBbrj2Y6Tk3Rg85yGUwhuNwxRyeXJE6DvIQkUYTmmEhCJyZSy+1OSvF9Ix6lUtLaz02gfvUrNQpK",
-	"hbWp8WrRnnGU3Xxcq4Dcz2tXNbPm47TW1MbQplpmyxUbpifhIwpzEBKNCU8R4ZGybUUwZocMQmyJmtp3",
-	"aM6ZTP1Khj2mdeVQXu7sM+P6HVHU1CBa1RfaVw65YzLVFO6BZ+c56b86PL9aUs0OT0PllcrFBa8nkcal",
-	"UHV6rkduyOpBRZ34qB4abD7QYnNuS/ed+Ubn5cd7ItoWWi3R6aMWmcdWTpZZUx+n/2coAkvUtn9jLzXd",
-	"dqU7756QsJOY+ALs7PJ6P0/Ua2+rZ9up5Wscv9T37Ros+ePM5i6LLHtpmskp8DkR5kKyZDpb1cXCVMhM",
-	"bXGHAb6HzgqVJrRRSVEIAQlBmEs7WgiqD2qN8SVSWb96506b+gmVvE6kumSoo22bv4PIx6/S3d2Ed7ql",
-	"fGvKK6M+r0y/niPpTlJjP2Lq0/waaFGOLMWL/HD69s0AYRTjidYvTRoXffcTLedaQZKhLAuMfnI+pGkB",
-	"d021uh+T+IUpqOhcjHyBplggoCHYiwFauTWWLRZDygGHO3voZ4Vy58dBALEc6Eqo+7qiwK7JkHI+KH64",
-	"bbDXTmNnSLGyok+BXwHfPQUqka5sgM4jNjn3kbKWfcM/MEXnQMNzpDvPkyZIvhjSbKIufvICdKUEd+xz",
-	"NSDXXtuqK3Xa/cBaK8nFjrK0yjaZSylJanPp1eXYW52cBwsFKDXQuUWBbYwuyARFbIJYDMrQMLwZaLhz",
-	"hMqpggxY1SYKBJhHBLj2tnp1ocok6hkgrCZZnl+WaYiI6my2CTX3mHdqJmC+7bU3m1b0dQEOZW5Ukb7c",
-	"TXVaS0z+FZsYAD1yK0DyxZZQ2PkY9C/H1YlS1rT6exOV/MjttN9d1bujFMpS7zYYMZWUxBskscpIrjAV",
-	"28JejHn0fme1UcqOruRQFlnOZERoVj5yW8lWm+pB1yCzrXaMmsgSiSolrB80Sd4V97OUMl2s9zObIOZe",
-	"7IJyZkWXkaBm4yMWhV/GEcxz42blC+Nc/YJN+zvi/HVgshe1YP4vhWYPOuVAJQGVg5RUC2Sz5aDtlE/q",
-	"fEdi57GrZ0U62hKoCIsCWanHX8mphZz2b3QqsUtY3HahrIW3Yay36c/cDiZIc6M9WuR+SyFH50UeRZdm",
-	"TnywuO2wQlLEa7NB+iSI3QARzTGRtU4utV8/nL59g0wOOIS1fTxAN0NzTjj0Buhf//jnLaJs7iNGrY8p",
-	"zdNDQ4QligALOaTm1Xlat/4c2QodPkqoJFGmLxOxHNtj3FtDem4qd5/7KPO8aH8WjgTTbrJhWttbzUz3",
-	"CDLhdKQRzKAeGw+pLoGi9snEx7ncVT9jIusiw8tAOjXrQBcg5wDU+ljmUxIBokxOCZ1YiIi6q9QpUNye",
-	"qqcFN9WTch2fvcOleiYdz3kNnHrcem9LCLrOw97rXRquEiSSlXx3Zs8yTiGlrGrk/QJ8PadmxZa0TA5x",
-	"CZbgiESg8Hb7zYmicX3rP81J+GTvcOchREVNOAlbIvRecJ0/4wGryyfHL/QiHEhtnj9qdTg9XeEJrcQ3",
-	"+lmFeovXbIw0Zzc5QAi3/hZCdb1jk5CzmMVwSyCFQDv3cIV+GXXzspwNyHuaFtXcJHLZQRzolb555P68",
-	"IOEcqEQ2OeiW0NcBxiSCT4MZkieBTHgrcmTtNowf2TguFMlffnFYotmLb3lNWosiT596cvxiSyC95QJt",
-	"p0e9BdaD46lpbO9/KVXp0zAju6a2aPef0mYPXZ7ahTQ7obLVPn4nrs0zaNHA+HNPjl9U7hPcD2bqE9xX",
-	"rDk32fOs0X3Ezdanv/LumomtpncNhNrO8e5vo4b0Y8sxAIWUubqaxu4lLAZvjl8/9xEjYTA4/fG7H54/",
-	"O/NREJHBj6fP3+uU3VnNbbcJyebUFKZqBsB/DvZGaBUY6CCVteUCcAQufPIcACkWt9ztSUIidyM2ybzA",
-	"DyjFmL6noxaAIjap5ScpIFozj00BR3LaxBn+alpscNfMCLqch2O37PhNmaxPbCpic0MyC9CcpjNPofKa",
-	"USIZb0lYbZLjPc9KENcB5mWx3YMW4IWVNFOOaYhs3sAHRDWp/VGuCB1jLqBnqj5b4WBvgWdRE3a8jYGa",
-	"Egk9ti3ttEeQleIHdqysokMjsZxNichb9iWOrDR83brf2SruD5gcKuXxHUA3i3xoiSmzAvt2x3Xh/lUS",
-	"vbxjQu/zpiLYGYs+RdC6XlINielyy5+/3XKfVwNN9nWMbCXqVqwqJFDXmLh/o/7oOusdsqdk+PY1d0oh",
-	"d4qCINpWssyebo3Uk50e2+E3cnLvK7lt8vZWV9KpdQM4zskzolp/kvPmvLUblgifLMlIG55+zTHSLCfS",
-	"IkMKVlsCiYhJHYpQhGY/8VGqRFnHvn4q1JR8wMqoo3iny7WaLfahKaXZXh6hrASj8ZeaSqv6qJEIR2GI",
-	"rLroKrWCso83w7BKRWnvmV/lVVfdPCuFuJ+HitlqQeb6ma1w+6VVDsrKFG9XiwQdLSGjBRehJrg0YhOx",
-	"0xUzXXxs/yb9NwutbNaGS+j7VSMuaMRXOWT6bIffKke8z4BkvwCVOF3qRsRBq/JcJMPNFAkq1J+uxbis",
-	"8vTmEK5QQrv+pLbFjwhI6BvOWwLlxbJ7uBPLneeljz98VBqV6dvsVMIjb+Dt45jsXx1qfcsOc5NunClP",
-	"UvypEwPmT8oZCfLnOjS68Nto+/nvQg3z7Fmx1lf+NDtzKTzT9TELv1Oo3H68/f8AAAD//w==",
+	"7F3pdhu5lX4VnJrkSEpKi7vbyYT+MaO21I57vGgs9XLGdFNQFUgiKgLVAEoUW1FOniYPlieZgwvUStRG",
+	"kbIl+5etYhWWi7vj4sONF/BZzBlhSnqDGy/GAs+IIgL+OsKTl0f6P5R5Ay/Gaur5HsMz4g28EE9GNPR8",
+	"T5BfEypI6A2USIjvyWBKZtg0phQR+tNf3h/u/h/e/e1g9y97o90PN0/8r54e3P7O8z21iHVrUgnKJt7t",
+	"rW86fSsOo0i3ERIZCBorynU7h+jo8AWioY+4QEPvH0MPjblA5IqIhf5pz/PvPtbtf/zdOdyd2vG+S1gj",
+	"nUTC2vqf4etXhE3U1Bt89fTA92aUpX8/cfX6is6oyrr8NSFikfcZwY/F5kMyxkmkvMGTA904vqazZAZ/",
+	"mb7sn1lPlCkyIQK6eo3jlywk13W9zXA8ovCCs8fdJ5UOy33uujt9Ox5LUjtBbn519lds/MDdtgiJ+Hbh",
+	"Yq8xJVGI+BipKUERlYqEiF/8jQRK+mjo7Q49dEHGXBBEFbCeboCwkLJJxnvVsereRhcLr4bddv/rPd79",
+	"baS5rFYmzrC8rOUwheXlJkTxVjcoY84kAW3wLQ7fkV8TImFZAs4UYfBfHMcRDbAm4n4s+EVEZn/8m9QU",
+	"vSkM4XeCjL2B9x/7ucbZN7/K/RPzlem0vCZnU4KE6RaFnEjEuEJjqmCFDk9eere+95yzcUSDex3XS4XI",
+	"NZVKIhwJgsOFHsh3XFzQMCTsvikU4CgiYksiwSOS0wlHEZ8jNaVSj+4NV9/xhIX3Obg3HMkkmGrl7COR",
+	"MB9pdkWUSYVZQLQeN/KlB3jG+SssJuS+qXfBwwWiEvErIqzkz6hC20/Qa/rtjh3Za8wWlv/lvQ6QczTD",
+	"bIHGmEYkRBGfUAbr+QPDiZoSpnTf5L6X9QpHNESBIKEeAY4kaCr7rW76MCJCLSvZt4ygGZESTwhSHHFG",
+	"NKvSMSXCR3NBlSIMzamawkpIhRVBwRQz/foUKxTgRJIQUaUVbix4TISiRkNh3aNWhUud4khyaO/n3RMe",
+	"jiM+3z0iEQW/YUpwSIRW+nNyMeX8EoXmJ93qklr0Pa1KZ7Fhgqp18b1AEL0YIwxTH3Mx0//zQqzIrqIz",
+	"4mrR+id5e+WfrPvg/NlOYlQcFFVkJtsWF1bn0HylW7JNYyEwqDJyZfmIMG1J33ua/RJBwMwoMHAyCQIi",
+	"NY3INQkSpX+TlzSOiTZGIcFhRBnxPjhmHGGpRkQILnQXLIkifBGR1G4tvZ4yiJMGMV5EHAN9cBhSveI4",
+	"Oikwhmm0zBDAVz6CIfggUwGORiE8/Pc//4WwTHkxX7BcUUnCVNMKt04Iul9mUyPiAzShV4ShJEZ4rIhA",
+	"wNdyTz8dJfEIHmqq25WJjQPimXF5vm3GSfjUWVjqWvPBAlwaLSYiYVsS8TkDy3KBg0uJMAtRuqhOwVBi",
+	"MWLJ7KK0TkXHK/dP3ueymrJaYZX93GMvuc+5p1PoKiVmQTBLUpgziEtcPjhWtyQa2nkqK5kego3zRpY1",
+	"RZgI0M6jWY0q6S4fqZ/W6WVNrkSOAh46OPCvZ2cnyLyhbfPp67MTJEgcLRC8X8vatctsKaBp4ZXnXEv6",
+	"5zyKSGAGdONS8T21nEu9Ka5wNCJMCdtwF3YFri996JyDtJFLeeQBZzKZ2ci6TPSjwxcS6SGHibbwnIEM",
+	"YmlinGyiywLn0tmO9s1zJEigg5HQ8x3MZjRyqvS7sXcseJgEzilpUZW5GYe5IAoTowLxREUEyNltFfXX",
+	"J7Yz18QTQR0Eqiyhfqk4Zr+wJBntahe0kSn1Cz2YEhZ2HUxp+u3MlMfp8paHT66VwG3mc6lFY0QyRqFM",
+	"/ekbJ2dJnoiAjBqcHPtGnkhwqkP7VoM3ZN8o2LhlkaEzIhWexd25vBNzgVUyHGbIWZ13dfxLo3WQoTjc",
+	"5kVt5c5Rrhu686jhl3UxajqEzuyaSfzSlBp4qX7xK2PK1iX9wjWO5xHBArIvNmCV3/JwUS8rYxxJ4jtG",
+	"m3Ntr0yf74VioT8upbhKEnnBeUQwA5FkQZSEZBTyOZNKEDwrfWYHt/xdSfDKehw0OLnGgYoWEKvZ8B1Z",
+	"qkkfBZpGiLNoAZmGQmw/NhHbDOuQAL7wmpNzvqebGVn/tdPY03GUOHuFdBckKV+aBp6YHOWSlZFkFGFF",
+	"pBpdESGtsFWHWKafICIphLNHhy+2JAoSIQhTaMJ5iGxTQDaCs+Qj0Np44miOJbIerWlqO/1lxq+I1GE0",
+	"VTveMnkcLG8Z0cnsnLE6JRJwxkbmC4fQBdmX9YFqgSqO3zMbVInb0fenb9/YFJEOyhS5Vj6iSiJJmKSK",
+	"XhGTtJVo6P3hD38Yeq6lnXKpnN1CMqUmqpRyzoUjUrL9oPmUMCSJeoYYuSICCaISwUiopQNkwukycVET",
+	"DuQ5mWa9Vaa1X1iZ5jVdQXGVFr2qt9qZYCUprDBKodcnRaFcjXM8v9zgN//59M9/auCX9t4zBmp/tchR",
+	"lbcPGjgl2zv509OnXz9t3q2p2VFyDmhNbNXkeeRtdnc8CkpoDY5HcQRd/I6jwxe9vI0xjUjEA+dvUyxH",
+	"dKaX0WS6iuMtGu3qK60BPJWjGJKg7gYVnpTJ3Ro3ai9T6S5HMpnNsHBsjUEu1kaoz1CeLJphluAIrL9L",
+	"mq1xG02xnHaYW52LlpK5OHcXgV1TsQSpWe0m9g2rhGziW805a2BY6LMjp74QVs+6vM3uI9fNvEvYmkZv",
+	"+u44gxOsgukKhqlRAqqRWfZuzSDeJW7VNe4dEt8hj48VHmmqiiugWthn86D4qVRY9MjgEBZC0nv1THYx",
+	"dd69318TkvTcJNHUS32RNPOd5czAsGtN5PneBQ4uxzSKnPlvoM8dp5wl7xv1AZSFnMKrDkXYrviyPEGm",
+	"BUukdi+8i5OK1M6T5Rk5fcPrlSHWywqExKtEwT0C2d5R4IMMzeoI3GyS+il3q98+gm5/l7BV1XsmYJmc",
+	"ZzuNtVtbldGaJuqH9hOm6hVlZJnEgsgkMpmyXsq/v1boM+RTyA067VS64d9nW7nJb+2vqkA7lT4rumzp",
+	"EOtmpkQSqESQXo53Wz6BkWsFKjRMHLtcELpDbkpL6gUJ+IxIpF/1V7QJWX9Ve7jsRts3kH4jVSn6cxhL",
+	"0c+2ikWibd190d0+Onwhd1YeKxR5yn775bmGNF9nepMKZNWsdO2Uwz5QZ211huXlGx4Sl75aD1sWZ5VR",
+	"Ih1mDYf+mFuUivCtt9ajSShlJv+bl9fi3rntt5kybRbLdtXLaqVEX5PlyobQyXoVtHTBChk3yvhOzBZc",
+	"tBsm34NtlFd80kvBZVux7l+0nhl13oJbbYePz1lNyU3rHlzPrRkfNHJXIaosb4ketqV08Nl4UoK6ljtd",
+	"nyY2zjrpzsTZsq+BhQvdd2FgHdI/J64K+mwLh48R1hbnGcLFDRoog2QEBSSKUMATpiibQL493daR6GKB",
+	"0iiiTCTTznKnUz43JYy2o7yp7QMwa9j0DRaZmtJV8+qOe0e5i6tV3LXLwjD4cgTzajCArvS807J12mgs",
+	"bPBaqlk61a2cOyFBoqhfTgcYwMF71pHvGjm4wwBtJ2BErkn8leBITV+yMV+ex4worGPUCyxbl9C0cwrV",
+	"SGlyWztGot+HlRmURlBstH4qtqWlydiQM2tiNCVYqAty19JA01dqd6YwhoXnewlL/98pAErcy/MScqbH",
+	"aXVZnUlqHal2GcwZhBvnNILLkRK4zhj0LcSozC/rvNxVW8lEYe5N6n4pKd9J6oqEXYPSX8ptt+r9V3zi",
+	"Dmoj+7SXub7jCuXfF6xwpSI4H/prx6gvqUmEpoKQSDDpOKajS6LlgdNQe6yYcbaY8RK7F0KzOhYVPCr5",
+	"d1eUzKEDroeMwxll7XJmeRCGapt0TQ9SIUWTtKYMWm1GjJH5qD2Pkhdst080a9A5P84jhzIpR+ntUXTd",
+	"UvEgSGJKwpGMeF3lPY8Ja/rdZkEb3rB+fdMrtT+52cK8vjT+aleVwZXmUkftVRio7956uh4r7eRnpGo4",
+	"/Xfg9yJkHS2aVHnMeQ/HCfh4Dbrb9NpFZ+seV02U9l7Q1ddkedz2dNCSt//uu+foL988/TOyp45QSBSm",
+	"QI3q6PVzp7ynEUKda2E9JIebTlVEGja9W511syVimsm68tOxuhbwHWEhEST8DsqQHKFj5kS0RBs12U2P",
+	"w3+kCY9CDuGRgE59k4abTxeu3Ns4G1D3PB/BwRQpMosj2NIwXSNJVFqVrqMZ33ZfLCVPu11y02AMfkoF",
+	"FwGLZrFfErhlU9UeNlhmUUkCzmBYNSbJni1Zyw5p92Mc5FprWRyNUr1bOR0EkXLMTaQ+gOWIebglkVWS",
+	"zQ3K2PrifVo1HzmrJRuLtWf4elSrK31Qj+6yO0G5oGoxmhM6mapGS96YM+pwZsaw8Kih+hVXMxZbEmWv",
+	"j1IxsdJgMoJd4rv72YF2JkAaa+P7nN/Ksxrus1olVACb9yid2so5xLLD8uK3KYsms2/Glyaaeu1AZLpo",
+	"DX5AZRhdHILiEN6RMRFkzXqxRXRXSGy1sUDnaW54RXNyfvylXdpeYJwV81F54UZpxyHUUzCW1xHNJfFo",
+	"zMUoPaGbxOYYwKhDuFce3ZkpAlwXy93dirYdDvr8tKrjDGwbz52JxYYlTPPNx5Mt5yZboUSi03TSJJpj",
+	"GropyhJzhFXxS9ItrRELckV5IvNPym5GjKVEWKJzgy1zjhRHguDQYlEwIlPUGTUlkth6AGwwUCI+2ZII",
+	"+H+nncuX66OVOXztmFodld/Yk8NlMuv/Y8VF762/VEn1qVmuFZtsFIV2nfPQMyzA2fQIuhvq+FtPcyVS",
+	"++MzsgrkU+ksa9pO4VhBwzTz0+GVo4FgQHK2dAQQMRVE9qpwgNaWSjUvCBalPZaamZWGVGqsNBrnZAWd",
+	"TIiwtWdcqtWOvKxW95sbvwqmFBXjiM+3pAHjIaF9c2Rzas/S8hlb2zMaDZODg6+DYh0RPCGAd+JKxI32",
+	"/jH4Y3MubpUqXVfS50csqNEuLale16EFSQJBHIgwMywuSYjMzwDthtElWZh8R8T5ZfGw13bK7z4C3vCR",
+	"3Q4A3A5XpaXvXZKFu3IGR0lNkRb89AyVznqZ54YAiEo74NZ9ELNVYfoq0uFDA33vIxdYWpFaoq2U+s0I",
+	"2+G0VQO1mijU6Me0eRu6A9NMdy8nY/02Y5Q33cVtsXVO7s3yCS3VM9eVfrWHaumLfqlJ13h+fs5nd6Tt",
+	"dcBnxTc6kVf3e8yUy32szKXUfBcS502vMaKp0ykrB9crYRO0abABwmwBJyFrBK24SVsKLhoDkQ+utK8k",
+	"QSKoWpzqFTXktUY/RRwDDWMeZQ1MlYoNwhi1IlDxjQ1c15ZE745Pz9Dhycs9dDrFMZFozAHeLrewcXIR",
+	"0SB7UWttQRAesoCzgMRQWwQFtnhG0LaZmI/yeVWBoLQz4JtaJ3/I8njLz5OAzwAlUqIYTyjLTwEAgJyP",
+	"DE4lICelMJBDpv/CTM6JSN8usfCOjyRPJ4W0o2egl0ytrSGNRGNCoiHDCk35jOwN2ZAd5lhwlLMBOtcP",
+	"uKC/2b+/BcIj412A6dSWVpPpkiyMh3H+DGFjVRFURA/ZWPAZOnl7eob2caKm+/DjHjrGwRQZVxu2B/DC",
+	"EBbQB6lCjJBQIsqG7Px6167grv7xHG0zzoiPzF67j3gM9j6cUbajezctGBwD3SaXBF2QiM/3hgwKKyTC",
+	"gqDlPSYeJDNAudmuA77b2RuybGsnY6yMW7yCOvWepBvKOKbewPt672Dva+N+TYGx93PIl4kxoBk1Xobe",
+	"wHtB1GEKzlIC0fzq4KABp68fPl8Vl8aB03cMCHcGfQcDeK5IU2CA74QZgtJCk+v30cUC/fAOMDW/OXhS",
+	"1382of0qAiF893X7dzlOJiiO9NCpgf2Qfn4ox8AIgSNogXv041kqEMiJnDRLz3wO3lswpg++V+ZDb5BW",
+	"e+gB2NXczzFSGhf1OMUxKaIlv1/aO5AW7wgGOUCMo/mUKoJgS8VHvyZcaZIbgTQC6COAWouwnProF/MX",
+	"vOejC4Htmv29BmjWoM90gxgGj7Do2v0yHMqht1UczHA4HP5yfvP32w9/dKLSuhc5p8m+wSi+/bBpEagi",
+	"4NSgfMIib0lkVxl49aCdVwuwtx9NLFhl8D5iZE6kQmMqpOrP7lqVmyREHaO/JpvUXK9JM5Dt6pQu0e2n",
+	"qQH9NI1q65/qDTAzakoWaIp1UKmfzckF+uElklM+lwbOZj6FHBu1sLozvEAh3ymSO1HTbtTOUiyxhZYo",
+	"U/w5nLk4s0kPi3ecBoFrIXkp4XVbdga1prjd4HKXs1COlT9Exi00zsd9i+aTDqKZQRPrD776S6cPSojB",
+	"RQ/ZG7z/UOTT42sLcIvB3wNjDKya5jpskbyccqF2I3pFQpQlyNpYEbaVgBErcBx1ov+8hJlRsXHdVH67",
+	"bbD47hs1Dk6QEgf3FSf8gKzCKyrNDkBazL4lUWGJn2XcY9RenkKD00ApapL2pgvISZabCigsLp7isSni",
+	"cKmyEy4LLLQhbVaBNbpnfVbEqKkxY9kbOlaUl+lyf7Kc1VsNlljRmC/tnAoSRzjQmiwnQZ6zBUY07CcV",
+	"1/EvYYFYxMqe9OnGfaYyu6rS9m9KEEa3JpUQEZPwLvPoETyvcGmJWb5xoLTCRw9gIc3gm7/I7gIoL6SZ",
+	"Y2n1eq+L38GyeJ+IdD7qxXwBQX8+2Wemtq8oixswCmV/wXFfSRVpbL23lnzQaiFFbqpjxCODsrRh36bD",
+	"m/YmGv1q9ZaEaGGyG5ALwWxhoQIkQXo99sx2aARb8YZurpyAMhPNSdoMkYn2RoN9s5X45KBmb6daEyHV",
+	"ApZ/zMUMJuIaR4bZtYRyWABEccJizyEFaHK1mpcVplAKTSXaDrAku5RlTPwM/R64egQMfPq/r9Crl/9z",
+	"jOY0CgMsQrnjI5OVsdnVuit7TG/pDq3XgSV/33yplZsoLvyyBvps0lUuI6E51KZeiwfnHMOgc/11dPii",
+	"NVjXmmP/xjDAbYsK8Ta7IHXWyyLNPXKzpWfZfen66nJzs50WqRirYOqIYvTjdI3XH7+UsO/uOXppZi17",
+	"5QikzSAp8dh47W6Rzok2ZDrQSRjYtM6cqr2jJQWzHyzhi1dvYezFyzYgryTXiibPR/YUaYbagxRHmuX2",
+	"suq5LCm5PLgNRfNulPX7zlK2FKTXyEzpPjNpkJ9JiLbhJh2s0JwnUYguiN3VsuTfeYRiddAhLZpd1XfX",
+	"jAOAzldon2KaIHPZ1wL+jyeYFoPY0gmP7pIaAiZQW1TxLlkhaVq48bT7rtqmwpAOQUV6nMcRVfRAxFwp",
+	"jijWZ4wmlVF0K2rs0HC0xobzgwlrHW+h2ZVGu+Fgogxj6dCcICiP2YtNAxCtg+SzNIA1dxabkiELFApq",
+	"K7vBuOxJvEtYm9vrzMGnldAgcd7qzvFGNiKdVdr37wMbcCP3fbMJ85E9e/XFTN/FTNvFBowxQK7UFnnb",
+	"ZIO0F8242unG8o1W2TwwRXwdEv+ZXHxJ+peS/hkeMtXqqeRbQWmk2Uj8+Tmfye6L5rf4S97HFPPPI5GC",
+	"DGBbP8Oyisnwu7xobssv5V7Ka/Mai0vKJsieb0UzfEmkNZEJG1NG5TSDK0wvm7Iv7yH79ZDZ+5L1P5mx",
+	"Zbpdc5GpOUaLOCMS6n+guNbiuCGpeAwfzaDIVssDQPQGUxJc7pitk0sapxWqUtEoQnNMFWUTU2bqTiel",
+	"/L6RjFIJcftTM6hf8kqNhlJzbRq8WrbnAmXHttdqIPfzS1SbVfNheunp5uo3K/e9umrDYBCVisfHrLah",
+	"VhUmbRhiS9ZcwozmAkqDzR19oB7TC45Rfu/uJ6b1O7KouUBt1VxoXzvkrsnUQ7gHnZ1fqPEl4fklkmpO",
+	"eBopL3s+xawnVSalUE16rsduqOpGRZ35qG4abL7QYnNpSzfgR2Py8sM9CW2LrJbk9FGbzENrJ8uqqU/S",
+	"/xM0gSVp27+xJzJvu8qdd09M2MlMfAZxdnm+nybrtb8Lo+305mscv4TDwg2R/GEWc5dNlkV84GpKxJxK",
+	"g6agOEDtXSzM9b5pLO4IwPfQWeGaHAgqGQpJQEMizaEdMIL6g9pgfElU1u/euTGfP6KT10lUlwJ1tG3B",
+	"h6h6/C7d3UN4Z1rKt6G8DupTCLZ1bUl3shr7Edef5mfYi3ZkqV7k+9O3bwYIoxhPwL80GFRwcB0tA0Uh",
+	"xVEGYQVPzodszEV+sxW0Y1CrODNneJESCzTFEhEWEnswAJxbE9liOWSC4HBnD/2kWe78MAhIrAZwjbM5",
+	"qLtr4J3OB8UPtw332mHsDBnWUfQpEVdE7J4SphCcFkXnEZ+c+0hHy77RH5ihc8LCc3sgOkN8UWIxZNlA",
+	"XfrkBYFrXty1z9WCXHtsq+6e5u4b1uAkFxvKMOEtElUJ4bn53ujl2ltAFsNSE0p3dG5ZYBujCzpBEZ8g",
+	"HhMdaBjdTFi48wyVcc4MWfUiSkSwiCgRkG316kqVadSzQFgPsjy+DCaNyupotikzIAw7NQMw3/Zam007",
+	"+nB7kA43qkxfbqY6rCUl/4pPDIEeeRSgxGJLau58DP6X4+hECfKx8aR/Edy9Xfa7u3p3tEIZbnhDEFPB",
+	"U9+giFV6cpWp2DfswZhHn3fWC6Xj6AoAvMwA31NMC9jH17bV4tQYoA7z1o5xE3miUOX+/Qctknfl/QwP",
+	"q0v0fmbRre4lLijDwrqCBD0aH/Eo/Dy2YAxsjvZQIbn6GYf2d+T568BAr7Vw/s+F1x405EAFPc8hSvoN",
+	"ZKG+0HaqJwGsTe48dvesKEdbEhVpURAr/fiLOLWI0/4N4CBeksVtF8laeBvmeovd6E4wkRTY8dEy91tG",
+	"cnZe5FV0Kezrg+VtRxSSMl5ntLEO6NYbEKI5pqo2yaXX6/vTt2+QAbBEGOLjAboZmn3CoTdA//7nv24R",
+	"43MfcWZzTClODwsRVigiWKohMz+d64hKXOHoHNnrhXyUMEWjzF+mcrm2x6S3huxcEJlE6txHWeYF8lk4",
+	"khzSZEPPvCH1yKBFohLBRsBghvX4eMjg/ia9TqY+zpWu+glTVVcZXibSqZkHuiBqTgizOZb5lEYEMa6m",
+	"lE0sRWTdUeqUKO5M1dNCmurr8iVke0+WLmPquM9r6NTj1HsbmvE6N3uvd1m4SpGIXjRzK4ELPcskhbSz",
+	"Csz7GeR6Ts2MrWiZCxAUsQJHFSKab7ffHGkZh1P/KaDq13tPdh5CVdRE0LClQu+FAPyMB+wuHx2+gEk4",
+	"mNo8f9TucLq7IhJWqW8sIKAavuZjBJrdYIBQYfMtlMFl7QZNuIhiuCWRZqCdezhCv8y6+Z3CDcx7mt4I",
+	"vEnmsp042Cv95ZHn84JECMIUssjGWxKOA4xpRD4OZyiRBCoRrcyRvbdh/sj6cbFI/uNnxyWgXnyra9KL",
+	"dGQRdnlLIlhyibbTrd6C6sHx1Lxsz39pV+njKCM7p7Zq9x/T1x66PbUTaU5CZbN9/ElcizNo2cDkc48O",
+	"X9QiKG+SM2EH9xVvxiY7zl66j7rZevgr765IbDWtAxFqG8e7v40a4MeWawAKkLlwFdDuJVkM3hy+PvYR",
+	"p2EwOP3h2++Pn5/5KIjo4IfT43cG9p6zxYwndbUIfM7MrXrNBPjvwd4IrUIDKFJZGxaAo3Dho2MApFzc",
+	"crYnCanajfgkywI/IIgxOKejJ4AiPqnVJykhWpHHpgRHatqkGf5q3tjgqpke4C4ix2rZ/puQrI8sFLE5",
+	"IZkVaE7TkadUec0ZVVy0AFYbcLzj7P70OsK8LL73oA14YSbNkmNeRBY38AFJTRp/lK+zj7GQpCdUn72e",
+	"ZW+BZ1ETd7yNCTP3u/RYtrTRHkVWWh/YvrLraBqF5WxKZf5mX+GIOY8apeIEXnjQ4qCn0CwHZpIPDZgy",
+	"tkuTrriexUpALydcwjpvqoKd8+hjFK3DlGpEDO6K//Tjlvs8GmjQ1zGy1+i3clUBQB04cf9G/zPS7mQH",
+	"9JSM375gpxSwUzQF0ba2ZXZ3a6Sf7PRYDr9Rk3tfxG2Tp7e6ik5tGsCxT54J1fpBzptxazdsET4ayEgb",
+	"n37BGGm2E+klQ5pWWxLJiCsoRShSs5/5KF2jW6e+fixciPuAnVHHzcOu1Go22YfmlGZr+Qxl98eafKm5",
+	"Jhq2Gql0XAyRXY28yl1B2cebUVilG7XvWV/lV0a7dVZKcT8vFbO3BZnjZ/Z67s/t5qDsjvXt6iVBz5aY",
+	"0ZKLMlNcGvGJ3OnKmS49tn+T/jcrrWz2hkvs+8UjLnjEVzll+iyH32pHvE9AZD8Dlzid6kbMQavzXBTD",
+	"zVwSVLg8v5bjsmvzN8dwhfv/63dqW/KIBEk44bwlUX7Tf490Yrnx/N729x+0R2XaNiuViMgbePs4pvtX",
+	"T8Dfst3cpAtnricp/gnAgPmTMiJB/hxKowt/G28//zsXzfxZ8a6v/Gm251J4Zm7GLT5I1LT4d0qm2w+3",
+	"/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
