@@ -23,7 +23,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	mopts := bench.MappingDefaults()
 	sopts := bench.StormDefaults()
 	var useDB, mapping bool
-	var manyDAGs int
+	var manyDAGs, cliRuns int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -63,7 +63,15 @@ func newBenchCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			start := time.Now()
-			if manyDAGs > 0 {
+			if cliRuns > 0 {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				if _, err := bench.RunCLI(ctx, st, st.Pool.Config().ConnString(), exe, cliRuns, opts.Workers, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if manyDAGs > 0 {
 				sopts.DAGs = manyDAGs
 				if _, err := bench.RunStorm(ctx, st, sopts, cmd.OutOrStdout()); err != nil {
 					return err
@@ -87,6 +95,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&manyDAGs, "many-dags", 0, "run the many-DAGs workload instead (#21): this many DAGs of 10 tasks due at the same minute; run start lag from the boundary")
 	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
+	f.IntVar(&cliRuns, "cli", 0, "run the CLI workload instead (#18): this many `podflow trigger X --wait` of a one-task DAG, exec'd from this binary; p50 and p90")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")
