@@ -23,7 +23,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	mopts := bench.MappingDefaults()
 	sopts := bench.StormDefaults()
 	var useDB, mapping bool
-	var manyDAGs, cliRuns int
+	var manyDAGs, cliRuns, logLines int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -63,7 +63,11 @@ func newBenchCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			start := time.Now()
-			if cliRuns > 0 {
+			if logLines > 0 {
+				if _, err := bench.RunLogs(ctx, st, logLines, opts.Workers, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if cliRuns > 0 {
 				exe, err := os.Executable()
 				if err != nil {
 					return err
@@ -96,6 +100,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.IntVar(&cliRuns, "cli", 0, "run the CLI workload instead (#18): this many `podflow trigger X --wait` of a one-task DAG, exec'd from this binary; p50 and p90")
+	f.IntVar(&logLines, "log-lines", 0, "run the log-heavy workload instead (#18): one task printing this many lines (e.g. 1000000); time, lines/s, rows, bytes, last page read")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")
