@@ -24,6 +24,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	sopts := bench.StormDefaults()
 	var useDB, mapping bool
 	var manyDAGs, cliRuns, logLines int
+	var cliBinary string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the scheduler on fixed workloads (on a fresh local PostgreSQL with default settings)",
@@ -68,9 +69,12 @@ func newBenchCmd(app *App) *cobra.Command {
 					return err
 				}
 			} else if cliRuns > 0 {
-				exe, err := os.Executable()
-				if err != nil {
-					return err
+				exe := cliBinary
+				if exe == "" {
+					var err error
+					if exe, err = os.Executable(); err != nil {
+						return err
+					}
 				}
 				if _, err := bench.RunCLI(ctx, st, st.Pool.Config().ConnString(), exe, cliRuns, opts.Workers, cmd.OutOrStdout()); err != nil {
 					return err
@@ -100,6 +104,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.IntVar(&cliRuns, "cli", 0, "run the CLI workload instead (#18): this many `podflow trigger X --wait` of a one-task DAG, exec'd from this binary; p50 and p90")
+	f.StringVar(&cliBinary, "cli-binary", "", "with --cli: the podflow binary to run (default this one), e.g. an older build to compare")
 	f.IntVar(&logLines, "log-lines", 0, "run the log-heavy workload instead (#18): one task printing this many lines (e.g. 1000000); time, lines/s, rows, bytes, last page read")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
