@@ -63,13 +63,17 @@ func RunLogs(ctx context.Context, st *store.Store, n, workers int, out io.Writer
 		return nil, err
 	}
 	res := &LogResult{Lines: n, Took: took, LinesPerSec: float64(n) / took.Seconds()}
-	var tiID int64
+	var tiID, stored int64
 	var try int
-	err = st.Pool.QueryRow(ctx, `SELECT ti.id, ti.try_number, (SELECT count(*) FROM task_log_chunks c WHERE c.ti_id = ti.id),
+	err = st.Pool.QueryRow(ctx, `SELECT ti.id, ti.try_number, count(c.*), coalesce(sum(c.line_count), 0),
 			pg_total_relation_size('task_log_chunks') - $1
-		FROM task_instances ti WHERE ti.dag_id = 'bench_logs' ORDER BY ti.id DESC LIMIT 1`, before).Scan(&tiID, &try, &res.Rows, &res.Bytes)
+		FROM task_instances ti LEFT JOIN task_log_chunks c ON c.ti_id = ti.id
+		WHERE ti.dag_id = 'bench_logs' GROUP BY ti.id ORDER BY ti.id DESC LIMIT 1`, before).Scan(&tiID, &try, &res.Rows, &stored, &res.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("bench log size: %w", err)
+	}
+	if stored < int64(n) { // the run's success commits its last lines: all must be there
+		return nil, fmt.Errorf("bench log: %d lines stored when the run succeeded, want at least %d", stored, n)
 	}
 	var reads []time.Duration
 	for i := 0; i < 11; i++ {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,43 +70,102 @@ func chunkLogs(lines []LogLine) []logChunk {
 	return chunks
 }
 
-// appendChunkSQL writes one chunk after the try's last one. Two writers of
-// one try (a worker's periodic flush, the completer) may race for the same
-// offset: the loser inserts nothing and is retried with the new end.
+// lockLogEndsSQL serializes the writers of one try's log (a worker's
+// periodic flush, the completer, the triggerer) until their transaction
+// ends, so that each reads the log's end after the last writer committed.
+// The keys come sorted: two writers never wait on each other in a circle.
+const lockLogEndsSQL = `SELECT pg_advisory_xact_lock(` + logLockClass + `, k) FROM (SELECT k FROM unnest($1::integer[]) k ORDER BY k) s`
+
+// logLockClass is the first key of the log writers' advisory locks (the
+// second is the task instance id folded to 31 bits: a collision only makes
+// two tries' writers wait for each other).
+const logLockClass = "1886350951" // "plog"
+
+// appendChunkSQL writes one chunk after its try's last line: for the tries
+// with many lines in one call, where a statement per chunk of up to 1,000
+// lines costs little.
 const appendChunkSQL = `INSERT INTO task_log_chunks (ti_id, try_number, first_line, line_count, ats, sources, lines)
 	SELECT $1::bigint, $2::integer, coalesce((SELECT first_line + line_count FROM task_log_chunks
 			WHERE ti_id = $1 AND try_number = $2 ORDER BY first_line DESC LIMIT 1), 1),
-		$3::integer, $4::timestamptz[], $5::text[], $6::text[]
-	ON CONFLICT DO NOTHING`
+		$3::integer, $4::timestamptz[], $5::text[], $6::text[]`
+
+// appendSmallChunksSQL writes many tries' few lines (the completer's batch
+// of finished tasks) in one statement, one chunk per try: the lines come
+// flat with their chunk's index (k).
+const appendSmallChunksSQL = `WITH m AS MATERIALIZED (
+		SELECT * FROM unnest($1::bigint[], $2::integer[]) WITH ORDINALITY AS m(ti_id, try, k)),
+	c AS MATERIALIZED (
+		SELECT k, count(*)::integer AS n, array_agg(at ORDER BY i) AS ats, array_agg(source ORDER BY i) AS sources,
+			array_agg(line ORDER BY i) AS lines
+		FROM unnest($3::bigint[], $4::timestamptz[], $5::text[], $6::text[]) WITH ORDINALITY AS l(k, at, source, line, i)
+		GROUP BY k)
+	INSERT INTO task_log_chunks (ti_id, try_number, first_line, line_count, ats, sources, lines)
+	SELECT m.ti_id, m.try, coalesce((SELECT x.first_line + x.line_count FROM task_log_chunks x
+			WHERE x.ti_id = m.ti_id AND x.try_number = m.try ORDER BY x.first_line DESC LIMIT 1), 1),
+		c.n, c.ats, c.sources, c.lines
+	FROM m JOIN c ON c.k = m.k`
+
+// smallChunkLines is the most lines a try may have in one call to go into
+// the one-statement path (which costs more per line, less per try).
+const smallChunkLines = 64
 
 // AppendLogs stores log lines, each after the lines already stored for its
-// try, as chunks sent in one round trip.
+// try, as chunks: a few statements in one round trip, under the tries'
+// write locks.
 func (q Q) AppendLogs(ctx context.Context, lines []LogLine) error {
-	pending := chunkLogs(lines)
-	for attempt := 1; len(pending) > 0; attempt++ {
-		if attempt > 10 {
-			return fmt.Errorf("store task log of task instance %d try %d: the log's end kept moving (10 attempts)", pending[0].tiID, pending[0].try)
-		}
-		b := &pgx.Batch{}
-		for _, c := range pending {
+	chunks := chunkLogs(lines)
+	if len(chunks) == 0 {
+		return nil
+	}
+	type tryKey struct {
+		ti  int64
+		try int
+	}
+	perTry := map[tryKey]int{} // chunks of each try in this call
+	keys := map[int32]bool{}
+	for _, c := range chunks {
+		perTry[tryKey{c.tiID, c.try}]++
+		keys[int32(c.tiID%math.MaxInt32)] = true
+	}
+	lockKeys := make([]int32, 0, len(keys))
+	for k := range keys {
+		lockKeys = append(lockKeys, k)
+	}
+	slices.Sort(lockKeys)
+	b := &pgx.Batch{}
+	b.Queue(lockLogEndsSQL, lockKeys)
+	var small struct {
+		tis          []int64
+		tries        []int32
+		ks           []int64
+		ats          []time.Time
+		sources, txt []string
+	}
+	for _, c := range chunks {
+		if perTry[tryKey{c.tiID, c.try}] > 1 || len(c.lines) > smallChunkLines {
 			b.Queue(appendChunkSQL, c.tiID, c.try, len(c.lines), c.ats, c.sources, c.lines)
+			continue
 		}
-		res := q.db.SendBatch(ctx, b)
-		var lost []logChunk
-		for _, c := range pending {
-			tag, err := res.Exec()
-			if err != nil {
-				res.Close()
-				return fmt.Errorf("store task log of task instance %d try %d: %w", c.tiID, c.try, err)
-			}
-			if tag.RowsAffected() == 0 {
-				lost = append(lost, c)
-			}
+		small.tis, small.tries = append(small.tis, c.tiID), append(small.tries, int32(c.try))
+		for range c.lines {
+			small.ks = append(small.ks, int64(len(small.tis)))
 		}
-		if err := res.Close(); err != nil {
-			return fmt.Errorf("store task log: %w", err)
+		small.ats = append(small.ats, c.ats...)
+		small.sources = append(small.sources, c.sources...)
+		small.txt = append(small.txt, c.lines...)
+	}
+	if len(small.tis) > 0 {
+		b.Queue(appendSmallChunksSQL, small.tis, small.tries, small.ks, small.ats, small.sources, small.txt)
+	}
+	res := q.db.SendBatch(ctx, b)
+	for i := 0; i < b.Len(); i++ {
+		if _, err := res.Exec(); err != nil {
+			res.Close()
+			return fmt.Errorf("store task log of task instance %d try %d (and %d more chunks): %w", chunks[0].tiID, chunks[0].try, len(chunks)-1, err)
 		}
-		pending = lost
+	}
+	if err := res.Close(); err != nil {
+		return fmt.Errorf("store task log: %w", err)
 	}
 	return nil
 }

@@ -208,3 +208,45 @@ func TestLogChunksConcurrentWriters(t *testing.T) {
 		next[w]++
 	}
 }
+
+// The completer's call: a few lines of many tries at once, interleaved,
+// each try's lines read back in order after the ones it had.
+func TestLogChunksManyTriesInOneCall(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("many", []string{"a", "b", "c"})
+	tis := []int64{b.ti(r, "a").ID, b.ti(r, "b").ID, b.ti(r, "c").ID}
+	if err := b.st.AppendLogs(b.ctx, []store.LogLine{{TIID: tis[0], TryNumber: 1, At: time.Now(), Source: "stdout", Line: "a0"}}); err != nil {
+		t.Fatal(err)
+	}
+	var ls []store.LogLine
+	for i := 1; i <= 4; i++ {
+		for j, ti := range tis {
+			ls = append(ls, store.LogLine{TIID: ti, TryNumber: 1, At: time.Now(), Source: "stdout", Line: fmt.Sprintf("%c%d", 'a'+j, i)})
+		}
+	}
+	if err := b.st.AppendLogs(b.ctx, ls); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := b.st.Pool.QueryRow(b.ctx, `SELECT count(*) FROM task_log_chunks`).Scan(&rows); err != nil || rows != 4 {
+		t.Errorf("%d rows, %v; want 4 (a's first line, then one chunk per try)", rows, err)
+	}
+	for j, ti := range tis {
+		lines, err := b.st.Logs(b.ctx, ti, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range lines {
+			got = append(got, fmt.Sprintf("%d:%s", l.ID, l.Line))
+		}
+		want := "1:a1 2:a2 3:a3 4:a4"
+		if j == 0 {
+			want = "1:a0 2:a1 3:a2 4:a3 5:a4"
+		}
+		want = strings.NewReplacer("a", string(rune('a'+j))).Replace(want)
+		if strings.Join(got, " ") != want {
+			t.Errorf("try of %c: %s, want %s", 'a'+j, strings.Join(got, " "), want)
+		}
+	}
+}
