@@ -28,6 +28,7 @@ type App struct {
 	flags config.Flags
 	cfg   *config.Config
 	ops   *operators.Registry
+	dbURL string // resolved once: finding the local one pings it
 }
 
 func (a *App) bindFlags(root *cobra.Command) {
@@ -80,12 +81,16 @@ func (a *App) Logger() hclog.Logger {
 // else the persistent local Postgres recorded under PODFLOW_HOME by
 // `podflow standalone`.
 func (a *App) DatabaseURL(ctx context.Context) (string, error) {
+	if a.dbURL != "" {
+		return a.dbURL, nil
+	}
 	cfg, err := a.Config()
 	if err != nil {
 		return "", err
 	}
 	if cfg.DatabaseURL != "" {
-		return cfg.DatabaseURL, nil
+		a.dbURL = cfg.DatabaseURL
+		return a.dbURL, nil
 	}
 	url, err := localpg.RecordedDatabaseURL(ctx, localpg.Home())
 	if err != nil {
@@ -94,6 +99,7 @@ func (a *App) DatabaseURL(ctx context.Context) (string, error) {
 	if url == "" {
 		return "", fmt.Errorf("no database: set DATABASE_URL (or --database-url), or start `podflow standalone` once to create the local one under %s", localpg.Home())
 	}
+	a.dbURL = url
 	return url, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -112,9 +113,15 @@ func newBackfillCmd(app *App) *cobra.Command {
 			if !wait || len(runs) == 0 {
 				return nil
 			}
+			ctx, stop := context.WithCancel(ctx)
+			defer stop()
+			finished, err := app.listenRunEnds(ctx)
+			if err != nil {
+				return err
+			}
 			failed := 0
 			for _, runID := range runs {
-				state, err := waitForRun(ctx, st, d.ID, runID, io.Discard)
+				state, err := waitForRun(ctx, st, finished, d.ID, runID, io.Discard, waitFallbackPoll)
 				if err != nil {
 					return err
 				}

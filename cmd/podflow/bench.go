@@ -24,8 +24,8 @@ func newBenchCmd(app *App) *cobra.Command {
 	mopts := bench.MappingDefaults()
 	sopts := bench.StormDefaults()
 	var useDB, mapping bool
-	var manyDAGs int
-	var cpuProfile string
+	var manyDAGs, cliRuns, logLines int
+	var cliBinary, cpuProfile string
 	eopts := bench.ExternalDefaults()
 	var externalSensors int
 	cmd := &cobra.Command{
@@ -83,6 +83,21 @@ func newBenchCmd(app *App) *cobra.Command {
 				if _, err := bench.RunExternalSensors(ctx, st, eopts, cmd.OutOrStdout()); err != nil {
 					return err
 				}
+			} else if logLines > 0 {
+				if _, err := bench.RunLogs(ctx, st, logLines, opts.Workers, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			} else if cliRuns > 0 {
+				exe := cliBinary
+				if exe == "" {
+					var err error
+					if exe, err = os.Executable(); err != nil {
+						return err
+					}
+				}
+				if _, err := bench.RunCLI(ctx, st, st.Pool.Config().ConnString(), exe, cliRuns, opts.Workers, cmd.OutOrStdout()); err != nil {
+					return err
+				}
 			} else if manyDAGs > 0 {
 				sopts.DAGs = manyDAGs
 				if _, err := bench.RunStorm(ctx, st, sopts, cmd.OutOrStdout()); err != nil {
@@ -109,6 +124,9 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process to this file (read it with `go tool pprof`)")
 	f.IntVar(&externalSensors, "external-sensors", 0, "run the cross-DAG workload instead (#16): this many deferred external_task_sensor tasks on one triggerer; connections used and resume latency")
+	f.IntVar(&cliRuns, "cli", 0, "run the CLI workload instead (#18): this many `podflow trigger X --wait` of a one-task DAG, exec'd from this binary; p50 and p90")
+	f.StringVar(&cliBinary, "cli-binary", "", "with --cli: the podflow binary to run (default this one), e.g. an older build to compare")
+	f.IntVar(&logLines, "log-lines", 0, "run the log-heavy workload instead (#18): one task printing this many lines (e.g. 1000000); time, lines/s, rows, bytes, last page read")
 	f.BoolVar(&useDB, "use-database-url", false, "run on DATABASE_URL's (empty) database instead of a throwaway local one")
 	f.IntVar(&opts.ChainLength, "chain", opts.ChainLength, "tasks in the chain workload")
 	f.IntVar(&opts.Independent, "independent", opts.Independent, "tasks in the independent workload")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/podflow/podflow/internal/notifier"
@@ -53,6 +54,16 @@ func newTriggerCmd(app *App) *cobra.Command {
 				}
 				return triggerThroughAPI(ctx, cmd, apiURL, args[0], confJSON, given, wait)
 			}
+			// The wait's LISTEN connection opens while the run is created,
+			// so that it costs no time of its own.
+			var finished *notifier.Subscription
+			if wait {
+				ctx, stop := context.WithCancel(ctx)
+				defer stop()
+				if finished, err = app.listenRunEnds(ctx); err != nil {
+					return err
+				}
+			}
 			st, err := app.Store(ctx)
 			if err != nil {
 				return err
@@ -84,7 +95,7 @@ func newTriggerCmd(app *App) *cobra.Command {
 			if !wait {
 				return nil
 			}
-			state, err := waitForRun(ctx, st, d.ID, runID, cmd.ErrOrStderr())
+			state, err := waitForRun(ctx, st, finished, d.ID, runID, cmd.ErrOrStderr(), waitFallbackPoll)
 			if err != nil {
 				return err
 			}
@@ -128,20 +139,38 @@ func triggerThroughAPI(ctx context.Context, cmd *cobra.Command, apiURL, dagID st
 	return nil
 }
 
-// waitForRun follows a run until it finishes and returns its final state.
-// It learns of the end from the run-finished notification (a slow poll is
-// the fallback); on a terminal it also shows a live progress line on w.
-func waitForRun(ctx context.Context, st *store.Store, dagID, runID string, w io.Writer) (string, error) {
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	n := notifier.New(st.Pool.Config().ConnConfig, nil, store.ChannelTaskFinished)
-	finished, err := n.Subscribe(store.ChannelTaskFinished)
+// waitFallbackPoll is how often --wait reads the run when no notification
+// came: the run-finished NOTIFY is what ends a wait, this only covers a
+// lost one (while the LISTEN connection reconnects).
+const waitFallbackPoll = 2 * time.Second
+
+// listenRunEnds starts listening, until ctx ends, for the notification sent
+// in the transaction that ends a run (store.ChannelTaskFinished).
+func (a *App) listenRunEnds(ctx context.Context) (*notifier.Subscription, error) {
+	url, err := a.DatabaseURL(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	n := notifier.New(cfg, nil, store.ChannelTaskFinished)
+	sub, err := n.Subscribe(store.ChannelTaskFinished)
+	if err != nil {
+		return nil, err
 	}
 	go n.Run(ctx)
+	return sub, nil
+}
+
+// waitForRun follows a run until it finishes and returns its final state.
+// It learns of the end from finished, the run-finished notification (read
+// every fallback without one); on a terminal it also shows a live progress
+// line on w.
+func waitForRun(ctx context.Context, st *store.Store, finished *notifier.Subscription, dagID, runID string, w io.Writer, fallback time.Duration) (string, error) {
 	live := isTerminal(w)
-	interval := time.Second
+	interval := fallback
 	if live {
 		interval = 250 * time.Millisecond
 	}

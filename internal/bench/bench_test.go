@@ -37,3 +37,27 @@ func TestBenchSmall(t *testing.T) {
 		t.Errorf("latencies p50 %s p99 %s", res.LatencyP50, res.LatencyP99)
 	}
 }
+
+// The log-heavy workload at a small size: its lines land in a few chunks
+// and its last page is read back.
+func TestBenchLogsSmall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	st, err := store.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	res, err := bench.RunLogs(ctx, st, 5000, 4, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5,000 lines are 5 full chunks; the periodic flush may cut a few more,
+	// and the try's own podflow lines add one or two.
+	if res.Rows < 5 || res.Rows > 20 {
+		t.Errorf("%d rows for 5,000 lines; want about 5 (chunks of 1,000)", res.Rows)
+	}
+	if res.PageLines != bench.LogPageLines || res.LastPage <= 0 || res.LinesPerSec <= 0 || res.Bytes <= 0 {
+		t.Errorf("figures: %+v", res)
+	}
+}

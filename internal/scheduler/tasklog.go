@@ -20,6 +20,11 @@ type taskLog struct {
 	mask func(string) string // nil: none
 	mu   sync.Mutex
 	buf  []store.LogLine
+	// flushing is held while lines taken by the periodic flush are being
+	// written: the try's last lines, which the completer writes, are taken
+	// only after that, so they land after them (a task printing fast can
+	// have a big flush in flight when it ends).
+	flushing sync.Mutex
 }
 
 const logFlushInterval = 500 * time.Millisecond
@@ -68,6 +73,14 @@ func outcomeLine(out store.Outcome, skipReason string) string {
 	}
 }
 
+// takeLast takes the try's remaining lines once no periodic flush of its
+// earlier ones is in flight.
+func (l *taskLog) takeLast() []store.LogLine {
+	l.flushing.Lock()
+	defer l.flushing.Unlock()
+	return l.take()
+}
+
 func (l *taskLog) take() []store.LogLine {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -88,13 +101,21 @@ func (s *Scheduler) flushLogsLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		var lines []store.LogLine
+		logs := make([]*taskLog, 0, len(s.running))
 		for _, rt := range s.running {
-			lines = append(lines, rt.log.take()...)
+			logs = append(logs, rt.log)
 		}
 		s.mu.Unlock()
+		var lines []store.LogLine
+		for _, l := range logs {
+			l.flushing.Lock()
+			lines = append(lines, l.take()...)
+		}
 		if err := s.store.AppendLogs(context.WithoutCancel(ctx), lines); err != nil {
 			s.log.Warn("write task logs", "error", err)
+		}
+		for _, l := range logs {
+			l.flushing.Unlock()
 		}
 	}
 }

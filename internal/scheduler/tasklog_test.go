@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +70,42 @@ func (b *testBundle) TryLog(dagID, runID, taskID string, try int) []string {
 		out = append(out, l.Line)
 	}
 	return out
+}
+
+// TestBigLogInOrder: a task printing fast ends while a periodic flush of
+// its earlier lines may still be writing; its last lines still land after
+// them, and every line is there once, in chunks.
+func TestBigLogInOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const n = 200000
+	b.DAG("big", "dag_id: big\ntasks:\n  - {task_id: seq, operator: bash, bash_command: 'seq "+strconv.Itoa(n)+"', do_xcom_push: false}\n")
+	b.Scheduler(nil)
+	runID := b.Trigger("big", "")
+	if got := b.WaitRun("big", runID, 2*time.Minute); got != runstate.RunSuccess {
+		t.Fatalf("run %s, want success", got)
+	}
+	lines := b.TryLog("big", runID, "seq", 1)
+	var nums []string
+	for _, l := range lines {
+		if _, err := strconv.Atoi(l); err == nil {
+			nums = append(nums, l)
+		}
+	}
+	if len(nums) != n {
+		t.Fatalf("%d numbered lines of %d", len(nums), n)
+	}
+	for i, l := range nums {
+		if l != strconv.Itoa(i+1) {
+			t.Fatalf("line %d is %q, want %d: lines out of order", i, l, i+1)
+		}
+	}
+	if last := lines[len(lines)-1]; last != "task succeeded" {
+		t.Errorf("last line %q, want the outcome", last)
+	}
+	var rows int
+	if err := b.Store.Pool.QueryRow(b.Ctx, `SELECT count(*) FROM task_log_chunks c JOIN task_instances ti ON ti.id = c.ti_id
+		WHERE ti.run_id = $1`, runID).Scan(&rows); err != nil || rows < n/1000 || rows > n/1000+20 {
+		t.Errorf("%d rows for %d lines, %v; want about %d", rows, n, err, n/1000)
+	}
 }

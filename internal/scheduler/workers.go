@@ -129,7 +129,7 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 	if !o.Progress {
 		log.Printf("%s", outcomeLine(out, o.SkipReason))
 	}
-	return &finished{outcome: out, runPK: c.RunPK, logs: log.take()}
+	return &finished{outcome: out, runPK: c.RunPK, logs: log.takeLast()}
 }
 
 // completerBatch bounds one completion transaction.

@@ -224,8 +224,10 @@ func fill(b *testing.B, st *store.Store, hash string) {
 				     WHEN r.state = 'failed' AND j = 7 THEN 'failed' WHEN r.state = 'failed' AND j > 7 THEN 'upstream_failed' ELSE 'success' END,
 				1, r.started_at, r.started_at, r.ended_at
 			FROM dag_runs r, generate_series(1, %d) j WHERE r.dag_id = 'big'`, benchTasks),
-		fmt.Sprintf(`INSERT INTO task_logs (ti_id, try_number, at, source, line)
-			SELECT ti.id, 1, now(), 'stdout', 'log line ' || i FROM task_instances ti, generate_series(1, %d) i
+		fmt.Sprintf(`INSERT INTO task_log_chunks (ti_id, try_number, first_line, line_count, ats, sources, lines)
+			SELECT ti.id, 1, c * 1000 + 1, 1000, array_fill(now(), ARRAY[1000]), array_fill('stdout'::text, ARRAY[1000]),
+				ARRAY(SELECT 'log line ' || i FROM generate_series(c * 1000 + 1, c * 1000 + 1000) i)
+			FROM task_instances ti, generate_series(0, %d / 1000 - 1) c
 			WHERE ti.run_id = 'scheduled__1' AND ti.task_id = 't01'`, benchLogLines),
 		`ANALYZE`,
 	}
