@@ -100,6 +100,12 @@ func TestVariablesAndConnectionsAPI(t *testing.T) {
 	if !strings.Contains(string(r.Body), "x ***") {
 		t.Errorf("log: %s", r.Body)
 	}
+	// The tail read (what the web UI's log page asks for) masks too.
+	r = b.must(200, "GET", base+"/logs/1?tail=true&limit=50", "viewer", nil)
+	noSecret("GET logs?tail=true", r.Body)
+	if !strings.Contains(string(r.Body), "x ***") {
+		t.Errorf("log tail: %s", r.Body)
+	}
 	r = b.must(200, "GET", base+"/xcomEntries/return_value", "viewer", nil)
 	noSecret("GET xcom", r.Body)
 	if !strings.Contains(string(r.Body), "***") {

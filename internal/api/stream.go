@@ -137,7 +137,7 @@ func (s *Server) GetLog(ctx context.Context, req gen.GetLogRequestObject) (gen.G
 	}
 	out := gen.GetLog200JSONResponse{Content: make([]gen.LogLine, 0, len(lines))}
 	for _, l := range lines {
-		out.Content = append(out.Content, gen.LogLine{Timestamp: l.At, Source: l.Source, Line: s.mask(ctx, l.Line)})
+		out.Content = append(out.Content, gen.LogLine{LineNumber: l.ID, Timestamp: l.At, Source: l.Source, Line: s.mask(ctx, l.Line)})
 		after = l.ID
 	}
 	if live || len(lines) == limit {
@@ -164,7 +164,7 @@ func (s *Server) logBefore(ctx context.Context, ti store.TaskInstance, req gen.G
 	}
 	out := gen.GetLog200JSONResponse{Content: make([]gen.LogLine, 0, len(lines))}
 	for _, l := range lines {
-		out.Content = append(out.Content, gen.LogLine{Timestamp: l.At, Source: l.Source, Line: l.Line})
+		out.Content = append(out.Content, gen.LogLine{LineNumber: l.ID, Timestamp: l.At, Source: l.Source, Line: s.mask(ctx, l.Line)})
 	}
 	if len(lines) == limit {
 		prev := strconv.FormatInt(lines[0].ID, 10)
@@ -216,7 +216,7 @@ func (ls *logStream) VisitGetLogResponse(w http.ResponseWriter) error {
 			return nil
 		}
 		for _, l := range lines {
-			data, _ := json.Marshal(gen.LogLine{Timestamp: l.At, Source: l.Source, Line: ls.s.mask(ls.ctx, l.Line)})
+			data, _ := json.Marshal(gen.LogLine{LineNumber: l.ID, Timestamp: l.At, Source: l.Source, Line: ls.s.mask(ls.ctx, l.Line)})
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", l.ID, data); err != nil {
 				return nil
 			}

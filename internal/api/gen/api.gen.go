@@ -606,9 +606,12 @@ type ImportErrorCollection struct {
 
 // LogLine defines model for LogLine.
 type LogLine struct {
-	Line      string    `json:"line"`
-	Source    string    `json:"source"`
-	Timestamp time.Time `json:"timestamp"`
+	Line string `json:"line"`
+
+	// LineNumber the line's number in its try's log (1, 2, …); stable, so a link can point at it
+	LineNumber int64     `json:"line_number"`
+	Source     string    `json:"source"`
+	Timestamp  time.Time `json:"timestamp"`
 }
 
 // Me defines model for Me.
