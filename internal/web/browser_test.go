@@ -265,6 +265,25 @@ func TestBrowserOperatorDay(t *testing.T) {
 		chromedp.WaitVisible(`#log`),
 		chromedp.Text(`#log`, &logText),
 	)
+	// Then each line links to itself: the link opens the page at that line,
+	// highlighted, and the line numbers are not part of the text (Ctrl-F,
+	// copy).
+	if !strings.HasPrefix(logText, "starting") {
+		t.Errorf("the log's text starts %.40q, want the first line's text without a line number", logText)
+	}
+	var target, href string
+	b.run(ctx, "line 3's link", eval(`document.querySelector('#L3 a.ln').href`, &href))
+	if !strings.HasSuffix(href, "?line=3#L3") {
+		t.Errorf("line 3 links to %q", href)
+	}
+	b.run(ctx, "follow line 3's link",
+		chromedp.Navigate(href),
+		chromedp.WaitVisible(`#log`),
+		eval(`document.querySelector(':target') ? document.querySelector(':target').id + '|' + document.querySelector(':target').textContent : ''`, &target),
+	)
+	if !strings.HasPrefix(target, "L3|") || !strings.Contains(logText, strings.TrimPrefix(target, "L3|")) {
+		t.Errorf("after following %q the highlighted line is %q", href, target)
+	}
 	var rendered string
 	b.run(ctx, "rendered templates", chromedp.Navigate(fmt.Sprintf("%s/dags/greet/runs/%s/tasks/hello", b.base, run.RunID)),
 		chromedp.Text(`#rendered + table`, &rendered))

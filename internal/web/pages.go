@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ const GridPage = 25
 // LogTail is how many lines a log page opens with (its end) and loads
 // per "earlier" click.
 const LogTail = 2000
+
+// LogLinkContext is how many lines a deep link to a log line shows before it.
+const LogLinkContext = 100
 
 type dagRow struct {
 	gen.DAG
@@ -408,7 +412,8 @@ type logView struct {
 	Previous string // token for earlier lines; "" at the start
 	Follow   string // token a live follow continues from; "" when the try has ended
 	APIPath  string
-	MapQuery string
+	MapQuery template.URL // "map_index=N" or ""
+	Line     int64        // the line a deep link (?line=N#LN) points at; 0: the page opens at the end
 }
 
 func (u *UI) logData(r *http.Request, v *view) error {
@@ -428,7 +433,7 @@ func (u *UI) logData(r *http.Request, v *view) error {
 	q := url.Values{}
 	if mi := r.URL.Query().Get("map_index"); mi != "" {
 		q.Set("map_index", mi)
-		lv.MapQuery = "map_index=" + url.QueryEscape(mi)
+		lv.MapQuery = template.URL("map_index=" + url.QueryEscape(mi))
 	}
 	base := runBase + "/taskInstances/" + esc(r.PathValue("task"))
 	if err := u.call(r, "GET", base, q, nil, &lv.TI); err != nil {
@@ -438,7 +443,17 @@ func (u *UI) logData(r *http.Request, v *view) error {
 		lv.Tries = append(lv.Tries, i)
 	}
 	lv.APIPath = "/api/v1" + base + "/logs/" + strconv.Itoa(try)
+	// A deep link (?line=N#LN) opens a page of lines starting a little
+	// before line N, without following; otherwise the page opens at the end.
 	lq := url.Values{"tail": {"true"}, "limit": {strconv.Itoa(LogTail)}}
+	if ls := r.URL.Query().Get("line"); ls != "" {
+		n, err := strconv.ParseInt(ls, 10, 64)
+		if err != nil || n < 1 {
+			return &apiError{Status: http.StatusBadRequest, Detail: fmt.Sprintf("line %q is not a line number", ls)}
+		}
+		lv.Line = n
+		lq = url.Values{"token": {strconv.FormatInt(max(0, n-LogLinkContext-1), 10)}, "limit": {strconv.Itoa(LogTail)}}
+	}
 	for k, vs := range q {
 		lq[k] = vs
 	}
@@ -449,8 +464,10 @@ func (u *UI) logData(r *http.Request, v *view) error {
 	lv.Lines = lg.Content
 	if lg.PreviousToken != nil {
 		lv.Previous = *lg.PreviousToken
+	} else if lv.Line > 0 && len(lg.Content) > 0 && lg.Content[0].LineNumber > 1 {
+		lv.Previous = strconv.FormatInt(lg.Content[0].LineNumber, 10)
 	}
-	if try == lv.TI.TryNumber && activeTask(string(lv.TI.State)) && lg.ContinuationToken != nil {
+	if lv.Line == 0 && try == lv.TI.TryNumber && activeTask(string(lv.TI.State)) && lg.ContinuationToken != nil {
 		lv.Follow = *lg.ContinuationToken
 	}
 	v.Title = lv.TI.TaskId + " · try " + strconv.Itoa(try)

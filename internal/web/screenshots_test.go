@@ -67,7 +67,7 @@ func TestScreenshots(t *testing.T) {
 		{"dags", "/", "#live table"},
 		{"grid", "/dags/params_and_trigger_rules", "#grid"},
 		{"graph", "/dags/params_and_trigger_rules/graph", "svg.graph"},
-		{"log", "/dags/etl_xcom/runs/" + etl + "/tasks/extract/logs/1", "#log"},
+		{"log", "/dags/etl_xcom/runs/" + etl + "/tasks/extract/logs/1?line=2#L2", "#log"},
 		{"trigger", "/dags/params_and_trigger_rules/trigger", "#trigger"},
 	}
 	if *extraDir != "" {

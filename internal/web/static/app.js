@@ -232,10 +232,30 @@
     }
   });
 
-  // Logs: open at the tail, load earlier parts on demand, follow live.
+  // Logs: open at the tail (or at the line a #LN link names), load earlier
+  // parts on demand, follow live. Each line is a span with a link to itself
+  // whose number is drawn by CSS, so Ctrl-F and copy see only the log text.
   const log = document.getElementById('log');
+  const logLines = function (lines) {
+    const frag = document.createDocumentFragment();
+    lines.forEach(function (l) {
+      const span = document.createElement('span');
+      span.id = 'L' + l.line_number;
+      const a = document.createElement('a');
+      a.className = 'ln';
+      a.href = log.dataset.link + l.line_number + '#L' + l.line_number;
+      a.dataset.n = l.line_number;
+      a.setAttribute('aria-label', 'line ' + l.line_number);
+      span.appendChild(a);
+      span.appendChild(document.createTextNode(l.line + '\n'));
+      frag.appendChild(span);
+    });
+    return frag;
+  };
   if (log) {
-    log.scrollTop = log.scrollHeight;
+    const target = location.hash && document.getElementById(location.hash.slice(1));
+    if (target && log.contains(target)) log.scrollTop = target.offsetTop - log.offsetTop - log.clientHeight / 3;
+    else log.scrollTop = log.scrollHeight;
     const mapq = log.dataset.map ? '&' + log.dataset.map : '';
     const earlier = document.getElementById('log-earlier');
     if (earlier) {
@@ -243,9 +263,8 @@
         earlier.disabled = true;
         try {
           const page = await api('GET', log.dataset.api.replace(/^\/api\/v1/, '') + '?limit=2000&before=' + enc(earlier.dataset.before) + mapq);
-          const text = page.content.map(function (l) { return l.line + '\n'; }).join('');
           const before = log.scrollHeight;
-          log.insertBefore(document.createTextNode(text), log.firstChild);
+          log.insertBefore(logLines(page.content), log.firstChild);
           log.scrollTop += log.scrollHeight - before;
           if (page.previous_token) earlier.dataset.before = page.previous_token;
           else earlier.remove();
@@ -259,22 +278,22 @@
     if (log.dataset.follow) {
       const status = document.getElementById('log-status');
       const es = new EventSource(log.dataset.api + '?token=' + enc(log.dataset.follow) + mapq);
-      let pending = '';
+      let pending = [];
       let scheduled = false;
       const flush = function () {
         scheduled = false;
         const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 30;
-        log.appendChild(document.createTextNode(pending));
-        pending = '';
+        log.appendChild(logLines(pending));
+        pending = [];
         if (atEnd) log.scrollTop = log.scrollHeight;
       };
       es.addEventListener('log', function (e) {
-        pending += JSON.parse(e.data).line + '\n';
+        pending.push(JSON.parse(e.data));
         if (!scheduled) { scheduled = true; requestAnimationFrame(flush); }
       });
       es.addEventListener('end', function (e) {
         es.close();
-        if (pending) flush();
+        if (pending.length) flush();
         const st = JSON.parse(e.data).state;
         status.textContent = 'try ended: ' + st;
         status.dataset.ended = st;
