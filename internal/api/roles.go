@@ -38,6 +38,7 @@ var operationRoles = map[string]auth.Role{
 	"getAssetEvents":       auth.RoleViewer,
 	"getMe":                auth.RoleViewer,
 	"getRenderedFields":    auth.RoleViewer,
+	"getPodEvents":         auth.RoleViewer,
 	"getDagRunAlerts":      auth.RoleViewer,
 
 	// Variables and connections: op reads them with secret values as ***,

@@ -30,6 +30,7 @@ import (
 	"github.com/podflow/podflow/internal/api/gen"
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/health"
+	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/secrets"
 	"github.com/podflow/podflow/internal/store"
 )
@@ -59,7 +60,13 @@ type Options struct {
 	// Secrets reads and writes variables and connections and masks what
 	// the API shows; nil: the database's, without a secret key.
 	Secrets *secrets.Resolver
+	// PodEvents reads a pod's events from Kubernetes for the task page;
+	// nil: the server has no Kubernetes access and says so (503).
+	PodEvents PodEventsFunc
 }
+
+// PodEventsFunc lists the events of a pod, oldest first.
+type PodEventsFunc func(ctx context.Context, namespace, name string) ([]kube.PodEvent, error)
 
 // Server answers the API's operations (gen.StrictServerInterface).
 type Server struct {
@@ -72,6 +79,7 @@ type Server struct {
 	watch   *Watcher
 	spec    *openapi3.T
 	secrets *apiSecrets
+	podEvents PodEventsFunc
 	// versions caches parsed DAG versions for the web UI's operations.
 	versions versionCache
 }
@@ -107,7 +115,7 @@ func New(o Options) (*Handler, error) {
 		res = &secrets.Resolver{Masker: m, Vault: &secrets.Vault{Store: o.Store, Masker: m}}
 	}
 	s := &Server{st: o.Store, auth: o.Auth, parser: o.Parser, log: o.Logger.Named("api"),
-		version: o.Version, commit: o.Commit, watch: w, spec: doc, secrets: &apiSecrets{res: res}}
+		version: o.Version, commit: o.Commit, watch: w, spec: doc, secrets: &apiSecrets{res: res}, podEvents: o.PodEvents}
 	root := http.NewServeMux()
 	mux := &routedMux{ServeMux: root, s: s, doc: doc}
 	strict := gen.NewStrictHandlerWithOptions(s, nil, gen.StrictHTTPServerOptions{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,6 +16,7 @@ import (
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/health"
+	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/internal/version"
 	"github.com/podflow/podflow/internal/web"
@@ -39,7 +41,7 @@ func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr st
 	}
 	v := version.Get()
 	h, err := api.New(api.Options{Store: st, Auth: authn, Parser: dag.NewParser(Operators(logger).Schemas()),
-		Logger: logger, Version: v.Version, Commit: v.Commit, Metrics: reg, Secrets: res})
+		Logger: logger, Version: v.Version, Commit: v.Commit, Metrics: reg, Secrets: res, PodEvents: podEvents()})
 	if err != nil {
 		return nil, err
 	}
@@ -68,4 +70,21 @@ func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr st
 		}
 		return nil
 	}, nil
+}
+
+// podEvents reads pod events for the task page from the default cluster:
+// the pod's service account inside Kubernetes (it needs to list events),
+// else the kubeconfig (KUBECONFIG, ~/.kube/config). The client is
+// built on first use, so a webserver without Kubernetes access starts and
+// answers those requests with the reason.
+func podEvents() api.PodEventsFunc {
+	clients := kube.NewClients()
+	cluster := kube.Cluster{InCluster: os.Getenv("KUBERNETES_SERVICE_HOST") != "" && os.Getenv("KUBECONFIG") == ""}
+	return func(ctx context.Context, namespace, name string) ([]kube.PodEvent, error) {
+		c, err := clients.Get(cluster)
+		if err != nil {
+			return nil, err
+		}
+		return kube.PodEvents(ctx, c.Kubernetes, namespace, name)
+	}
 }

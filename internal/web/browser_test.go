@@ -20,6 +20,7 @@ import (
 	"github.com/podflow/podflow/internal/config"
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/flowtest"
+	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
 	"github.com/podflow/podflow/operators"
@@ -27,7 +28,11 @@ import (
 	"github.com/podflow/podflow/operators/empty"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	kubetest.Stop() // the local cluster, if a test started it
+	os.Exit(code)
+}
 
 // Chromium is the browser the tests drive: Debian's package, never a
 // download at run time.

@@ -350,7 +350,11 @@ type taskView struct {
 	Rendered gen.RenderedFields
 	// RenderError says why the rendered fields are missing ("" when shown).
 	RenderError string
-	MapIndex    string // "" when not mapped
+	// PodEvents are the pod's events for a pod task; PodEventsError says why
+	// they are missing (e.g. the webserver has no Kubernetes access).
+	PodEvents      gen.PodEventCollection
+	PodEventsError string
+	MapIndex       string // "" when not mapped
 	Active      bool
 }
 
@@ -395,6 +399,15 @@ func (u *UI) taskData(r *http.Request, v *view) error {
 			return err
 		}
 		tv.RenderError = ae.Detail // the page shows the rest
+	}
+	if tv.TI.ExternalName != nil && *tv.TI.ExternalName != "" {
+		if err := u.call(r, "GET", base+"/podEvents", q, nil, &tv.PodEvents); err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				return err
+			}
+			tv.PodEventsError = ae.Detail
+		}
 	}
 	tv.Active = activeTask(string(tv.TI.State))
 	v.Title = h.Dag.DagId + " · " + tv.TI.TaskId

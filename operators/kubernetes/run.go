@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/operators"
 )
 
@@ -438,23 +439,13 @@ func (r *podRun) failureDetails(ctx context.Context) string {
 
 func formatEvents(events []corev1.Event) []string {
 	sort.SliceStable(events, func(i, j int) bool {
-		return eventTime(events[i]).Before(eventTime(events[j]))
+		return kube.EventTime(events[i]).Before(kube.EventTime(events[j]))
 	})
 	out := make([]string, 0, len(events))
 	for _, e := range events {
-		out = append(out, fmt.Sprintf("%s %s %s: %s", eventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason, strings.TrimSpace(e.Message)))
+		out = append(out, fmt.Sprintf("%s %s %s: %s", kube.EventTime(e).UTC().Format(time.RFC3339), e.Type, e.Reason, strings.TrimSpace(e.Message)))
 	}
 	return out
-}
-
-func eventTime(e corev1.Event) time.Time {
-	switch {
-	case !e.LastTimestamp.IsZero():
-		return e.LastTimestamp.Time
-	case !e.EventTime.IsZero():
-		return e.EventTime.Time
-	}
-	return e.CreationTimestamp.Time
 }
 
 // containerStates describes each container's state, for failure logs.

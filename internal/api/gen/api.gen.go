@@ -636,6 +636,26 @@ type PatchTaskInstanceBody struct {
 // PatchTaskInstanceBodyNewState defines model for PatchTaskInstanceBody.NewState.
 type PatchTaskInstanceBodyNewState string
 
+// PodEvent defines model for PodEvent.
+type PodEvent struct {
+	Count   int    `json:"count"`
+	Message string `json:"message"`
+	Reason  string `json:"reason"`
+
+	// Time when it last happened
+	Time time.Time `json:"time"`
+
+	// Type Normal or Warning
+	Type string `json:"type"`
+}
+
+// PodEventCollection defines model for PodEventCollection.
+type PodEventCollection struct {
+	Events    []PodEvent `json:"events"`
+	Namespace string     `json:"namespace"`
+	PodName   string     `json:"pod_name"`
+}
+
 // Pool defines model for Pool.
 type Pool struct {
 	Description   *string `json:"description,omitempty"`
@@ -891,6 +911,9 @@ type TooManyRequests = Problem
 // Unauthenticated RFC 9457 problem details
 type Unauthenticated = Problem
 
+// Unavailable RFC 9457 problem details
+type Unavailable = Problem
+
 // GetAssetEventsParams defines parameters for GetAssetEvents.
 type GetAssetEventsParams struct {
 	// Uri as in the DAGs: no white space, quotes, <>, backslash, ^, backquote, braces or |
@@ -962,6 +985,11 @@ type GetLogParams struct {
 
 	// Before the `limit` lines before this previous_token (in order)
 	Before   *string   `form:"before,omitempty" json:"before,omitempty"`
+	MapIndex *MapIndex `form:"map_index,omitempty" json:"map_index,omitempty"`
+}
+
+// GetPodEventsParams defines parameters for GetPodEvents.
+type GetPodEventsParams struct {
 	MapIndex *MapIndex `form:"map_index,omitempty" json:"map_index,omitempty"`
 }
 
@@ -1136,6 +1164,9 @@ type ServerInterface interface {
 	// GetLog A try's log
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number})
 	GetLog(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, tryNumber int, params GetLogParams)
+	// GetPodEvents The Kubernetes events of a pod task's pod (latest try), read from the cluster, oldest first
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/podEvents)
+	GetPodEvents(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, params GetPodEventsParams)
 	// GetRenderedFields The task's templated options rendered in the run (as airflow tasks render), without connections
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered)
 	GetRenderedFields(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID)
@@ -2257,6 +2288,66 @@ func (siw *ServerInterfaceWrapper) GetLog(w http.ResponseWriter, r *http.Request
 	handler.ServeHTTP(w, r)
 }
 
+// GetPodEvents operation middleware
+func (siw *ServerInterfaceWrapper) GetPodEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "dag_id" -------------
+	var dagId DagID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_id", r.PathValue("dag_id"), &dagId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "dag_run_id" -------------
+	var dagRunId DagRunID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "dag_run_id", r.PathValue("dag_run_id"), &dagRunId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "dag_run_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "task_id" -------------
+	var taskId TaskID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "task_id", r.PathValue("task_id"), &taskId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "task_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetPodEventsParams
+
+	// ------------- Optional query parameter "map_index" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "map_index", r.URL.Query(), &params.MapIndex, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "map_index"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "map_index", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetPodEvents(w, r, dagId, dagRunId, taskId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetRenderedFields operation middleware
 func (siw *ServerInterfaceWrapper) GetRenderedFields(w http.ResponseWriter, r *http.Request) {
 
@@ -3331,6 +3422,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.GetTaskInstance)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", wrapper.PatchTaskInstance)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered", wrapper.GetRenderedFields)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/podEvents", wrapper.GetPodEvents)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/dags/{dag_id}/clearTaskInstances", wrapper.ClearTaskInstances)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", wrapper.GetTaskInstanceTries)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", wrapper.GetLog)
@@ -3374,6 +3466,8 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 type TooManyRequestsApplicationProblemPlusJSONResponse Problem
 
 type UnauthenticatedApplicationProblemPlusJSONResponse Problem
+
+type UnavailableApplicationProblemPlusJSONResponse Problem
 
 type GetAssetsRequestObject struct {
 }
@@ -5422,6 +5516,111 @@ func (response GetLog404ApplicationProblemPlusJSONResponse) VisitGetLogResponse(
 	return err
 }
 
+type GetPodEventsRequestObject struct {
+	DagId    DagID    `json:"dag_id"`
+	DagRunId DagRunID `json:"dag_run_id"`
+	TaskId   TaskID   `json:"task_id"`
+	Params   GetPodEventsParams
+}
+
+type GetPodEventsResponseObject interface {
+	VisitGetPodEventsResponse(w http.ResponseWriter) error
+}
+
+type GetPodEvents200JSONResponse PodEventCollection
+
+func (response GetPodEvents200JSONResponse) VisitGetPodEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPodEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetPodEvents400ApplicationProblemPlusJSONResponse) VisitGetPodEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPodEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthenticatedApplicationProblemPlusJSONResponse
+}
+
+func (response GetPodEvents401ApplicationProblemPlusJSONResponse) VisitGetPodEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPodEvents403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetPodEvents403ApplicationProblemPlusJSONResponse) VisitGetPodEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPodEvents404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetPodEvents404ApplicationProblemPlusJSONResponse) VisitGetPodEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetPodEvents503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetPodEvents503ApplicationProblemPlusJSONResponse) VisitGetPodEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetRenderedFieldsRequestObject struct {
 	DagId    DagID    `json:"dag_id"`
 	DagRunId DagRunID `json:"dag_run_id"`
@@ -7284,6 +7483,9 @@ type StrictServerInterface interface {
 	// GetLog A try's log
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number})
 	GetLog(ctx context.Context, request GetLogRequestObject) (GetLogResponseObject, error)
+	// GetPodEvents The Kubernetes events of a pod task's pod (latest try), read from the cluster, oldest first
+	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/podEvents)
+	GetPodEvents(ctx context.Context, request GetPodEventsRequestObject) (GetPodEventsResponseObject, error)
 	// GetRenderedFields The task's templated options rendered in the run (as airflow tasks render), without connections
 	// (GET /dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/rendered)
 	GetRenderedFields(ctx context.Context, request GetRenderedFieldsRequestObject) (GetRenderedFieldsResponseObject, error)
@@ -8051,6 +8253,35 @@ func (sh *strictHandler) GetLog(w http.ResponseWriter, r *http.Request, dagId Da
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetLogResponseObject); ok {
 		if err := validResponse.VisitGetLogResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetPodEvents operation middleware
+func (sh *strictHandler) GetPodEvents(w http.ResponseWriter, r *http.Request, dagId DagID, dagRunId DagRunID, taskId TaskID, params GetPodEventsParams) {
+	var request GetPodEventsRequestObject
+
+	request.DagId = dagId
+	request.DagRunId = dagRunId
+	request.TaskId = taskId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetPodEvents(ctx, request.(GetPodEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetPodEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetPodEventsResponseObject); ok {
+		if err := validResponse.VisitGetPodEventsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
