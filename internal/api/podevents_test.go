@@ -9,8 +9,8 @@ import (
 
 	"github.com/podflow/podflow/internal/api/gen"
 	"github.com/podflow/podflow/internal/auth"
-	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/flowtest"
+	"github.com/podflow/podflow/internal/kube"
 )
 
 // TestPodEvents: the events of a task's pod come from the server's

@@ -70,15 +70,15 @@ type PodEventsFunc func(ctx context.Context, namespace, name string) ([]kube.Pod
 
 // Server answers the API's operations (gen.StrictServerInterface).
 type Server struct {
-	st      *store.Store
-	auth    auth.Authenticator
-	parser  *dag.Parser
-	log     hclog.Logger
-	version string
-	commit  string
-	watch   *Watcher
-	spec    *openapi3.T
-	secrets *apiSecrets
+	st        *store.Store
+	auth      auth.Authenticator
+	parser    *dag.Parser
+	log       hclog.Logger
+	version   string
+	commit    string
+	watch     *Watcher
+	spec      *openapi3.T
+	secrets   *apiSecrets
 	podEvents PodEventsFunc
 	// versions caches parsed DAG versions for the web UI's operations.
 	versions versionCache

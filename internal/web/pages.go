@@ -1,9 +1,9 @@
 package web
 
 import (
-	"html/template"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -355,7 +355,7 @@ type taskView struct {
 	PodEvents      gen.PodEventCollection
 	PodEventsError string
 	MapIndex       string // "" when not mapped
-	Active      bool
+	Active         bool
 }
 
 func (u *UI) taskData(r *http.Request, v *view) error {
