@@ -71,7 +71,7 @@ func (q Q) FinishTasks(ctx context.Context, outs []Outcome) ([]bool, error) {
 				owner_id = CASE WHEN o.state = 'deferred' THEN NULL ELSE ti.owner_id END,
 				`+appendHistory("o.state", "ti.try_number")+`
 			FROM o WHERE ti.id = ANY($1) AND ti.id = o.id AND ti.state = 'running' AND ti.try_number = o.try AND ti.owner_id = o.owner
-			RETURNING ti.*)`+taskAlerts("upd")+`
+			RETURNING `+movedColumns+`)`+taskAlerts("upd")+`
 		SELECT id FROM upd`, ids, tries, owners, states, errs, retryAts, methods)
 	if err != nil {
 		return nil, fmt.Errorf("finish task instances: %w", err)
