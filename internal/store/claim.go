@@ -183,7 +183,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 				started_at = CASE WHEN ti.next_method IS NULL THEN clock_timestamp() ELSE ti.started_at END,
 				ended_at = NULL,
 				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
-			WHERE ti.id IN (SELECT id FROM task_instances WHERE id = ANY($1) AND state = 'queued' FOR UPDATE SKIP LOCKED)
+			WHERE ti.id IN (SELECT id FROM task_instances WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)
 				AND ti.state = 'queued'
 			RETURNING `+movedColumns+`)`+taskAlerts("claimed")+`
 		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf
