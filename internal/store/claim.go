@@ -65,12 +65,6 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 	// for are kept out of the candidates (blocked), so a thousand queued
 	// instances of a task that may run four at once do not fill the
 	// candidate window and starve the tasks queued after them.
-	//
-	// The candidates are read without row locks (the claim lock keeps other
-	// claimers out; locking twice as many rows as are taken cost a write
-	// each): the UPDATE below locks only the rows it takes, skips any that
-	// another transaction holds, and its state guard keeps a claim
-	// exactly-once.
 	rows, err := q.db.Query(ctx, `WITH throttled AS MATERIALIZED (
 			SELECT ti.id, ti.dag_id, ti.task_id, ti.run_pk, ti.max_active_per_dag, ti.max_active_per_run,
 				row_number() OVER (PARTITION BY ti.dag_id, ti.task_id ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id) AS dag_rank,
@@ -94,7 +88,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 			FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
 			WHERE ti.state = 'queued' AND NOT EXISTS (SELECT 1 FROM blocked b WHERE b.id = ti.id)
 			ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
-			LIMIT $1)
+			LIMIT $1 FOR UPDATE OF ti SKIP LOCKED)
 		SELECT id, pool, dag_id, max_active_tasks, 0, 0, priority_weight, coalesce(queued_at, now()), task_id, run_pk, per_dag, per_run FROM cand
 		UNION ALL
 		SELECT 0, pool, dag_id, 0, 1, count(*)::int, 0, now(), '', 0, 0, 0 FROM task_instances WHERE state = 'running' GROUP BY pool, dag_id
@@ -183,8 +177,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 				started_at = CASE WHEN ti.next_method IS NULL THEN clock_timestamp() ELSE ti.started_at END,
 				ended_at = NULL,
 				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
-			WHERE ti.id IN (SELECT id FROM task_instances WHERE id = ANY($1) FOR UPDATE SKIP LOCKED)
-				AND ti.state = 'queued'
+			WHERE ti.id = ANY($1) AND ti.state = 'queued'
 			RETURNING `+movedColumns+`)`+taskAlerts("claimed")+`
 		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf
 		FROM claimed ti JOIN dag_runs r ON r.id = ti.run_pk`, ids, owner)
