@@ -33,6 +33,14 @@ type Operator interface {
 	Execute(ctx context.Context, tc *TaskContext) (*Result, error)
 }
 
+// Quiet is implemented by operators whose successful tries have nothing
+// worth logging (empty): the scheduler writes no log rows for such a try
+// when it logged nothing but podflow's own start and outcome lines — the
+// state history already tells when it ran and how it ended.
+type Quiet interface {
+	Quiet()
+}
+
 // Resumer is implemented by operators that defer: the worker calls Resume
 // with the trigger's event when the task comes back from the triggerer.
 type Resumer interface {

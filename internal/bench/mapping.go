@@ -87,10 +87,10 @@ func RunMapping(ctx context.Context, st *store.Store, opts MappingOptions, out i
 	go func() { done <- s.Run(sctx) }()
 	defer func() { stop(); <-done }()
 
-	if res.StaticWall, err = timeRuns(ctx, st, folder.DAG("bench_static"), opts.Runs); err != nil {
+	if res.StaticWall, _, err = timeRuns(ctx, st, folder.DAG("bench_static"), opts.Runs); err != nil {
 		return nil, err
 	}
-	if res.MappedWall, err = timeRuns(ctx, st, folder.DAG("bench_mapped"), opts.Runs); err != nil {
+	if res.MappedWall, _, err = timeRuns(ctx, st, folder.DAG("bench_mapped"), opts.Runs); err != nil {
 		return nil, err
 	}
 	total := float64(opts.Runs * opts.Instances)

@@ -74,6 +74,7 @@ func (e *Executor) Execute(ctx context.Context, try Try) (out Outcome) {
 	r.Now = e.now()
 	out = Decide(r)
 	out.Progress = progress && out.State == runstate.Deferred
+	out.Quiet = r.Quiet && out.State == runstate.Success
 	return out
 }
 
@@ -98,6 +99,7 @@ func (e *Executor) run(ctx context.Context, try Try, r *Returned) (*operators.Re
 	if !ok {
 		return nil, fmt.Errorf("unknown operator %q", task.Operator)
 	}
+	_, r.Quiet = op.(operators.Quiet)
 	tc, err := e.taskContext(d, task, try)
 	if err != nil {
 		return nil, err

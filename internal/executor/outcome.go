@@ -35,6 +35,8 @@ type Outcome struct {
 	// deferred again (a deferred pod's logs copied so far); the try's log
 	// gets the step's own lines, not a resumed/deferred pair each time.
 	Progress bool
+	// Quiet: a success of an operators.Quiet operator.
+	Quiet bool
 }
 
 // Returned is how a try's operator call ended, with what the decision needs.
@@ -55,6 +57,8 @@ type Returned struct {
 	Now      time.Time
 	// AssetEvents are a successful task's outlets (extra rendered).
 	AssetEvents []store.NewAssetEvent
+	// Quiet: the operator is an operators.Quiet one.
+	Quiet bool
 }
 
 // Decide maps how an operator returned to the try's outcome.

@@ -25,6 +25,8 @@ type taskLog struct {
 	// only after that, so they land after them (a task printing fast can
 	// have a big flush in flight when it ends).
 	flushing sync.Mutex
+	// flushed: the periodic flush has written some of the try's lines.
+	flushed bool
 }
 
 const logFlushInterval = 500 * time.Millisecond
@@ -75,10 +77,13 @@ func outcomeLine(out store.Outcome, skipReason string) string {
 
 // takeLast takes the try's remaining lines once no periodic flush of its
 // earlier ones is in flight.
-func (l *taskLog) takeLast() []store.LogLine {
+func (l *taskLog) takeLast() (lines []store.LogLine, flushed bool) {
 	l.flushing.Lock()
 	defer l.flushing.Unlock()
-	return l.take()
+	lines = l.take()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return lines, l.flushed
 }
 
 func (l *taskLog) take() []store.LogLine {
@@ -109,7 +114,13 @@ func (s *Scheduler) flushLogsLoop(ctx context.Context) {
 		var lines []store.LogLine
 		for _, l := range logs {
 			l.flushing.Lock()
-			lines = append(lines, l.take()...)
+			taken := l.take()
+			if len(taken) > 0 {
+				l.mu.Lock()
+				l.flushed = true
+				l.mu.Unlock()
+			}
+			lines = append(lines, taken...)
 		}
 		if err := s.store.AppendLogs(context.WithoutCancel(ctx), lines); err != nil {
 			s.log.Warn("write task logs", "error", err)

@@ -13,8 +13,11 @@ import (
 
 var errKilled = errors.New("task instance is no longer running here (cleared, or failed by another scheduler)")
 
-// claimBatch bounds one claim transaction.
-const claimBatch = 128
+// claimBatch bounds one claim transaction. A claim takes what is free up
+// to it: with the default slots a claim is sized by the free slots and the
+// queued tasks, not by this bound (a claim costs ~0.1 ms per row, so even a
+// full batch holds the claim lock briefly).
+const claimBatch = 1024
 
 type runningTask struct {
 	cancel    context.CancelCauseFunc
@@ -129,11 +132,28 @@ func (s *Scheduler) execute(ctx context.Context, c store.Claimed, log *taskLog) 
 	if !o.Progress {
 		log.Printf("%s", outcomeLine(out, o.SkipReason))
 	}
-	return &finished{outcome: out, runPK: c.RunPK, logs: log.takeLast()}
+	lines, flushed := log.takeLast()
+	if o.Quiet && !flushed && onlyOwnLines(lines) {
+		lines = nil // an empty task's start and success: the state history has them
+	}
+	return &finished{outcome: out, runPK: c.RunPK, logs: lines}
 }
 
-// completerBatch bounds one completion transaction.
-const completerBatch = 128
+// onlyOwnLines reports whether a log holds only podflow's own lines (no
+// operator output, which is always kept).
+func onlyOwnLines(lines []store.LogLine) bool {
+	for _, l := range lines {
+		if l.Source != "podflow" {
+			return false
+		}
+	}
+	return true
+}
+
+// completerBatch bounds one completion transaction; a batch is whatever
+// waits (at most the outcomes channel's capacity), so under load one
+// transaction records hundreds of outcomes instead of a statement per 128.
+const completerBatch = 1024
 
 // completer applies finished tries in batches: one transaction records every
 // outcome of the batch and decides each affected run, then wakes the claimer.

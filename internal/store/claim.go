@@ -22,6 +22,12 @@ type Claimed struct {
 	AssetEvents []byte
 }
 
+// movedColumns are what a claim or a finish returns: what the worker and the
+// alerts CTE read, not the state history (which only grows).
+const movedColumns = `ti.id, ti.run_pk, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.state, ti.try_number, ti.max_tries,
+	ti.pool, ti.priority_weight, ti.queued_at, ti.started_at, ti.ended_at, ti.next_retry_at, ti.owner_id, ti.next_method,
+	ti.next_event, ti.external_ns, ti.external_name, ti.error, ti.mapped_args, ti.rendered_map_index`
+
 // claimLockKey serialises claiming across schedulers so pool and
 // max_active_tasks limits hold; each claim takes a batch, so this costs one
 // short transaction per batch.
@@ -93,6 +99,8 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 		SELECT 0, '', dag_id, 0, 2, count(*)::int, 0, now(), task_id, run_pk, 0, 0 FROM task_instances
 			WHERE state IN ('running', 'deferred') AND (max_active_per_dag IS NOT NULL OR max_active_per_run IS NOT NULL)
 				AND (dag_id, task_id) IN (SELECT dag_id, task_id FROM cand WHERE per_dag > 0 OR per_run > 0)
+				-- Checked once: no throttled candidate, no scan at all.
+				AND EXISTS (SELECT 1 FROM cand WHERE per_dag > 0 OR per_run > 0)
 			GROUP BY dag_id, task_id, run_pk`, n*2)
 	if err != nil {
 		return nil, fmt.Errorf("find queued tasks: %w", err)
@@ -173,7 +181,7 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 				ended_at = NULL,
 				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
 			WHERE ti.id = ANY($1) AND ti.state = 'queued'
-			RETURNING ti.*)`+taskAlerts("claimed")+`
+			RETURNING `+movedColumns+`)`+taskAlerts("claimed")+`
 		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf, r.asset_events
 		FROM claimed ti JOIN dag_runs r ON r.id = ti.run_pk`, ids, owner)
 	if err != nil {

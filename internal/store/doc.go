@@ -75,8 +75,9 @@
 // ClearTasks puts any task instance back to none; FailForRunTimeout fails
 // running and deferred ones and skips waiting ones.
 //
-// Every transition appends {state, try, at} to the row's history in the same
-// statement (StateHistory reads it). The transitions that end or start a
+// Every transition appends "state,try,unix-µs;" to the row's transitions
+// in the same statement (StateHistory reads it, after the jsonb history of
+// rows written before migration 0010). The transitions that end or start a
 // try, or finish a run, also write the alerts their DAG version's callbacks
 // ask for in that statement (alerts.go: taskAlerts, runAlerts), so an
 // alert exists exactly when its state change committed. A try's XComs are written in the

@@ -191,11 +191,11 @@ func (q Q) InsertTaskInstancesBatch(ctx context.Context, batch []RunTasks) error
 		return nil
 	}
 	_, err := q.db.Exec(ctx, `INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, max_tries, pool, priority_weight,
-			state, queued_at, history, max_active_per_dag, max_active_per_run)
+			state, queued_at, transitions, max_active_per_dag, max_active_per_run)
 		SELECT k, d, r, t, m, p, w,
 			CASE WHEN qd THEN 'queued' ELSE 'none' END,
 			CASE WHEN qd THEN clock_timestamp() END,
-			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END,
+			CASE WHEN qd THEN `+transition("'queued'", "0")+` ELSE '' END,
 			nullif(pd, 0), nullif(pr, 0)
 		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::int[], $8::bool[],
 			$9::int[], $10::int[]) AS u(k, d, r, t, m, p, w, qd, pd, pr)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -53,10 +55,19 @@ func scanTI(r pgx.CollectableRow) (TaskInstance, error) {
 }
 
 // appendHistory is the SET clause that records a transition in the row's
-// own history, in the statement that makes it.
+// own history, in the statement that makes it: "state,try,unix-µs;"
+// appended to transitions (see migration 0010 and parseTransitions).
 func appendHistory(state, try string) string {
-	return `history = history || jsonb_build_array(jsonb_build_object('state', ` + state + `, 'try', ` + try + `, 'at', clock_timestamp()))`
+	return `transitions = transitions || ` + transition(state, try)
 }
+
+// transition is the SQL text expression of one history entry.
+func transition(state, try string) string {
+	return `(` + state + `) || ',' || (` + try + `) || ',' || ` + nowMicros + ` || ';'`
+}
+
+// nowMicros is the SQL expression for clock_timestamp() in µs since the epoch.
+const nowMicros = `(extract(epoch FROM clock_timestamp()) * 1000000)::bigint`
 
 // TaskSpec is what a new task instance takes from its task.
 type TaskSpec struct {
@@ -87,11 +98,11 @@ func (q Q) InsertTaskInstances(ctx context.Context, run Run, specs []TaskSpec) e
 		anyQueued = anyQueued || s.Queued
 	}
 	_, err := q.db.Exec(ctx, `INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, max_tries, pool, priority_weight,
-			state, queued_at, history, max_active_per_dag, max_active_per_run)
+			state, queued_at, transitions, max_active_per_dag, max_active_per_run)
 		SELECT $1, $2, $3, t, m, p, w,
 			CASE WHEN qd THEN 'queued' ELSE 'none' END,
 			CASE WHEN qd THEN clock_timestamp() END,
-			CASE WHEN qd THEN jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())) ELSE '[]' END,
+			CASE WHEN qd THEN `+transition("'queued'", "0")+` ELSE '' END,
 			nullif(pd, 0), nullif(pr, 0)
 		FROM unnest($4::text[], $5::int[], $6::text[], $7::int[], $8::bool[], $9::int[], $10::int[]) AS u(t, m, p, w, qd, pd, pr)
 		ON CONFLICT (run_pk, task_id, map_index) DO NOTHING`,
@@ -342,18 +353,51 @@ func (q Q) ClearTasks(ctx context.Context, run Run, taskIDs []string) (int, erro
 	return len(ids), q.Notify(ctx, ChannelTaskStopped, "")
 }
 
-// StateHistory lists the states a task instance went through.
+// StateHistory lists the states a task instance went through: the jsonb
+// history of a row written before migration 0010, then its transitions.
 func (q Q) StateHistory(ctx context.Context, tiID int64) ([]StateChange, error) {
-	rows, err := q.db.Query(ctx, `SELECT (h->>'try')::int, h->>'state', (h->>'at')::timestamptz
-		FROM task_instances, jsonb_array_elements(history) WITH ORDINALITY AS x(h, n) WHERE id = $1 ORDER BY n`, tiID)
-	if err != nil {
-		return nil, err
+	var old []StateChange
+	var compact string
+	err := q.db.QueryRow(ctx, `SELECT coalesce((SELECT jsonb_agg(jsonb_build_object('TryNumber', (h->>'try')::int,
+				'State', h->>'state', 'At', (h->>'at')::timestamptz) ORDER BY n)
+			FROM jsonb_array_elements(history) WITH ORDINALITY AS x(h, n)), '[]'), transitions
+		FROM task_instances WHERE id = $1`, tiID).Scan(&old, &compact)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StateChange, error) {
-		var s StateChange
-		err := r.Scan(&s.TryNumber, &s.State, &s.At)
-		return s, err
-	})
+	if err != nil {
+		return nil, fmt.Errorf("state history of task instance %d: %w", tiID, err)
+	}
+	changes, err := parseTransitions(compact)
+	if err != nil {
+		return nil, fmt.Errorf("state history of task instance %d: %w", tiID, err)
+	}
+	return append(old, changes...), nil
+}
+
+// parseTransitions reads the compact history: "state,try,unix-µs;" per
+// transition.
+func parseTransitions(s string) ([]StateChange, error) {
+	var out []StateChange
+	for _, e := range strings.Split(s, ";") {
+		if e == "" {
+			continue
+		}
+		f := strings.Split(e, ",")
+		if len(f) != 3 || f[0] == "" {
+			return nil, fmt.Errorf("transition %q: want state,try,unix-µs", e)
+		}
+		try, err := strconv.Atoi(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("transition %q: try: %w", e, err)
+		}
+		us, err := strconv.ParseInt(f[2], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("transition %q: time: %w", e, err)
+		}
+		out = append(out, StateChange{TryNumber: try, State: f[0], At: time.UnixMicro(us)})
+	}
+	return out, nil
 }
 
 // StateChange is one entry of a task instance's state history.
@@ -476,10 +520,10 @@ func (q Q) ExpandTask(ctx context.Context, runPK int64, taskID string, insts []N
 			RETURNING *),
 		ins AS (
 			INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, map_index, max_tries, pool, priority_weight,
-				state, queued_at, history, mapped_args, rendered_map_index, max_active_per_dag, max_active_per_run)
+				state, queued_at, transitions, mapped_args, rendered_map_index, max_active_per_dag, max_active_per_run)
 			SELECT ph.run_pk, ph.dag_id, ph.run_id, ph.task_id, (u.n - 1)::int, ph.max_tries, ph.pool, ph.priority_weight,
 				'queued', clock_timestamp(),
-				jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', clock_timestamp())),
+				`+transition("'queued'", "0")+`,
 				u.a, nullif(u.name, ''), ph.max_active_per_dag, ph.max_active_per_run
 			FROM ph, unnest($3::jsonb[], $4::text[]) WITH ORDINALITY AS u(a, name, n)
 			WHERE u.n > 1

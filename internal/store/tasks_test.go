@@ -314,3 +314,39 @@ func TestSilentTriggerOwners(t *testing.T) {
 		t.Errorf("self listed: %+v", got)
 	}
 }
+
+// A row written before migration 0010 keeps its jsonb history; later
+// transitions go to the compact text, and StateHistory reads both in order.
+func TestStateHistoryBeforeAndAfterCompact(t *testing.T) {
+	b := setup(t)
+	r := b.runningRun("r", []string{"a"})
+	a := b.ti(r, "a")
+	old := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	if _, err := b.st.Pool.Exec(b.ctx, `UPDATE task_instances SET history = jsonb_build_array(jsonb_build_object('state', 'queued', 'try', 0, 'at', $2::timestamptz)),
+		transitions = '' WHERE id = $1`, a.ID, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.QueueReady(b.ctx, r.PK, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if _, err := b.st.Pool.Exec(b.ctx, `UPDATE task_instances SET state = 'none' WHERE id = $1`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.st.QueueReady(b.ctx, r.PK, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := b.st.StateHistory(b.ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 || hist[0].State != runstate.Queued || !hist[0].At.Equal(old) || hist[1].State != runstate.Queued || hist[2].State != runstate.Queued {
+		t.Fatalf("history = %+v; want the jsonb entry at %s, then two compact ones", hist, old)
+	}
+	if hist[2].At.Before(before.Add(-time.Second)) || hist[2].At.After(time.Now().Add(time.Second)) || hist[1].At.After(hist[2].At) {
+		t.Errorf("compact entries at %s, %s: want in order, around %s", hist[1].At, hist[2].At, before)
+	}
+	if h, err := b.st.StateHistory(b.ctx, -1); err != nil || h != nil {
+		t.Errorf("history of no task instance = %v, %v", h, err)
+	}
+}

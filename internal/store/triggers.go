@@ -98,24 +98,54 @@ func (q Q) ReleaseTriggers(ctx context.Context, owner string) error {
 // a scheduling loop tick. ok is false when the event changed nothing
 // (duplicate, or the task instance was cleared or failed meanwhile).
 func (q Q) FireTrigger(ctx context.Context, triggerID int64, event json.RawMessage) (bool, error) {
-	var tiID int64
-	err := q.db.QueryRow(ctx, `DELETE FROM triggers WHERE id = $1 RETURNING ti_id`, triggerID).Scan(&tiID)
-	if err == pgx.ErrNoRows {
-		return false, nil
-	}
+	ok, err := q.FireTriggers(ctx, []int64{triggerID}, []json.RawMessage{event})
 	if err != nil {
-		return false, fmt.Errorf("fire trigger %d: %w", triggerID, err)
+		return false, err
 	}
-	tag, err := q.db.Exec(ctx, `UPDATE task_instances SET state = 'queued', next_event = $2, queued_at = clock_timestamp(),
-			`+appendHistory("'queued'", "try_number")+`
-		WHERE id = $1 AND state = 'deferred'`, tiID, []byte(event))
+	return ok[0], nil
+}
+
+// FireTriggers is FireTrigger for many triggers in one statement (a
+// triggerer delivering the events that arrived together: 10,000 pods
+// finishing at once are a few hundred commits, not 10,000), and one wake-up.
+// ok[i] tells whether triggerIDs[i]'s event applied.
+func (q Q) FireTriggers(ctx context.Context, triggerIDs []int64, events []json.RawMessage) ([]bool, error) {
+	if len(triggerIDs) != len(events) {
+		return nil, fmt.Errorf("fire triggers: %d ids, %d events", len(triggerIDs), len(events))
+	}
+	evs := make([][]byte, len(events))
+	for i, e := range events {
+		evs[i] = e
+	}
+	rows, err := q.db.Query(ctx, `WITH fired AS (
+			DELETE FROM triggers WHERE id = ANY($1) RETURNING id, ti_id),
+		e AS (SELECT * FROM unnest($1::bigint[], $2::jsonb[]) AS e(id, event)),
+		resumed AS (
+			UPDATE task_instances ti SET state = 'queued', next_event = e.event, queued_at = clock_timestamp(),
+				`+appendHistory("'queued'", "ti.try_number")+`
+			FROM fired JOIN e ON e.id = fired.id
+			WHERE ti.id = fired.ti_id AND ti.state = 'deferred'
+			RETURNING fired.id)
+		SELECT id FROM resumed`, triggerIDs, evs)
 	if err != nil {
-		return false, fmt.Errorf("resume task instance %d: %w", tiID, err)
+		return nil, fmt.Errorf("fire triggers: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
+	done, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("fire triggers: %w", err)
 	}
-	return true, q.Notify(ctx, ChannelTaskQueued, "")
+	applied := make(map[int64]bool, len(done))
+	for _, id := range done {
+		applied[id] = true
+	}
+	ok := make([]bool, len(triggerIDs))
+	for i, id := range triggerIDs {
+		ok[i] = applied[id]
+	}
+	if len(done) == 0 {
+		return ok, nil
+	}
+	return ok, q.Notify(ctx, ChannelTaskQueued, "")
 }
 
 // SilentOwner is a triggerer that holds triggers and has not beaten for a

@@ -7,7 +7,8 @@
 // worker resumes it without waiting for a scheduling loop tick.
 //
 //	worker: running ──defer──▶ deferred + trigger row ──NOTIFY──▶ triggerer
-//	triggerer: claim (SKIP LOCKED) ─▶ Trigger.Run ─▶ event ─▶ FireTrigger
+//	triggerer: claim (SKIP LOCKED) ─▶ Trigger.Run ─▶ event ─▶ FireTriggers
+//	                                         (the events that arrive together, in one transaction)
 //	                                         (deferred → queued, NOTIFY task_queued)
 //	worker: claim ─▶ operator.Resume(event)
 //

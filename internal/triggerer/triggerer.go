@@ -47,6 +47,7 @@ type Triggerer struct {
 	mu      sync.Mutex
 	running map[int64]*runningTrigger
 	wg      sync.WaitGroup
+	firing  firing
 }
 
 type runningTrigger struct {
@@ -327,21 +328,88 @@ func (t *Triggerer) fire(ctx context.Context, tr store.Trigger, event operators.
 		event = operators.ErrorEvent("%s trigger: event: %v", tr.Kind, err)
 		raw, _ = json.Marshal(event)
 	}
+	t.firing.fire(ctx, t, &fireReq{tr: tr, status: event.Status, raw: raw})
+}
+
+// fireReq is one trigger's event waiting to be delivered; done is closed
+// once it was (or was given up after retries).
+type fireReq struct {
+	tr     store.Trigger
+	status operators.EventStatus
+	raw    []byte
+	done   chan struct{}
+}
+
+// firing batches deliveries: the events that arrive while one transaction
+// delivers wait and go together in the next one, so thousands of pods
+// finishing at once cost a few transactions, not one commit each. There is
+// no goroutine to start or stop: the first trigger to find no delivery
+// under way delivers every waiting event until none waits.
+type firing struct {
+	mu         sync.Mutex
+	pending    []*fireReq
+	delivering bool
+}
+
+// fire delivers r, or hands it to the delivery under way; it returns once
+// r was delivered.
+func (f *firing) fire(ctx context.Context, t *Triggerer, r *fireReq) {
+	r.done = make(chan struct{})
+	f.mu.Lock()
+	f.pending = append(f.pending, r)
+	if f.delivering {
+		f.mu.Unlock()
+		<-r.done
+		return
+	}
+	f.delivering = true
+	for {
+		batch := f.pending
+		f.pending = nil
+		if len(batch) == 0 {
+			f.delivering = false
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+		t.deliver(ctx, batch)
+		for _, b := range batch {
+			close(b.done)
+		}
+		f.mu.Lock()
+	}
+}
+
+// maxFireBatch bounds one delivery transaction.
+const maxFireBatch = 1000
+
+// deliver records a batch of events, retrying a failed transaction.
+func (t *Triggerer) deliver(ctx context.Context, batch []*fireReq) {
+	for len(batch) > maxFireBatch {
+		t.deliver(ctx, batch[:maxFireBatch])
+		batch = batch[maxFireBatch:]
+	}
+	ids, events := make([]int64, len(batch)), make([]json.RawMessage, len(batch))
+	for i, r := range batch {
+		ids[i], events[i] = r.tr.ID, r.raw
+	}
 	for attempt := 1; attempt <= 5; attempt++ {
-		var ok bool
+		var ok []bool
 		err := t.store.InTx(ctx, func(q store.Q) error {
 			var err error
-			ok, err = q.FireTrigger(ctx, tr.ID, raw)
+			ok, err = q.FireTriggers(ctx, ids, events)
 			return err
 		})
 		if err == nil {
-			if t.cfg.Metrics != nil {
-				t.cfg.Metrics.TriggersFired.WithLabelValues(string(event.Status)).Inc()
+			for i, r := range batch {
+				if t.cfg.Metrics != nil {
+					t.cfg.Metrics.TriggersFired.WithLabelValues(string(r.status)).Inc()
+				}
+				t.log.Debug("trigger fired", "trigger", r.tr.ID, "task_instance", r.tr.TaskInstanceID, "status", r.status, "applied", ok[i])
 			}
-			t.log.Debug("trigger fired", "trigger", tr.ID, "task_instance", tr.TaskInstanceID, "status", event.Status, "applied", ok)
 			return
 		}
-		t.log.Error("deliver trigger event", "trigger", tr.ID, "error", err, "attempt", attempt)
+		t.log.Error("deliver trigger events", "triggers", len(batch), "error", err, "attempt", attempt)
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}
 }
