@@ -6,6 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,10 +26,15 @@ type StormOptions struct {
 	DAGs       int // DAGs of 10 tasks (3 bash, 7 empty), all `* * * * *`
 	Schedulers int // schedulers sharing the database
 	Workers    int // worker slots of each
+	// Edits: after the storm, edit one DAG file this many times (each
+	// waited for until the scheduler saved it) and measure memory again.
+	Edits int
 }
 
 // StormDefaults are the issue's workload.
-func StormDefaults() StormOptions { return StormOptions{DAGs: 3000, Schedulers: 1, Workers: 32} }
+func StormDefaults() StormOptions {
+	return StormOptions{DAGs: 3000, Schedulers: 1, Workers: 32, Edits: 100}
+}
 
 // StormResult holds the storm's figures, measured from the minute boundary
 // at which every DAG became due, by the database's timestamps.
@@ -37,6 +45,16 @@ type StormResult struct {
 	StartP50, StartP99    time.Duration
 	AllDone               time.Duration
 	DuplicateRuns         int // runs with the same logical date of one DAG (must be 0)
+	// During the storm (from 200 ms after the boundary): how long until an
+	// edited DAG file was saved, and until a running task whose owner is
+	// gone was failed as a zombie. Their usual cadences: the sync and loop
+	// intervals (2 s, 1 s).
+	EditPickedUp, ZombieFailed time.Duration
+	// The process's memory (the schedulers are in it) when idle after the
+	// storm, and after opts.Edits edits of one file; RSS after a GC that
+	// returns freed memory to the OS.
+	IdleRSS, RSSAfterEdits   uint64
+	IdleHeap, HeapAfterEdits uint64
 }
 
 // RunStorm registers opts.DAGs DAGs scheduled every minute, lets the
@@ -89,10 +107,15 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 		}
 	}
 	fmt.Fprintf(out, "waiting for the boundary %s…\n", boundary.Format(time.TimeOnly))
+	res := &StormResult{Boundary: boundary}
+	probes := make(chan error, 1)
+	go func() { probes <- stormProbes(ctx, st, dir, boundary.Add(200*time.Millisecond), res) }()
 	if err := waitRuns(ctx, st, 0, boundary, time.Until(boundary)+3*time.Minute); err != nil {
 		return nil, err
 	}
-	res := &StormResult{Boundary: boundary}
+	if err := <-probes; err != nil {
+		return nil, fmt.Errorf("probes during the storm: %w", err)
+	}
 	var created, started []time.Duration
 	var last time.Time
 	err = func() error {
@@ -134,8 +157,125 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 	fmt.Fprintf(out, "  runs started: p50 %s, p99 %s\n", res.StartP50.Round(time.Millisecond), res.StartP99.Round(time.Millisecond))
 	fmt.Fprintf(out, "  all runs done: %s\n", res.AllDone.Round(time.Millisecond))
 	fmt.Fprintf(out, "  runs created twice: %d\n", res.DuplicateRuns)
+	fmt.Fprintf(out, "  during the storm: an edited DAG file saved after %s (sync every 2 s), a zombie failed after %s (checked every 1 s)\n",
+		res.EditPickedUp.Round(time.Millisecond), res.ZombieFailed.Round(time.Millisecond))
+	res.IdleRSS, res.IdleHeap = memory()
+	fmt.Fprintf(out, "  idle after the storm: RSS %.1f MiB, heap %.1f MiB (%d DAGs, %d scheduler(s) in this process)\n",
+		mib(res.IdleRSS), mib(res.IdleHeap), opts.DAGs, opts.Schedulers)
+	if opts.Edits > 0 {
+		if err := editOneFile(ctx, st, dir, opts.Edits); err != nil {
+			return nil, err
+		}
+		// The cache drops unused versions every 30 s.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(35 * time.Second):
+		}
+		res.RSSAfterEdits, res.HeapAfterEdits = memory()
+		fmt.Fprintf(out, "  after %d edits of one file: RSS %.1f MiB, heap %.1f MiB\n", opts.Edits, mib(res.RSSAfterEdits), mib(res.HeapAfterEdits))
+	}
 	return res, nil
 }
+
+// stormProbes, at the given time, edits one DAG file and makes one finished
+// task instance a zombie (running, owned by a scheduler that never beat),
+// then measures how long the schedulers take to notice each.
+func stormProbes(ctx context.Context, st *store.Store, dir string, at time.Time, res *StormResult) error {
+	var zombie int64
+	var hash string
+	if err := st.Pool.QueryRow(ctx, `SELECT ti.id FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk
+		WHERE r.dag_id = 'storm_00001' AND ti.task_id = 'b2' AND ti.state = 'success' ORDER BY ti.id LIMIT 1`).Scan(&zombie); err != nil {
+		return fmt.Errorf("a task to make a zombie: %w", err)
+	}
+	if err := st.Pool.QueryRow(ctx, `SELECT coalesce(hash, '') FROM dags WHERE dag_id = 'storm_00000'`).Scan(&hash); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(at)):
+	}
+	src := strings.Replace(stormDAG(0), "catchup: false\n", "catchup: false\ndescription: edited during the storm\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "storm_00000.yaml"), []byte(src), 0o644); err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := st.Pool.Exec(ctx, `UPDATE task_instances SET state = 'running', owner_id = 'storm-ghost', ended_at = NULL WHERE id = $1`, zombie); err != nil {
+		return err
+	}
+	for res.EditPickedUp == 0 || res.ZombieFailed == 0 {
+		if time.Since(start) > time.Minute {
+			return fmt.Errorf("after a minute: edit picked up %v, zombie failed %v", res.EditPickedUp > 0, res.ZombieFailed > 0)
+		}
+		var now, state string
+		if err := st.Pool.QueryRow(ctx, `SELECT coalesce((SELECT hash FROM dags WHERE dag_id = 'storm_00000'), ''),
+			(SELECT state FROM task_instances WHERE id = $1)`, zombie).Scan(&now, &state); err != nil {
+			return err
+		}
+		if res.EditPickedUp == 0 && now != hash {
+			res.EditPickedUp = time.Since(start)
+		}
+		if res.ZombieFailed == 0 && state != "running" {
+			res.ZombieFailed = time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// editOneFile edits storm_00000.yaml n times, each time waiting until the
+// scheduler saved the new version.
+func editOneFile(ctx context.Context, st *store.Store, dir string, n int) error {
+	for i := 0; i < n; i++ {
+		var hash string
+		if err := st.Pool.QueryRow(ctx, `SELECT coalesce(hash, '') FROM dags WHERE dag_id = 'storm_00000'`).Scan(&hash); err != nil {
+			return err
+		}
+		src := strings.Replace(stormDAG(0), "catchup: false\n", fmt.Sprintf("catchup: false\ndescription: edit %d\n", i), 1)
+		if err := os.WriteFile(filepath.Join(dir, "storm_00000.yaml"), []byte(src), 0o644); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			var now string
+			if err := st.Pool.QueryRow(ctx, `SELECT coalesce(hash, '') FROM dags WHERE dag_id = 'storm_00000'`).Scan(&now); err != nil {
+				return err
+			}
+			if now != hash {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("edit %d of storm_00000.yaml not saved after 30 s", i)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// memory is the process's RSS and live heap after a GC that returns freed
+// memory to the OS.
+func memory() (rss, heap uint64) {
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseUint(f[1], 10, 64)
+				rss = kb << 10
+			}
+		}
+	}
+	return rss, ms.HeapAlloc
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // waitRuns waits until at least n scheduled runs (or, with boundary set,
 // one per DAG of that boundary) have finished successfully.
