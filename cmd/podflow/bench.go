@@ -119,7 +119,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.BoolVar(&mapping, "mapping", false, "run the mapping workload instead (#14): expansion time, mapped vs static throughput")
 	f.IntVar(&mopts.Instances, "mapped-instances", mopts.Instances, "with --mapping: instances per mapped task (and static tasks per run)")
 	f.IntVar(&mopts.Runs, "mapped-runs", mopts.Runs, "with --mapping: runs of each DAG")
-	f.IntVar(&manyDAGs, "many-dags", 0, "run the many-DAGs workload instead (#21): this many DAGs of 10 tasks due at the same minute; run start lag from the boundary")
+	f.IntVar(&manyDAGs, "many-dags", 0, "run the many-DAGs workload instead (#21): this many DAGs of 10 tasks due at the same 5-minute boundary (it waits for the next one); run start lag from the boundary")
 	f.IntVar(&sopts.Schedulers, "schedulers", sopts.Schedulers, "with --many-dags: schedulers sharing the database")
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.IntVar(&sopts.Edits, "storm-edits", sopts.Edits, "with --many-dags: edits of one DAG file after the storm, then memory again (0: none)")
