@@ -28,28 +28,7 @@ func TestAssetsPage(t *testing.T) {
 	b.DAG("producer", "dag_id: producer\ntasks:\n  - {task_id: load, operator: bash, bash_command: echo hi, outlets: [{uri: 's3://b/orders', extra: {rows: '7'}}]}\n")
 	b.DAG("consumer", "dag_id: consumer\nschedule: {assets: ['s3://b/orders']}\ntasks:\n  - {task_id: r, operator: bash, bash_command: echo r}\n")
 	b.Scheduler(nil)
-	hash, err := auth.HashPassword("vic-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Store.CreateUser(b.Ctx, "vic", hash, "viewer"); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan net.Addr, 1)
-	serve, err := daemon.Webserver(b.Ctx, b.Store, &config.Config{DatabaseURL: b.URL, DagsFolder: b.Dir, Auth: auth.ModeBuiltin},
-		"127.0.0.1:0", prometheus.NewRegistry(), flowtest.Logger(), func(a net.Addr) { addr <- a })
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Go("webserver", serve)
-	base := "http://" + (<-addr).String()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(base+"/login", url.Values{"username": {"vic"}, "password": {"vic-password"}, "next": {"/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	base, c := viewerSession(t, b)
 	get := func(path string) string {
 		resp, err := c.Get(base + path)
 		if err != nil {
@@ -76,4 +55,34 @@ func TestAssetsPage(t *testing.T) {
 			t.Errorf("assets page lacks %q:\n%s", want, page)
 		}
 	}
+}
+
+// viewerSession serves the webserver (daemon.Webserver, built-in auth) on
+// the bundle's database and returns its URL and an HTTP client logged in as
+// a viewer.
+func viewerSession(t *testing.T, b *flowtest.Bundle) (string, *http.Client) {
+	t.Helper()
+	hash, err := auth.HashPassword("vic-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Store.CreateUser(b.Ctx, "vic", hash, "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan net.Addr, 1)
+	serve, err := daemon.Webserver(b.Ctx, b.Store, &config.Config{DatabaseURL: b.URL, DagsFolder: b.Dir, Auth: auth.ModeBuiltin},
+		"127.0.0.1:0", prometheus.NewRegistry(), flowtest.Logger(), func(a net.Addr) { addr <- a })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Go("webserver", serve)
+	base := "http://" + (<-addr).String()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(base+"/login", url.Values{"username": {"vic"}, "password": {"vic-password"}, "next": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return base, c
 }

@@ -3,21 +3,14 @@ package web_test
 import (
 	"context"
 	"io"
-	"net"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/podflow/podflow/internal/auth"
-	"github.com/podflow/podflow/internal/config"
-	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/operators"
@@ -44,28 +37,7 @@ func TestPodEventsOnTaskPage(t *testing.T) {
 	b := flowtest.New(t, operators.NewRegistry(bash.New()))
 	b.DAG("pe", "dag_id: pe\ntasks:\n  - {task_id: t, operator: bash, bash_command: 'true'}\n")
 	b.Scheduler(nil)
-	hash, err := auth.HashPassword("vic-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Store.CreateUser(b.Ctx, "vic", hash, "viewer"); err != nil {
-		t.Fatal(err)
-	}
-	addr := make(chan net.Addr, 1)
-	serve, err := daemon.Webserver(b.Ctx, b.Store, &config.Config{DatabaseURL: b.URL, DagsFolder: b.Dir, Auth: auth.ModeBuiltin},
-		"127.0.0.1:0", prometheus.NewRegistry(), flowtest.Logger(), func(a net.Addr) { addr <- a })
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Go("webserver", serve)
-	base := "http://" + (<-addr).String()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(base+"/login", url.Values{"username": {"vic"}, "password": {"vic-password"}, "next": {"/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	base, c := viewerSession(t, b)
 	runID := b.Trigger("pe", "")
 	if got := b.WaitRun("pe", runID, time.Minute); got != "success" {
 		t.Fatalf("run %s", got)
@@ -73,7 +45,7 @@ func TestPodEventsOnTaskPage(t *testing.T) {
 	if _, err := b.Store.Pool.Exec(b.Ctx, `UPDATE task_instances SET external_ns = $1, external_name = 'pe-t-abc' WHERE dag_id = 'pe'`, ns); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = c.Get(base + "/dags/pe/runs/" + url.PathEscape(runID) + "/tasks/t")
+	resp, err := c.Get(base + "/dags/pe/runs/" + url.PathEscape(runID) + "/tasks/t")
 	if err != nil {
 		t.Fatal(err)
 	}
