@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/podflow/podflow/internal/api/gen"
 	"github.com/podflow/podflow/internal/store"
 )
+
+// podEventsTimeout bounds the read of a pod's events from Kubernetes.
+const podEventsTimeout = 10 * time.Second
 
 // GetPodEvents reads the events of a pod task's pod (the one its latest try
 // ran) from Kubernetes. Event messages pass the secret masker like
@@ -24,7 +28,10 @@ func (s *Server) GetPodEvents(ctx context.Context, req gen.GetPodEventsRequestOb
 		return nil, newProblem(http.StatusServiceUnavailable, "this server has no Kubernetes access to read the events of pod %s/%s "+
 			"(give the webserver a kubeconfig: KUBECONFIG, or run it in the cluster with a service account that may list events)", ti.ExternalNS, ti.ExternalName)
 	}
-	events, err := s.podEvents(ctx, ti.ExternalNS, ti.ExternalName)
+	// A cluster that does not answer must not hold the page.
+	kctx, cancel := context.WithTimeout(ctx, podEventsTimeout)
+	defer cancel()
+	events, err := s.podEvents(kctx, ti.ExternalNS, ti.ExternalName)
 	if err != nil {
 		return nil, newProblem(http.StatusServiceUnavailable, "%s", s.mask(ctx, err.Error()))
 	}
