@@ -225,17 +225,17 @@ func (f *logFollower) read(ctx context.Context, follow bool) error {
 		return err
 	}
 	defer rc.Close()
-	skip := f.atLast
+	from, skip := f.lastTS, f.atLast
 	br := bufio.NewReaderSize(rc, 64*1024)
 	for {
 		line, err := br.ReadString('\n')
 		switch {
 		case err == nil:
-			f.write(strings.TrimRight(line, "\r\n"), &skip)
+			f.write(strings.TrimRight(line, "\r\n"), from, &skip)
 		case errors.Is(err, io.EOF):
 			// A last line without newline is complete at the end of the log.
 			if line != "" {
-				f.write(strings.TrimRight(line, "\r"), &skip)
+				f.write(strings.TrimRight(line, "\r"), from, &skip)
 			}
 			return nil
 		default:
@@ -245,9 +245,13 @@ func (f *logFollower) read(ctx context.Context, follow bool) error {
 	}
 }
 
-// write writes one timestamped line unless it was written before. skip is
-// how many lines at lastTS the current stream repeats.
-func (f *logFollower) write(line string, skip *int) {
+// write writes one timestamped line unless an earlier stream wrote it: a
+// stream resumed from the time from repeats the lines at and after it, of
+// which skip lines at from were written. Within a stream no line is
+// dropped: a container's stdout and stderr lines are stamped apart, so a log
+// is not always in time order (an echo's output may carry an earlier time
+// than the shell's trace of it written before).
+func (f *logFollower) write(line string, from time.Time, skip *int) {
 	stamp, text, ok := strings.Cut(line, " ")
 	ts, err := time.Parse(time.RFC3339Nano, stamp)
 	if !ok || err != nil {
@@ -255,16 +259,17 @@ func (f *logFollower) write(line string, skip *int) {
 		return
 	}
 	switch {
-	case ts.Before(f.lastTS):
+	case ts.Before(from):
 		return
+	case ts.Equal(from) && *skip > 0:
+		*skip--
+		return
+	}
+	switch {
 	case ts.Equal(f.lastTS):
-		if *skip > 0 {
-			*skip--
-			return
-		}
 		f.atLast++
-	default:
-		f.lastTS, f.atLast, *skip = ts, 1, 0
+	case ts.After(f.lastTS):
+		f.lastTS, f.atLast = ts, 1
 	}
 	operators.LineAt(f.r.tc.Log, ts, f.container, text)
 }

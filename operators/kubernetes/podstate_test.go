@@ -202,15 +202,40 @@ func TestLogResumeNoDuplicates(t *testing.T) {
 		"2026-11-28T09:00:01.000000000Z four",
 		"no timestamp",
 	}
-	skip := f.atLast
+	from, skip := f.lastTS, f.atLast
 	for _, l := range first {
-		f.write(l, &skip)
+		f.write(l, from, &skip)
 	}
-	skip = f.atLast
+	from, skip = f.lastTS, f.atLast
 	for _, l := range second {
-		f.write(l, &skip)
+		f.write(l, from, &skip)
 	}
 	expect(t, "lines", log.SourceLines("base"), []string{"one", "two", "two-again-same-ts", "three-same-ts", "four", "no timestamp"})
+}
+
+// TestLogKeepsLinesOutOfTimeOrder: a container's stdout and stderr are
+// stamped apart, so an echo's output can carry an earlier time than the
+// shell's trace written before it (seen on the local cluster with `set -x`).
+// Within one stream no line is dropped; a resumed stream still skips what
+// was written.
+func TestLogKeepsLinesOutOfTimeOrder(t *testing.T) {
+	t.Parallel()
+	log := flowtest.NewLog()
+	f := &logFollower{r: &podRun{tc: &operators.TaskContext{Log: log}}, container: "base"}
+	first := []string{
+		"2026-11-28T09:00:00.300000000Z + echo 'file secret'",
+		"2026-11-28T09:00:00.250000000Z file secret",
+		"2026-11-28T09:00:00.400000000Z + echo done",
+	}
+	from, skip := f.lastTS, f.atLast
+	for _, l := range first {
+		f.write(l, from, &skip)
+	}
+	from, skip = f.lastTS, f.atLast
+	for _, l := range first { // resumed from 09:00:00: repeats them
+		f.write(l, from, &skip)
+	}
+	expect(t, "lines", log.SourceLines("base"), []string{"+ echo 'file secret'", "file secret", "+ echo done"})
 }
 
 // stampedLog records the times lines were stamped with.
@@ -231,8 +256,8 @@ func TestPodLogLinesKeepPodTime(t *testing.T) {
 	log := &stampedLog{Log: flowtest.NewLog()}
 	f := &logFollower{r: &podRun{tc: &operators.TaskContext{Log: log}}, container: "base"}
 	skip := 0
-	f.write("2026-11-28T09:00:00.100000000Z one", &skip)
-	f.write("2026-11-28T09:05:00.5Z two", &skip)
+	f.write("2026-11-28T09:00:00.100000000Z one", time.Time{}, &skip)
+	f.write("2026-11-28T09:05:00.5Z two", time.Time{}, &skip)
 	want := []time.Time{time.Date(2026, 11, 28, 9, 0, 0, 100_000_000, time.UTC), time.Date(2026, 11, 28, 9, 5, 0, 500_000_000, time.UTC)}
 	if len(log.at) != 2 || !log.at[0].Equal(want[0]) || !log.at[1].Equal(want[1]) {
 		t.Fatalf("stamps = %v, want %v", log.at, want)
