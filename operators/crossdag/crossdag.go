@@ -202,35 +202,3 @@ func stringList(v any) []string {
 	}
 	return nil
 }
-
-func durationOption(v any) (time.Duration, bool) {
-	switch x := v.(type) {
-	case nil:
-		return 0, false
-	case int:
-		return time.Duration(x) * time.Second, true
-	case int64:
-		return time.Duration(x) * time.Second, true
-	case float64:
-		return time.Duration(x * float64(time.Second)), true
-	case string:
-		return dag.ParseDuration(x)
-	case time.Duration:
-		return x, true
-	}
-	return 0, false
-}
-
-// parseTime reads a rendered date: RFC3339, or a date and time in loc.
-func parseTime(s string, loc *time.Location) (time.Time, error) {
-	if loc == nil {
-		loc = time.UTC
-	}
-	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04:05-07:00", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q: want RFC3339 or YYYY-MM-DD[ HH:MM:SS]", s)
-}

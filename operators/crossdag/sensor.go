@@ -55,7 +55,7 @@ func (s *ExternalTaskSensor) Execute(ctx context.Context, tc *operators.TaskCont
 		return nil, err
 	}
 	timeout := DefaultSensorTimeout
-	if d, ok := durationOption(tc.Task.Options["timeout"]); ok {
+	if d, ok := operators.DurationOption(tc.Task.Options["timeout"]); ok {
 		timeout = d
 	}
 	res, ev, err := wait(ctx, tc, s.Hub, a, time.Now().Add(timeout), "resume")
@@ -90,7 +90,7 @@ func sensorArgs(ctx context.Context, tc *operators.TaskContext) (Args, error) {
 		return a, err
 	}
 	a.LogicalDate = tc.Template.LogicalDate
-	if d, ok := durationOption(o["execution_delta"]); ok {
+	if d, ok := operators.DurationOption(o["execution_delta"]); ok {
 		a.LogicalDate = a.LogicalDate.Add(-d)
 	}
 	if o["execution_date"] != nil {
@@ -98,7 +98,7 @@ func sensorArgs(ctx context.Context, tc *operators.TaskContext) (Args, error) {
 		if err != nil {
 			return a, err
 		}
-		if a.LogicalDate, err = parseTime(s, tc.DAG.Timezone); err != nil {
+		if a.LogicalDate, err = operators.ParseTime(s, tc.DAG.Timezone); err != nil {
 			return a, fmt.Errorf("task %s: execution_date: %w", tc.Task.ID, err)
 		}
 	}

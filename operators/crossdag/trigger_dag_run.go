@@ -69,7 +69,7 @@ func (o *TriggerDagRun) Execute(ctx context.Context, tc *operators.TaskContext) 
 		if err != nil {
 			return nil, err
 		}
-		if logical, err = parseTime(s, tc.DAG.Timezone); err != nil {
+		if logical, err = operators.ParseTime(s, tc.DAG.Timezone); err != nil {
 			return nil, fmt.Errorf("task %s: logical_date: %w", tc.Task.ID, err)
 		}
 	}

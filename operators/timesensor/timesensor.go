@@ -30,7 +30,7 @@ func (Delta) Schema() *dag.OperatorSchema {
 
 // Execute defers until the data interval's end plus delta.
 func (Delta) Execute(ctx context.Context, tc *operators.TaskContext) (*operators.Result, error) {
-	delta, ok := durationOption(tc.Task.Options["delta"])
+	delta, ok := operators.DurationOption(tc.Task.Options["delta"])
 	if !ok {
 		return nil, fmt.Errorf("task %s: delta %v is not a duration", tc.Task.ID, tc.Task.Options["delta"])
 	}
@@ -62,9 +62,9 @@ func (DateTime) Execute(ctx context.Context, tc *operators.TaskContext) (*operat
 	if err != nil {
 		return nil, err
 	}
-	at, err := parseTime(s, tc.DAG.Timezone)
+	at, err := operators.ParseTime(s, tc.DAG.Timezone)
 	if err != nil {
-		return nil, fmt.Errorf("task %s: target_time %q: %w", tc.Task.ID, s, err)
+		return nil, fmt.Errorf("task %s: target_time %w", tc.Task.ID, err)
 	}
 	return wait(tc, at)
 }
@@ -103,30 +103,4 @@ func resume(tc *operators.TaskContext, ev operators.Event) (*operators.Result, e
 		return nil, fmt.Errorf("task %s: time trigger %s: %s", tc.Task.ID, ev.Status, ev.Message)
 	}
 	return nil, fmt.Errorf("task %s: time trigger: unknown event status %q", tc.Task.ID, ev.Status)
-}
-
-func durationOption(v any) (time.Duration, bool) {
-	switch x := v.(type) {
-	case int:
-		return time.Duration(x) * time.Second, true
-	case float64:
-		return time.Duration(x * float64(time.Second)), true
-	case string:
-		return dag.ParseDuration(x)
-	case time.Duration:
-		return x, true
-	}
-	return 0, false
-}
-
-func parseTime(s string, loc *time.Location) (time.Time, error) {
-	if loc == nil {
-		loc = time.UTC
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04:05-07:00", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("want RFC3339 or YYYY-MM-DD[ HH:MM:SS]")
 }
