@@ -74,12 +74,13 @@ func sensorsDAG(n int, delta string) string {
 	return sb.String()
 }
 
-// Given one worker slot, ten deferred sensors of 2 s each all wait at the
-// same time: the slot is freed while they are deferred.
+// Given one worker slot, ten deferred sensors of 5 s each all wait at the
+// same time: the slot is freed while they are deferred. (5 s, not less: a
+// sensor that starts after its moment on a loaded machine would not defer.)
 func TestDeferralFreesTheWorkerSlot(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.DAG("sensors", sensorsDAG(10, "2s"))
+	b.DAG("sensors", sensorsDAG(10, "5s"))
 	b.Scheduler(workers(1))
 	b.Triggerer(limits(100, 30*time.Second))
 	start := time.Now()
@@ -88,8 +89,8 @@ func TestDeferralFreesTheWorkerSlot(t *testing.T) {
 	if run.State != runstate.RunSuccess {
 		t.Fatalf("run %s", run.State)
 	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("10 deferred 2 s waits on 1 slot took %s: they did not overlap", took)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("10 deferred 5 s waits on 1 slot took %s: they did not overlap", took)
 	}
 	tis, err := b.Store.TaskInstances(b.Ctx, run.PK)
 	if err != nil {
@@ -116,7 +117,7 @@ func TestDeferralFreesTheWorkerSlot(t *testing.T) {
 func TestTwoTriggerersShareTriggers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.DAG("sensors", sensorsDAG(20, "3s"))
+	b.DAG("sensors", sensorsDAG(20, "6s")) // every sensor defers, even under load
 	b.Scheduler(workers(20))
 	t1 := b.Triggerer(limits(10, 30*time.Second))
 	t2 := b.Triggerer(limits(10, 30*time.Second))
@@ -157,10 +158,14 @@ func assertResumedOnce(t *testing.T, b *testBundle, run store.Run) {
 func TestDeadTriggerersTriggersAreTakenOver(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.DAG("sensors", sensorsDAG(20, "1s"))
+	// The moment is 8 s after the run's logical date: long enough that all
+	// 20 sensors defer even on a loaded machine (a sensor that starts after
+	// its moment succeeds without deferring), short enough to pass below.
+	b.DAG("sensors", sensorsDAG(20, "8s"))
 	b.Scheduler(workers(20))
 	// A "dead" triggerer: it claimed all 20 triggers and stopped heartbeating.
 	runID := b.Trigger("sensors", "")
+	moment := time.Now().Add(8 * time.Second) // not before the sensors' moment
 	var claimed []store.Trigger
 	b.WaitFor("the dead triggerer claims 20 triggers", 30*time.Second, func() bool {
 		err := b.Store.InTx(b.Ctx, func(q store.Q) error {
@@ -179,7 +184,7 @@ func TestDeadTriggerersTriggersAreTakenOver(t *testing.T) {
 	if _, err := b.Store.Pool.Exec(b.Ctx, `UPDATE heartbeats SET heartbeat_at = now() - interval '1 hour' WHERE id = 'dead-triggerer'`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // every moment passes while no live triggerer runs
+	time.Sleep(time.Until(moment) + 500*time.Millisecond) // every moment passes while no live triggerer runs
 	b.Triggerer(limits(100, 2*time.Second))
 	run, _ := b.waitRunTasks("sensors", runID, time.Minute)
 	if run.State != runstate.RunSuccess {
