@@ -50,34 +50,93 @@ func (p *Parser) LoadFolder(dir string) *Folder {
 // parallel (GOMAXPROCS at a time). A dag_id defined by more than one file
 // is an error on every file after the first, in path order.
 func (p *Parser) LoadPaths(paths ...string) *Folder {
+	return p.load(nil, paths)
+}
+
+// FolderLoader loads one DAG folder again and again, parsing only the
+// files added or changed (size or modification time) since its last load:
+// an edit of one file among thousands costs one parse, not thousands.
+// It is not safe for concurrent use.
+type FolderLoader struct {
+	Parser *Parser
+	files  map[string]*parsedFile // by path, as of the last load
+}
+
+type parsedFile struct {
+	mod  time.Time
+	size int64
+	dag  *DAG
+	errs Errors
+}
+
+// Load loads dir as LoadFolder does, reusing the last load's result for
+// every file unchanged since.
+func (l *FolderLoader) Load(dir string) *Folder {
+	if l.files == nil {
+		l.files = map[string]*parsedFile{}
+	}
+	return l.Parser.load(l.files, []string{dir})
+}
+
+// load parses the files under paths; with a cache, files whose size and
+// modification time it holds are not parsed again, and the cache is left
+// holding exactly the files found.
+func (p *Parser) load(cache map[string]*parsedFile, paths []string) *Folder {
 	folder := &Folder{Errors: map[string]Errors{}}
 	files := p.dagFiles(folder, paths)
-	dags := make([]*DAG, len(files))
-	errs := make([]Errors, len(files))
+	parsed := make([]*parsedFile, len(files))
+	var todo []int
+	for i, path := range files {
+		if cache == nil {
+			todo = append(todo, i)
+			continue
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			parsed[i] = &parsedFile{errs: Errors{{Path: path, Msg: fmt.Sprintf("read DAG file: %v", unwrapPathError(err))}}}
+			continue
+		}
+		if c, ok := cache[path]; ok && c.mod.Equal(info.ModTime()) && c.size == info.Size() {
+			parsed[i] = c
+			continue
+		}
+		parsed[i] = &parsedFile{mod: info.ModTime(), size: info.Size()}
+		todo = append(todo, i)
+	}
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(files)); w++ {
+	for w := 0; w < min(runtime.GOMAXPROCS(0), len(todo)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				dags[i], errs[i] = p.parseWithinBudget(files[i])
+				d, errs := p.parseWithinBudget(files[i])
+				if parsed[i] == nil {
+					parsed[i] = &parsedFile{}
+				}
+				parsed[i].dag, parsed[i].errs = d, errs
 			}
 		}()
 	}
-	for i := range files {
+	for _, i := range todo {
 		work <- i
 	}
 	close(work)
 	wg.Wait()
+	if cache != nil {
+		clear(cache)
+		for i, path := range files {
+			cache[path] = parsed[i]
+		}
+	}
 
 	firstPath := map[string]string{}
 	for i, path := range files {
-		if len(errs[i]) > 0 {
-			folder.Errors[path] = append(folder.Errors[path], errs[i]...)
+		if errs := parsed[i].errs; len(errs) > 0 {
+			folder.Errors[path] = append(folder.Errors[path], errs...)
 			continue
 		}
-		d := dags[i]
+		d := parsed[i].dag
 		if first, dup := firstPath[d.ID]; dup {
 			folder.Errors[path] = append(folder.Errors[path], &Error{Path: path, Line: max(d.idLine, 1), Column: max(d.idColumn, 1),
 				Msg: fmt.Sprintf("dag_id: %q is already defined in %s", d.ID, first)})

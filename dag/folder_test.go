@@ -136,3 +136,57 @@ func TestLoadFolderGivesUpOnASlowFile(t *testing.T) {
 		t.Errorf("with the default budget: %v", folder.AllErrors())
 	}
 }
+
+// A FolderLoader parses again only what changed: an unchanged file keeps
+// its parsed DAG (the same value), an edited, added, removed or broken
+// file is seen at the next load, and duplicate dag_ids are still found
+// across cached and new files.
+func TestFolderLoaderParsesOnlyChangedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a.yaml": simpleDAG("a"), "b.yaml": simpleDAG("b"), "c.yaml": simpleDAG("c")})
+	l := &FolderLoader{Parser: NewParser(testRegistry())}
+	first := l.Load(dir)
+	if len(first.DAGs) != 3 || len(first.Errors) != 0 {
+		t.Fatalf("first load: %d DAGs, %v", len(first.DAGs), first.AllErrors())
+	}
+
+	// Edit b (new size), remove c, add d and a broken e.
+	writeFiles(t, dir, map[string]string{
+		"b.yaml": simpleDAG("b") + "description: edited\n",
+		"d.yaml": simpleDAG("d"),
+		"e.yaml": "dag_id: e\ntasks: [{task_id: x, operator: nope}]\n",
+	})
+	if err := os.Remove(filepath.Join(dir, "c.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	second := l.Load(dir)
+	if second.DAG("a") != first.DAG("a") {
+		t.Error("unchanged a.yaml was parsed again")
+	}
+	if b := second.DAG("b"); b == nil || b == first.DAG("b") || b.Description != "edited" {
+		t.Errorf("edited b.yaml not parsed again: %+v", b)
+	}
+	if second.DAG("c") != nil || second.DAG("d") == nil {
+		t.Errorf("removed c / added d: c=%v d=%v", second.DAG("c") != nil, second.DAG("d") != nil)
+	}
+	if len(second.Errors[filepath.Join(dir, "e.yaml")]) == 0 {
+		t.Errorf("broken e.yaml has no error: %v", second.AllErrors())
+	}
+
+	// A new file claiming a's dag_id is a duplicate though a.yaml is cached.
+	writeFiles(t, dir, map[string]string{"z.yaml": simpleDAG("a")})
+	third := l.Load(dir)
+	if errs := third.Errors[filepath.Join(dir, "z.yaml")]; len(errs) == 0 || !strings.Contains(errs.Error(), "already defined in") {
+		t.Errorf("duplicate dag_id in z.yaml not reported: %v", third.AllErrors())
+	}
+	if third.DAG("a") != first.DAG("a") {
+		t.Error("a.yaml was parsed again")
+	}
+
+	// Fixing the broken file is seen.
+	writeFiles(t, dir, map[string]string{"e.yaml": simpleDAG("e")})
+	if fourth := l.Load(dir); fourth.DAG("e") == nil {
+		t.Errorf("fixed e.yaml not loaded: %v", fourth.AllErrors())
+	}
+}

@@ -25,7 +25,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	sopts := bench.StormDefaults()
 	var useDB, mapping bool
 	var manyDAGs, cliRuns, logLines int
-	var cliBinary, cpuProfile string
+	var cliBinary, cpuProfile, memProfile string
 	eopts := bench.ExternalDefaults()
 	var externalSensors int
 	cmd := &cobra.Command{
@@ -77,6 +77,14 @@ func newBenchCmd(app *App) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProfile != "" {
+				defer func() {
+					if err := bench.WriteHeapProfile(memProfile); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "--memprofile: %v\n", err)
+					}
+				}()
+				sopts.HeapProfile = memProfile + ".before-edits"
+			}
 			start := time.Now()
 			if externalSensors > 0 {
 				eopts.Sensors = externalSensors
@@ -124,6 +132,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.IntVar(&sopts.Edits, "storm-edits", sopts.Edits, "with --many-dags: edits of one DAG file after the storm, then memory again (0: none)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process to this file (read it with `go tool pprof`)")
+	f.StringVar(&memProfile, "memprofile", "", "write a heap profile of the bench process to this file at the end (with --many-dags also FILE.before-edits, after the storm)")
 	f.IntVar(&externalSensors, "external-sensors", 0, "run the cross-DAG workload instead (#16): this many deferred external_task_sensor tasks on one triggerer; connections used and resume latency")
 	f.IntVar(&cliRuns, "cli", 0, "run the CLI workload instead (#18): this many `podflow trigger X --wait` of a one-task DAG, exec'd from this binary; p50 and p90")
 	f.StringVar(&cliBinary, "cli-binary", "", "with --cli: the podflow binary to run (default this one), e.g. an older build to compare")

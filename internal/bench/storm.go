@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,9 @@ type StormOptions struct {
 	// Edits: after the storm, edit one DAG file this many times (each
 	// waited for until the scheduler saved it) and measure memory again.
 	Edits int
+	// HeapProfile: when set, a heap profile is written there after the
+	// storm, before the edits.
+	HeapProfile string
 }
 
 // StormDefaults are the workload.
@@ -178,6 +182,11 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 	res.IdleRSS, res.IdleHeap = memory()
 	fmt.Fprintf(out, "  idle after the storm: RSS %.1f MiB, heap %.1f MiB (%d DAGs, %d scheduler(s) in this process)\n",
 		mib(res.IdleRSS), mib(res.IdleHeap), opts.DAGs, opts.Schedulers)
+	if opts.HeapProfile != "" {
+		if err := WriteHeapProfile(opts.HeapProfile); err != nil {
+			return nil, fmt.Errorf("heap profile: %w", err)
+		}
+	}
 	if opts.Edits > 0 {
 		if err := editOneFile(ctx, st, dir, opts.Edits); err != nil {
 			return nil, err
@@ -289,6 +298,17 @@ func memory() (rss, heap uint64) {
 		}
 	}
 	return rss, ms.HeapAlloc
+}
+
+// WriteHeapProfile writes the live heap, after a GC, to path.
+func WriteHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -192,11 +192,17 @@ func (s *Scheduler) logCreated(created []store.NewRun) {
 // latest runs first, in batches: one transaction per batch of DAGs locks
 // the DAGs' rows no other scheduler holds (so two schedulers share a storm
 // and never start more than allowed), starts their runs and creates all
-// their task instances in one statement each.
+// their task instances in one statement each. A pass of more than one
+// batch holds task claiming back (startGate) until it ends.
 func (s *Scheduler) startQueuedRuns(ctx context.Context) error {
 	dagIDs, err := s.store.DagsWithQueuedRunsByLateness(ctx)
 	if err != nil {
 		return err
+	}
+	if len(dagIDs) > runsBatch {
+		// A storm: the CPU goes to starting runs before their tasks.
+		release := s.gate.hold()
+		defer func() { release(); signal(s.claimWake) }()
 	}
 	for len(dagIDs) > 0 && ctx.Err() == nil {
 		n := min(len(dagIDs), runsBatch)

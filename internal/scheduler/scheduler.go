@@ -108,6 +108,7 @@ type Scheduler struct {
 	beat *heartbeat.Heartbeat
 
 	stopping atomic.Bool // set when shutdown begins: claim nothing more
+	gate     startGate   // held by a start pass during a storm: claim later
 	folder   *folderState
 	// pools is the pool slots the workers claim under: the pools table,
 	// read each loop pass (cfg.Limits until the first read).
@@ -137,7 +138,7 @@ func New(st *store.Store, ops *operators.Registry, cfg Config) *Scheduler {
 		outcomes:  make(chan *finished, 1024),
 		running:   map[int64]*runningTask{},
 		slots:     &slots{free: cfg.Workers},
-		folder:    newFolderState(),
+		folder:    newFolderState(parser),
 	}
 }
 

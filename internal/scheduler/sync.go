@@ -17,13 +17,17 @@ import (
 )
 
 // folderState remembers what the DAGs folder looked like at the last sync,
-// so an unchanged folder costs one directory walk and no parsing.
+// so an unchanged folder costs one directory walk and no parsing, and a
+// changed one a parse of the changed files only.
 type folderState struct {
 	signature string
 	synced    map[string]string // dag_id or path → hash last written
+	loader    *dag.FolderLoader
 }
 
-func newFolderState() *folderState { return &folderState{synced: map[string]string{}} }
+func newFolderState(p *dag.Parser) *folderState {
+	return &folderState{synced: map[string]string{}, loader: &dag.FolderLoader{Parser: p}}
+}
 
 // folderSignature summarises every DAG file's name, size and mtime.
 func folderSignature(dir string) string {
@@ -84,7 +88,7 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 	if sig == s.folder.signature {
 		return false
 	}
-	folder := s.parser.LoadFolder(s.cfg.DagsFolder)
+	folder := s.folder.loader.Load(s.cfg.DagsFolder)
 	ok := true
 	for _, d := range folder.DAGs {
 		if s.folder.synced[d.ID] == d.Hash {

@@ -38,6 +38,7 @@ func (s *Scheduler) claimer(ctx, taskCtx context.Context) {
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	for {
+		s.gate.wait(ctx, stormHold)
 		if n := s.slots.reserve(claimBatch); n > 0 {
 			claimed, err := s.claim(ctx, n)
 			if err != nil && ctx.Err() == nil {
@@ -234,7 +235,7 @@ func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch
 			// Fast path: claim the tasks just queued in this same
 			// transaction, so a downstream task starts without another
 			// round trip or wake-up.
-			if queued > 0 && !s.stopping.Load() {
+			if queued > 0 && !s.stopping.Load() && !s.gate.held() {
 				if reserved = s.slots.reserve(min(queued, claimBatch)); reserved > 0 {
 					var err error
 					claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.limits())
