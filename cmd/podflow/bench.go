@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -78,12 +79,16 @@ func newBenchCmd(app *App) *cobra.Command {
 				defer pprof.StopCPUProfile()
 			}
 			if memProfile != "" {
-				defer func() {
-					if err := bench.WriteHeapProfile(memProfile); err != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "--memprofile: %v\n", err)
-					}
-				}()
-				sopts.HeapProfile = memProfile + ".before-edits"
+				runtime.MemProfileRate = 16 << 10 // finer than the default 512 KiB: small retained objects show
+				if manyDAGs > 0 {
+					sopts.HeapProfile = memProfile // FILE.idle and FILE.after-edits, while the schedulers run
+				} else {
+					defer func() {
+						if err := bench.WriteHeapProfile(memProfile); err != nil {
+							fmt.Fprintf(cmd.ErrOrStderr(), "--memprofile: %v\n", err)
+						}
+					}()
+				}
 			}
 			start := time.Now()
 			if externalSensors > 0 {
@@ -132,7 +137,7 @@ func newBenchCmd(app *App) *cobra.Command {
 	f.IntVar(&sopts.Workers, "storm-workers", sopts.Workers, "with --many-dags: worker slots of each scheduler")
 	f.IntVar(&sopts.Edits, "storm-edits", sopts.Edits, "with --many-dags: edits of one DAG file after the storm, then memory again (0: none)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench process to this file (read it with `go tool pprof`)")
-	f.StringVar(&memProfile, "memprofile", "", "write a heap profile of the bench process to this file at the end (with --many-dags also FILE.before-edits, after the storm)")
+	f.StringVar(&memProfile, "memprofile", "", "write a heap profile of the bench process to this file at the end (with --many-dags: FILE.idle after the storm and FILE.after-edits)")
 	f.IntVar(&externalSensors, "external-sensors", 0, "run the cross-DAG workload instead (#16): this many deferred external_task_sensor tasks on one triggerer; connections used and resume latency")
 	f.IntVar(&cliRuns, "cli", 0, "run the CLI workload instead (#18): this many `podflow trigger X --wait` of a one-task DAG, exec'd from this binary; p50 and p90")
 	f.StringVar(&cliBinary, "cli-binary", "", "with --cli: the podflow binary to run (default this one), e.g. an older build to compare")

@@ -30,8 +30,8 @@ type StormOptions struct {
 	// Edits: after the storm, edit one DAG file this many times (each
 	// waited for until the scheduler saved it) and measure memory again.
 	Edits int
-	// HeapProfile: when set, a heap profile is written there after the
-	// storm, before the edits.
+	// HeapProfile: when set, heap profiles are written to HeapProfile.idle
+	// after the storm and HeapProfile.after-edits after the edits.
 	HeapProfile string
 }
 
@@ -179,11 +179,17 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 	fmt.Fprintf(out, "  runs created twice: %d\n", res.DuplicateRuns)
 	fmt.Fprintf(out, "  during the storm: an edited DAG file saved after %s (sync every 2 s), a zombie failed after %s (checked every 1 s)\n",
 		res.EditPickedUp.Round(time.Millisecond), res.ZombieFailed.Round(time.Millisecond))
+	// No further storm while memory is measured: the next boundary would
+	// start 3,000 runs in the middle of the edits.
+	if _, err := st.Pool.Exec(ctx, `UPDATE dags SET is_paused = true`); err != nil {
+		return nil, err
+	}
 	res.IdleRSS, res.IdleHeap = memory()
-	fmt.Fprintf(out, "  idle after the storm: RSS %.1f MiB, heap %.1f MiB (%d DAGs, %d scheduler(s) in this process)\n",
+	fmt.Fprintf(out, "  idle after the storm: RSS %.1f MiB, heap %.1f MiB (%d DAGs, %d scheduler(s) in this process; the DAGs now paused)\n",
 		mib(res.IdleRSS), mib(res.IdleHeap), opts.DAGs, opts.Schedulers)
+	fmt.Fprintf(out, "    %s\n", memoryDetail())
 	if opts.HeapProfile != "" {
-		if err := WriteHeapProfile(opts.HeapProfile); err != nil {
+		if err := WriteHeapProfile(opts.HeapProfile + ".idle"); err != nil {
 			return nil, fmt.Errorf("heap profile: %w", err)
 		}
 	}
@@ -199,6 +205,12 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 		}
 		res.RSSAfterEdits, res.HeapAfterEdits = memory()
 		fmt.Fprintf(out, "  after %d edits of one file: RSS %.1f MiB, heap %.1f MiB\n", opts.Edits, mib(res.RSSAfterEdits), mib(res.HeapAfterEdits))
+		fmt.Fprintf(out, "    %s\n", memoryDetail())
+		if opts.HeapProfile != "" {
+			if err := WriteHeapProfile(opts.HeapProfile + ".after-edits"); err != nil {
+				return nil, fmt.Errorf("heap profile: %w", err)
+			}
+		}
 	}
 	return res, nil
 }
@@ -283,21 +295,42 @@ func editOneFile(ctx context.Context, st *store.Store, dir string, n int) error 
 }
 
 // memory is the process's RSS and live heap after a GC that returns freed
-// memory to the OS.
+// memory to the OS: the lowest of three readings half a second apart, so
+// that a burst of short-lived allocations by the schedulers' own loops
+// (a sync, a sweep) at the moment of one reading is not taken for retained
+// memory.
 func memory() (rss, heap uint64) {
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b, err := os.ReadFile("/proc/self/status")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.ParseUint(f[1], 10, 64)
-				rss = kb << 10
-			}
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r := readRSS()
+		if i == 0 || ms.HeapAlloc < heap {
+			heap = ms.HeapAlloc
+		}
+		if i == 0 || r < rss {
+			rss = r
 		}
 	}
-	return rss, ms.HeapAlloc
+	return rss, heap
+}
+
+// readRSS is the process's resident set size (VmRSS).
+func readRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // WriteHeapProfile writes the live heap, after a GC, to path.
@@ -309,6 +342,15 @@ func WriteHeapProfile(path string) error {
 	defer f.Close()
 	runtime.GC()
 	return pprof.WriteHeapProfile(f)
+}
+
+// memoryDetail breaks the process's memory down as the Go runtime sees it.
+func memoryDetail() string {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return fmt.Sprintf("heap in use %.1f MiB, stacks %.1f MiB, runtime metadata %.1f MiB, released to the OS %.1f MiB, goroutines %d",
+		mib(ms.HeapInuse), mib(ms.StackSys), mib(ms.MSpanSys+ms.MCacheSys+ms.GCSys+ms.BuckHashSys+ms.OtherSys),
+		mib(ms.HeapReleased), runtime.NumGoroutine())
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

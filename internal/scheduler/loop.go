@@ -115,15 +115,12 @@ func untilEarliest(due map[string]time.Time, now time.Time, max time.Duration) t
 // Several schedulers may create the same run: (dag_id, run_id) is unique
 // and the insert does nothing the second time.
 func (s *Scheduler) createScheduledRuns(ctx context.Context, now time.Time, nextDue map[string]time.Time) error {
-	rows, err := s.store.Dags(ctx)
+	rows, err := s.store.ScheduledDags(ctx)
 	if err != nil {
 		return err
 	}
 	var due []*dag.DAG
 	for _, row := range rows {
-		if row.Hash == "" || row.Paused || row.Schedule == "" {
-			continue
-		}
 		if at, ok := nextDue[row.Hash]; ok && now.Before(at) {
 			continue
 		}
@@ -309,6 +306,9 @@ func (s *Scheduler) sweepRuns(ctx context.Context, now time.Time) error {
 		return err
 	}
 	for _, r := range runs {
+		if ctx.Err() != nil {
+			return nil // stopping: the next scheduler's sweep picks up from here
+		}
 		if !s.runNeedsSweep(ctx, r, now) {
 			continue
 		}
@@ -327,7 +327,7 @@ func (s *Scheduler) sweepRuns(ctx context.Context, now time.Time) error {
 			_, err = s.evaluateRun(ctx, q, run)
 			return err
 		})
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			s.log.Error("sweep run", "dag_id", r.DagID, "run_id", r.RunID, "error", err)
 		}
 	}

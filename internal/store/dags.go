@@ -95,6 +95,23 @@ func (q Q) Dags(ctx context.Context) ([]DagRow, error) {
 	return pgx.CollectRows(rows, scanDag)
 }
 
+// ScheduledDags returns the unpaused DAGs with a cron schedule and a parsed
+// version, reading only what run creation needs (DagID, Hash, Schedule):
+// the scheduler reads it every loop pass, so at thousands of DAGs it skips
+// the paused ones, the paths and the import errors.
+func (q Q) ScheduledDags(ctx context.Context) ([]DagRow, error) {
+	rows, err := q.db.Query(ctx, `SELECT dag_id, hash, schedule FROM dags
+		WHERE NOT is_paused AND schedule <> '' AND hash IS NOT NULL AND hash <> '' ORDER BY dag_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list scheduled dags: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DagRow, error) {
+		var d DagRow
+		err := r.Scan(&d.DagID, &d.Hash, &d.Schedule)
+		return d, err
+	})
+}
+
 // DagsByID returns the rows of the given DAGs (those that exist).
 func (q Q) DagsByID(ctx context.Context, dagIDs []string) ([]DagRow, error) {
 	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags WHERE dag_id = ANY($1)`, dagIDs)

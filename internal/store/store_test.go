@@ -197,3 +197,35 @@ func wantStates(t *testing.T, got, want map[string]string) {
 		t.Errorf("task states = %v\nwant          %v", got, want)
 	}
 }
+
+// ScheduledDags lists only what run creation may act on: unpaused DAGs
+// with a cron schedule, in dag_id order.
+func TestScheduledDagsSkipsPausedAndUnscheduled(t *testing.T) {
+	b := setup(t)
+	err := b.st.InTx(b.ctx, func(q store.Q) error {
+		for _, d := range []struct {
+			id, schedule string
+			paused       bool
+		}{{"b_hourly", "@hourly", false}, {"a_daily", "0 3 * * *", false}, {"c_paused", "@hourly", true}, {"d_manual", "", false}} {
+			if err := q.SetDagCurrent(b.ctx, d.id, d.id+".yaml", "hash-"+d.id, d.schedule, d.paused); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := b.st.ScheduledDags(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprintf("%s %s %s", r.DagID, r.Hash, r.Schedule))
+	}
+	want := []string{"a_daily hash-a_daily 0 3 * * *", "b_hourly hash-b_hourly @hourly"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("scheduled DAGs %q, want %q", got, want)
+	}
+}
