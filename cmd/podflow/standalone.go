@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spf13/cobra"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/localkube"
 	"github.com/podflow/podflow/internal/localpg"
+	"github.com/podflow/podflow/internal/webserver"
 )
 
 func init() {
@@ -69,14 +71,17 @@ func newStandaloneCmd(app *App) *cobra.Command {
 			}
 			defer st.Close()
 			fmt.Fprintf(os.Stderr, "podflow standalone: DAGs from %s, %d workers; Ctrl-C to stop\n", cfg.DagsFolder, cfg.Workers)
-			parts := daemon.Parts{Scheduler: true, Triggerer: true, WebserverAddr: webAddr}
+			parts := daemon.Parts{Scheduler: true, Triggerer: true}
 			if webAddr != "" {
-				parts.WebserverReady = func(a net.Addr) {
+				ready := func(a net.Addr) {
 					hint := ""
 					if cfg.Auth == auth.ModeBuiltin {
 						hint = " (logins on: podflow users create NAME --role admin, or PODFLOW_AUTH=none on a machine of your own)"
 					}
 					fmt.Fprintf(os.Stderr, "podflow standalone: REST API at http://%s/api/v1%s\n", a, hint)
+				}
+				parts.Webserver = func(reg *prometheus.Registry, logger hclog.Logger) (func(context.Context) error, error) {
+					return webserver.New(ctx, st, cfg, webAddr, reg, logger, ready)
 				}
 			}
 			return daemon.RunParts(ctx, st, cfg, logger, parts)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/metrics"
+	"github.com/podflow/podflow/internal/webserver"
 )
 
 func init() {
@@ -37,7 +38,7 @@ func newWebserverCmd(app *App) *cobra.Command {
 			defer st.Close()
 			m := metrics.New()
 			m.RegisterDatabase(st)
-			serve, err := daemon.Webserver(ctx, st, cfg, addr, m.Registry, daemon.Logger("webserver"), nil)
+			serve, err := webserver.New(ctx, st, cfg, addr, m.Registry, daemon.Logger("webserver"), nil)
 			if err != nil {
 				return err
 			}

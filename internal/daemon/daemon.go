@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -143,11 +144,10 @@ func Run(ctx context.Context, st *store.Store, cfg *config.Config, logger hclog.
 // Parts are what one process runs.
 type Parts struct {
 	Scheduler, Triggerer bool
-	// WebserverAddr, when set, also serves the REST API there (podflow
-	// standalone's --webserver-addr).
-	WebserverAddr string
-	// WebserverReady, if set, receives the webserver's bound address.
-	WebserverReady func(net.Addr)
+	// Webserver, when set, builds the web UI and REST API server that runs
+	// beside them (podflow standalone's --webserver-addr), given the
+	// process's metrics registry; see internal/webserver.
+	Webserver func(reg *prometheus.Registry, logger hclog.Logger) (run func(context.Context) error, err error)
 }
 
 // RunParts is Run for any mix of scheduler, triggerer and webserver.
@@ -211,8 +211,8 @@ func RunParts(ctx context.Context, st *store.Store, cfg *config.Config, logger h
 		checks = append(checks, heartbeatCheck(st, t.ID(), cfg.ZombieThreshold))
 		runs = append(runs, t.Run)
 	}
-	if p.WebserverAddr != "" {
-		serve, err := Webserver(ctx, st, cfg, p.WebserverAddr, m.Registry, logger.Named("webserver"), p.WebserverReady)
+	if p.Webserver != nil {
+		serve, err := p.Webserver(m.Registry, logger.Named("webserver"))
 		if err != nil {
 			return err
 		}

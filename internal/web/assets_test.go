@@ -14,8 +14,8 @@ import (
 
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/config"
-	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/flowtest"
+	"github.com/podflow/podflow/internal/webserver"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
 )
@@ -57,7 +57,7 @@ func TestAssetsPage(t *testing.T) {
 	}
 }
 
-// viewerSession serves the webserver (daemon.Webserver, built-in auth) on
+// viewerSession serves the webserver (webserver.New, built-in auth) on
 // the bundle's database and returns its URL and an HTTP client logged in as
 // a viewer.
 func viewerSession(t *testing.T, b *flowtest.Bundle) (string, *http.Client) {
@@ -70,7 +70,7 @@ func viewerSession(t *testing.T, b *flowtest.Bundle) (string, *http.Client) {
 		t.Fatal(err)
 	}
 	addr := make(chan net.Addr, 1)
-	serve, err := daemon.Webserver(b.Ctx, b.Store, &config.Config{DatabaseURL: b.URL, DagsFolder: b.Dir, Auth: auth.ModeBuiltin},
+	serve, err := webserver.New(b.Ctx, b.Store, &config.Config{DatabaseURL: b.URL, DagsFolder: b.Dir, Auth: auth.ModeBuiltin},
 		"127.0.0.1:0", prometheus.NewRegistry(), flowtest.Logger(), func(a net.Addr) { addr <- a })
 	if err != nil {
 		t.Fatal(err)

@@ -18,11 +18,11 @@ import (
 
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/config"
-	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/flowtest"
 	"github.com/podflow/podflow/internal/localenv/kubetest"
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
+	"github.com/podflow/podflow/internal/webserver"
 	"github.com/podflow/podflow/operators"
 	"github.com/podflow/podflow/operators/bash"
 	"github.com/podflow/podflow/operators/empty"
@@ -103,7 +103,7 @@ func setup(t *testing.T) *browserBundle {
 	}
 	cfg := &config.Config{DatabaseURL: b.URL, DagsFolder: b.Dir, Auth: auth.ModeBuiltin}
 	addr := make(chan net.Addr, 1)
-	serve, err := daemon.Webserver(b.Ctx, b.Store, cfg, "127.0.0.1:0", prometheus.NewRegistry(), flowtest.Logger(), func(a net.Addr) { addr <- a })
+	serve, err := webserver.New(b.Ctx, b.Store, cfg, "127.0.0.1:0", prometheus.NewRegistry(), flowtest.Logger(), func(a net.Addr) { addr <- a })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,22 +151,46 @@ func TestCrashedParentLeavesNoTaskProcesses(t *testing.T) {
 	if pid == 0 {
 		t.Fatal("the child never reported its background process")
 	}
-	if err := syscall.Kill(pid, 0); err != nil {
-		t.Fatalf("background process %d is not running: %v", pid, err)
+	started, _, alive := procStat(pid)
+	if !alive {
+		t.Fatalf("background process %d is not running", pid)
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); strings.Contains(string(state), ") Z ") {
-			break // dead, waiting for its reaper
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Gone, dead (waiting for its reaper), or its pid already reused by
+		// another process (the suite starts thousands of bash processes).
+		st, state, alive := procStat(pid)
+		if !alive || state == "Z" || st != started {
+			return
 		}
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("task process %d survived its scheduler by 5 s", pid)
+			t.Fatalf("task process %d (state %s) survived its scheduler by 10 s", pid, state)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// procStat reads a process's start time and state from /proc/PID/stat;
+// alive is false when there is no such process.
+func procStat(pid int) (startTime, state string, alive bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", "", false
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, starttime field 22.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return "", "", false
+	}
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 20 {
+		return "", "", false
+	}
+	return f[19], f[0], true
 }
 
 // printLog writes lines to stdout, for the child process.

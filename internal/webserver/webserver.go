@@ -1,4 +1,8 @@
-package daemon
+// Package webserver wires the web UI and the REST API into one HTTP server
+// (podflow webserver, and podflow standalone's --webserver-addr). It is
+// apart from internal/daemon so that the scheduler and triggerer binaries
+// do not link the API, its OpenAPI validator and the UI.
+package webserver
 
 import (
 	"context"
@@ -15,6 +19,7 @@ import (
 	"github.com/podflow/podflow/internal/api"
 	"github.com/podflow/podflow/internal/auth"
 	"github.com/podflow/podflow/internal/config"
+	"github.com/podflow/podflow/internal/daemon"
 	"github.com/podflow/podflow/internal/health"
 	"github.com/podflow/podflow/internal/kube"
 	"github.com/podflow/podflow/internal/store"
@@ -22,11 +27,11 @@ import (
 	"github.com/podflow/podflow/internal/web"
 )
 
-// Webserver prepares the API server on addr: authentication as cfg says
+// New prepares the API server on addr: authentication as cfg says
 // (auth none is refused unless addr is loopback), the REST API under
 // /api/v1, /healthz and /metrics (reg). The returned run serves until ctx
 // ends; ready, if set, receives the bound address (useful with :0).
-func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr string, reg *prometheus.Registry,
+func New(ctx context.Context, st *store.Store, cfg *config.Config, addr string, reg *prometheus.Registry,
 	logger hclog.Logger, ready func(net.Addr)) (run func(context.Context) error, err error) {
 	if err := auth.CheckListen(cfg.Auth, addr); err != nil {
 		return nil, err
@@ -35,12 +40,12 @@ func Webserver(ctx context.Context, st *store.Store, cfg *config.Config, addr st
 	if err != nil {
 		return nil, fmt.Errorf("webserver: %w", err)
 	}
-	res, err := Secrets(cfg, st)
+	res, err := daemon.Secrets(cfg, st)
 	if err != nil {
 		return nil, err
 	}
 	v := version.Get()
-	h, err := api.New(api.Options{Store: st, Auth: authn, Parser: dag.NewParser(Operators(logger).Schemas()),
+	h, err := api.New(api.Options{Store: st, Auth: authn, Parser: dag.NewParser(daemon.Operators(logger).Schemas()),
 		Logger: logger, Version: v.Version, Commit: v.Commit, Metrics: reg, Secrets: res, PodEvents: podEvents()})
 	if err != nil {
 		return nil, err
