@@ -5,7 +5,7 @@
 // The command reaches bash through a pipe (bash /dev/fd/3), never on the
 // command line, so other users cannot read it in ps. bash leads the task's
 // process group and kills it when the process that started it dies (see
-// killGroupOnHUP). The task sees the daemon's environment without its
+// killGroupOnParentDeath). The task sees the daemon's environment without its
 // credentials (see TaskEnviron).
 package bash
 
@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,7 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 	cmd.Env = env
 	cmd.Dir = asString(opts["cwd"])
 	cmd.ExtraFiles = []*os.File{script} // fd 3
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGHUP}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: parentDeathSignal}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -103,10 +104,13 @@ func (o *Operator) Execute(ctx context.Context, tc *operators.TaskContext) (*ope
 	go func() {
 		// bash reads the script as it runs it: write it all, then close so
 		// bash sees its end. A command that exits early closes the pipe.
-		_, _ = io.WriteString(scriptWriter, killGroupOnHUP+command)
+		_, _ = io.WriteString(scriptWriter, killGroupOnParentDeath+command)
 		scriptWriter.Close()
 	}()
 	tc.Log.Printf("running bash_command (%d bytes, process group %d)", len(command), cmd.Process.Pid)
+	if signal.Ignored(parentDeathSignal) {
+		tc.Log.Printf("warning: this process ignores %s, so should it crash, the task's background processes may outlive it", parentDeathSignal)
+	}
 
 	var wg sync.WaitGroup
 	var lastOut string
@@ -180,16 +184,22 @@ func excerpt(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// killGroupOnHUP precedes the task's command: bash leads the task's
-// process group and gets SIGHUP when the process that started it dies
-// (PR_SET_PDEATHSIG); it then kills the whole group. bash runs a trap once
-// its current foreground command returns (at once while it waits on
+// killGroupOnParentDeath precedes the task's command: bash leads the task's
+// process group and gets parentDeathSignal when the process that started it
+// dies (PR_SET_PDEATHSIG); it then kills the whole group. bash runs a trap
+// once its current foreground command returns (at once while it waits on
 // `wait`), so after a crash no further command of the task starts and its
 // background processes die with it. One bash process, no supervisor: a
 // second shell per task cost 20 ms of CPU, which tripled `podflow bench`.
 // It shares the command's first line so bash's messages keep their line
 // numbers.
-const killGroupOnHUP = "trap 'kill -KILL 0' HUP; "
+const killGroupOnParentDeath = "trap 'kill -KILL 0' USR2; "
+
+// parentDeathSignal is SIGUSR2, not SIGHUP: a daemon started with nohup (or
+// by a supervisor that ignores SIGHUP) passes SIGHUP on ignored, and a
+// shell cannot trap a signal ignored on entry, so a crash left the task's
+// processes running.
+const parentDeathSignal = syscall.SIGUSR2
 
 // killGroup sends SIGTERM to the process group, then SIGKILL after the grace
 // period unless the command has exited.

@@ -123,14 +123,19 @@ func TestScriptFromPipeKeepsStdinAndExitCode(t *testing.T) {
 
 // TestCrashedParentLeavesNoTaskProcesses kills (SIGKILL) a process running a
 // bash task whose command started a background child, and checks that the
-// child does not outlive it.
+// child does not outlive it. The process runs under nohup, as daemons often
+// do: with SIGHUP ignored, the kill-group trap once did nothing.
 func TestCrashedParentLeavesNoTaskProcesses(t *testing.T) {
 	if os.Getenv("BASH_TEST_CHILD") == "1" {
 		log := &printLog{}
 		_, _ = New().Execute(context.Background(), taskContext("sleep 300 & echo bgpid=$!; wait", log))
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestCrashedParentLeavesNoTaskProcesses$")
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Fatalf("nohup (coreutils) is needed: %v", err)
+	}
+	cmd := exec.Command(nohup, os.Args[0], "-test.run", "^TestCrashedParentLeavesNoTaskProcesses$")
 	cmd.Env = append(os.Environ(), "BASH_TEST_CHILD=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
