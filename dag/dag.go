@@ -58,11 +58,17 @@ type Task struct {
 	Retries                 int
 	RetryDelay              time.Duration // default 5m, as Airflow
 	RetryExponentialBackoff bool
-	MaxRetryDelay           time.Duration // 0 = no cap
-	ExecutionTimeout        time.Duration // 0 = none
-	Pool                    string        // default "default_pool"
-	PriorityWeight          int           // default 1
-	Owner                   string
+	// CheckTemplates (check_templates, default true) lets validate flag
+	// unknown names and undeclared params in the task's templates; a task
+	// that builds names dynamically turns it off.
+	CheckTemplates bool
+	// (The two bools sit together: a scheduler holds every task of every
+	// DAG, and the padding after each cost a size class.)
+	MaxRetryDelay    time.Duration // 0 = no cap
+	ExecutionTimeout time.Duration // 0 = none
+	Pool             string        // default "default_pool"
+	PriorityWeight   int           // default 1
+	Owner            string
 	// Map is how the task expands into mapped instances; nil when it is
 	// not mapped. MaxActiveTIsPerDag and MaxActiveTIsPerDagrun bound how
 	// many of its instances run at once, across runs and in one run (0:
@@ -72,20 +78,18 @@ type Task struct {
 	// Group is the full id of the task group the task is in ("" for none);
 	// its ID starts with it ("group.task").
 	Group string
-	// CheckTemplates (check_templates, default true) lets validate flag
-	// unknown names and undeclared params in the task's templates; a task
-	// that builds names dynamically turns it off.
-	CheckTemplates bool
 	// Callbacks: on_failure_callback, on_retry_callback, … by event.
 	Callbacks Callbacks
 	// Outlets are the assets the task updates when it succeeds.
 	Outlets []Outlet
 
 	// Options are the operator's own options as plain values decoded from
-	// YAML (string, int, float64, bool, nil, []any, map[string]any).
+	// YAML (string, int, float64, bool, nil, []any, map[string]any); nil
+	// when the task has none.
 	Options map[string]any
 	// Nodes hold the YAML node of each option, for strict typed decoding
-	// with positions.
+	// with positions; kept after parsing only for operators whose schema
+	// asks for them (OperatorSchema.KeepNodes), nil otherwise.
 	Nodes map[string]*yaml.Node
 
 	Line, Column int // position of the task's mapping in the file

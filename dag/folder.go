@@ -18,6 +18,14 @@ import (
 type Folder struct {
 	DAGs   []*DAG            // valid DAGs, by path
 	Errors map[string]Errors // problems by file (or folder) path
+	// Unchanged: with a FolderLoader, the valid files not parsed again
+	// since its last load, by path; their DAGs are not in DAGs.
+	Unchanged []DAGFile
+}
+
+// DAGFile names the DAG version a valid file defines.
+type DAGFile struct {
+	Path, DagID, Hash string
 }
 
 // DAG returns the DAG with the given id, or nil.
@@ -55,7 +63,11 @@ func (p *Parser) LoadPaths(paths ...string) *Folder {
 
 // FolderLoader loads one DAG folder again and again, parsing only the
 // files added or changed (size or modification time) since its last load:
-// an edit of one file among thousands costs one parse, not thousands.
+// an edit of one file among thousands costs one parse, not thousands. Of
+// each file it keeps only what tells a change and the dag_id and version
+// it defines, not the parsed DAG (a scheduler with thousands of DAGs keeps
+// parsed versions only while runs use them), so a load returns in DAGs
+// only the files parsed this time and lists the others in Unchanged.
 // It is not safe for concurrent use.
 type FolderLoader struct {
 	Parser *Parser
@@ -65,18 +77,25 @@ type FolderLoader struct {
 type parsedFile struct {
 	mod  time.Time
 	size int64
-	dag  *DAG
 	errs Errors
+	// Of a valid file: its DAG's id, version and the position of its
+	// dag_id (for a duplicate's error).
+	id, hash         string
+	idLine, idColumn int
 }
 
-// Load loads dir as LoadFolder does, reusing the last load's result for
-// every file unchanged since.
+// Load loads dir as LoadFolder does, skipping every file unchanged since
+// the last load (listed in Unchanged).
 func (l *FolderLoader) Load(dir string) *Folder {
 	if l.files == nil {
 		l.files = map[string]*parsedFile{}
 	}
 	return l.Parser.load(l.files, []string{dir})
 }
+
+// Forget makes the next load parse path again, changed or not (its DAG
+// was not taken up, say, and is wanted again).
+func (l *FolderLoader) Forget(path string) { delete(l.files, path) }
 
 // load parses the files under paths; with a cache, files whose size and
 // modification time it holds are not parsed again, and the cache is left
@@ -85,6 +104,7 @@ func (p *Parser) load(cache map[string]*parsedFile, paths []string) *Folder {
 	folder := &Folder{Errors: map[string]Errors{}}
 	files := p.dagFiles(folder, paths)
 	parsed := make([]*parsedFile, len(files))
+	fresh := make([]*DAG, len(files)) // the DAGs parsed by this load
 	var todo []int
 	for i, path := range files {
 		if cache == nil {
@@ -114,7 +134,12 @@ func (p *Parser) load(cache map[string]*parsedFile, paths []string) *Folder {
 				if parsed[i] == nil {
 					parsed[i] = &parsedFile{}
 				}
-				parsed[i].dag, parsed[i].errs = d, errs
+				parsed[i].errs = errs
+				if d != nil {
+					fresh[i] = d
+					parsed[i].id, parsed[i].hash = d.ID, d.Hash
+					parsed[i].idLine, parsed[i].idColumn = d.idLine, d.idColumn
+				}
 			}
 		}()
 	}
@@ -132,18 +157,22 @@ func (p *Parser) load(cache map[string]*parsedFile, paths []string) *Folder {
 
 	firstPath := map[string]string{}
 	for i, path := range files {
-		if errs := parsed[i].errs; len(errs) > 0 {
-			folder.Errors[path] = append(folder.Errors[path], errs...)
+		f := parsed[i]
+		if len(f.errs) > 0 {
+			folder.Errors[path] = append(folder.Errors[path], f.errs...)
 			continue
 		}
-		d := parsed[i].dag
-		if first, dup := firstPath[d.ID]; dup {
-			folder.Errors[path] = append(folder.Errors[path], &Error{Path: path, Line: max(d.idLine, 1), Column: max(d.idColumn, 1),
-				Msg: fmt.Sprintf("dag_id: %q is already defined in %s", d.ID, first)})
+		if first, dup := firstPath[f.id]; dup {
+			folder.Errors[path] = append(folder.Errors[path], &Error{Path: path, Line: max(f.idLine, 1), Column: max(f.idColumn, 1),
+				Msg: fmt.Sprintf("dag_id: %q is already defined in %s", f.id, first)})
 			continue
 		}
-		firstPath[d.ID] = path
-		folder.DAGs = append(folder.DAGs, d)
+		firstPath[f.id] = path
+		if fresh[i] != nil {
+			folder.DAGs = append(folder.DAGs, fresh[i])
+		} else {
+			folder.Unchanged = append(folder.Unchanged, DAGFile{Path: path, DagID: f.id, Hash: f.hash})
+		}
 	}
 	return folder
 }

@@ -3,6 +3,7 @@ package dag
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -137,19 +138,22 @@ func TestLoadFolderGivesUpOnASlowFile(t *testing.T) {
 	}
 }
 
-// A FolderLoader parses again only what changed: an unchanged file keeps
-// its parsed DAG (the same value), an edited, added, removed or broken
-// file is seen at the next load, and duplicate dag_ids are still found
-// across cached and new files.
+// A FolderLoader parses again only what changed: an unchanged file is not
+// parsed again and is listed in Unchanged with its dag_id and version, an
+// edited, added, removed or broken file is seen at the next load,
+// duplicate dag_ids are still found across unchanged and new files, and a
+// forgotten file is parsed again.
 func TestFolderLoaderParsesOnlyChangedFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"a.yaml": simpleDAG("a"), "b.yaml": simpleDAG("b"), "c.yaml": simpleDAG("c")})
 	l := &FolderLoader{Parser: NewParser(testRegistry())}
 	first := l.Load(dir)
-	if len(first.DAGs) != 3 || len(first.Errors) != 0 {
-		t.Fatalf("first load: %d DAGs, %v", len(first.DAGs), first.AllErrors())
+	if len(first.DAGs) != 3 || len(first.Errors) != 0 || len(first.Unchanged) != 0 {
+		t.Fatalf("first load: %d DAGs, %d unchanged, %v", len(first.DAGs), len(first.Unchanged), first.AllErrors())
 	}
+	aPath := filepath.Join(dir, "a.yaml")
+	unchangedA := []DAGFile{{Path: aPath, DagID: "a", Hash: first.DAG("a").Hash}}
 
 	// Edit b (new size), remove c, add d and a broken e.
 	writeFiles(t, dir, map[string]string{
@@ -161,10 +165,10 @@ func TestFolderLoaderParsesOnlyChangedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := l.Load(dir)
-	if second.DAG("a") != first.DAG("a") {
-		t.Error("unchanged a.yaml was parsed again")
+	if second.DAG("a") != nil || !reflect.DeepEqual(second.Unchanged, unchangedA) {
+		t.Errorf("unchanged a.yaml: parsed again %v, Unchanged %+v, want %+v", second.DAG("a") != nil, second.Unchanged, unchangedA)
 	}
-	if b := second.DAG("b"); b == nil || b == first.DAG("b") || b.Description != "edited" {
+	if b := second.DAG("b"); b == nil || b.Description != "edited" {
 		t.Errorf("edited b.yaml not parsed again: %+v", b)
 	}
 	if second.DAG("c") != nil || second.DAG("d") == nil {
@@ -174,19 +178,30 @@ func TestFolderLoaderParsesOnlyChangedFiles(t *testing.T) {
 		t.Errorf("broken e.yaml has no error: %v", second.AllErrors())
 	}
 
-	// A new file claiming a's dag_id is a duplicate though a.yaml is cached.
+	// A new file claiming a's dag_id is a duplicate though a.yaml was not
+	// parsed again; the error points at z's dag_id.
 	writeFiles(t, dir, map[string]string{"z.yaml": simpleDAG("a")})
 	third := l.Load(dir)
-	if errs := third.Errors[filepath.Join(dir, "z.yaml")]; len(errs) == 0 || !strings.Contains(errs.Error(), "already defined in") {
-		t.Errorf("duplicate dag_id in z.yaml not reported: %v", third.AllErrors())
+	if errs := third.Errors[filepath.Join(dir, "z.yaml")]; len(errs) != 1 || !strings.Contains(errs.Error(), `"a" is already defined in `+aPath) || errs[0].Line != 1 {
+		t.Errorf("duplicate dag_id in z.yaml not reported at its dag_id: %v", third.AllErrors())
 	}
-	if third.DAG("a") != first.DAG("a") {
+	if third.DAG("a") != nil {
 		t.Error("a.yaml was parsed again")
+	}
+	// Unchanged z stays a duplicate.
+	if errs := l.Load(dir).Errors[filepath.Join(dir, "z.yaml")]; len(errs) != 1 {
+		t.Errorf("unchanged duplicate z.yaml: %v", errs)
 	}
 
 	// Fixing the broken file is seen.
 	writeFiles(t, dir, map[string]string{"e.yaml": simpleDAG("e")})
 	if fourth := l.Load(dir); fourth.DAG("e") == nil {
 		t.Errorf("fixed e.yaml not loaded: %v", fourth.AllErrors())
+	}
+
+	// A forgotten file is parsed again though unchanged.
+	l.Forget(aPath)
+	if fifth := l.Load(dir); fifth.DAG("a") == nil || fifth.DAG("a").Hash != unchangedA[0].Hash {
+		t.Errorf("forgotten a.yaml not parsed again: %+v", fifth.Unchanged)
 	}
 }

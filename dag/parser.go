@@ -112,7 +112,22 @@ func (p *Parser) ParseBytes(path string, data []byte) (d *DAG, errs Errors) {
 	if len(f.errs) > 0 {
 		return nil, f.sortedErrors()
 	}
+	p.compact(d)
 	return d, nil
+}
+
+// compact drops from a validated DAG what running it does not need: the
+// YAML nodes of tasks whose operator does not decode them
+// (OperatorSchema.KeepNodes), and empty option maps.
+func (p *Parser) compact(d *DAG) {
+	for _, t := range d.Tasks {
+		if s, ok := p.lookup(t.Operator); !ok || !s.KeepNodes || len(t.Nodes) == 0 {
+			t.Nodes = nil
+		}
+		if len(t.Options) == 0 {
+			t.Options = nil
+		}
+	}
 }
 
 // fileParser is the state of parsing one file.

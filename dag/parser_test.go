@@ -90,8 +90,10 @@ dependencies: ["extract >> transform >> load"]
 	if !reflect.DeepEqual(extract.Options, wantOptions) {
 		t.Errorf("extract.Options = %#v", extract.Options)
 	}
-	if n := extract.Nodes["env"]; n == nil || n.Kind != yaml.MappingNode || n.Line != 24 {
-		t.Errorf("extract.Nodes[env] = %+v", n)
+	if extract.Nodes != nil || d.Task("load").Options != nil {
+		// bash does not decode its nodes when it runs (KeepNodes unset), and
+		// load has no options: neither is kept.
+		t.Errorf("extract.Nodes = %v, load.Options = %v: want both nil", extract.Nodes, d.Task("load").Options)
 	}
 	if transform.Retries != 0 || transform.TriggerRule != NoneFailed || transform.PriorityWeight != 5 ||
 		!reflect.DeepEqual(transform.Upstream, []string{"extract"}) ||
@@ -597,5 +599,38 @@ func TestPausedAtCreation(t *testing.T) {
 		if d.PausedAtCreation != c.want {
 			t.Errorf("default %v, %q: PausedAtCreation = %v, want %v", c.parserDefault, c.line, d.PausedAtCreation, c.want)
 		}
+	}
+}
+
+// TestParseKeepsNodesForOperatorsThatDecodeThem: a task whose operator's
+// schema sets KeepNodes keeps each option's YAML node, with its position.
+func TestParseKeepsNodesForOperatorsThatDecodeThem(t *testing.T) {
+	t.Parallel()
+	reg := testRegistry()
+	reg.Register(&OperatorSchema{Name: "pod", KeepNodes: true, Options: []Option{
+		{Name: "image", Kind: KindString, Required: true},
+		{Name: "env", Kind: KindStringMap},
+	}})
+	d, errs := NewParser(reg).ParseBytes("dag.yaml", []byte(`dag_id: nodes
+tasks:
+  - task_id: p
+    operator: pod
+    image: alpine
+    env: {A: "1"}
+  - task_id: b
+    operator: bash
+    bash_command: "true"
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if n := d.Task("p").Nodes["env"]; n == nil || n.Kind != yaml.MappingNode || n.Line != 6 || n.Column != 10 {
+		t.Errorf("p.Nodes[env] = %+v, want the mapping at 6:10", n)
+	}
+	if n := d.Task("p").Nodes["image"]; n == nil || n.Value != "alpine" {
+		t.Errorf("p.Nodes[image] = %+v", n)
+	}
+	if d.Task("b").Nodes != nil {
+		t.Errorf("b.Nodes = %v, want nil (bash does not keep nodes)", d.Task("b").Nodes)
 	}
 }

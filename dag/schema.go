@@ -68,6 +68,12 @@ type OperatorSchema struct {
 	Options []Option
 	// Validate runs after the per-option checks, for rules across options.
 	Validate func(t *Task) []*Error
+	// KeepNodes: the operator decodes its options from their YAML nodes
+	// when it runs (Task.Nodes, for typed decoding with positions). Other
+	// operators' tasks lose their nodes once the file is validated: a
+	// scheduler holds every DAG's current version, and the nodes were a
+	// third of a bash task's memory.
+	KeepNodes bool
 }
 
 // Option returns the named option's declaration.

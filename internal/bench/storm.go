@@ -184,6 +184,9 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 	if _, err := st.Pool.Exec(ctx, `UPDATE dags SET is_paused = true`); err != nil {
 		return nil, err
 	}
+	if err := sleepCtx(ctx, cacheSettle); err != nil {
+		return nil, err
+	}
 	res.IdleRSS, res.IdleHeap = memory()
 	fmt.Fprintf(out, "  idle after the storm: RSS %.1f MiB, heap %.1f MiB (%d DAGs, %d scheduler(s) in this process; the DAGs now paused)\n",
 		mib(res.IdleRSS), mib(res.IdleHeap), opts.DAGs, opts.Schedulers)
@@ -197,11 +200,8 @@ func RunStorm(ctx context.Context, st *store.Store, opts StormOptions, out io.Wr
 		if err := editOneFile(ctx, st, dir, opts.Edits); err != nil {
 			return nil, err
 		}
-		// The cache drops unused versions every 30 s.
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(35 * time.Second):
+		if err := sleepCtx(ctx, cacheSettle); err != nil {
+			return nil, err
 		}
 		res.RSSAfterEdits, res.HeapAfterEdits = memory()
 		fmt.Fprintf(out, "  after %d edits of one file: RSS %.1f MiB, heap %.1f MiB\n", opts.Edits, mib(res.RSSAfterEdits), mib(res.HeapAfterEdits))
@@ -292,6 +292,20 @@ func editOneFile(ctx context.Context, st *store.Store, dir string, n int) error 
 		}
 	}
 	return nil
+}
+
+// cacheSettle is how long the bench lets the schedulers be idle before it
+// measures memory: they keep a DAG version parsed for one to two 10 s
+// prune intervals after its last use, then only its source.
+const cacheSettle = 25 * time.Second
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // memory is the process's RSS and live heap after a GC that returns freed

@@ -86,7 +86,15 @@ func (s *Scheduler) runsLoop(ctx context.Context) {
 		s.step(ctx, "create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) })
 		s.step(ctx, "create asset-triggered runs", s.createAssetRuns)
 		s.step(ctx, "start queued runs", s.startQueuedRuns)
-		boundary.Reset(untilEarliest(nextDue, time.Now(), time.Hour))
+		// The DAGs due within warmLead are parsed now, so that a storm at
+		// the boundary does not wait for thousands of parses; the loop
+		// wakes warmLead before each boundary for it.
+		s.dags.warm(dueBy(nextDue, time.Now().Add(warmLead)))
+		wait := untilEarliest(nextDue, time.Now(), time.Hour)
+		if wait > warmLead {
+			wait -= warmLead
+		}
+		boundary.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -95,6 +103,20 @@ func (s *Scheduler) runsLoop(ctx context.Context) {
 		case <-s.loopWake:
 		}
 	}
+}
+
+// warmLead is how long before a boundary the DAGs due at it are parsed.
+const warmLead = 3 * time.Second
+
+// dueBy lists the DAG versions due by t.
+func dueBy(due map[string]time.Time, t time.Time) []string {
+	var out []string
+	for h, at := range due {
+		if !at.After(t) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // untilEarliest is how long until the earliest due time (at most max, at
@@ -119,11 +141,26 @@ func (s *Scheduler) createScheduledRuns(ctx context.Context, now time.Time, next
 	if err != nil {
 		return err
 	}
-	var due []*dag.DAG
+	scheduled := make(map[string]bool, len(rows))
+	for _, row := range rows {
+		scheduled[row.Hash] = true
+	}
+	for h := range nextDue {
+		if !scheduled[h] { // paused, edited or no longer scheduled
+			delete(nextDue, h)
+		}
+	}
+	var dueRows []store.DagRow
+	var hashes []string
 	for _, row := range rows {
 		if at, ok := nextDue[row.Hash]; ok && now.Before(at) {
 			continue
 		}
+		dueRows, hashes = append(dueRows, row), append(hashes, row.Hash)
+	}
+	s.dags.warm(hashes) // a storm's DAGs parsed in parallel
+	var due []*dag.DAG
+	for _, row := range dueRows {
 		d, err := s.dags.get(ctx, s.store.Q, row.Hash)
 		if err != nil {
 			s.log.Error("load DAG version", "dag_id", row.DagID, "error", err)

@@ -90,6 +90,14 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 	}
 	folder := s.folder.loader.Load(s.cfg.DagsFolder)
 	ok := true
+	for _, f := range folder.Unchanged {
+		// Not parsed again, but not saved either (its save failed, or it
+		// was a duplicate of a file since removed): parse it next time.
+		if s.folder.synced[f.DagID] != f.Hash {
+			s.folder.loader.Forget(f.Path)
+			ok = false
+		}
+	}
 	for _, d := range folder.DAGs {
 		if s.folder.synced[d.ID] == d.Hash {
 			continue
@@ -97,6 +105,7 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 		s.dags.put(d)
 		if err := s.saveDag(ctx, d); err != nil {
 			s.log.Error("save DAG", "dag_id", d.ID, "error", err)
+			s.folder.loader.Forget(d.Path)
 			ok = false
 			continue
 		}

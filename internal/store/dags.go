@@ -345,21 +345,30 @@ func (q Q) DagTags(ctx context.Context, dagID string) ([]string, error) {
 	return tags, err
 }
 
-// LiveDagHashes are the DAG versions in use: each DAG's current one and
-// those of queued and running runs.
-func (q Q) LiveDagHashes(ctx context.Context) (map[string]bool, error) {
-	rows, err := q.db.Query(ctx, `SELECT hash FROM dags WHERE hash IS NOT NULL
-		UNION SELECT DISTINCT dag_hash FROM dag_runs WHERE state IN ('queued', 'running')`)
+// LiveDagHashes are the DAG versions in use: current holds each DAG's
+// current one, running those of queued and running runs.
+func (q Q) LiveDagHashes(ctx context.Context) (current, running map[string]bool, err error) {
+	rows, err := q.db.Query(ctx, `SELECT hash, false FROM dags WHERE hash IS NOT NULL
+		UNION ALL SELECT DISTINCT dag_hash, true FROM dag_runs WHERE state IN ('queued', 'running')`)
 	if err != nil {
-		return nil, fmt.Errorf("live dag versions: %w", err)
+		return nil, nil, fmt.Errorf("live dag versions: %w", err)
 	}
-	hashes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("live dag versions: %w", err)
+	defer rows.Close()
+	current, running = map[string]bool{}, map[string]bool{}
+	for rows.Next() {
+		var hash string
+		var run bool
+		if err := rows.Scan(&hash, &run); err != nil {
+			return nil, nil, fmt.Errorf("live dag versions: %w", err)
+		}
+		if run {
+			running[hash] = true
+		} else {
+			current[hash] = true
+		}
 	}
-	keep := make(map[string]bool, len(hashes))
-	for _, h := range hashes {
-		keep[h] = true
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("live dag versions: %w", err)
 	}
-	return keep, nil
+	return current, running, nil
 }

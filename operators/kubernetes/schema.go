@@ -49,7 +49,7 @@ func (o *Operator) Schema() *dag.OperatorSchema {
 }
 
 func newSchema() *dag.OperatorSchema {
-	s := &dag.OperatorSchema{Name: OperatorName, Validate: validateTask}
+	s := &dag.OperatorSchema{Name: OperatorName, Validate: validateTask, KeepNodes: true}
 	for _, f := range optionFields() {
 		opt := dag.Option{Name: f.name, Kind: dag.KindAny, Templated: templatedOptions[f.name]}
 		if k, ok := simpleKinds[f.name]; ok {
