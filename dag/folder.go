@@ -5,11 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/podflow/podflow/internal/parallel"
 )
 
 // Folder is the result of loading DAG files: the DAGs that are valid and
@@ -123,31 +123,19 @@ func (p *Parser) load(cache map[string]*parsedFile, paths []string) *Folder {
 		parsed[i] = &parsedFile{mod: info.ModTime(), size: info.Size()}
 		todo = append(todo, i)
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(todo)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				d, errs := p.parseWithinBudget(files[i])
-				if parsed[i] == nil {
-					parsed[i] = &parsedFile{}
-				}
-				parsed[i].errs = errs
-				if d != nil {
-					fresh[i] = d
-					parsed[i].id, parsed[i].hash = d.ID, d.Hash
-					parsed[i].idLine, parsed[i].idColumn = d.idLine, d.idColumn
-				}
-			}
-		}()
-	}
-	for _, i := range todo {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel.Each(len(todo), func(k int) {
+		i := todo[k]
+		d, errs := p.parseWithinBudget(files[i])
+		if parsed[i] == nil {
+			parsed[i] = &parsedFile{}
+		}
+		parsed[i].errs = errs
+		if d != nil {
+			fresh[i] = d
+			parsed[i].id, parsed[i].hash = d.ID, d.Hash
+			parsed[i].idLine, parsed[i].idColumn = d.idLine, d.idColumn
+		}
+	})
 	if cache != nil {
 		clear(cache)
 		for i, path := range files {

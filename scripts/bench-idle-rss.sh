@@ -28,23 +28,7 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/bench-idle-rss.XXXXXX)
 chmod 755 "$work"
 
-if [[ -z "${PG_BIN:-}" ]]; then
-	if command -v pg_config >/dev/null && [[ -x "$(pg_config --bindir)/initdb" ]]; then
-		PG_BIN=$(pg_config --bindir)
-	else
-		PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-	fi
-fi
-[[ -x "$PG_BIN/initdb" ]] || { echo "no initdb in PG_BIN=$PG_BIN" >&2; exit 1; }
-
-as_pg() { # PostgreSQL refuses to run as root: run it as postgres then.
-	if [[ $(id -u) == 0 ]]; then
-		chown -R postgres "$work"
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
+. scripts/lib/pg.sh # PG_BIN, as_pg
 
 go build -o "$work/scheduler" ./cmd/scheduler
 go build -o "$work/podflow" ./cmd/podflow

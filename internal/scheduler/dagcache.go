@@ -3,11 +3,11 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/podflow/podflow/dag"
+	"github.com/podflow/podflow/internal/parallel"
 	"github.com/podflow/podflow/internal/store"
 )
 
@@ -103,22 +103,7 @@ func (c *dagCache) warm(hashes []string) {
 	if len(todo) == 0 {
 		return
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(todo)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				_, _ = c.parse(todo[i], srcs[i])
-			}
-		}()
-	}
-	for i := range todo {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel.Each(len(todo), func(i int) { _, _ = c.parse(todo[i], srcs[i]) })
 }
 
 // dagCachePruneInterval is how often the cache drops parsed versions no
