@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,20 @@ type Folder struct {
 	// Unchanged: with a FolderLoader, the valid files not parsed again
 	// since its last load, by path; their DAGs are not in DAGs.
 	Unchanged []DAGFile
+	// Files are every DAG file found, valid or not, sorted.
+	Files []string
+}
+
+// Complete reports whether every folder was read: no error is about
+// anything but a DAG file found. (Else a file missing from Files may just
+// not have been seen.)
+func (f *Folder) Complete() bool {
+	for path := range f.Errors {
+		if _, found := slices.BinarySearch(f.Files, path); !found {
+			return false
+		}
+	}
+	return true
 }
 
 // DAGFile names the DAG version a valid file defines.
@@ -103,6 +118,7 @@ func (l *FolderLoader) Forget(path string) { delete(l.files, path) }
 func (p *Parser) load(cache map[string]*parsedFile, paths []string) *Folder {
 	folder := &Folder{Errors: map[string]Errors{}}
 	files := p.dagFiles(folder, paths)
+	folder.Files = files
 	parsed := make([]*parsedFile, len(files))
 	fresh := make([]*DAG, len(files)) // the DAGs parsed by this load
 	var todo []int

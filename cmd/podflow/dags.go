@@ -20,6 +20,7 @@ type dagRecord struct {
 	DagID           string `json:"dag_id"`
 	Schedule        string `json:"schedule"`
 	IsPaused        bool   `json:"is_paused"`
+	IsActive        bool   `json:"is_active"`
 	HasImportErrors bool   `json:"has_import_errors"`
 	ImportErrors    string `json:"import_errors,omitempty"`
 	Fileloc         string `json:"fileloc"`
@@ -46,7 +47,10 @@ func newDagsListCmd(app *App) *cobra.Command {
 			records := []dagRecord{}
 			for _, r := range rows {
 				status := "ok"
-				if r.Errors != "" {
+				switch {
+				case !r.Active:
+					status = "file removed (inactive)"
+				case r.Errors != "":
 					status = "broken (last good version runs)"
 				}
 				sched := r.Schedule
@@ -54,7 +58,7 @@ func newDagsListCmd(app *App) *cobra.Command {
 					sched = "manual"
 				}
 				l.add(r.DagID, sched, fmt.Sprint(r.Paused), status, r.Path)
-				records = append(records, dagRecord{DagID: r.DagID, Schedule: sched, IsPaused: r.Paused,
+				records = append(records, dagRecord{DagID: r.DagID, Schedule: sched, IsPaused: r.Paused, IsActive: r.Active,
 					HasImportErrors: r.Errors != "", ImportErrors: r.Errors, Fileloc: r.Path})
 			}
 			for _, b := range broken {

@@ -10,7 +10,7 @@ import (
 // Conversions from the store's rows to the API's shapes.
 
 func dagOf(d store.DagRow, tags []string) gen.DAG {
-	out := gen.DAG{DagId: d.DagID, Fileloc: d.Path, IsPaused: d.Paused, HasImportErrors: d.Errors != "",
+	out := gen.DAG{DagId: d.DagID, Fileloc: d.Path, IsPaused: d.Paused, IsActive: d.Active, HasImportErrors: d.Errors != "",
 		TimetableSummary: d.Schedule, Tags: tags}
 	if out.Tags == nil {
 		out.Tags = []string{}

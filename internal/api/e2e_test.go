@@ -119,7 +119,7 @@ tasks:
 
 	var dag gen.DAG
 	b.must(200, "GET", "/dags/etl", "viewer", nil).json(t, &dag)
-	if dag.IsPaused || len(dag.Tags) != 2 || dag.VersionHash == nil {
+	if dag.IsPaused || !dag.IsActive || len(dag.Tags) != 2 || dag.VersionHash == nil {
 		t.Errorf("dag: %+v", dag)
 	}
 	var dags gen.DAGCollection

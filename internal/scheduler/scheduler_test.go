@@ -350,3 +350,80 @@ func TestHostileDAGFilesDoNotSlowOthers(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A DAG whose file is removed from the folder becomes inactive (no more
+// scheduled runs; its row and history stay) and a removed broken file's
+// errors go; putting the same file back makes the DAG active again.
+func TestRemovedFileDeactivatesItsDAG(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	start := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour).Format(time.RFC3339)
+	gone := "dag_id: gone\nschedule: '@hourly'\nstart_date: " + start + "\ntasks:\n  - {task_id: a, operator: empty}\n"
+	b.DAG("gone", gone)
+	b.DAG("stays", "dag_id: stays\nschedule: '@hourly'\nstart_date: "+start+"\ntasks:\n  - {task_id: a, operator: empty}\n")
+	b.DAG("junk", "dag_id: junk\ntasks: [{task_id: a, operator: nope}]\n")
+	b.Scheduler(nil)
+	scheduled := func() map[string]bool {
+		rows, err := b.Store.ScheduledDags(b.Ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, r := range rows {
+			out[r.DagID] = true
+		}
+		return out
+	}
+	b.WaitFor("gone's scheduled run and junk's errors", 20*time.Second, func() bool {
+		runs, err := b.Store.Runs(b.Ctx, "gone", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := b.Store.BrokenFiles(b.Ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(runs) == 1 && len(files) == 1
+	})
+	if s := scheduled(); !s["gone"] || !s["stays"] {
+		t.Fatalf("scheduled DAGs before the removal: %v", s)
+	}
+
+	for _, name := range []string{"gone.yaml", "junk.yaml"} {
+		if err := os.Remove(filepath.Join(b.Dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.WaitFor("gone inactive, junk's errors gone", 20*time.Second, func() bool {
+		row, err := b.Store.Dag(b.Ctx, "gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := b.Store.BrokenFiles(b.Ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !row.Active && len(files) == 0
+	})
+	if s := scheduled(); s["gone"] || !s["stays"] {
+		t.Errorf("scheduled DAGs after the removal: %v, want stays and not gone", s)
+	}
+	if row, _ := b.Store.Dag(b.Ctx, "stays"); !row.Active {
+		t.Error("stays was deactivated")
+	}
+	if runs, _ := b.Store.Runs(b.Ctx, "gone", 10); len(runs) != 1 {
+		t.Errorf("gone's history: %d runs, want 1", len(runs))
+	}
+
+	b.DAG("gone", gone) // the same file back
+	b.WaitFor("gone active again", 20*time.Second, func() bool {
+		row, err := b.Store.Dag(b.Ctx, "gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return row.Active
+	})
+	if s := scheduled(); !s["gone"] {
+		t.Errorf("gone not scheduled again: %v", s)
+	}
+}

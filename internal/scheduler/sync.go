@@ -128,10 +128,39 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 		}
 		s.folder.synced[path] = hash
 	}
+	if folder.Complete() && !s.deactivateRemoved(ctx, folder.Files) {
+		ok = false
+	}
 	if ok {
 		s.folder.signature = sig
 	}
 	return loaded
+}
+
+// deactivateRemoved marks inactive the DAGs whose file is gone from the
+// folder (they get no more scheduled runs; their history stays), as
+// Airflow does, and forgets what was synced of removed files, so that a
+// file put back is saved again. It reports whether that was recorded.
+func (s *Scheduler) deactivateRemoved(ctx context.Context, files []string) bool {
+	ids, err := s.store.DeactivateRemovedFiles(ctx, filepath.Clean(s.cfg.DagsFolder), files)
+	if err != nil {
+		s.log.Error("deactivate the DAGs of removed files", "error", err)
+		return false
+	}
+	for _, id := range ids {
+		delete(s.folder.synced, id)
+		s.log.Info("DAG file removed: the DAG is inactive (no more scheduled runs; its history stays)", "dag_id", id)
+	}
+	present := make(map[string]bool, len(files))
+	for _, f := range files {
+		present[f] = true
+	}
+	for key := range s.folder.synced {
+		if strings.Contains(key, "/") && !present[key] { // a broken file's path, now removed
+			delete(s.folder.synced, key)
+		}
+	}
+	return true
 }
 
 func (s *Scheduler) saveDag(ctx context.Context, d *dag.DAG) error {

@@ -121,7 +121,7 @@ func (q Q) SaveAssetRefs(ctx context.Context, dagID string, refs AssetRefs) erro
 // they have not consumed yet.
 func (q Q) DagsWithNewAssetEvents(ctx context.Context) ([]string, error) {
 	rows, err := q.db.Query(ctx, `SELECT DISTINCT p.dag_id FROM asset_consumer_progress p
-		JOIN dags d ON d.dag_id = p.dag_id AND NOT d.is_paused
+		JOIN dags d ON d.dag_id = p.dag_id AND NOT d.is_paused AND d.is_active
 		WHERE EXISTS (SELECT 1 FROM asset_events e WHERE e.uri = p.uri AND e.id > p.last_event_id)
 		ORDER BY 1`)
 	if err != nil {

@@ -19,6 +19,9 @@ type DagRow struct {
 	Schedule string
 	Paused   bool
 	Errors   string
+	// Active is false once the DAG's file was removed from the DAGs folder
+	// (DeactivateRemovedFiles): it gets no scheduled runs until saved again.
+	Active bool
 }
 
 // SaveDagVersion stores a DAG file's source under its hash, once.
@@ -35,13 +38,34 @@ func (q Q) SaveDagVersion(ctx context.Context, hash, dagID, path string, source 
 // errors; a DAG new to the database starts paused when pausedIfNew.
 func (q Q) SetDagCurrent(ctx context.Context, dagID, path, hash, schedule string, pausedIfNew bool) error {
 	_, err := q.db.Exec(ctx, `INSERT INTO dags (dag_id, path, hash, schedule, is_paused) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (dag_id) DO UPDATE SET path = $2, hash = $3, schedule = $4, errors = NULL, updated_at = now()
-		WHERE dags.hash IS DISTINCT FROM $3 OR dags.errors IS NOT NULL OR dags.path <> $2`, dagID, path, hash, schedule, pausedIfNew)
+		ON CONFLICT (dag_id) DO UPDATE SET path = $2, hash = $3, schedule = $4, errors = NULL, is_active = true, updated_at = now()
+		WHERE dags.hash IS DISTINCT FROM $3 OR dags.errors IS NOT NULL OR dags.path <> $2 OR NOT dags.is_active`, dagID, path, hash, schedule, pausedIfNew)
 	if err != nil {
 		return fmt.Errorf("set dag %s current: %w", dagID, err)
 	}
 	_, err = q.db.Exec(ctx, `DELETE FROM dag_files WHERE path = $1`, path)
 	return err
+}
+
+// DeactivateRemovedFiles marks inactive the active DAGs whose file is under
+// folder (a directory path as the scheduler walks it) but not among present
+// (every DAG file found there, valid or not), and forgets the parse errors
+// of removed files, whether their DAG ever parsed or not. It returns the DAGs it deactivated.
+func (q Q) DeactivateRemovedFiles(ctx context.Context, folder string, present []string) ([]string, error) {
+	prefix := strings.TrimSuffix(folder, "/") + "/"
+	rows, err := q.db.Query(ctx, `UPDATE dags SET is_active = false, errors = NULL, updated_at = now()
+		WHERE is_active AND starts_with(path, $1) AND NOT (path = ANY($2)) RETURNING dag_id`, prefix, present)
+	if err != nil {
+		return nil, fmt.Errorf("deactivate DAGs of removed files: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("deactivate DAGs of removed files: %w", err)
+	}
+	if _, err := q.db.Exec(ctx, `DELETE FROM dag_files WHERE starts_with(path, $1) AND NOT (path = ANY($2))`, prefix, present); err != nil {
+		return nil, fmt.Errorf("forget removed broken files: %w", err)
+	}
+	return ids, nil
 }
 
 // SetFileBroken records a file's parse errors. A DAG that came from this file
@@ -88,20 +112,20 @@ func (q Q) BrokenFiles(ctx context.Context) ([]BrokenFile, error) {
 
 // Dags lists every DAG.
 func (q Q) Dags(ctx context.Context) ([]DagRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags ORDER BY dag_id`)
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active FROM dags ORDER BY dag_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list dags: %w", err)
 	}
 	return pgx.CollectRows(rows, scanDag)
 }
 
-// ScheduledDags returns the unpaused DAGs with a cron schedule and a parsed
-// version, reading only what run creation needs (DagID, Hash, Schedule):
+// ScheduledDags returns the unpaused, active DAGs with a cron schedule and
+// a parsed version, reading only what run creation needs (DagID, Hash, Schedule):
 // the scheduler reads it every loop pass, so at thousands of DAGs it skips
 // the paused ones, the paths and the import errors.
 func (q Q) ScheduledDags(ctx context.Context) ([]DagRow, error) {
 	rows, err := q.db.Query(ctx, `SELECT dag_id, hash, schedule FROM dags
-		WHERE NOT is_paused AND schedule <> '' AND hash IS NOT NULL AND hash <> '' ORDER BY dag_id`)
+		WHERE NOT is_paused AND is_active AND schedule <> '' AND hash IS NOT NULL AND hash <> '' ORDER BY dag_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list scheduled dags: %w", err)
 	}
@@ -114,7 +138,7 @@ func (q Q) ScheduledDags(ctx context.Context) ([]DagRow, error) {
 
 // DagsByID returns the rows of the given DAGs (those that exist).
 func (q Q) DagsByID(ctx context.Context, dagIDs []string) ([]DagRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags WHERE dag_id = ANY($1)`, dagIDs)
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active FROM dags WHERE dag_id = ANY($1)`, dagIDs)
 	if err != nil {
 		return nil, fmt.Errorf("dags by id: %w", err)
 	}
@@ -123,7 +147,7 @@ func (q Q) DagsByID(ctx context.Context, dagIDs []string) ([]DagRow, error) {
 
 // Dag returns one DAG; ErrNotFound if unknown.
 func (q Q) Dag(ctx context.Context, dagID string) (DagRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, '') FROM dags WHERE dag_id = $1`, dagID)
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active FROM dags WHERE dag_id = $1`, dagID)
 	if err != nil {
 		return DagRow{}, err
 	}
@@ -136,7 +160,7 @@ func (q Q) Dag(ctx context.Context, dagID string) (DagRow, error) {
 
 func scanDag(r pgx.CollectableRow) (DagRow, error) {
 	var d DagRow
-	err := r.Scan(&d.DagID, &d.Path, &d.Hash, &d.Schedule, &d.Paused, &d.Errors)
+	err := r.Scan(&d.DagID, &d.Path, &d.Hash, &d.Schedule, &d.Paused, &d.Errors, &d.Active)
 	return d, err
 }
 
@@ -240,14 +264,14 @@ func (q Q) ListDags(ctx context.Context, f DagFilter) ([]DagListRow, int, error)
 	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dags`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count dags: %w", err)
 	}
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), tags
+	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active, tags
 		FROM dags`+where+` ORDER BY `+order+`, dag_id LIMIT $5 OFFSET $6`, append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list dags: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (DagListRow, error) {
 		var d DagListRow
-		err := r.Scan(&d.DagID, &d.Path, &d.Hash, &d.Schedule, &d.Paused, &d.Errors, &d.Tags)
+		err := r.Scan(&d.DagID, &d.Path, &d.Hash, &d.Schedule, &d.Paused, &d.Errors, &d.Active, &d.Tags)
 		return d, err
 	})
 	if err != nil {

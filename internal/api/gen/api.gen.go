@@ -421,12 +421,15 @@ type ConnectionCollection struct {
 
 // DAG defines model for DAG.
 type DAG struct {
-	DagId           string   `json:"dag_id"`
-	Fileloc         string   `json:"fileloc"`
-	HasImportErrors bool     `json:"has_import_errors"`
-	ImportErrors    *string  `json:"import_errors,omitempty"`
-	IsPaused        bool     `json:"is_paused"`
-	Tags            []string `json:"tags"`
+	DagId           string  `json:"dag_id"`
+	Fileloc         string  `json:"fileloc"`
+	HasImportErrors bool    `json:"has_import_errors"`
+	ImportErrors    *string `json:"import_errors,omitempty"`
+
+	// IsActive false once the DAG's file was removed from the DAGs folder: no more scheduled runs, its history stays
+	IsActive bool     `json:"is_active"`
+	IsPaused bool     `json:"is_paused"`
+	Tags     []string `json:"tags"`
 
 	// TimetableSummary the schedule; empty for manual only
 	TimetableSummary string  `json:"timetable_summary"`
