@@ -426,4 +426,20 @@ func TestRemovedFileDeactivatesItsDAG(t *testing.T) {
 	if s := scheduled(); !s["gone"] {
 		t.Errorf("gone not scheduled again: %v", s)
 	}
+
+	// Renamed: the same DAG from another file stays active, at its new path.
+	moved := filepath.Join(b.Dir, "moved.yaml")
+	if err := os.Rename(filepath.Join(b.Dir, "gone.yaml"), moved); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitFor("gone's new path", 20*time.Second, func() bool {
+		row, err := b.Store.Dag(b.Ctx, "gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return row.Path == moved
+	})
+	if row, _ := b.Store.Dag(b.Ctx, "gone"); !row.Active {
+		t.Error("a renamed file's DAG is inactive")
+	}
 }

@@ -21,7 +21,7 @@ import (
 // changed one a parse of the changed files only.
 type folderState struct {
 	signature string
-	synced    map[string]string // dag_id or path → hash last written
+	synced    map[string]string // dag_id → "hash path" last written; a broken file's path → its hash
 	loader    *dag.FolderLoader
 }
 
@@ -93,13 +93,13 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 	for _, f := range folder.Unchanged {
 		// Not parsed again, but not saved either (its save failed, or it
 		// was a duplicate of a file since removed): parse it next time.
-		if s.folder.synced[f.DagID] != f.Hash {
+		if s.folder.synced[f.DagID] != f.Hash+" "+f.Path {
 			s.folder.loader.Forget(f.Path)
 			ok = false
 		}
 	}
 	for _, d := range folder.DAGs {
-		if s.folder.synced[d.ID] == d.Hash {
+		if s.folder.synced[d.ID] == d.Hash+" "+d.Path { // a file renamed or moved is saved again (its path)
 			continue
 		}
 		s.dags.put(d)
@@ -109,7 +109,7 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 			ok = false
 			continue
 		}
-		s.folder.synced[d.ID] = d.Hash
+		s.folder.synced[d.ID] = d.Hash + " " + d.Path
 		loaded = true
 		s.log.Info("DAG loaded", "dag_id", d.ID, "path", d.Path, "version", d.Hash[:12], "tasks", len(d.Tasks))
 	}
@@ -128,7 +128,7 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 		}
 		s.folder.synced[path] = hash
 	}
-	if folder.Complete() && !s.deactivateRemoved(ctx, folder.Files) {
+	if folder.Complete() && !s.deactivateRemoved(ctx, folder) {
 		ok = false
 	}
 	if ok {
@@ -138,11 +138,20 @@ func (s *Scheduler) syncDags(ctx context.Context) (loaded bool) {
 }
 
 // deactivateRemoved marks inactive the DAGs whose file is gone from the
-// folder (they get no more scheduled runs; their history stays), as
-// Airflow does, and forgets what was synced of removed files, so that a
-// file put back is saved again. It reports whether that was recorded.
-func (s *Scheduler) deactivateRemoved(ctx context.Context, files []string) bool {
-	ids, err := s.store.DeactivateRemovedFiles(ctx, filepath.Clean(s.cfg.DagsFolder), files)
+// folder and that no other file there defines (they get no more scheduled
+// runs; their history stays), as Airflow does, and forgets what was synced
+// of removed files, so that a file put back is saved again. It reports
+// whether that was recorded.
+func (s *Scheduler) deactivateRemoved(ctx context.Context, folder *dag.Folder) bool {
+	files := folder.Files
+	defined := make([]string, 0, len(folder.DAGs)+len(folder.Unchanged))
+	for _, d := range folder.DAGs {
+		defined = append(defined, d.ID)
+	}
+	for _, f := range folder.Unchanged {
+		defined = append(defined, f.DagID)
+	}
+	ids, err := s.store.DeactivateRemovedFiles(ctx, filepath.Clean(s.cfg.DagsFolder), files, defined)
 	if err != nil {
 		s.log.Error("deactivate the DAGs of removed files", "error", err)
 		return false

@@ -49,12 +49,15 @@ func (q Q) SetDagCurrent(ctx context.Context, dagID, path, hash, schedule string
 
 // DeactivateRemovedFiles marks inactive the active DAGs whose file is under
 // folder (a directory path as the scheduler walks it) but not among present
-// (every DAG file found there, valid or not), and forgets the parse errors
-// of removed files, whether their DAG ever parsed or not. It returns the DAGs it deactivated.
-func (q Q) DeactivateRemovedFiles(ctx context.Context, folder string, present []string) ([]string, error) {
+// (every DAG file found there, valid or not) and whose dag_id is not among
+// defined (those the present files define), and forgets the parse errors
+// of removed files, whether their DAG ever parsed or not. It returns the
+// DAGs it deactivated.
+func (q Q) DeactivateRemovedFiles(ctx context.Context, folder string, present, defined []string) ([]string, error) {
 	prefix := strings.TrimSuffix(folder, "/") + "/"
 	rows, err := q.db.Query(ctx, `UPDATE dags SET is_active = false, errors = NULL, updated_at = now()
-		WHERE is_active AND starts_with(path, $1) AND NOT (path = ANY($2)) RETURNING dag_id`, prefix, present)
+		WHERE is_active AND starts_with(path, $1) AND NOT (path = ANY($2)) AND NOT (dag_id = ANY($3))
+		RETURNING dag_id`, prefix, present, defined)
 	if err != nil {
 		return nil, fmt.Errorf("deactivate DAGs of removed files: %w", err)
 	}
