@@ -56,8 +56,8 @@ func (q Q) SetDagCurrent(ctx context.Context, dagID, path, hash, schedule string
 func (q Q) DeactivateRemovedFiles(ctx context.Context, folder string, present, defined []string) ([]string, error) {
 	prefix := strings.TrimSuffix(folder, "/") + "/"
 	rows, err := q.db.Query(ctx, `UPDATE dags SET is_active = false, errors = NULL, updated_at = now()
-		WHERE is_active AND starts_with(path, $1) AND NOT (path = ANY($2)) AND NOT (dag_id = ANY($3))
-		RETURNING dag_id`, prefix, present, defined)
+		WHERE is_active AND starts_with(path, $1) AND NOT (path = ANY(coalesce($2::text[], '{}')))
+		AND NOT (dag_id = ANY(coalesce($3::text[], '{}'))) RETURNING dag_id`, prefix, present, defined)
 	if err != nil {
 		return nil, fmt.Errorf("deactivate DAGs of removed files: %w", err)
 	}
@@ -65,7 +65,7 @@ func (q Q) DeactivateRemovedFiles(ctx context.Context, folder string, present, d
 	if err != nil {
 		return nil, fmt.Errorf("deactivate DAGs of removed files: %w", err)
 	}
-	if _, err := q.db.Exec(ctx, `DELETE FROM dag_files WHERE starts_with(path, $1) AND NOT (path = ANY($2))`, prefix, present); err != nil {
+	if _, err := q.db.Exec(ctx, `DELETE FROM dag_files WHERE starts_with(path, $1) AND NOT (path = ANY(coalesce($2::text[], '{}')))`, prefix, present); err != nil {
 		return nil, fmt.Errorf("forget removed broken files: %w", err)
 	}
 	return ids, nil
