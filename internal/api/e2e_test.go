@@ -412,3 +412,43 @@ tasks:
 		t.Errorf("event log %+v", evs)
 	}
 }
+
+// A DAG whose file was removed is listed inactive and cannot be triggered
+// (409, naming the file; no run created), as Airflow answers for a deleted
+// DAG; its file back, it can.
+func TestRemovedDAGFileIsInactiveAndCannotBeTriggered(t *testing.T) {
+	b := setup(t)
+	b.DAG("gone", "dag_id: gone\ntasks:\n  - {task_id: t, operator: bash, bash_command: 'true'}\n")
+	b.Scheduler(nil)
+	b.WaitFor("gone is synced", 30*time.Second, func() bool { return b.call("GET", "/dags/gone", "viewer", nil).Status == 200 })
+	path := filepath.Join(b.Dir, "gone.yaml")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	var dag gen.DAG
+	b.WaitFor("gone is inactive", 30*time.Second, func() bool {
+		b.must(200, "GET", "/dags/gone", "viewer", nil).json(t, &dag)
+		return !dag.IsActive
+	})
+	res := b.must(409, "POST", "/dags/gone/dagRuns", "op", map[string]any{})
+	if !strings.Contains(string(res.Body), "inactive") || !strings.Contains(string(res.Body), path) {
+		t.Errorf("409 body: %s", res.Body)
+	}
+	var runs gen.DAGRunCollection
+	if b.must(200, "GET", "/dags/gone/dagRuns", "viewer", nil).json(t, &runs); runs.TotalEntries != 0 {
+		t.Errorf("the refused trigger created a run: %+v", runs)
+	}
+
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitFor("gone is active again", 30*time.Second, func() bool {
+		b.must(200, "GET", "/dags/gone", "viewer", nil).json(t, &dag)
+		return dag.IsActive
+	})
+	b.must(200, "POST", "/dags/gone/dagRuns", "op", map[string]any{})
+}

@@ -160,6 +160,13 @@ func (s *Server) GetDagRuns(ctx context.Context, req gen.GetDagRunsRequestObject
 }
 
 func (s *Server) TriggerDagRun(ctx context.Context, req gen.TriggerDagRunRequestObject) (gen.TriggerDagRunResponseObject, error) {
+	row, err := s.st.Dag(ctx, req.DagId)
+	if err != nil {
+		return nil, err
+	}
+	if !row.Active {
+		return nil, newProblem(http.StatusConflict, "DAG %s is inactive: its file %s was removed from the DAGs folder; put it back to trigger it", row.DagID, row.Path)
+	}
 	d, err := scheduler.CurrentDAG(ctx, s.st.Q, s.parser, req.DagId)
 	if err != nil {
 		return nil, err
