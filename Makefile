@@ -25,9 +25,14 @@ cluster: localcluster
 
 ## test: every test of both modules, against a throwaway PostgreSQL and the local cluster; then
 ## test-compose when a Docker engine answers (PODFLOW_COMPOSE_TEST=1: required, 0: skipped)
+# The concurrent packages run once, under -race; the rest four packages and
+# four tests at a time: most of their time is spent waiting (on PostgreSQL,
+# the local cluster, child processes), and -p/-parallel default to the two
+# cores.
+RACE_PKGS = ./internal/scheduler/... ./internal/store/... ./internal/runstate/...
 test: localcluster build
-	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -race -timeout 20m ./internal/scheduler/... ./internal/store/... ./internal/runstate/...
+	$(GO) test -count=1 -timeout 30m -p 4 -parallel 4 $$($(GO) list ./... | grep -v -E '/internal/(scheduler|store|runstate)(/|$$)')
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
 	$(MAKE) fuzz
 	$(MAKE) -C localcluster test BIN=$(BIN)
 	@if [ "$$PODFLOW_COMPOSE_TEST" = 1 ] || { [ "$$PODFLOW_COMPOSE_TEST" != 0 ] && docker info >/dev/null 2>&1; }; then \
