@@ -108,12 +108,7 @@ tasks:
 	}
 	want := map[string]string{"list_files": "success", "any_files": "success", "process": "skipped", "report": "skipped",
 		"only_direct": "success", "direct": "skipped", "cleanup": "success"}
-	states := b.States("sc", runID)
-	for task, w := range want {
-		if states[task] != w {
-			t.Errorf("%s is %s, want %s", task, states[task], w)
-		}
-	}
+	b.checkStates(t, "sc", runID, want)
 }
 
 // A task group with a dependency into it and out of it: its roots wait for
@@ -159,11 +154,7 @@ func TestDynamicExamplesRunEndToEnd(t *testing.T) {
 		b.DAG(name, string(src))
 	}
 	b.Scheduler(nil)
-	cases := []struct {
-		dagID, conf string
-		states      map[string]string
-		logs        map[string]string
-	}{
+	b.runExamples(t, []exampleRun{
 		{"mapping", "", map[string]string{"list_partitions": "success", "process": "success", "matrix": "success", "collect": "success"},
 			map[string]string{"collect": "collected 6 results:\nrows for 2026-01-01: 7; rows for 2026-01-02: 17; rows for 2026-01-03: 27"}},
 		{"branching", "", map[string]string{"full_load": "skipped", "incremental_load": "success", "join": "success",
@@ -172,23 +163,5 @@ func TestDynamicExamplesRunEndToEnd(t *testing.T) {
 			map[string]string{"join": "loaded (full)"}},
 		{"task_groups", "", map[string]string{"transform.clean": "success", "transform.checks.even": "success", "load": "success"},
 			map[string]string{"load": "loading 42 rows"}},
-	}
-	for _, c := range cases {
-		runID := b.Trigger(c.dagID, c.conf)
-		if got := b.WaitRun(c.dagID, runID, time.Minute); got != runstate.RunSuccess {
-			t.Errorf("%s %s: run %s, tasks %v", c.dagID, c.conf, got, b.States(c.dagID, runID))
-			continue
-		}
-		states := b.States(c.dagID, runID)
-		for task, want := range c.states {
-			if states[task] != want {
-				t.Errorf("%s %s: %s is %s, want %s", c.dagID, c.conf, task, states[task], want)
-			}
-		}
-		for task, want := range c.logs {
-			if log := b.Log(c.dagID, runID, task); !strings.Contains(log, want) {
-				t.Errorf("%s: %s's log lacks %q:\n%s", c.dagID, task, want, log)
-			}
-		}
-	}
+	})
 }

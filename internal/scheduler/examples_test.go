@@ -24,11 +24,7 @@ func TestBashExamplesRunEndToEnd(t *testing.T) {
 		b.DAG(name, string(src))
 	}
 	b.Scheduler(nil)
-	cases := []struct {
-		dagID, conf string
-		states      map[string]string
-		logs        map[string]string // task → text its log must contain
-	}{
+	b.runExamples(t, []exampleRun{
 		{"etl_xcom", "", map[string]string{"extract": "success", "transform": "success", "load": "success"},
 			map[string]string{"transform": "transforming 21 rows", "load": "loading 42 rows into events"}},
 		{"params_and_trigger_rules", `{"name": "Ada"}`,
@@ -39,19 +35,27 @@ func TestBashExamplesRunEndToEnd(t *testing.T) {
 			map[string]string{"flaky": "no failure today"}},
 		{"nightly_berlin", "", map[string]string{"interval": "success", "partition": "success", "done": "success"},
 			map[string]string{"partition": "partition day="}},
-	}
-	for _, c := range cases {
+	})
+}
+
+// exampleRun is a DAG triggered with conf and what its run must show.
+type exampleRun struct {
+	dagID, conf string
+	states      map[string]string // task → state
+	logs        map[string]string // task → text its log must contain
+}
+
+// runExamples triggers each run in turn and checks that it succeeds with
+// the task states and log lines it names.
+func (b *testBundle) runExamples(t *testing.T, runs []exampleRun) {
+	t.Helper()
+	for _, c := range runs {
 		runID := b.Trigger(c.dagID, c.conf)
 		if got := b.WaitRun(c.dagID, runID, time.Minute); got != runstate.RunSuccess {
 			t.Errorf("%s %s: run %s, tasks %v", c.dagID, c.conf, got, b.States(c.dagID, runID))
 			continue
 		}
-		states := b.States(c.dagID, runID)
-		for task, want := range c.states {
-			if states[task] != want {
-				t.Errorf("%s %s: %s is %s, want %s", c.dagID, c.conf, task, states[task], want)
-			}
-		}
+		b.checkStates(t, c.dagID, runID, c.states)
 		for task, want := range c.logs {
 			if log := b.Log(c.dagID, runID, task); !strings.Contains(log, want) {
 				t.Errorf("%s: %s's log lacks %q:\n%s", c.dagID, task, want, log)
@@ -74,5 +78,17 @@ func TestConfOverridesParams(t *testing.T) {
 	}
 	if log := b.Log("p", runID, "a"); !strings.Contains(log, "events-5-x") {
 		t.Errorf("log lacks events-5-x:\n%s", log)
+	}
+}
+
+// checkStates reports every task of the run whose state is not the one
+// want gives it.
+func (b *testBundle) checkStates(t *testing.T, dagID, runID string, want map[string]string) {
+	t.Helper()
+	got := b.States(dagID, runID)
+	for task, w := range want {
+		if got[task] != w {
+			t.Errorf("%s %s: %s is %s, want %s", dagID, runID, task, got[task], w)
+		}
 	}
 }

@@ -183,12 +183,7 @@ tasks:
 		"none_skipped": "skipped", "after_skip": "skipped", "nfmos": "skipped", "always": "success",
 		"downstream_of_uf": "upstream_failed",
 	}
-	got := b.States("rules", runID)
-	for task, w := range want {
-		if got[task] != w {
-			t.Errorf("%s: %s, want %s", task, got[task], w)
-		}
-	}
+	b.checkStates(t, "rules", runID, want)
 }
 
 func TestBrokenFileDoesNotStopOthers(t *testing.T) {
