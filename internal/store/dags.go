@@ -115,7 +115,7 @@ func (q Q) BrokenFiles(ctx context.Context) ([]BrokenFile, error) {
 
 // Dags lists every DAG.
 func (q Q) Dags(ctx context.Context) ([]DagRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active FROM dags ORDER BY dag_id`)
+	rows, err := q.db.Query(ctx, `SELECT `+dagColumns+` FROM dags ORDER BY dag_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list dags: %w", err)
 	}
@@ -141,7 +141,7 @@ func (q Q) ScheduledDags(ctx context.Context) ([]DagRow, error) {
 
 // DagsByID returns the rows of the given DAGs (those that exist).
 func (q Q) DagsByID(ctx context.Context, dagIDs []string) ([]DagRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active FROM dags WHERE dag_id = ANY($1)`, dagIDs)
+	rows, err := q.db.Query(ctx, `SELECT `+dagColumns+` FROM dags WHERE dag_id = ANY($1)`, dagIDs)
 	if err != nil {
 		return nil, fmt.Errorf("dags by id: %w", err)
 	}
@@ -150,7 +150,7 @@ func (q Q) DagsByID(ctx context.Context, dagIDs []string) ([]DagRow, error) {
 
 // Dag returns one DAG; ErrNotFound if unknown.
 func (q Q) Dag(ctx context.Context, dagID string) (DagRow, error) {
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active FROM dags WHERE dag_id = $1`, dagID)
+	rows, err := q.db.Query(ctx, `SELECT `+dagColumns+` FROM dags WHERE dag_id = $1`, dagID)
 	if err != nil {
 		return DagRow{}, err
 	}
@@ -160,6 +160,9 @@ func (q Q) Dag(ctx context.Context, dagID string) (DagRow, error) {
 	}
 	return d, err
 }
+
+// dagColumns are the columns scanDag reads, in its order.
+const dagColumns = `dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active`
 
 func scanDag(r pgx.CollectableRow) (DagRow, error) {
 	var d DagRow
@@ -267,7 +270,7 @@ func (q Q) ListDags(ctx context.Context, f DagFilter) ([]DagListRow, int, error)
 	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM dags`+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count dags: %w", err)
 	}
-	rows, err := q.db.Query(ctx, `SELECT dag_id, path, coalesce(hash, ''), schedule, is_paused, coalesce(errors, ''), is_active, tags
+	rows, err := q.db.Query(ctx, `SELECT `+dagColumns+`, tags
 		FROM dags`+where+` ORDER BY `+order+`, dag_id LIMIT $5 OFFSET $6`, append(args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list dags: %w", err)
