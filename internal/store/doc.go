@@ -92,8 +92,8 @@
 // each run's max_active_tasks hold; it then selects up to 2n queued task
 // instances, highest priority_weight first, then oldest queued_at, with
 // FOR UPDATE SKIP LOCKED, counts what runs now per pool and DAG, picks those
-// that fit and moves them queued → running for the owner, guarded by state
-// queued. A task instance resuming after a deferral keeps its try number and
+// that fit and moves them queued → running for the owner (still queued: the
+// candidate query's row locks hold until the commit). A task instance resuming after a deferral keeps its try number and
 // start time. Triggers are claimed the same way (ClaimTriggers), without
 // the advisory lock since they have no limits.
 //
