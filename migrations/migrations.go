@@ -6,6 +6,7 @@ package migrations
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -127,16 +129,17 @@ func Check(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	return v, nil
 }
 
+// currentVersion reads the applied version (0: none, not even the table)
+// in one round trip: every CLI command that touches the database pays it.
 func currentVersion(ctx context.Context, conn *pgx.Conn) (int, error) {
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists); err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	if !exists {
+	var v int
+	err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations",
+		pgx.QueryExecModeSimpleProtocol).Scan(&v)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" /* undefined_table */ {
 		return 0, nil
 	}
-	var v int
-	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v); err != nil {
+	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v, nil

@@ -104,12 +104,23 @@ func (a *App) DatabaseURL(ctx context.Context) (string, error) {
 }
 
 // Pool connects to the database.
-func (a *App) Pool(ctx context.Context) (*pgxpool.Pool, error) {
+func (a *App) Pool(ctx context.Context) (*pgxpool.Pool, error) { return a.pool(ctx, 0) }
+
+// pool connects to the database with at most maxConns connections (0: the
+// pool's default).
+func (a *App) pool(ctx context.Context, maxConns int32) (*pgxpool.Pool, error) {
 	url, err := a.DatabaseURL(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
@@ -117,8 +128,15 @@ func (a *App) Pool(ctx context.Context) (*pgxpool.Pool, error) {
 }
 
 // Store connects to the database and checks its schema.
-func (a *App) Store(ctx context.Context) (*store.Store, error) {
-	pool, err := a.Pool(ctx)
+func (a *App) Store(ctx context.Context) (*store.Store, error) { return a.store(ctx, 0) }
+
+// StoreOneConn is Store on a single connection, for a short command that
+// runs one statement at a time (each connection costs a PostgreSQL backend
+// and an authentication): `trigger` listens, queries and waits on it.
+func (a *App) StoreOneConn(ctx context.Context) (*store.Store, error) { return a.store(ctx, 1) }
+
+func (a *App) store(ctx context.Context, maxConns int32) (*store.Store, error) {
+	pool, err := a.pool(ctx, maxConns)
 	if err != nil {
 		return nil, err
 	}

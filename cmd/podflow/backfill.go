@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
@@ -113,15 +112,13 @@ func newBackfillCmd(app *App) *cobra.Command {
 			if !wait || len(runs) == 0 {
 				return nil
 			}
-			ctx, stop := context.WithCancel(ctx)
-			defer stop()
-			finished, err := app.listenRunEnds(ctx)
+			ends, err := listenRunEnds(ctx, st)
 			if err != nil {
 				return err
 			}
 			failed := 0
 			for _, runID := range runs {
-				state, err := waitForRun(ctx, st, finished, d.ID, runID, io.Discard, waitFallbackPoll)
+				state, err := waitForRun(ctx, st, ends, d.ID, runID, io.Discard, waitFallbackPoll)
 				if err != nil {
 					return err
 				}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
-	"github.com/podflow/podflow/internal/notifier"
 	"github.com/podflow/podflow/internal/runstate"
 	"github.com/podflow/podflow/internal/scheduler"
 	"github.com/podflow/podflow/internal/store"
@@ -54,21 +54,19 @@ func newTriggerCmd(app *App) *cobra.Command {
 				}
 				return triggerThroughAPI(ctx, cmd, apiURL, args[0], confJSON, given, wait)
 			}
-			// The wait's LISTEN connection opens while the run is created,
-			// so that it costs no time of its own.
-			var finished *notifier.Subscription
-			if wait {
-				ctx, stop := context.WithCancel(ctx)
-				defer stop()
-				if finished, err = app.listenRunEnds(ctx); err != nil {
-					return err
-				}
-			}
-			st, err := app.Store(ctx)
+			// One connection does it all, the wait's LISTEN too: a second
+			// one would cost a PostgreSQL backend and an authentication.
+			st, err := app.StoreOneConn(ctx)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			var ends *runEnds
+			if wait { // listening before the run exists: its end cannot be missed
+				if ends, err = listenRunEnds(ctx, st); err != nil {
+					return err
+				}
+			}
 			d, err := app.LoadDAG(ctx, st, args[0])
 			if err != nil {
 				return err
@@ -95,7 +93,7 @@ func newTriggerCmd(app *App) *cobra.Command {
 			if !wait {
 				return nil
 			}
-			state, err := waitForRun(ctx, st, finished, d.ID, runID, cmd.ErrOrStderr(), waitFallbackPoll)
+			state, err := waitForRun(ctx, st, ends, d.ID, runID, cmd.ErrOrStderr(), waitFallbackPoll)
 			if err != nil {
 				return err
 			}
@@ -141,41 +139,73 @@ func triggerThroughAPI(ctx context.Context, cmd *cobra.Command, apiURL, dagID st
 
 // waitFallbackPoll is how often --wait reads the run when no notification
 // came: the run-finished NOTIFY is what ends a wait, this only covers a
-// lost one (while the LISTEN connection reconnects).
+// lost one (when the connection was lost and replaced).
 const waitFallbackPoll = 2 * time.Second
 
-// listenRunEnds starts listening, until ctx ends, for the notification sent
-// in the transaction that ends a run (store.ChannelTaskFinished).
-func (a *App) listenRunEnds(ctx context.Context) (*notifier.Subscription, error) {
-	url, err := a.DatabaseURL(ctx)
+// runEnds wakes a wait when a run may have ended: the notification that the
+// transaction ending a run sends (store.ChannelTaskFinished), read on the
+// store's own connection(s) between queries, not on one of its own.
+type runEnds struct {
+	pool      *pgxpool.Pool
+	listening map[*pgx.Conn]bool
+}
+
+// listenRunEnds makes st's connection listen for run ends. With a pool of
+// one connection (App.StoreOneConn) the LISTEN, the queries and the wait
+// share it; with more, each connection a wait gets listens from then on.
+func listenRunEnds(ctx context.Context, st *store.Store) (*runEnds, error) {
+	r := &runEnds{pool: st.Pool, listening: map[*pgx.Conn]bool{}}
+	c, err := st.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listen for run ends: %w", err)
 	}
-	cfg, err := pgx.ParseConfig(url)
+	defer c.Release()
+	return r, r.listen(ctx, c.Conn())
+}
+
+func (r *runEnds) listen(ctx context.Context, c *pgx.Conn) error {
+	_, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{store.ChannelTaskFinished}.Sanitize(), pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
-		return nil, fmt.Errorf("database URL: %w", err)
+		return fmt.Errorf("listen for run ends: %w", err)
 	}
-	n := notifier.New(cfg, nil, store.ChannelTaskFinished)
-	sub, err := n.Subscribe(store.ChannelTaskFinished)
+	r.listening[c] = true
+	return nil
+}
+
+// wait returns when a run may have ended (a notification came), after d,
+// or with ctx's error. A connection that did not listen yet (the first was
+// lost and replaced) listens from now on, and wait returns at once: the
+// caller reads the run again, so an end in between is not missed.
+func (r *runEnds) wait(ctx context.Context, d time.Duration) error {
+	c, err := r.pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	go n.Run(ctx)
-	return sub, nil
+	defer c.Release()
+	if !r.listening[c.Conn()] {
+		return r.listen(ctx, c.Conn())
+	}
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if _, err := c.Conn().WaitForNotification(wctx); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// A notification, d passed, or a broken connection (the pool replaces
+	// it at the next acquire, and the caller's read reports a database
+	// that is gone).
+	return nil
 }
 
 // waitForRun follows a run until it finishes and returns its final state.
-// It learns of the end from finished, the run-finished notification (read
+// It learns of the end from ends, the run-finished notification (read
 // every fallback without one); on a terminal it also shows a live progress
 // line on w.
-func waitForRun(ctx context.Context, st *store.Store, finished *notifier.Subscription, dagID, runID string, w io.Writer, fallback time.Duration) (string, error) {
+func waitForRun(ctx context.Context, st *store.Store, ends *runEnds, dagID, runID string, w io.Writer, fallback time.Duration) (string, error) {
 	live := isTerminal(w)
 	interval := fallback
 	if live {
 		interval = 250 * time.Millisecond
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	last := ""
 	for {
 		run, err := st.Run(ctx, dagID, runID)
@@ -203,14 +233,11 @@ func waitForRun(ctx context.Context, st *store.Store, finished *notifier.Subscri
 		if done {
 			return run.State, nil
 		}
-		select {
-		case <-ctx.Done():
+		if err := ends.wait(ctx, interval); err != nil {
 			if live {
 				fmt.Fprintln(w)
 			}
-			return "", ctx.Err()
-		case <-finished.C:
-		case <-tick.C:
+			return "", err
 		}
 	}
 }

@@ -26,14 +26,14 @@ func TestWaitReturnsOnRunEndNotification(t *testing.T) {
 	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
 	defer cancel()
 	app := &App{dbURL: b.URL}
-	finished, err := app.listenRunEnds(ctx)
+	st, err := app.StoreOneConn(ctx) // as trigger: LISTEN, queries and wait on one connection
 	if err != nil {
 		t.Fatal(err)
 	}
-	select { // the wake-up every subscriber gets once LISTEN is in place
-	case <-finished.C:
-	case <-ctx.Done():
-		t.Fatal("the LISTEN connection did not come up")
+	defer st.Close()
+	ends, err := listenRunEnds(ctx, st)
+	if err != nil {
+		t.Fatal(err)
 	}
 	const fallback = time.Minute
 	type result struct {
@@ -43,7 +43,7 @@ func TestWaitReturnsOnRunEndNotification(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		state, err := waitForRun(ctx, b.Store, finished, "w", runID, io.Discard, fallback)
+		state, err := waitForRun(ctx, st, ends, "w", runID, io.Discard, fallback)
 		done <- result{state, err, time.Now()}
 	}()
 	// The run ends once the waiter has read it running (its first read

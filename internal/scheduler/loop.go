@@ -29,7 +29,7 @@ const runsBatch = 200
 // the top of the hour) never delays the others: retries, resumed tasks,
 // zombies, sweeps and pools keep their rhythm, and the DAG folder has its
 // own loop (syncLoop).
-func (s *Scheduler) loop(ctx context.Context) {
+func (s *Scheduler) loop(ctx, taskCtx context.Context) {
 	var wg sync.WaitGroup
 	every := func(name string, interval time.Duration, step func(context.Context) error) {
 		wg.Add(1)
@@ -48,7 +48,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 		}()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); s.runsLoop(ctx) }()
+	go func() { defer wg.Done(); s.runsLoop(ctx, taskCtx) }()
 	every("read pools", s.cfg.LoopInterval, s.readPools)
 	every("queue retries", s.cfg.LoopInterval, func(ctx context.Context) error { _, err := s.store.QueueDueRetries(ctx); return err })
 	every("queue resumed tasks", s.cfg.LoopInterval, func(ctx context.Context) error { _, err := s.store.QueueResumed(ctx); return err })
@@ -75,17 +75,24 @@ func (s *Scheduler) step(ctx context.Context, name string, run func(context.Cont
 // free-running ticker that would add up to a LoopInterval to every
 // scheduled run), when woken (a run was created, a DAG changed), and every
 // LoopInterval as a fallback.
-func (s *Scheduler) runsLoop(ctx context.Context) {
+func (s *Scheduler) runsLoop(ctx, taskCtx context.Context) {
 	nextDue := map[string]time.Time{} // dag hash → when its next scheduled run is due
 	fallback := time.NewTicker(s.cfg.LoopInterval)
 	defer fallback.Stop()
 	boundary := time.NewTimer(time.Hour)
 	defer boundary.Stop()
+	startQueued := func(ctx context.Context) error { return s.startQueuedRuns(ctx, taskCtx) }
+	woken := false
 	for {
+		if woken {
+			// A run was created elsewhere (a trigger): it starts before
+			// the scheduled and asset-triggered runs are looked for.
+			s.step(ctx, "start queued runs", startQueued)
+		}
 		now := time.Now()
 		s.step(ctx, "create scheduled runs", func(ctx context.Context) error { return s.createScheduledRuns(ctx, now, nextDue) })
 		s.step(ctx, "create asset-triggered runs", s.createAssetRuns)
-		s.step(ctx, "start queued runs", s.startQueuedRuns)
+		s.step(ctx, "start queued runs", startQueued)
 		// The DAGs due within warmLead are parsed now, so that a storm at
 		// the boundary does not wait for thousands of parses; the loop
 		// wakes warmLead before each boundary for it.
@@ -95,12 +102,14 @@ func (s *Scheduler) runsLoop(ctx context.Context) {
 			wait -= warmLead
 		}
 		boundary.Reset(wait)
+		woken = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-fallback.C:
 		case <-boundary.C:
 		case <-s.loopWake:
+			woken = true
 		}
 	}
 }
@@ -227,8 +236,11 @@ func (s *Scheduler) logCreated(created []store.NewRun) {
 // the DAGs' rows no other scheduler holds (so two schedulers share a storm
 // and never start more than allowed), starts their runs and creates all
 // their task instances in one statement each. A pass of more than one
-// batch holds task claiming back (startGate) until it ends.
-func (s *Scheduler) startQueuedRuns(ctx context.Context) error {
+// batch holds task claiming back (startGate) until it ends; otherwise the
+// transaction that starts runs also claims their ready tasks, as the
+// completer does for the tasks it queues, so a triggered run's first task
+// starts without another transaction or wake-up.
+func (s *Scheduler) startQueuedRuns(ctx, taskCtx context.Context) error {
 	dagIDs, err := s.store.DagsWithQueuedRunsByLateness(ctx)
 	if err != nil {
 		return err
@@ -240,24 +252,38 @@ func (s *Scheduler) startQueuedRuns(ctx context.Context) error {
 	}
 	for len(dagIDs) > 0 && ctx.Err() == nil {
 		n := min(len(dagIDs), runsBatch)
-		if err := s.store.InTx(ctx, func(q store.Q) error { return s.startRunsOf(ctx, q, dagIDs[:n]) }); err != nil {
+		var claimed []store.Claimed
+		reserved := 0
+		err := s.store.InTx(ctx, func(q store.Q) error {
+			queued, err := s.startRunsOf(ctx, q, dagIDs[:n])
+			if err != nil || queued == 0 || s.stopping.Load() || s.gate.held() {
+				return err
+			}
+			if reserved = s.slots.reserve(min(queued, claimBatch)); reserved > 0 {
+				claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.limits())
+			}
+			return err
+		})
+		if err != nil {
+			s.slots.release(reserved)
 			return fmt.Errorf("start runs: %w", err)
 		}
+		s.startClaimed(taskCtx, claimed, reserved)
 		dagIDs = dagIDs[n:]
 	}
 	return nil
 }
 
 // startRunsOf starts the runs that fit of the DAGs it can lock, in q's
-// transaction.
-func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string) error {
+// transaction, and returns how many task instances it queued.
+func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string) (queued int, err error) {
 	locked, err := q.LockDags(ctx, dagIDs)
 	if err != nil || len(locked) == 0 {
-		return err
+		return 0, err
 	}
 	rows, err := q.DagsByID(ctx, locked)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	maxActive := make(map[string]int, len(locked))
 	for _, id := range locked {
@@ -273,7 +299,7 @@ func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string)
 	}
 	runs, err := q.RunsToStartBatch(ctx, maxActive)
 	if err != nil || len(runs) == 0 {
-		return err
+		return 0, err
 	}
 	pks := make([]int64, len(runs))
 	for i, r := range runs {
@@ -281,7 +307,7 @@ func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string)
 	}
 	started, err := q.StartRuns(ctx, pks)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var batch []store.RunTasks
 	var evaluate []store.Run
@@ -291,9 +317,14 @@ func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string)
 		}
 		d, err := s.dags.get(ctx, q, run.Hash)
 		if err != nil {
-			return fmt.Errorf("run %s/%s: %w", run.DagID, run.RunID, err)
+			return 0, fmt.Errorf("run %s/%s: %w", run.DagID, run.RunID, err)
 		}
 		specs, states := initialTasks(d)
+		for _, sp := range specs {
+			if sp.Queued {
+				queued++
+			}
+		}
 		run.State = runstate.RunRunning
 		batch = append(batch, store.RunTasks{Run: run, Specs: specs})
 		// A run with more to decide than queueing its roots (no tasks at
@@ -303,14 +334,16 @@ func (s *Scheduler) startRunsOf(ctx context.Context, q store.Q, dagIDs []string)
 		}
 	}
 	if err := q.InsertTaskInstancesBatch(ctx, batch); err != nil {
-		return err
+		return 0, err
 	}
 	for _, run := range evaluate {
-		if _, err := s.evaluateRun(ctx, q, run); err != nil {
-			return err
+		n, err := s.evaluateRun(ctx, q, run)
+		if err != nil {
+			return 0, err
 		}
+		queued += n
 	}
-	return nil
+	return queued, nil
 }
 
 // initialTasks are a new run's task instances (those ready from the start,

@@ -197,7 +197,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	// After each beat, stop tasks that are no longer ours to run (cleared,
 	// or failed as zombies by another scheduler after a long pause).
 	go func() { defer bg.Done(); s.beat.Run(ctx, s.stopLostTasks) }()
-	go func() { defer bg.Done(); s.loop(ctx) }()
+	go func() { defer bg.Done(); s.loop(ctx, taskCtx) }()
 	go func() { defer bg.Done(); s.claimer(ctx, taskCtx) }()
 	if d := s.cfg.Alerts; d != nil {
 		if d.Store == nil {
