@@ -111,6 +111,29 @@ func TestPriorityWeightOrdersQueuedTasks(t *testing.T) {
 	}
 }
 
+// With one worker slot, each queued task starts as soon as the slot is
+// free: the claimer is woken when the finished task's end is recorded, or
+// when the slot is released if that comes later (a lost wake-up would leave
+// each task to the claimer's one-second poll).
+func TestOneSlotRunsQueuedTasksBackToBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	src := "dag_id: one_slot\ntasks:\n"
+	for i := range 8 {
+		src += "  - {task_id: t" + strconv.Itoa(i) + ", operator: bash, bash_command: 'true'}\n"
+	}
+	b.DAG("one_slot", src)
+	b.Scheduler(func(c *scheduler.Config) { c.Workers = 1 })
+	runID := b.Trigger("one_slot", "")
+	start := time.Now()
+	if b.WaitRun("one_slot", runID, time.Minute) != runstate.RunSuccess {
+		t.Fatal("run failed")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("8 tasks on one slot took %s: a task waited for the claimer's poll instead of the slot's release", took.Round(time.Millisecond))
+	}
+}
+
 func TestDagrunTimeoutFailsRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -265,7 +265,7 @@ func (s *Scheduler) startQueuedRuns(ctx, taskCtx context.Context) error {
 			return err
 		})
 		if err != nil {
-			s.slots.release(reserved)
+			s.releaseSlots(reserved)
 			return fmt.Errorf("start runs: %w", err)
 		}
 		s.startClaimed(taskCtx, claimed, reserved)

@@ -284,25 +284,50 @@ func signal(ch chan struct{}) {
 // database for work, so the claimer and the completer (which claims the next
 // tasks in the transaction that queued them) never start more than Workers
 // tasks, and never block each other.
+//
+// A release wakes the claimer only when a claim found no slot free since
+// the last such wake (wanted): then queued tasks may be waiting for the
+// slot. Waking it at every release made it claim (and hold every free slot)
+// while the completer was queueing a finished task's downstream, so the
+// completer's own claim found no slot and a chain's every step waited for
+// another claim.
 type slots struct {
-	mu   sync.Mutex
-	free int
+	mu     sync.Mutex
+	free   int
+	wanted bool // a claim found no free slot since the last release that woke the claimer
 }
 
 // reserve takes up to n free slots and returns how many it took.
 func (s *slots) reserve(n int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n > 0 && s.free == 0 {
+		s.wanted = true
+	}
 	n = min(n, s.free)
 	s.free -= n
 	return n
 }
 
-// release gives n slots back.
-func (s *slots) release(n int) {
+// release gives n slots back and reports whether the claimer should be
+// woken: a claim wanted slots while none were free.
+func (s *slots) release(n int) (wake bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.free += n
-	s.mu.Unlock()
+	wake = s.wanted && n > 0
+	if wake {
+		s.wanted = false
+	}
+	return wake
+}
+
+// releaseSlots gives n slots back and wakes the claimer if a claim wanted
+// them.
+func (s *Scheduler) releaseSlots(n int) {
+	if s.slots.release(n) {
+		signal(s.claimWake)
+	}
 }
 
 // available is how many slots are free now.

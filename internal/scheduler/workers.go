@@ -77,7 +77,7 @@ func (s *Scheduler) startClaimed(taskCtx context.Context, claimed []store.Claime
 		}
 		s.start(taskCtx, c)
 	}
-	s.slots.release(reserved - len(claimed))
+	s.releaseSlots(reserved - len(claimed))
 }
 
 // start runs a claimed try on a slot already reserved for it.
@@ -88,10 +88,7 @@ func (s *Scheduler) start(taskCtx context.Context, c store.Claimed) {
 	s.running[c.ID] = &runningTask{cancel: cancel, claimedAt: time.Now(), log: log}
 	s.mu.Unlock()
 	go func() {
-		defer func() {
-			s.slots.release(1)
-			signal(s.claimWake) // a slot is free: more may be queued
-		}()
+		defer s.releaseSlots(1)
 		f := s.execute(ctx, c, log)
 		cancel(nil)
 		s.outcomes <- f
@@ -256,7 +253,7 @@ func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch
 			}
 			return
 		}
-		s.slots.release(reserved)
+		s.releaseSlots(reserved)
 		s.log.Error("record finished tasks", "error", err, "attempt", attempt)
 		if attempt == 5 {
 			return // the zombie sweep recovers these task instances
