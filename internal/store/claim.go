@@ -94,16 +94,18 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 					coalesce((SELECT sum(a.n) FROM active a WHERE a.dag_id = t.dag_id AND a.task_id = t.task_id), 0) > t.max_active_per_dag)
 				OR (t.max_active_per_run IS NOT NULL AND t.run_rank +
 					coalesce((SELECT sum(a.n) FROM active a WHERE a.run_pk = t.run_pk AND a.task_id = t.task_id), 0) > t.max_active_per_run)),
-		-- Read in the index's order and locked as read: no join and no
-		-- anti-join here (NOT IN a hashed list keeps the order), so the
-		-- LIMIT stops the scan. The run's max_active_tasks is read after.
+		-- Read in the index's order: no join and no anti-join here (NOT
+		-- IN a hashed list keeps the order), so the LIMIT stops the scan.
+		-- The run's max_active_tasks is read after. Not locked: claims are
+		-- serialised by the advisory lock, and the UPDATE below takes only
+		-- those still queued.
 		cand AS (
 			SELECT ti.id, ti.pool, ti.dag_id, ti.priority_weight, ti.queued_at,
 				ti.task_id, ti.run_pk, coalesce(ti.max_active_per_dag, 0) AS per_dag, coalesce(ti.max_active_per_run, 0) AS per_run
 			FROM task_instances ti
 			WHERE ti.state = 'queued' AND ti.id NOT IN (SELECT b.id FROM blocked b)
 			ORDER BY ti.priority_weight DESC, ti.queued_at, ti.id
-			LIMIT $1 FOR UPDATE SKIP LOCKED)
+			LIMIT $1)
 		SELECT id, pool, dag_id, (SELECT r.max_active_tasks FROM dag_runs r WHERE r.id = cand.run_pk), 0, 0,
 			priority_weight, coalesce(queued_at, now()), task_id, run_pk, per_dag, per_run FROM cand
 		UNION ALL
@@ -187,17 +189,23 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	rows, err = q.db.Query(ctx, `WITH claimed AS (
+	// Only the chosen rows are locked, and only those still queued that no
+	// other transaction holds (a clear or a mark may have moved or locked
+	// one since the candidates were read): a row lock elsewhere is skipped,
+	// not waited for while this claim holds the claim lock. The state is a
+	// sub-select and the update finds its rows by an array of ids, so both
+	// go by primary key: with a constant state, or a join, the planner may
+	// walk the task_instances_queued index or scan the table instead.
+	rows, err = q.db.Query(ctx, `WITH locked AS MATERIALIZED (
+			SELECT id FROM task_instances WHERE id = ANY($1) AND state = (SELECT 'queued')
+			FOR UPDATE SKIP LOCKED),
+		claimed AS (
 			UPDATE task_instances ti SET state = 'running', owner_id = $2,
 				try_number = CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END,
 				started_at = CASE WHEN ti.next_method IS NULL THEN clock_timestamp() ELSE ti.started_at END,
 				ended_at = NULL,
 				`+appendHistory("'running'", "CASE WHEN ti.next_method IS NULL THEN ti.try_number + 1 ELSE ti.try_number END")+`
-			-- Still queued: the candidate query locked them (FOR UPDATE)
-			-- in this transaction. No state condition here, or the planner
-			-- may walk the task_instances_queued index for these ids
-			-- instead of looking them up by primary key.
-			WHERE ti.id = ANY($1)
+			WHERE ti.id = ANY(ARRAY(SELECT id FROM locked))
 			RETURNING `+movedColumns+`)`+taskAlerts("claimed")+`
 		SELECT `+tiColumns+`, r.dag_hash, r.logical_date, r.data_interval_start, r.data_interval_end, r.conf, r.asset_events
 		FROM claimed ti JOIN dag_runs r ON r.id = ti.run_pk`, ids, owner)
@@ -215,5 +223,11 @@ func (q Q) ClaimTasks(ctx context.Context, owner string, n int, lim Limits) ([]C
 	if err != nil {
 		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
+	// In the order chosen (priority first), which RETURNING does not keep.
+	rank := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		rank[id] = i
+	}
+	sort.Slice(claimed, func(i, j int) bool { return rank[claimed[i].ID] < rank[claimed[j].ID] })
 	return claimed, nil
 }

@@ -89,11 +89,12 @@
 // ClaimTasks is River's pattern with podflow's limits. Inside one
 // transaction it takes a transaction-level advisory lock (claimLockKey), so
 // claims from any number of schedulers run one at a time and pool slots and
-// each run's max_active_tasks hold; it then selects up to 2n queued task
-// instances, highest priority_weight first, then oldest queued_at, with
-// FOR UPDATE SKIP LOCKED, counts what runs now per pool and DAG, picks those
-// that fit and moves them queued → running for the owner (still queued: the
-// candidate query's row locks hold until the commit). A task instance resuming after a deferral keeps its try number and
+// each run's max_active_tasks hold; it then reads up to 2n queued task
+// instances, highest priority_weight first, then oldest queued_at, counts
+// what runs now per pool and DAG, picks those that fit, locks those of them
+// still queued with FOR UPDATE SKIP LOCKED (a row another transaction holds
+// is skipped, not waited for) and moves them queued → running for the
+// owner. A task instance resuming after a deferral keeps its try number and
 // start time. Triggers are claimed the same way (ClaimTriggers), without
 // the advisory lock since they have no limits.
 //
