@@ -15,13 +15,18 @@
 # (RIVER_VERSION, default latest). If the module proxy does not have it,
 # build it from a checkout: (cd river/cmd/river && go install .).
 #
-# Environment: ROUNDS (3), JOBS (20000 = 200 runs × 100 tasks), PODFLOW
-# (default: build ./cmd/podflow), PG_BIN (PostgreSQL's bin directory),
-# PORT (55499).
+# Both get the same number of worker slots: River's bench runs its queue
+# with MaxWorkers 2,000 (cmd/river/riverbench), so podflow's scheduler gets
+# --workers 2000 here (WORKERS; `podflow bench` alone defaults to 256).
+#
+# Environment: ROUNDS (3), JOBS (20000 = 200 runs × 100 tasks), WORKERS
+# (2000), PODFLOW (default: build ./cmd/podflow), PG_BIN (PostgreSQL's bin
+# directory), PORT (55499).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 JOBS=${JOBS:-20000}
+WORKERS=${WORKERS:-2000}
 PORT=${PORT:-55499}
 cd "$(dirname "$0")/.."
 
@@ -64,7 +69,7 @@ podflow_round() { # prints task instances/s of workload (c), then the same after
 	psql_ -c "CREATE DATABASE $db"
 	# (a) and (b) are cut to two tasks once: only (c) is compared.
 	out=$(DATABASE_URL=$(url "$db") "$PODFLOW" bench --use-database-url --chain 2 --independent 2 --repeat 1 \
-		--runs $((JOBS / 100)) --tasks 100 2>/dev/null)
+		--workers "$WORKERS" --runs $((JOBS / 100)) --tasks 100 2>/dev/null)
 	psql_ -c "DROP DATABASE $db"
 	echo "$(sed -n 's/^(c) .*, \([0-9]*\) task instances\/s$/\1/p' <<<"$out")" \
 		"$(sed -n 's/^ *of which creating the runs .*: \([0-9]*\) task instances\/s$/\1/p' <<<"$out")"
@@ -82,7 +87,7 @@ river_round() { # prints jobs/s
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 pf=() pw=() rv=()
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); podflow with $WORKERS worker slots (River's bench: 2,000)"
 for i in $(seq 1 "$ROUNDS"); do
 	# Alternate which goes first, so neither always runs on a warmer server.
 	if ((i % 2)); then
