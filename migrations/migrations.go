@@ -130,11 +130,13 @@ func Check(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 }
 
 // currentVersion reads the applied version (0: none, not even the table)
-// in one round trip: every CLI command that touches the database pays it.
+// in one round trip (an unnamed statement, not prepared first): every CLI
+// command that touches the database pays it. Not the simple protocol: pgx
+// refuses it unless the client encoding is UTF8.
 func currentVersion(ctx context.Context, conn *pgx.Conn) (int, error) {
 	var v int
 	err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations",
-		pgx.QueryExecModeSimpleProtocol).Scan(&v)
+		pgx.QueryExecModeExec).Scan(&v)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" /* undefined_table */ {
 		return 0, nil

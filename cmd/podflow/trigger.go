@@ -164,7 +164,7 @@ func listenRunEnds(ctx context.Context, st *store.Store) (*runEnds, error) {
 }
 
 func (r *runEnds) listen(ctx context.Context, c *pgx.Conn) error {
-	_, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{store.ChannelTaskFinished}.Sanitize(), pgx.QueryExecModeSimpleProtocol)
+	_, err := c.Exec(ctx, "LISTEN "+pgx.Identifier{store.ChannelTaskFinished}.Sanitize())
 	if err != nil {
 		return fmt.Errorf("listen for run ends: %w", err)
 	}

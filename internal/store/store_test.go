@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/podflow/podflow/internal/localenv/pgtest"
 	"github.com/podflow/podflow/internal/store"
@@ -227,5 +229,36 @@ func TestScheduledDagsSkipsPausedAndUnscheduled(t *testing.T) {
 	want := []string{"a_daily hash-a_daily 0 3 * * *", "b_hourly hash-b_hourly @hourly"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("scheduled DAGs %q, want %q", got, want)
+	}
+}
+
+// The schema check works whatever the client encoding: a server whose
+// databases are SQL_ASCII (the compose stack's stand-in) gives pgx a
+// client encoding it refuses the simple protocol under.
+func TestCheckSchemaWithAClientEncodingOtherThanUTF8(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, db := range []struct {
+		url      string
+		migrated bool
+	}{{pgtest.NewMigratedDatabase(t), true}, {pgtest.NewDatabase(t), false}} {
+		cfg, err := pgxpool.ParseConfig(db.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ConnConfig.RuntimeParams["client_encoding"] = "LATIN1"
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = store.New(pool).CheckSchema(ctx)
+		pool.Close()
+		switch {
+		case db.migrated && err != nil:
+			t.Errorf("schema check of a migrated database, client_encoding LATIN1: %v", err)
+		case !db.migrated && (err == nil || !strings.Contains(err.Error(), "podflow db migrate")):
+			t.Errorf("schema check of an empty database, client_encoding LATIN1: %v; want the schema's version 0 and `podflow db migrate`", err)
+		}
 	}
 }
