@@ -256,12 +256,10 @@ func (s *Scheduler) startQueuedRuns(ctx, taskCtx context.Context) error {
 		reserved := 0
 		err := s.store.InTx(ctx, func(q store.Q) error {
 			queued, err := s.startRunsOf(ctx, q, dagIDs[:n])
-			if err != nil || queued == 0 || s.stopping.Load() || s.gate.held() {
+			if err != nil {
 				return err
 			}
-			if reserved = s.slots.reserve(min(queued, claimBatch)); reserved > 0 {
-				claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.limits())
-			}
+			claimed, reserved, err = s.claimQueued(ctx, q, queued)
 			return err
 		})
 		if err != nil {

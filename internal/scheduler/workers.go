@@ -68,6 +68,22 @@ func (s *Scheduler) claim(ctx context.Context, n int) ([]store.Claimed, error) {
 	return claimed, err
 }
 
+// claimQueued claims, in q's transaction, up to queued of the task
+// instances that transaction just queued, on slots it reserves (none while
+// stopping, or while the start gate holds claims back). The caller starts
+// the claimed tries after the commit (startClaimed), or gives the reserved
+// slots back if the transaction fails.
+func (s *Scheduler) claimQueued(ctx context.Context, q store.Q, queued int) (claimed []store.Claimed, reserved int, err error) {
+	if queued == 0 || s.stopping.Load() || s.gate.held() {
+		return nil, 0, nil
+	}
+	if reserved = s.slots.reserve(min(queued, claimBatch)); reserved == 0 {
+		return nil, 0, nil
+	}
+	claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.limits())
+	return claimed, reserved, err
+}
+
 // startClaimed starts claimed tries on the reserved slots and gives back
 // the slots no task came for.
 func (s *Scheduler) startClaimed(taskCtx context.Context, claimed []store.Claimed, reserved int) {
@@ -232,14 +248,8 @@ func (s *Scheduler) complete(ctx context.Context, taskCtx context.Context, batch
 			// Fast path: claim the tasks just queued in this same
 			// transaction, so a downstream task starts without another
 			// round trip or wake-up.
-			if queued > 0 && !s.stopping.Load() && !s.gate.held() {
-				if reserved = s.slots.reserve(min(queued, claimBatch)); reserved > 0 {
-					var err error
-					claimed, err = q.ClaimTasks(ctx, s.id, reserved, s.limits())
-					return err
-				}
-			}
-			return nil
+			claimed, reserved, err = s.claimQueued(ctx, q, queued)
+			return err
 		})
 		if err == nil {
 			s.startClaimed(taskCtx, claimed, reserved)
